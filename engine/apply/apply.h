@@ -1,0 +1,88 @@
+// File: engine/apply/apply.h
+// The apply path (SPEC §6): a pure function of (member state, event,
+// program). It reads no clock, no unseeded randomness and iterates no hash
+// map; everything it needs besides the member record comes through
+// ApplyContext, whose reads must see the writes made earlier in the same
+// batch.
+//
+//   ApplyContext& ctx = ...;           // orders and counters of this partition
+//   MemberRecord record = ...;         // or NewMemberRecord(program, member_id)
+//   UnixNanos t = EffectiveTime(event, record, tick_time);
+//   MemberDelta delta;
+//   LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, event, t, &record, &ctx, &delta));
+//
+// REQUIRES: the event passed ValidateEvent and the dedupe checks.
+// Thread-compatible: one caller per member record.
+#ifndef LOYALTY_ENGINE_APPLY_APPLY_H_
+#define LOYALTY_ENGINE_APPLY_APPLY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/base/time.h"
+#include "engine/program/program.h"
+#include "loyalty/v1/events.pb.h"
+#include "loyalty/v1/ledger.pb.h"
+
+namespace loyalty {
+
+// Per-partition storage the apply path needs besides the member record.
+class ApplyContext {
+ public:
+  virtual ~ApplyContext() = default;
+
+  // The order `order_id` of the member, or nullopt.
+  virtual absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> GetOrder(
+      const loyalty::v1::MemberRecord& member, absl::string_view order_id) = 0;
+  virtual void PutOrder(const loyalty::v1::MemberRecord& member, absl::string_view order_id,
+                        const loyalty::v1::OrderRecord& order) = 0;
+  // A named per-member counter (daily caps, used refs); 0 when never set.
+  virtual absl::StatusOr<int64_t> GetCounter(const loyalty::v1::MemberRecord& member,
+                                             absl::string_view name) = 0;
+  virtual void PutCounter(const loyalty::v1::MemberRecord& member, absl::string_view name,
+                          int64_t value) = 0;
+};
+
+// What one application did to a member.
+struct MemberDelta {
+  bool changed = false;  // the member's public state changed: version bumped
+  std::vector<loyalty::v1::LedgerEntry> entries;  // new ledger entries, in order
+  loyalty::v1::Outcome outcome;                    // for member events only
+};
+
+// A fresh member record: version 0, lowest tier.
+loyalty::v1::MemberRecord NewMemberRecord(const CompiledProgram& program,
+                                          absl::string_view member_id);
+
+// t = max(occurred_at, member.clock, tick_time).
+UnixNanos EffectiveTime(const loyalty::v1::Event& event, const loyalty::v1::MemberRecord& member,
+                        UnixNanos tick_time);
+
+// The earliest maturity of the member (lot release or expiry), or 0 if none.
+UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
+
+// Applies every maturity due at or before `t` in due-time order (ties:
+// creation order). Entries are stamped with their due time. Bumps the
+// version if anything changed.
+void ApplyMaturities(const CompiledProgram& program, UnixNanos t,
+                     loyalty::v1::MemberRecord* member, MemberDelta* delta);
+
+// Applies a validated member event at effective time `t`: its maturities
+// first, then the event. Sets member.clock = t and fills delta->outcome.
+absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1::Event& event,
+                              UnixNanos t, loyalty::v1::MemberRecord* member,
+                              ApplyContext* ctx, MemberDelta* delta);
+
+// The voucher code of an accepted redemption: 16 characters of Crockford
+// base32 from HMAC-SHA256(random_seed, program \0 member \0 event_id).
+std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
+                        absl::string_view event_id);
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_ENGINE_APPLY_APPLY_H_

@@ -1,0 +1,50 @@
+// File: engine/audit/audit.h
+// Read-side tools over partition stores: JSON rendering of members and
+// ledger entries, and `verify`, which recomputes every member from its ledger
+// entries and checks the SPEC §6 invariants.
+//
+//   LOYALTY_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(store.get()));
+//   if (!report.ok()) for (auto& p : report.problems) std::cerr << p << "\n";
+//
+// Thread-compatible.
+#ifndef LOYALTY_ENGINE_AUDIT_AUDIT_H_
+#define LOYALTY_ENGINE_AUDIT_AUDIT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/store/store.h"
+#include "google/protobuf/message.h"
+
+namespace loyalty {
+
+// proto3 JSON on one line: proto field names, primitive defaults printed,
+// map entries in key order.
+std::string ToJson(const google::protobuf::Message& msg);
+
+struct VerifyReport {
+  int64_t members = 0;
+  int64_t entries = 0;
+  // "program/member: what is wrong"; capped at problems_max.
+  std::vector<std::string> problems;
+  int64_t problems_total = 0;
+  bool ok() const { return problems_total == 0; }
+};
+
+// Checks every member of `store`:
+//  - ledger sequence numbers are 1..n without gaps;
+//  - the entries sum to available + pending, and per type to the counters
+//    (EARN+ENGAGE = lifetime_earned, REDEEM = -redeemed, EXPIRE = -expired,
+//    CLAWBACK = -clawed_back, ADJUST = adjusted);
+//  - available + pending = earned + adjusted - redeemed - expired - clawed_back;
+//  - lots sum to pending and to available + debt; debt only with no points in
+//    available lots; the last entry's debt_points_after equals the debt;
+//  - the due index holds exactly the member's next maturity.
+// I/O errors are returned; inconsistencies go to the report.
+absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_max = 100);
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_ENGINE_AUDIT_AUDIT_H_

@@ -1,0 +1,41 @@
+#include "engine/base/bytes.h"
+
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace loyalty {
+
+void AppendBigEndian64(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 7; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  out->append(buf, 8);
+}
+
+uint64_t ReadBigEndian64(absl::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::string* out) {
+  out->clear();
+  // ByteSizeLong caches the sizes that SerializeWithCachedSizes relies on.
+  out->reserve(msg.ByteSizeLong());
+  {
+    google::protobuf::io::StringOutputStream stream(out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    msg.SerializeWithCachedSizes(&coded);
+  }
+}
+
+std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {
+  std::string out;
+  SerializeDeterministicTo(msg, &out);
+  return out;
+}
+
+}  // namespace loyalty

@@ -1,0 +1,17 @@
+// File: engine/base/text.h
+// Checks for identifiers: valid UTF-8, no control characters.
+#ifndef LOYALTY_ENGINE_BASE_TEXT_H_
+#define LOYALTY_ENGINE_BASE_TEXT_H_
+
+#include "absl/strings/string_view.h"
+
+namespace loyalty {
+
+// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool IsValidUtf8(absl::string_view s);
+// True if `s` is valid UTF-8 without C0/C1 control characters or DEL.
+bool IsCleanText(absl::string_view s);
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_ENGINE_BASE_TEXT_H_

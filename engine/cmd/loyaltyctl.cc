@@ -1,0 +1,175 @@
+// loyaltyctl: inspect and audit a Loyalty Ledger data directory.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "engine/audit/audit.h"
+#include "engine/cmd/flags.h"
+#include "engine/program/program.h"
+#include "engine/store/store.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(loyaltyctl: inspect and audit a Loyalty Ledger data directory
+
+Usage:
+  loyaltyctl --data-dir=DIR balance MEMBER [--program-id=ID]
+  loyaltyctl --data-dir=DIR history MEMBER [--program-id=ID]
+  loyaltyctl --data-dir=DIR dump
+  loyaltyctl --data-dir=DIR verify
+
+Commands:
+  balance MEMBER   the member's state (proto3 JSON, proto field names)
+  history MEMBER   the member's ledger entries, one JSON object per line
+  dump             every member's state, one JSON object per line, in
+                   partition then (program, member) order
+  verify           recompute every member from its ledger entries and check
+                   the ledger invariants; exit status 1 on any mismatch
+
+Options:
+  --data-dir=DIR     the ledger's data directory (required)
+  --program-id=ID    the member's program, when the directory holds several
+  --program=PATH     program file or directory; checked when given
+  --help             this text
+
+Exit status: 0 on success, 1 on a failed check or an I/O error, 2 on bad usage.
+)";
+
+using loyalty::PartitionStore;
+
+int Fail(int code, const std::string& message) {
+  std::cerr << "loyaltyctl: " << message << "\n";
+  return code;
+}
+
+struct Stores {
+  std::vector<std::unique_ptr<PartitionStore>> open;
+};
+
+absl::StatusOr<Stores> OpenAll(const std::string& data_dir) {
+  auto partitions = loyalty::ListPartitions(data_dir);
+  if (!partitions.ok()) return partitions.status();
+  if (partitions->empty()) {
+    return absl::NotFoundError(absl::StrCat(data_dir, ": no partition stores (p-NNNN)"));
+  }
+  Stores stores;
+  loyalty::StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  for (int32_t p : *partitions) {
+    auto store = PartitionStore::Open(loyalty::PartitionDir(data_dir, p), options);
+    if (!store.ok()) return store.status();
+    stores.open.push_back(std::move(*store));
+  }
+  return stores;
+}
+
+// The program of `member_id`: --program-id, or the only program that has it.
+absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& stores,
+                                                                   const std::string& member_id,
+                                                                   const std::string& program_id) {
+  std::set<std::string> found_in;
+  PartitionStore* where = nullptr;
+  std::string program;
+  for (auto& store : stores.open) {
+    absl::Status s = store->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
+      if (rec.state().member_id() == member_id &&
+          (program_id.empty() || rec.state().program_id() == program_id)) {
+        found_in.insert(rec.state().program_id());
+        where = store.get();
+        program = rec.state().program_id();
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+  }
+  if (found_in.empty()) return absl::NotFoundError(absl::StrCat("no member \"", member_id, "\""));
+  if (found_in.size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("member \"", member_id,
+                                                   "\" is in several programs; pass --program-id"));
+  }
+  return std::make_pair(where, program);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto flags = loyalty::Flags::Parse(argc, argv, 1, {"data-dir", "program-id", "program", "help"},
+                                     {"help"});
+  if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
+  if (flags->Has("help") || argc < 2) {
+    (flags->Has("help") ? std::cout : std::cerr) << kUsage;
+    return flags->Has("help") ? 0 : 2;
+  }
+  const auto& args = flags->positional();
+  if (args.empty()) return Fail(2, "no command (see --help)");
+  const std::string& command = args[0];
+  auto data_dir = flags->Require("data-dir");
+  if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
+  if (flags->Has("program")) {
+    auto programs = loyalty::LoadPrograms(flags->Get("program"));
+    if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  }
+  const std::set<std::string> commands = {"balance", "history", "dump", "verify"};
+  if (commands.count(command) == 0) {
+    return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
+  }
+  const bool needs_member = command == "balance" || command == "history";
+  if (args.size() != (needs_member ? 2u : 1u)) {
+    return Fail(2, needs_member ? absl::StrCat(command, " takes one MEMBER")
+                                : absl::StrCat(command, " takes no arguments"));
+  }
+  auto stores = OpenAll(*data_dir);
+  if (!stores.ok()) return Fail(1, std::string(stores.status().message()));
+
+  if (needs_member) {
+    auto found = FindMember(*stores, args[1], flags->Get("program-id"));
+    if (!found.ok()) return Fail(1, std::string(found.status().message()));
+    auto [store, program] = *found;
+    if (command == "balance") {
+      auto rec = store->GetMember(program, args[1]);
+      if (!rec.ok() || !rec->has_value()) return Fail(1, "member vanished while reading");
+      std::cout << loyalty::ToJson((*rec)->state()) << "\n";
+      return 0;
+    }
+    absl::Status s = store->ForEachEntry(program, args[1], [](const loyalty::v1::LedgerEntry& e) {
+      std::cout << loyalty::ToJson(e) << "\n";
+      return absl::OkStatus();
+    });
+    return s.ok() ? 0 : Fail(1, std::string(s.message()));
+  }
+
+  if (command == "dump") {
+    for (auto& store : stores->open) {
+      absl::Status s = store->ForEachMember([](const loyalty::v1::MemberRecord& rec) {
+        std::cout << loyalty::ToJson(rec.state()) << "\n";
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return Fail(1, std::string(s.message()));
+    }
+    return 0;
+  }
+
+  // verify
+  int64_t problems = 0;
+  for (auto& store : stores->open) {
+    auto report = loyalty::VerifyStore(store.get());
+    if (!report.ok()) return Fail(1, std::string(report.status().message()));
+    for (const std::string& p : report->problems) std::cout << "MISMATCH " << p << "\n";
+    if (report->problems_total > static_cast<int64_t>(report->problems.size())) {
+      std::cout << "... and " << report->problems_total - report->problems.size() << " more\n";
+    }
+    std::cerr << "verify: " << store->path() << ": " << report->members << " members, "
+              << report->entries << " ledger entries, "
+              << (report->ok() ? "OK" : absl::StrCat(report->problems_total, " problems")) << "\n";
+    problems += report->problems_total;
+  }
+  if (problems > 0) {
+    std::cout << "verify FAILED: " << problems << " problems\n";
+    return 1;
+  }
+  std::cout << "verify OK\n";
+  return 0;
+}

@@ -1,0 +1,399 @@
+#include "engine/ledger/partition.h"
+
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/apply/apply.h"
+#include "engine/base/bytes.h"
+#include "engine/base/crypto.h"
+#include "engine/base/status.h"
+#include "engine/store/keys.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+
+namespace loyalty {
+
+using loyalty::v1::Event;
+using loyalty::v1::MemberRecord;
+using loyalty::v1::OutboxRecord;
+
+// Everything one ApplyBatch call writes. Reads go through the indexed batch
+// first, so an event sees the orders, counters, dedupe keys and due-index
+// entries written by earlier events of the same batch.
+class Partition::Batch : public ApplyContext {
+ public:
+  Batch(Partition* p, BatchOutputs* outputs)
+      : p_(p),
+        outputs_(outputs),
+        wb_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true),
+        outbox_seq_(p->outbox_next_seq_) {}
+
+  absl::Status ApplyRecord(const InputRecord& rec, InputFormat format);
+  // Adds member records and partition metadata; returns the batch to commit.
+  rocksdb::WriteBatch* Finish(int64_t next_offset);
+  int64_t outbox_next_seq() const { return outbox_seq_; }
+
+  // ApplyContext.
+  absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> GetOrder(
+      const MemberRecord& member, absl::string_view order_id) override;
+  void PutOrder(const MemberRecord& member, absl::string_view order_id,
+                const loyalty::v1::OrderRecord& order) override;
+  absl::StatusOr<int64_t> GetCounter(const MemberRecord& member, absl::string_view name) override;
+  void PutCounter(const MemberRecord& member, absl::string_view name, int64_t value) override;
+
+ private:
+  static std::string KeyOf(const MemberRecord& m) {
+    return keys::Member(m.state().program_id(), m.state().member_id());
+  }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) { return p_->store_->cf(which); }
+  absl::StatusOr<std::optional<std::string>> Get(Cf which, const std::string& key);
+  bool collects() const { return outputs_ != nullptr && outputs_->collect_records; }
+  bool wants_outputs() const { return collects() || p_->options_.outbox_enabled; }
+  void Emit(OutboxRecord record);
+  void Reject(const InputRecord& rec, const Rejection& why);
+  void EmitOutcome(loyalty::v1::Outcome outcome, int64_t offset);
+  absl::Status ApplyTick(const Event& e, const CompiledProgram& program, int64_t offset);
+  // Records the effects of an application to `member`: ledger entries, the
+  // due index, the dirty set and the outputs.
+  void AfterMemberChange(const std::string& member_key, MemberRecord* member,
+                         MemberDelta* delta, absl::string_view cause_event_id);
+
+  Partition* p_;
+  BatchOutputs* outputs_;
+  rocksdb::WriteBatchWithIndex wb_;
+  int64_t outbox_seq_;
+  std::vector<std::string> dirty_;  // member keys, first-touched order
+  absl::flat_hash_set<std::string> dirty_set_;
+  std::set<std::string> ticked_programs_;  // ordered: written in Finish
+  std::string scratch_;
+};
+
+absl::StatusOr<std::optional<std::string>> Partition::Batch::Get(Cf which,
+                                                                 const std::string& key) {
+  std::string value;
+  rocksdb::Status s =
+      wb_.GetFromBatchAndDB(p_->store_->db(), rocksdb::ReadOptions(), cf(which), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  LOYALTY_RETURN_IF_ERROR(FromRocks(s, "read"));
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> Partition::Batch::GetOrder(
+    const MemberRecord& member, absl::string_view order_id) {
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kOrders, keys::UnderMember(KeyOf(member), order_id)));
+  if (!v.has_value()) return std::optional<loyalty::v1::OrderRecord>();
+  loyalty::v1::OrderRecord order;
+  if (!order.ParseFromString(*v)) {
+    return absl::DataLossError(absl::StrCat("unreadable order ", order_id, " of ",
+                                            member.state().member_id()));
+  }
+  return std::optional<loyalty::v1::OrderRecord>(std::move(order));
+}
+
+void Partition::Batch::PutOrder(const MemberRecord& member, absl::string_view order_id,
+                                const loyalty::v1::OrderRecord& order) {
+  SerializeDeterministicTo(order, &scratch_);
+  LOYALTY_CHECK_OK(FromRocks(
+      wb_.Put(cf(Cf::kOrders), keys::UnderMember(KeyOf(member), order_id), scratch_), "put"));
+}
+
+absl::StatusOr<int64_t> Partition::Batch::GetCounter(const MemberRecord& member,
+                                                     absl::string_view name) {
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kCounters, keys::UnderMember(KeyOf(member), name)));
+  if (!v.has_value()) return 0;
+  if (v->size() != 8) return absl::DataLossError("bad counter value");
+  return keys::DecodeInt(*v);
+}
+
+void Partition::Batch::PutCounter(const MemberRecord& member, absl::string_view name,
+                                  int64_t value) {
+  LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kCounters), keys::UnderMember(KeyOf(member), name),
+                                     keys::EncodeInt(value)),
+                             "put"));
+}
+
+void Partition::Batch::Emit(OutboxRecord record) {
+  if (p_->options_.outbox_enabled) {
+    record.set_seq(outbox_seq_++);
+    SerializeDeterministicTo(record, &scratch_);
+    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kOutbox), keys::Outbox(record.seq()), scratch_), "put"));
+  }
+  if (collects()) outputs_->records.push_back(std::move(record));
+}
+
+void Partition::Batch::Reject(const InputRecord& rec, const Rejection& why) {
+  if (outputs_ != nullptr) outputs_->rejected++;
+  if (!wants_outputs()) return;
+  OutboxRecord out;
+  auto* dlq = out.mutable_dlq();
+  dlq->set_raw(rec.bytes.data(), rec.bytes.size());
+  dlq->set_reason(why.reason);
+  dlq->set_detail(why.detail);
+  dlq->set_offset(rec.offset);
+  dlq->set_partition(p_->options_.partition);
+  Emit(std::move(out));
+}
+
+void Partition::Batch::EmitOutcome(loyalty::v1::Outcome outcome, int64_t offset) {
+  if (!wants_outputs()) return;
+  outcome.set_offset(offset);
+  OutboxRecord out;
+  *out.mutable_outcome() = std::move(outcome);
+  Emit(std::move(out));
+}
+
+void Partition::Batch::AfterMemberChange(const std::string& member_key, MemberRecord* member,
+                                         MemberDelta* delta, absl::string_view cause_event_id) {
+  for (const auto& entry : delta->entries) {
+    SerializeDeterministicTo(entry, &scratch_);
+    LOYALTY_CHECK_OK(
+        FromRocks(wb_.Put(cf(Cf::kLedger), keys::Ledger(member_key, entry.seq()), scratch_), "put"));
+  }
+  const UnixNanos due = NextDue(*member);
+  if (due != member->indexed_due_ns()) {
+    const auto& st = member->state();
+    if (member->indexed_due_ns() != 0) {
+      LOYALTY_CHECK_OK(FromRocks(
+          wb_.Delete(cf(Cf::kDue), keys::Due(st.program_id(), member->indexed_due_ns(), st.member_id())),
+          "delete"));
+    }
+    if (due != 0) {
+      LOYALTY_CHECK_OK(FromRocks(
+          wb_.Put(cf(Cf::kDue), keys::Due(st.program_id(), due, st.member_id()), ""), "put"));
+    }
+    member->set_indexed_due_ns(due);
+  }
+  if (dirty_set_.insert(member_key).second) dirty_.push_back(member_key);
+  if (!wants_outputs()) return;
+  for (auto& entry : delta->entries) {
+    OutboxRecord out;
+    *out.mutable_entry() = std::move(entry);
+    Emit(std::move(out));
+  }
+  if (delta->changed) {
+    OutboxRecord out;
+    *out.mutable_balance()->mutable_state() = member->state();
+    out.mutable_balance()->set_cause_event_id(std::string(cause_event_id));
+    Emit(std::move(out));
+  }
+}
+
+absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& program,
+                                         int64_t offset) {
+  const UnixNanos now = *TimestampToNanos(e.tick().now());
+  int64_t& tick_time = p_->tick_time_[program.program_id()];
+  if (now > tick_time) {
+    tick_time = now;
+    ticked_programs_.insert(program.program_id());
+  }
+  // Mature every member due at or before the tick time, through the due
+  // index, in bounded passes: each pass collects up to kPassMax members, and
+  // each matured member's index entry moves past tick_time or disappears.
+  constexpr size_t kPassMax = 1024;
+  const std::string prefix = keys::DuePrefix(program.program_id());
+  std::vector<std::string> due_members;
+  for (;;) {
+    due_members.clear();
+    {
+      std::unique_ptr<rocksdb::Iterator> it(wb_.NewIteratorWithBase(
+          cf(Cf::kDue), p_->store_->db()->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDue))));
+      for (it->Seek(prefix); it->Valid() && due_members.size() < kPassMax; it->Next()) {
+        absl::string_view key(it->key().data(), it->key().size());
+        absl::string_view program_id, member_id;
+        int64_t due_ns = 0;
+        if (!absl::StartsWith(key, prefix)) break;
+        if (!keys::ParseDue(key, &program_id, &due_ns, &member_id)) {
+          return absl::DataLossError("malformed due-index key");
+        }
+        if (due_ns > tick_time) break;
+        due_members.emplace_back(member_id);
+      }
+      LOYALTY_RETURN_IF_ERROR(FromRocks(it->status(), "scan due index"));
+    }
+    if (due_members.empty()) break;
+    for (const std::string& member_id : due_members) {
+      const std::string member_key = keys::Member(program.program_id(), member_id);
+      LOYALTY_ASSIGN_OR_RETURN(MemberRecord * member, p_->FindMember(member_key));
+      LOYALTY_CHECK(member != nullptr) << "due index names unknown member " << member_id;
+      MemberDelta delta;
+      ApplyMaturities(program, tick_time, member, &delta);
+      AfterMemberChange(member_key, member, &delta, e.event_id());
+      LOYALTY_CHECK(member->indexed_due_ns() == 0 || member->indexed_due_ns() > tick_time)
+          << "member " << member_id << " still due after its maturities";
+    }
+  }
+  loyalty::v1::Outcome outcome;
+  outcome.set_event_id(e.event_id());
+  outcome.set_program_id(e.program_id());
+  outcome.set_status(loyalty::v1::Outcome::APPLIED);
+  *outcome.mutable_effective_at() = NanosToTimestamp(tick_time);
+  EmitOutcome(std::move(outcome), offset);
+  return absl::OkStatus();
+}
+
+absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat format) {
+  Event e;
+  Rejection why = DecodeEvent(rec.bytes, format, &e);
+  if (why.ok()) why = ValidateEvent(e, *p_->programs_);
+  if (!why.ok()) {
+    Reject(rec, why);
+    return absl::OkStatus();
+  }
+  const CompiledProgram& program = *p_->programs_->Find(e.program_id());
+  const std::string member_key = keys::Member(e.program_id(), e.member_id());
+
+  // Dedupe on (program, member, event_id) with a digest of the payload.
+  const std::string dedupe_key = keys::UnderMember(member_key, e.event_id());
+  const Digest256 digest = Sha256(SerializeDeterministic(e));
+  const std::string digest16(reinterpret_cast<const char*>(digest.data()), 16);
+  LOYALTY_ASSIGN_OR_RETURN(auto seen, Get(Cf::kDedupe, dedupe_key));
+  if (seen.has_value()) {
+    if (*seen != digest16) {
+      Reject(rec, Rejection{v1::DUPLICATE_CONFLICT,
+                            absl::StrCat("event_id \"", e.event_id(),
+                                         "\" was applied with another payload")});
+      return absl::OkStatus();
+    }
+    if (outputs_ != nullptr) outputs_->duplicates++;
+    loyalty::v1::Outcome outcome;
+    outcome.set_event_id(e.event_id());
+    outcome.set_program_id(e.program_id());
+    outcome.set_member_id(e.member_id());
+    outcome.set_status(loyalty::v1::Outcome::DUPLICATE);
+    EmitOutcome(std::move(outcome), rec.offset);
+    return absl::OkStatus();
+  }
+  if (e.has_purchase()) {
+    LOYALTY_ASSIGN_OR_RETURN(auto order,
+                             Get(Cf::kOrders, keys::UnderMember(member_key, e.purchase().order_id())));
+    if (order.has_value()) {
+      Reject(rec, Rejection{v1::DUPLICATE_ORDER,
+                            absl::StrCat("order_id \"", e.purchase().order_id(),
+                                         "\" belongs to another event")});
+      return absl::OkStatus();
+    }
+  }
+  LOYALTY_RETURN_IF_ERROR(FromRocks(wb_.Put(cf(Cf::kDedupe), dedupe_key, digest16), "put"));
+  if (outputs_ != nullptr) outputs_->applied++;
+  if (e.has_tick()) return ApplyTick(e, program, rec.offset);
+
+  LOYALTY_ASSIGN_OR_RETURN(MemberRecord * member, p_->FindMember(member_key));
+  if (member == nullptr) member = p_->InsertMember(member_key, NewMemberRecord(program, e.member_id()));
+  const UnixNanos t = EffectiveTime(e, *member, p_->tick_time_[program.program_id()]);
+  MemberDelta delta;
+  LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, e, t, member, this, &delta));
+  loyalty::v1::Outcome outcome = std::move(delta.outcome);
+  AfterMemberChange(member_key, member, &delta, e.event_id());
+  EmitOutcome(std::move(outcome), rec.offset);
+  return absl::OkStatus();
+}
+
+rocksdb::WriteBatch* Partition::Batch::Finish(int64_t next_offset) {
+  for (const std::string& key : dirty_) {
+    auto it = p_->cache_.find(key);
+    LOYALTY_CHECK(it != p_->cache_.end()) << "dirty member not cached";
+    SerializeDeterministicTo(it->second->record, &scratch_);
+    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMembers), key, scratch_), "put"));
+  }
+  for (const std::string& program_id : ticked_programs_) {
+    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMeta), keys::Tick(program_id),
+                                       keys::EncodeInt(p_->tick_time_[program_id])),
+                               "put"));
+  }
+  LOYALTY_CHECK_OK(
+      FromRocks(wb_.Put(cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(next_offset)), "put"));
+  if (p_->options_.outbox_enabled) {
+    LOYALTY_CHECK_OK(FromRocks(
+        wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
+  }
+  return wb_.GetWriteBatch();
+}
+
+Partition::Partition(const ProgramSet* programs, PartitionStore* store,
+                     const PartitionOptions& options)
+    : programs_(programs), store_(store), options_(options) {}
+
+Partition::~Partition() = default;
+
+absl::StatusOr<std::unique_ptr<Partition>> Partition::Open(const ProgramSet* programs,
+                                                           PartitionStore* store,
+                                                           const PartitionOptions& options) {
+  auto p = std::unique_ptr<Partition>(new Partition(programs, store, options));
+  LOYALTY_RETURN_IF_ERROR(p->Reload());
+  return p;
+}
+
+absl::Status Partition::Reload() {
+  lru_.clear();
+  cache_.clear();
+  tick_time_.clear();
+  LOYALTY_ASSIGN_OR_RETURN(next_offset_, store_->GetNextOffset());
+  LOYALTY_ASSIGN_OR_RETURN(auto seq, store_->Get(Cf::kMeta, keys::kOutboxNextSeq));
+  outbox_next_seq_ = seq.has_value() ? keys::DecodeInt(*seq) : 1;
+  for (const std::string& id : programs_->ids()) {
+    LOYALTY_ASSIGN_OR_RETURN(auto v, store_->Get(Cf::kMeta, keys::Tick(id)));
+    if (v.has_value()) tick_time_[id] = keys::DecodeInt(*v);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MemberRecord*> Partition::FindMember(const std::string& member_key) {
+  auto it = cache_.find(member_key);
+  if (it != cache_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return &it->second->record;
+  }
+  LOYALTY_ASSIGN_OR_RETURN(auto v, store_->Get(Cf::kMembers, member_key));
+  if (!v.has_value()) return nullptr;
+  MemberRecord rec;
+  if (!rec.ParseFromString(*v)) return absl::DataLossError("unreadable member record");
+  return InsertMember(member_key, std::move(rec));
+}
+
+MemberRecord* Partition::InsertMember(const std::string& member_key, MemberRecord record) {
+  lru_.push_front(CacheEntry{member_key, std::move(record)});
+  cache_[member_key] = lru_.begin();
+  return &lru_.front().record;
+}
+
+void Partition::EvictIfNeeded() {
+  while (cache_.size() > options_.members_cached_max) {
+    cache_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
+                                   BatchOutputs* outputs) {
+  Batch batch(this, outputs);
+  int64_t last = -1;
+  for (const InputRecord& rec : records) {
+    if (rec.offset < next_offset_) {
+      if (outputs != nullptr) outputs->skipped++;
+      continue;
+    }
+    LOYALTY_CHECK(rec.offset > last) << "offsets must ascend: " << rec.offset << " after " << last;
+    last = rec.offset;
+    absl::Status s = batch.ApplyRecord(rec, format);
+    if (!s.ok()) {
+      LOYALTY_RETURN_IF_ERROR(Reload());
+      return s;
+    }
+  }
+  if (last < 0) return absl::OkStatus();
+  absl::Status s = store_->Write(batch.Finish(last + 1));
+  if (!s.ok()) {
+    // The cache holds this batch's effects, which did not land.
+    absl::Status reload = Reload();
+    return reload.ok() ? s : reload;
+  }
+  next_offset_ = last + 1;
+  outbox_next_seq_ = batch.outbox_next_seq();
+  EvictIfNeeded();
+  return absl::OkStatus();
+}
+
+}  // namespace loyalty

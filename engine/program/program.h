@@ -1,0 +1,115 @@
+// File: engine/program/program.h
+// Loading and validating loyalty programs (SPEC §5).
+//
+//   LOYALTY_ASSIGN_OR_RETURN(ProgramSet programs, LoadPrograms("programs/"));
+//   const CompiledProgram* cafe = programs.Find("cafe");
+//
+// A program file is protobuf text format (`loyalty.v1.Program`). Loading
+// parses it with protobuf's own parser, then checks every field; any error
+// names the file, the line and column, and the field path:
+//   programs/cafe.textproto:14:1: tiers[1].threshold: thresholds must ascend ...
+//
+// Thread-safety: a loaded ProgramSet is immutable and may be shared.
+#ifndef LOYALTY_ENGINE_PROGRAM_PROGRAM_H_
+#define LOYALTY_ENGINE_PROGRAM_PROGRAM_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "loyalty/v1/program.pb.h"
+
+namespace loyalty {
+
+// Upper bound on the points one event may earn, add or spend. Programs whose
+// worst-case purchase earn exceeds it are refused at load; events beyond it
+// are BAD_AMOUNT. With int64 counters it leaves room for 9,000 maximal events
+// per member before any counter could overflow (checked, never wrapped).
+inline constexpr int64_t kPointsPerEventMax = 1'000'000'000'000'000;  // 1e15
+inline constexpr int64_t kAmountMinorMax = 1'000'000'000'000;         // 1e12
+inline constexpr int64_t kMultiplierBpMax = 1'000'000;                // 100x
+inline constexpr int64_t kBp = 10'000;
+
+// A promotion with its times parsed.
+struct CompiledPromotion {
+  const loyalty::v1::Promotion* proto = nullptr;
+  uint8_t day_mask = 0;          // bit d (1 = Monday .. 7 = Sunday); 0 = every day
+  int start_minute = 0;          // minutes after local midnight
+  int end_minute = 24 * 60;      // exclusive; <= start means it runs past midnight
+  int64_t valid_from_ns = INT64_MIN;
+  int64_t valid_until_ns = INT64_MAX;  // exclusive
+};
+
+// A validated program with lookup tables. Lookups go through hash maps;
+// nothing iterates them (iteration order is not deterministic).
+class CompiledProgram {
+ public:
+  const loyalty::v1::Program& proto() const { return proto_; }
+  const std::string& program_id() const { return proto_.program_id(); }
+  const std::string& source_path() const { return source_path_; }
+  const absl::TimeZone& time_zone() const { return time_zone_; }
+  bool allow_negative_balance() const { return allow_negative_balance_; }
+
+  // Multiplier of a line item's category; 10000 when not listed.
+  int64_t CategoryBp(absl::string_view category) const;
+  const loyalty::v1::EngagementRule* EngagementRule(absl::string_view action) const;
+  const loyalty::v1::Reward* Reward(absl::string_view reward_id) const;
+  const loyalty::v1::PaidPlan* PaidPlan(absl::string_view plan_id) const;
+  // Index of a tier in ascending order, or -1.
+  int TierIndex(absl::string_view tier_id) const;
+  // Earn multiplier of tier `index`; 10000 when the program has no tiers.
+  int64_t TierEarnBp(int index) const;
+  const std::vector<CompiledPromotion>& promotions() const { return promotions_; }
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(
+      loyalty::v1::Program program, std::string source_path);
+
+  loyalty::v1::Program proto_;
+  std::string source_path_;
+  absl::TimeZone time_zone_;
+  bool allow_negative_balance_ = true;
+  absl::flat_hash_map<std::string, int64_t> category_bp_;
+  absl::flat_hash_map<std::string, int> engagement_;
+  absl::flat_hash_map<std::string, int> rewards_;
+  absl::flat_hash_map<std::string, int> plans_;
+  absl::flat_hash_map<std::string, int> tiers_;
+  std::vector<CompiledPromotion> promotions_;
+};
+
+// Programs by id. Iteration (ids()) is in sorted order.
+class ProgramSet {
+ public:
+  const CompiledProgram* Find(absl::string_view program_id) const;
+  std::vector<std::string> ids() const;
+  size_t size() const { return programs_.size(); }
+  // Fails with AlreadyExists if the id is taken.
+  absl::Status Add(std::unique_ptr<CompiledProgram> program);
+
+ private:
+  std::map<std::string, std::shared_ptr<const CompiledProgram>, std::less<>> programs_;
+};
+
+// Validates `program` (already parsed) and builds its lookup tables. Errors
+// name `source_path` but no line; use ParseProgramText for positions.
+absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(
+    loyalty::v1::Program program, std::string source_path);
+
+// Parses and validates one program from text; errors carry
+// "source_path:line:column: field.path: message".
+absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_view text,
+                                                                 std::string source_path);
+
+// Loads a file, or every *.textproto / *.txtpb / *.pbtxt file of a directory
+// (sorted by name). Program ids must be unique across files.
+absl::StatusOr<ProgramSet> LoadPrograms(const std::string& path);
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_ENGINE_PROGRAM_PROGRAM_H_
