@@ -1,0 +1,328 @@
+#include "tests/testing/event_gen.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace loyalty::testing {
+namespace {
+
+// splitmix64: tiny, seeded, identical on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  int64_t Uniform(int64_t n) { return static_cast<int64_t>(Next() % static_cast<uint64_t>(n)); }
+  bool Permille(int p) { return Uniform(1000) < p; }
+
+ private:
+  uint64_t state_;
+};
+
+std::string Time(int64_t unix_seconds) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_seconds),
+                          absl::UTCTimeZone());
+}
+
+struct Order {
+  std::string program;
+  std::string member;
+  std::string order_id;
+  int64_t amount;
+};
+
+class Generator {
+ public:
+  explicit Generator(const GeneratorOptions& o) : o_(o), rng_(o.seed) {}
+
+  GeneratedStream Run() {
+    for (int64_t i = 0; i < o_.events; ++i) {
+      now_ += 1 + rng_.Uniform(2 * o_.mean_gap_s);
+      if (o_.tick_every > 0 && i > 0 && i % o_.tick_every == 0) {
+        Tick();
+        continue;
+      }
+      if (!accepted_.empty() && rng_.Permille(o_.duplicate_permille)) {
+        out_.lines.push_back(accepted_[rng_.Uniform(static_cast<int64_t>(accepted_.size()))]);
+        out_.duplicate_lines++;
+        continue;
+      }
+      if (rng_.Permille(o_.bad_permille)) {
+        Bad();
+        continue;
+      }
+      Good();
+    }
+    return std::move(out_);
+  }
+
+ private:
+  std::string NextEventId() { return absl::StrCat("ev-", o_.seed, "-", ++event_seq_); }
+  std::string Program() { return o_.two_programs && rng_.Uniform(4) == 0 ? "shop" : "cafe"; }
+  std::string Currency(const std::string& program) { return program == "cafe" ? "EUR" : "USD"; }
+  std::string Member() {
+    // Skewed: a quarter of the traffic goes to 1/20 of the members.
+    int64_t m = rng_.Uniform(4) == 0 ? rng_.Uniform(std::max<int64_t>(1, o_.members / 20))
+                                     : rng_.Uniform(o_.members);
+    return absl::StrCat("m", m);
+  }
+  // Mostly now; sometimes a late event from up to two days before.
+  int64_t OccurredAt() { return rng_.Uniform(20) == 0 ? now_ - rng_.Uniform(2 * 86400) : now_; }
+
+  std::string Head(const std::string& id, const std::string& program, const std::string& member,
+                   int64_t at) {
+    return absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program,
+                        "\",\"member_id\":\"", member, "\",\"occurred_at\":\"", Time(at), "\"");
+  }
+
+  std::string PurchaseBody(const std::string& program, const std::string& order_id,
+                           int64_t* amount_out) {
+    static const char* kCategories[] = {"coffee", "food", "gift_card", "merch", ""};
+    int items = static_cast<int>(rng_.Uniform(4));  // 0 = no items
+    std::string item_json;
+    int64_t amount = 0;
+    for (int k = 0; k < items; ++k) {
+      int64_t a = 50 + rng_.Uniform(3000);
+      int q = 1 + static_cast<int>(rng_.Uniform(3));
+      amount += a;
+      absl::StrAppend(&item_json, k ? "," : "", "{\"sku\":\"sku", rng_.Uniform(50),
+                      "\",\"category\":\"", kCategories[rng_.Uniform(5)], "\",\"quantity\":", q,
+                      ",\"amount_minor\":\"", a, "\"}");
+    }
+    if (items == 0) amount = 100 + rng_.Uniform(20000);
+    *amount_out = amount;
+    std::string body = absl::StrCat(",\"purchase\":{\"order_id\":\"", order_id,
+                                    "\",\"amount_minor\":\"", amount, "\",\"currency\":\"",
+                                    Currency(program), "\"");
+    if (items > 0) absl::StrAppend(&body, ",\"items\":[", item_json, "]");
+    absl::StrAppend(&body, ",\"store_id\":\"s", rng_.Uniform(5), "\"}");
+    return body;
+  }
+
+  void Accept(std::string line) {
+    accepted_.push_back(line);
+    last_by_id_.push_back(line);
+    out_.lines.push_back(std::move(line));
+  }
+
+  void Tick() {
+    for (const char* program : {"cafe", "shop"}) {
+      if (!o_.two_programs && std::string(program) == "shop") continue;
+      Accept(absl::StrCat("{\"event_id\":\"tick-", now_, "-", program, "\",\"program_id\":\"",
+                          program, "\",\"occurred_at\":\"", Time(now_), "\",\"tick\":{\"now\":\"",
+                          Time(now_), "\"}}"));
+    }
+  }
+
+  void Good() {
+    const std::string program = Program();
+    const std::string member = Member();
+    const std::string id = NextEventId();
+    const std::string head = Head(id, program, member, OccurredAt());
+    int64_t kind = o_.purchases_only ? 0 : rng_.Uniform(100);
+    if (kind < 55) {
+      std::string order_id = absl::StrCat("o", event_seq_);
+      int64_t amount = 0;
+      std::string body = PurchaseBody(program, order_id, &amount);
+      orders_.push_back({program, member, order_id, amount});
+      Accept(absl::StrCat(head, body, "}"));
+    } else if (kind < 72) {
+      static const char* kActions[] = {"review", "like", "like", "share", "nps"};
+      const char* action = kActions[rng_.Uniform(5)];
+      std::string ref = rng_.Uniform(10) == 0 ? "" : absl::StrCat("ref", rng_.Uniform(30));
+      Accept(absl::StrCat(head, ",\"engagement\":{\"action\":\"", action, "\",\"ref\":\"", ref,
+                          "\",\"score\":", rng_.Uniform(11), "}}"));
+    } else if (kind < 80) {
+      if (rng_.Uniform(2) == 0) {
+        static const char* kRewards[] = {"free-coffee", "lounge", "ten-off", "nope", "gift"};
+        Accept(absl::StrCat(head, ",\"redemption\":{\"reward_id\":\"",
+                            kRewards[rng_.Uniform(5)], "\"}}"));
+      } else {
+        Accept(absl::StrCat(head, ",\"redemption\":{\"points\":\"", 1 + rng_.Uniform(60), "\"}}"));
+      }
+    } else if (kind < 88) {
+      // Mostly a known order of this member, partly or fully; else unknown.
+      std::string order_id = absl::StrCat("unknown-", rng_.Uniform(100));
+      std::string who = member;
+      std::string prog = program;
+      int64_t amount = 100 + rng_.Uniform(1000);
+      if (!orders_.empty() && rng_.Uniform(5) != 0) {
+        const Order& o = orders_[rng_.Uniform(static_cast<int64_t>(orders_.size()))];
+        order_id = o.order_id;
+        who = o.member;
+        prog = o.program;
+        amount = rng_.Uniform(3) == 0 ? o.amount : 1 + rng_.Uniform(o.amount);
+      }
+      Accept(absl::StrCat(Head(id, prog, who, OccurredAt()), ",\"refund\":{\"order_id\":\"",
+                          order_id, "\",\"amount_minor\":\"", amount, "\"}}"));
+    } else if (kind < 96) {
+      int64_t points = rng_.Uniform(3) == 0 ? -(1 + rng_.Uniform(200)) : 1 + rng_.Uniform(100);
+      Accept(absl::StrCat(head, ",\"adjustment\":{\"points\":\"", points,
+                          "\",\"reason\":\"goodwill\",\"operator_id\":\"op", rng_.Uniform(3),
+                          "\"}}"));
+    } else {
+      Accept(absl::StrCat(head, ",\"membership\":{\"plan_id\":\"",
+                          program == "cafe" ? "vip" : "plus", "\"}}"));
+    }
+  }
+
+  void Bad() {
+    const std::string program = Program();
+    const std::string member = Member();
+    const std::string id = NextEventId();
+    const std::string head = Head(id, program, member, now_);
+    int64_t amount = 0;
+    std::string reason;
+    std::string line;
+    switch (rng_.Uniform(11)) {
+      case 0:
+        reason = "MALFORMED";
+        line = absl::StrCat(head, ",\"purchase\":{\"order_id\":");  // cut short
+        break;
+      case 1:
+        reason = "MISSING_FIELD";
+        line = absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program,
+                            "\",\"occurred_at\":\"", Time(now_), "\",\"engagement\":{\"action\":\"like\"}}");
+        break;
+      case 2:
+        reason = "BAD_ID";
+        line = absl::StrCat(Head(id, program, "bad\\u0001member", now_),
+                            ",\"engagement\":{\"action\":\"like\"}}");
+        break;
+      case 3:
+        reason = "UNKNOWN_PROGRAM";
+        line = absl::StrCat(Head(id, "nope", member, now_), ",\"engagement\":{\"action\":\"like\"}}");
+        break;
+      case 4:
+        reason = "BAD_TIME";
+        line = absl::StrCat(Head(id, program, member, 915148800 /* 1999-01-01 */),
+                            ",\"engagement\":{\"action\":\"like\"}}");
+        break;
+      case 5:
+        reason = "BAD_AMOUNT";
+        line = absl::StrCat(head, ",\"purchase\":{\"order_id\":\"bad", id,
+                            "\",\"amount_minor\":\"-5\",\"currency\":\"", Currency(program), "\"}}");
+        break;
+      case 6:
+        reason = "BAD_AMOUNT";
+        line = absl::StrCat(head, ",\"adjustment\":{\"points\":\"0\",\"reason\":\"oops\"}}");
+        break;
+      case 7:
+        reason = "CURRENCY_MISMATCH";
+        line = absl::StrCat(head, ",\"purchase\":{\"order_id\":\"cur", id,
+                            "\",\"amount_minor\":\"100\",\"currency\":\"JPY\"}}");
+        break;
+      case 8: {
+        // Same event_id as an accepted line, other payload.
+        if (last_by_id_.empty()) return Bad();
+        const std::string& orig = last_by_id_[rng_.Uniform(static_cast<int64_t>(last_by_id_.size()))];
+        reason = "DUPLICATE_CONFLICT";
+        line = orig;
+        line.insert(line.size() - 1, ",\"source\":\"conflict\"");
+        break;
+      }
+      case 9: {
+        if (orders_.empty()) return Bad();
+        const Order& o = orders_[rng_.Uniform(static_cast<int64_t>(orders_.size()))];
+        reason = "DUPLICATE_ORDER";
+        line = absl::StrCat(Head(id, o.program, o.member, now_),
+                            PurchaseBody(o.program, o.order_id, &amount), "}");
+        break;
+      }
+      default: {
+        reason = "OVERSIZED";
+        line = absl::StrCat(head, ",\"purchase\":{\"order_id\":\"big", id,
+                            "\",\"amount_minor\":\"1001\",\"currency\":\"", Currency(program),
+                            "\",\"items\":[");
+        for (int k = 0; k < 1001; ++k) {
+          absl::StrAppend(&line, k ? "," : "", "{\"quantity\":1,\"amount_minor\":\"1\"}");
+        }
+        line += "]}}";
+        break;
+      }
+    }
+    out_.bad_lines++;
+    out_.bad_by_reason[reason]++;
+    out_.bad_indices.push_back(out_.lines.size());
+    out_.lines.push_back(std::move(line));
+  }
+
+  GeneratorOptions o_;
+  Rng rng_;
+  GeneratedStream out_;
+  int64_t now_ = 1704067200;  // 2024-01-01T00:00:00Z
+  int64_t event_seq_ = 0;
+  std::vector<std::string> accepted_;
+  std::vector<std::string> last_by_id_;
+  std::vector<Order> orders_;
+};
+
+}  // namespace
+
+GeneratedStream GenerateStream(const GeneratorOptions& options) {
+  return Generator(options).Run();
+}
+
+std::string CafeProgramText() {
+  return R"pb(
+program_id: "cafe"
+currency: "EUR"
+timezone: "Europe/Paris"
+random_seed: "test-seed"
+point_value_minor: 1
+earn { points: 1 per_minor: 100 }
+category_multipliers { category: "coffee" multiplier_bp: 20000 }
+category_multipliers { category: "gift_card" multiplier_bp: 0 }
+expiration { mode: FIXED_DAYS days: 120 round_to_month_end: true }
+tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
+paid_plans { plan_id: "vip" tier_id: "gold" months: 12 }
+engagement_rules { action: "review" points: 20 max_per_local_day: 1 unique_per_ref: true }
+engagement_rules { action: "like" points: 1 max_per_local_day: 5 }
+engagement_rules { action: "nps" points: 0 }
+rewards { reward_id: "free-coffee" cost_points: 50 }
+rewards { reward_id: "ten-off" cost_points: 0 }
+rewards { reward_id: "lounge" cost_points: 500 min_tier_id: "gold" }
+first_purchase_reward_id: "ten-off"
+)pb";
+}
+
+std::string ShopProgramText() {
+  return R"pb(
+program_id: "shop"
+currency: "USD"
+timezone: "America/New_York"
+random_seed: "shop-seed"
+earn { points: 3 per_minor: 250 }
+category_multipliers { category: "merch" multiplier_bp: 15000 }
+pending_days: 14
+expiration { mode: FIXED_DAYS days: 60 }
+allow_negative_balance: false
+tiers { tier_id: "basic" threshold: 0 earn_multiplier_bp: 11000 }
+paid_plans { plan_id: "plus" tier_id: "basic" months: 1 }
+engagement_rules { action: "share" points: 5 max_per_local_day: 2 }
+engagement_rules { action: "review" points: 7 unique_per_ref: true }
+rewards { reward_id: "gift" cost_points: 30 }
+)pb";
+}
+
+void WriteLines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::trunc);
+  for (const std::string& l : lines) out << l << '\n';
+  out.flush();
+  if (!out) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    std::abort();
+  }
+}
+
+}  // namespace loyalty::testing

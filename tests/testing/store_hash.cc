@@ -1,0 +1,62 @@
+#include "tests/testing/store_hash.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/crypto.h"
+#include "engine/store/store.h"
+
+namespace loyalty::testing {
+
+std::string HashPartitionStore(const std::string& partition_dir, bool state_only) {
+  StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  auto store = PartitionStore::Open(partition_dir, options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "HashPartitionStore: %s\n", store.status().ToString().c_str());
+    std::abort();
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  auto add = [&](const rocksdb::Slice& s) {
+    uint64_t n = s.size();
+    EVP_DigestUpdate(ctx, &n, sizeof(n));
+    EVP_DigestUpdate(ctx, s.data(), s.size());
+  };
+  for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
+    if (state_only && (cf == static_cast<int>(Cf::kMeta) || cf == static_cast<int>(Cf::kOutbox))) {
+      continue;
+    }
+    std::unique_ptr<rocksdb::Iterator> it((*store)->db()->NewIterator(
+        rocksdb::ReadOptions(), (*store)->cf(static_cast<Cf>(cf))));
+    uint64_t marker = 0xC0FFEE00u + cf;
+    EVP_DigestUpdate(ctx, &marker, sizeof(marker));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      add(it->key());
+      add(it->value());
+    }
+    if (!it->status().ok()) std::abort();
+  }
+  Digest256 d;
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, d.data(), &len);
+  EVP_MD_CTX_free(ctx);
+  return HexDigest(d);
+}
+
+std::string MakeTempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/loyalty-", name, "-", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace loyalty::testing

@@ -1,0 +1,22 @@
+// File: tests/testing/store_hash.h
+// Test helpers over a data directory: a digest of the whole keyspace of a
+// partition store (every column family, key and value).
+#ifndef LOYALTY_TESTS_TESTING_STORE_HASH_H_
+#define LOYALTY_TESTS_TESTING_STORE_HASH_H_
+
+#include <string>
+
+namespace loyalty::testing {
+
+// Hex SHA-256 over (column family, key, value) of every record, in order.
+// Aborts if the store cannot be opened.
+// With `state_only`, the partition metadata (offsets) and the outbox are
+// left out: what remains is the ledger state proper.
+std::string HashPartitionStore(const std::string& partition_dir, bool state_only = false);
+
+// A fresh empty directory under the test temp dir (TEST_TMPDIR or /tmp).
+std::string MakeTempDir(const std::string& name);
+
+}  // namespace loyalty::testing
+
+#endif  // LOYALTY_TESTS_TESTING_STORE_HASH_H_
