@@ -1,1 +1,142 @@
+// The partition layer: dedupe, DUPLICATE_ORDER, ticks through the due index,
+// idempotent offsets and a cache that never changes results.
+#include "engine/ledger/partition.h"
+
+#include <filesystem>
+
+#include "engine/audit/audit.h"
 #include "gtest/gtest.h"
+
+namespace loyalty {
+namespace {
+
+using loyalty::v1::Outcome;
+
+class PartitionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/partition-test-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    auto p = ParseProgramText(R"pb(program_id: "cafe" currency: "EUR"
+                                  earn { points: 1 per_minor: 100 }
+                                  pending_days: 2
+                                  expiration { mode: FIXED_DAYS days: 10 })pb",
+                              "test");
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_TRUE(programs_.Add(std::move(*p)).ok());
+    Open(PartitionOptions());
+  }
+  void Open(const PartitionOptions& options) {
+    partition_.reset();
+    store_.reset();
+    auto store = PartitionStore::Open(dir_, StoreOptions());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    auto partition = Partition::Open(&programs_, store_.get(), options);
+    ASSERT_TRUE(partition.ok()) << partition.status();
+    partition_ = std::move(*partition);
+  }
+  BatchOutputs Apply(const std::vector<std::string>& lines, int64_t first_offset) {
+    std::vector<InputRecord> records;
+    for (size_t i = 0; i < lines.size(); ++i) records.push_back({first_offset + int64_t(i), lines[i]});
+    BatchOutputs out;
+    EXPECT_TRUE(partition_->ApplyBatch(records, InputFormat::kJson, &out).ok());
+    return out;
+  }
+  static std::string Buy(const std::string& id, const std::string& member, const std::string& order,
+                         int64_t amount, const std::string& when = "2024-01-01T00:00:00Z") {
+    return "{\"event_id\":\"" + id + "\",\"program_id\":\"cafe\",\"member_id\":\"" + member +
+           "\",\"occurred_at\":\"" + when + "\",\"purchase\":{\"order_id\":\"" + order +
+           "\",\"amount_minor\":" + std::to_string(amount) + ",\"currency\":\"EUR\"}}";
+  }
+  static std::string Tick(const std::string& id, const std::string& when) {
+    return "{\"event_id\":\"" + id + "\",\"program_id\":\"cafe\",\"occurred_at\":\"" + when +
+           "\",\"tick\":{\"now\":\"" + when + "\"}}";
+  }
+  loyalty::v1::MemberState State(const std::string& member) {
+    auto rec = store_->GetMember("cafe", member);
+    EXPECT_TRUE(rec.ok() && rec->has_value());
+    return rec.ok() && rec->has_value() ? (*rec)->state() : loyalty::v1::MemberState();
+  }
+
+  std::string dir_;
+  ProgramSet programs_;
+  std::unique_ptr<PartitionStore> store_;
+  std::unique_ptr<Partition> partition_;
+};
+
+TEST_F(PartitionTest, DuplicatesSameAndDifferentPayloadAndDuplicateOrders) {
+  BatchOutputs out = Apply({Buy("e1", "m", "o1", 1000), Buy("e1", "m", "o1", 1000),
+                            Buy("e1", "m", "o1", 2000), Buy("e2", "m", "o1", 500),
+                            Buy("e1", "other", "o1", 1000)},
+                           1);
+  EXPECT_EQ(out.applied, 2);  // e1 for m, e1 for other (another dedupe key)
+  EXPECT_EQ(out.duplicates, 1);
+  EXPECT_EQ(out.rejected, 2);
+  std::vector<std::string> reasons;
+  for (const auto& r : out.records) {
+    if (r.has_dlq()) reasons.push_back(loyalty::v1::RejectReason_Name(r.dlq().reason()));
+    if (r.has_outcome() && r.outcome().status() == Outcome::DUPLICATE) reasons.push_back("DUPLICATE");
+  }
+  EXPECT_EQ(reasons, (std::vector<std::string>{"DUPLICATE", "DUPLICATE_CONFLICT", "DUPLICATE_ORDER"}));
+  EXPECT_EQ(State("m").pending_points(), 10);
+  EXPECT_EQ(State("m").version(), 1);
+  // A duplicate in a later batch, after a restart, is still a duplicate.
+  Open(PartitionOptions());
+  out = Apply({Buy("e1", "m", "o1", 1000)}, 6);
+  EXPECT_EQ(out.duplicates, 1);
+  EXPECT_EQ(State("m").version(), 1);
+}
+
+TEST_F(PartitionTest, OffsetsBelowTheStoredOneAreSkipped) {
+  Apply({Buy("e1", "m", "o1", 1000), Buy("e2", "m", "o2", 1000)}, 10);
+  EXPECT_EQ(partition_->next_offset(), 12);
+  Open(PartitionOptions());
+  EXPECT_EQ(partition_->next_offset(), 12);
+  BatchOutputs again = Apply({Buy("e1", "m", "o1", 1000), Buy("e2", "m", "o2", 1000)}, 10);
+  EXPECT_EQ(again.skipped, 2);
+  EXPECT_EQ(again.applied, 0);
+  EXPECT_EQ(State("m").purchase_count(), 2);
+}
+
+TEST_F(PartitionTest, TicksMatureMembersThroughTheDueIndex) {
+  Apply({Buy("e1", "a", "o1", 1000, "2024-01-01T00:00:00Z"),
+         Buy("e2", "b", "o2", 2000, "2024-01-05T00:00:00Z")}, 1);
+  // a releases on 01-03, b on 01-07.
+  Apply({Tick("t1", "2024-01-04T00:00:00Z")}, 3);
+  EXPECT_EQ(State("a").available_points(), 10);
+  EXPECT_EQ(State("a").version(), 2);
+  EXPECT_EQ(State("b").pending_points(), 20);
+  EXPECT_EQ(State("b").version(), 1);
+  // An older tick changes nothing; a later one expires a (01-13) and releases b.
+  Apply({Tick("t2", "2024-01-02T00:00:00Z"), Tick("t3", "2024-01-14T00:00:00Z")}, 4);
+  EXPECT_EQ(State("a").expired_points(), 10);
+  EXPECT_EQ(State("b").available_points(), 20);
+  auto report = VerifyStore(store_.get());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems[0];
+}
+
+TEST_F(PartitionTest, ACacheOfOneMemberGivesTheSameResults) {
+  PartitionOptions tiny;
+  tiny.members_cached_max = 1;
+  Open(tiny);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 40; ++i) {
+    lines.push_back(Buy("e" + std::to_string(i), "m" + std::to_string(i % 3),
+                        "o" + std::to_string(i), 100 + i, "2024-01-0" + std::to_string(1 + i / 10) + "T00:00:00Z"));
+  }
+  for (size_t i = 0; i < lines.size(); i += 4) {
+    Apply(std::vector<std::string>(lines.begin() + i, lines.begin() + i + 4), 1 + i);
+    EXPECT_LE(partition_->cached_members(), 1u);
+  }
+  EXPECT_EQ(State("m0").purchase_count() + State("m1").purchase_count() +
+                State("m2").purchase_count(), 40);
+  // One bump per event: releases ride along with the event that matures them.
+  EXPECT_EQ(State("m1").version(), 13);
+  EXPECT_EQ(State("m1").available_points() + State("m1").pending_points(), 13);
+}
+
+}  // namespace
+}  // namespace loyalty

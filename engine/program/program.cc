@@ -339,7 +339,7 @@ std::optional<ValidationError> Validator::Run() {
       Fail({{"random_rewards", i}}, "has no effect: set reward_id or bonus_points");
     }
     if (p_.random_seed().empty()) {
-      Fail({{"random_seed", -1}}, "required when random_rewards are defined");
+      Fail({{"random_rewards", i}}, "needs the program's random_seed, which is empty");
     }
   }
   if (auto e = FindDuplicate(p_.random_rewards(), "random_rewards", "rule_id",
