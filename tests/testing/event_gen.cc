@@ -164,7 +164,8 @@ class Generator {
       Accept(absl::StrCat(Head(id, prog, who, OccurredAt()), ",\"refund\":{\"order_id\":\"",
                           order_id, "\",\"amount_minor\":\"", amount, "\"}}"));
     } else if (kind < 96) {
-      int64_t points = rng_.Uniform(3) == 0 ? -(1 + rng_.Uniform(200)) : 1 + rng_.Uniform(100);
+      int64_t points = rng_.Uniform(3) == 0 ? -(1 + rng_.Uniform(rng_.Uniform(10) == 0 ? 3000 : 200))
+                                            : 1 + rng_.Uniform(100);
       Accept(absl::StrCat(head, ",\"adjustment\":{\"points\":\"", points,
                           "\",\"reason\":\"goodwill\",\"operator_id\":\"op", rng_.Uniform(3),
                           "\"}}"));

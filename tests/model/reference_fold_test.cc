@@ -1,0 +1,740 @@
+// Unit tests of the reference model itself, with expected values computed by
+// hand from SPEC §6–§7 and docs/semantics.md (the arithmetic is in the
+// comments). The model test compares the engine with this model; these tests
+// make sure the model says what the spec says.
+
+#include "tests/model/reference_fold.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "loyalty/v1/program.pb.h"
+
+namespace loyalty::model {
+namespace {
+
+using ::loyalty::v1::Program;
+
+Program ParseProgram(const std::string& text) {
+  Program program;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &program))
+      << text;
+  return program;
+}
+
+int64_t Ns(const std::string& rfc3339) {
+  absl::Time t;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error))
+      << rfc3339 << ": " << error;
+  return absl::ToUnixNanos(t);
+}
+
+// --- JSON line builders ----------------------------------------------------
+
+std::string Ev(const std::string& event_id, const std::string& member_id,
+               const std::string& at, const std::string& body,
+               const std::string& program_id = "p") {
+  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")",
+                      program_id, R"(","member_id":")", member_id,
+                      R"(","occurred_at":")", at, R"(",)", body, "}");
+}
+
+std::string Tick(const std::string& event_id, const std::string& now,
+                 const std::string& program_id = "p") {
+  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")",
+                      program_id, R"(","occurred_at":")", now,
+                      R"(","tick":{"now":")", now, R"("}})");
+}
+
+std::string Purchase(const std::string& order_id, int64_t amount_minor,
+                     const std::string& currency = "EUR") {
+  return absl::StrCat(R"("purchase":{"order_id":")", order_id,
+                      R"(","amount_minor":")", amount_minor,
+                      R"(","currency":")", currency, R"("})");
+}
+
+std::string Engage(const std::string& action, const std::string& ref = "") {
+  return absl::StrCat(R"("engagement":{"action":")", action, R"(","ref":")",
+                      ref, R"("})");
+}
+
+std::string RedeemPoints(int64_t points) {
+  return absl::StrCat(R"("redemption":{"points":")", points, R"("})");
+}
+
+std::string RedeemReward(const std::string& reward_id) {
+  return absl::StrCat(R"("redemption":{"reward_id":")", reward_id, R"("})");
+}
+
+std::string Refund(const std::string& order_id, int64_t amount_minor) {
+  return absl::StrCat(R"("refund":{"order_id":")", order_id,
+                      R"(","amount_minor":")", amount_minor, R"("})");
+}
+
+std::string Adjust(int64_t points, const std::string& reason = "goodwill") {
+  return absl::StrCat(R"("adjustment":{"points":")", points,
+                      R"(","reason":")", reason, R"("})");
+}
+
+std::string Join(const std::string& plan_id) {
+  return absl::StrCat(R"("membership":{"plan_id":")", plan_id, R"("})");
+}
+
+std::vector<std::string> Prefix(const std::vector<std::string>& lines,
+                                size_t n) {
+  return std::vector<std::string>(lines.begin(), lines.begin() + n);
+}
+
+// SPEC §6: available + pending = earned + adjusted − redeemed − expired −
+// clawed back.
+void ExpectInvariant(const RefMember& m) {
+  EXPECT_EQ(m.available_points + m.pending_points,
+            m.lifetime_earned_points + m.adjusted_points - m.redeemed_points -
+                m.expired_points - m.clawed_back_points)
+      << m.program_id << "/" << m.member_id;
+}
+
+const RefMember& Member(const RefResult& r, const std::string& member_id,
+                        const std::string& program_id = "p") {
+  static const RefMember kMissing;
+  auto it = r.members.find({program_id, member_id});
+  EXPECT_NE(it, r.members.end()) << member_id;
+  return it == r.members.end() ? kMissing : it->second;
+}
+
+// --- Lots, FIFO, expiry ----------------------------------------------------
+
+constexpr char kFifoProgram[] = R"pb(
+  program_id: "p"
+  currency: "EUR"
+  timezone: "UTC"
+  earn { points: 1 per_minor: 100 }
+  pending_days: 10
+  expiration { mode: FIXED_DAYS days: 30 }
+  tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+  engagement_rules { action: "like" points: 5 }
+)pb";
+
+TEST(ReferenceFoldTest, FifoSpendsEarliestExpiryFirstNotCreationOrder) {
+  const std::vector<Program> programs = {ParseProgram(kFifoProgram)};
+  const std::vector<std::string> lines = {
+      // lot1: 2000 × 10000 × 1 / (100 × 10000) = 20 points, pending until
+      // 01-11 (10 days), expires 01-11 + 30 d = 02-10.
+      Ev("e1", "m", "2024-01-01T00:00:00Z", Purchase("A", 2000)),
+      // lot2: 5 points, available at once, expires 01-05 + 30 d = 02-04.
+      Ev("e2", "m", "2024-01-05T00:00:00Z", Engage("like")),
+      // lot3: 5 points, expires 01-06 + 30 d = 02-05.
+      Ev("e3", "m", "2024-01-06T00:00:00Z", Engage("like")),
+      // lot1 released at 01-11. Spend 7 by expires_at: lot2 (02-04) 5 -> 0,
+      // lot3 (02-05) 5 -> 3; lot1 (02-10, created first) untouched: 20.
+      Ev("e4", "m", "2024-01-12T00:00:00Z", RedeemPoints(7)),
+      // lot2 is empty at 02-04; lot3 expires at 02-05 (t >= expires_at): 3.
+      Tick("t1", "2024-02-05T00:00:00Z"),
+      // lot1 expires at 02-10: 20.
+      Tick("t2", "2024-02-10T00:00:00Z"),
+  };
+
+  {
+    const RefResult r = Fold(Prefix(lines, 3), programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.pending_points, 20);
+    EXPECT_EQ(m.available_points, 10);
+    EXPECT_EQ(m.tier_id, "member");
+    ExpectInvariant(m);
+  }
+  {
+    const RefResult r = Fold(Prefix(lines, 5), programs);
+    const RefMember& m = Member(r, "m");
+    // Creation-order FIFO would have taken 7 from lot1 and expired 10 here.
+    EXPECT_EQ(m.available_points, 20);
+    EXPECT_EQ(m.pending_points, 0);
+    EXPECT_EQ(m.lifetime_earned_points, 30);
+    EXPECT_EQ(m.redeemed_points, 7);
+    EXPECT_EQ(m.expired_points, 3);
+    ExpectInvariant(m);
+  }
+  {
+    const RefResult r = Fold(lines, programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.available_points, 0);
+    EXPECT_EQ(m.expired_points, 23);  // 3 + 20
+    ExpectInvariant(m);
+    EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 6);
+  }
+}
+
+TEST(ReferenceFoldTest, EffectiveTimeFollowsTickTime) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    pending_days: 2
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      Tick("t1", "2024-03-10T00:00:00Z"),
+      // occurred 03-01 but t = max(03-01, tick_time 03-10) = 03-10: 5 points
+      // pending until 03-12 (not 03-03).
+      Ev("e1", "m", "2024-03-01T00:00:00Z", Purchase("A", 500)),
+      Tick("t2", "2024-03-11T23:59:59Z"),  // not yet due
+      Tick("t3", "2024-03-11T00:00:00Z"),  // now <= tick_time: stale
+      Tick("t4", "2024-03-12T00:00:00Z"),  // release
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 4), programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.pending_points, 5);
+    EXPECT_EQ(m.available_points, 0);
+    // Purchase dates follow occurred_at, not t.
+    EXPECT_EQ(m.first_purchase_at_ns, Ns("2024-03-01T00:00:00Z"));
+    EXPECT_EQ(r.outcome_reasons.at("IGNORED:STALE_TICK"), 1);
+  }
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.pending_points, 0);
+  EXPECT_EQ(m.available_points, 5);
+  ExpectInvariant(m);
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 4);  // 3 ticks + purchase
+}
+
+TEST(ReferenceFoldTest, RoundToMonthEndUsesLocalMonthAcrossDst) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    expiration { mode: FIXED_DAYS days: 30 round_to_month_end: true }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "like" points: 10 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // a = 2024-01-31T23:30Z (Feb 1 00:30 CET). a + 30 d = 2024-03-01T23:30Z
+      // = Mar 2 00:30 CET, in local March, so the lot expires at the first
+      // instant of local April: 2024-04-01T00:00 CEST = 2024-03-31T22:00Z.
+      // (In UTC it would be 2024-04-01T00:00Z.)
+      Ev("e1", "m", "2024-01-31T23:30:00Z", Engage("like")),
+      Tick("t1", "2024-03-31T21:59:59Z"),
+      Tick("t2", "2024-03-31T22:00:00Z"),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 2), programs);
+    EXPECT_EQ(Member(r, "m").available_points, 10);
+    EXPECT_EQ(Member(r, "m").expired_points, 0);
+  }
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").available_points, 0);
+  EXPECT_EQ(Member(r, "m").expired_points, 10);
+  ExpectInvariant(Member(r, "m"));
+}
+
+// --- Purchase earn ---------------------------------------------------------
+
+TEST(ReferenceFoldTest, PurchaseEarnStagedFloorsAndStats) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    category_multipliers { category: "coffee" multiplier_bp: 20000 }
+    category_multipliers { category: "gift_card" multiplier_bp: 0 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 12500 }
+    tiers { tier_id: "gold" threshold: 10 earn_multiplier_bp: 20000 }
+    first_purchase_reward_id: "welcome"
+    rewards { reward_id: "welcome" cost_points: 0 }
+  )pb")};
+  const std::string items_purchase =
+      R"("purchase":{"order_id":"A","amount_minor":"6045","currency":"EUR",)"
+      R"("items":[)"
+      R"({"sku":"c","category":"coffee","quantity":1,"amount_minor":"345"},)"
+      R"({"sku":"p","category":"pastry","quantity":2,"amount_minor":"700"},)"
+      R"({"sku":"g","category":"gift_card","quantity":1,)"
+      R"("amount_minor":"5000"}]})";
+  const std::vector<std::string> lines = {
+      // Σ amount × bp = 345×20000 + 700×10000 + 5000×0 = 13,900,000;
+      // base = floor(13,900,000 × 1 / (100 × 10000)) = floor(13.9) = 13;
+      // first tier: floor(13 × 12500 / 10000) = floor(16.25) = 16.
+      // (Unstaged, 13.9 × 1.25 = 17.375 would give 17.)
+      Ev("e1", "m", "2024-06-10T12:00:00Z", items_purchase),
+      // No items: one item of 999 in category "" (10000):
+      // base = floor(9.99) = 9; floor(9 × 1.25) = floor(11.25) = 11.
+      // Occurred before e1: first_purchase_at moves back, t stays e1's.
+      Ev("e2", "m", "2024-06-01T08:00:00Z", Purchase("B", 999)),
+  };
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 27);  // 16 + 11
+  EXPECT_EQ(m.lifetime_earned_points, 27);
+  EXPECT_EQ(m.purchase_count, 2);
+  EXPECT_EQ(m.spend_minor, 7044);  // 6045 + 999
+  EXPECT_EQ(m.first_purchase_at_ns, Ns("2024-06-01T08:00:00Z"));
+  EXPECT_EQ(m.last_purchase_at_ns, Ns("2024-06-10T12:00:00Z"));
+  EXPECT_EQ(m.tier_id, "member");  // tiers are not evaluated yet
+  EXPECT_EQ(m.rewards_issued, (std::map<std::string, int64_t>{{"welcome", 1}}));
+  ExpectInvariant(m);
+}
+
+// --- Refunds, debt, write-off ----------------------------------------------
+
+constexpr char kDebtProgram[] = R"pb(
+  program_id: "p" currency: "EUR"
+  earn { points: 1 per_minor: 100 }
+  tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+  engagement_rules { action: "like" points: 5 }
+  first_purchase_reward_id: "welcome"
+  rewards { reward_id: "welcome" cost_points: 0 }
+)pb";
+
+std::vector<std::string> ClawbackLines() {
+  return {
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 10000)),  // lot1 100
+      Ev("e2", "m", "2024-01-01T11:00:00Z", Purchase("B", 5000)),   // lot2 50
+      // Nothing expires: creation order. lot1 100 -> 20.
+      Ev("e3", "m", "2024-01-01T12:00:00Z", RedeemPoints(80)),
+      // Full refund: clawback floor(100 × 10000 / 10000) − 0 = 100.
+      // Own lot1 gives 20, FIFO lot2 gives 50, the other 30 is debt
+      // (or written off).
+      Ev("e4", "m", "2024-01-01T13:00:00Z", Refund("A", 10000)),
+  };
+}
+
+TEST(ReferenceFoldTest, ClawbackLargerThanOrdersRemainingLotBecomesDebt) {
+  const std::vector<Program> programs = {ParseProgram(kDebtProgram)};
+  std::vector<std::string> lines = ClawbackLines();
+  {
+    const RefResult r = Fold(lines, programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.clawed_back_points, 100);
+    EXPECT_EQ(m.debt_points, 30);
+    EXPECT_EQ(m.available_points, -30);  // 0 in lots − 30 debt
+    EXPECT_EQ(m.purchase_count, 1);      // the full refund removes A
+    EXPECT_EQ(m.spend_minor, 5000);      // 15000 − 10000
+    ExpectInvariant(m);                  // −30 = 150 − 80 − 100
+  }
+  // Debt paid back by new points.
+  lines.push_back(Ev("e5", "m", "2024-01-02T10:00:00Z", RedeemPoints(1)));
+  // 5 points: a new available lot pays debt first: debt 30 -> 25.
+  lines.push_back(Ev("e6", "m", "2024-01-02T11:00:00Z", Engage("like")));
+  {
+    const RefResult r = Fold(lines, programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(r.outcome_reasons.at("REJECTED:INSUFFICIENT_POINTS"), 1);
+    EXPECT_EQ(m.debt_points, 25);
+    EXPECT_EQ(m.available_points, -25);
+    ExpectInvariant(m);
+  }
+  // 4000 -> 40 points; 25 pay the debt, the lot keeps 15.
+  lines.push_back(Ev("e7", "m", "2024-01-02T12:00:00Z", Purchase("C", 4000)));
+  // Spend 15: only the lot of C holds points, so any leftover debt would show.
+  lines.push_back(Ev("e8", "m", "2024-01-02T13:00:00Z", RedeemPoints(15)));
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.debt_points, 0);
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.lifetime_earned_points, 195);  // 100 + 50 + 5 + 40
+  EXPECT_EQ(m.redeemed_points, 95);          // 80 + 15
+  // A refund does not make C "first" again.
+  EXPECT_EQ(m.rewards_issued.at("welcome"), 1);
+  EXPECT_EQ(m.purchase_count, 2);  // B, C
+  ExpectInvariant(m);               // 0 = 195 − 95 − 100
+}
+
+TEST(ReferenceFoldTest, ClawbackShortfallWrittenOffWithoutNegativeBalance) {
+  const std::vector<Program> programs = {ParseProgram(
+      absl::StrCat(kDebtProgram, "allow_negative_balance: false"))};
+  std::vector<std::string> lines = ClawbackLines();
+  // A negative adjustment with nothing to take: all written off.
+  lines.push_back(Ev("e5", "m", "2024-01-02T10:00:00Z", Adjust(-10, "fix")));
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.clawed_back_points, 70);  // 20 + 50 taken; 30 written off
+  EXPECT_EQ(m.debt_points, 0);
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.adjusted_points, 0);  // nothing taken
+  ExpectInvariant(m);               // 0 = 150 − 80 − 70
+}
+
+TEST(ReferenceFoldTest, PartialRefundsClawBackByCumulativeFloors) {
+  const std::vector<Program> programs = {ParseProgram(kDebtProgram)};
+  const std::vector<std::string> lines = {
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 10000)),  // P = 100
+      // r 0 -> 3333: floor(100×3333/10000) − 0 = 33.
+      Ev("e2", "m", "2024-01-01T11:00:00Z", Refund("A", 3333)),
+      // r 3333 -> 6666: 66 − 33 = 33.
+      Ev("e3", "m", "2024-01-01T12:00:00Z", Refund("A", 3333)),
+      // r 6666 -> min(11666, 10000) = 10000: 100 − 66 = 34.
+      Ev("e4", "m", "2024-01-01T13:00:00Z", Refund("A", 5000)),
+      Ev("e5", "m", "2024-01-01T14:00:00Z", Refund("A", 1)),
+      Ev("e6", "m", "2024-01-01T15:00:00Z", Refund("Z", 1)),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 2), programs);
+    EXPECT_EQ(Member(r, "m").clawed_back_points, 33);
+    EXPECT_EQ(Member(r, "m").available_points, 67);
+    EXPECT_EQ(Member(r, "m").spend_minor, 6667);
+    EXPECT_EQ(Member(r, "m").purchase_count, 1);
+  }
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.clawed_back_points, 100);  // 33 + 33 + 34
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.spend_minor, 0);
+  EXPECT_EQ(m.purchase_count, 0);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:NOTHING_TO_REFUND"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:UNKNOWN_ORDER"), 1);
+  ExpectInvariant(m);
+}
+
+TEST(ReferenceFoldTest, RefundTakesFromOrdersOwnPendingLotFirst) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    pending_days: 1
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // lot1: 100 points, pending until 01-02, released by the next event.
+      Ev("e1", "m", "2024-01-01T00:00:00Z", Purchase("A", 10000)),
+      // lot2: 50 points, pending until 01-04.
+      Ev("e2", "m", "2024-01-03T00:00:00Z", Purchase("B", 5000)),
+      // Half of B: floor(50 × 2500 / 5000) = 25, all from B's own pending
+      // lot (FIFO over available lots would have taken them from lot1).
+      Ev("e3", "m", "2024-01-03T12:00:00Z", Refund("B", 2500)),
+  };
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 100);
+  EXPECT_EQ(m.pending_points, 25);
+  EXPECT_EQ(m.clawed_back_points, 25);
+  EXPECT_EQ(m.spend_minor, 12500);  // 15000 − 2500
+  EXPECT_EQ(m.purchase_count, 2);   // a partial refund keeps the count
+  ExpectInvariant(m);
+}
+
+TEST(ReferenceFoldTest, ReleasedPendingLotPaysDebtFirst) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    pending_days: 2
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // Nothing to take: debt 10, adjusted −10 (debt counts as taken).
+      Ev("e1", "m", "2024-05-01T00:00:00Z", Adjust(-10)),
+      // 30 points pending until 05-03T01:00Z; a pending lot pays no debt.
+      Ev("e2", "m", "2024-05-01T01:00:00Z", Purchase("A", 3000)),
+      // Release: 10 pay the debt, 20 stay.
+      Tick("t1", "2024-05-03T01:00:00Z"),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 2), programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.debt_points, 10);
+    EXPECT_EQ(m.available_points, -10);
+    EXPECT_EQ(m.pending_points, 30);
+    EXPECT_EQ(m.adjusted_points, -10);
+    ExpectInvariant(m);
+  }
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.debt_points, 0);
+  EXPECT_EQ(m.available_points, 20);
+  EXPECT_EQ(m.pending_points, 0);
+  ExpectInvariant(m);  // 20 = 30 − 10
+}
+
+// --- Engagement ------------------------------------------------------------
+
+TEST(ReferenceFoldTest, DailyCapPerLocalDayAcrossMidnightAndDst) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "like" points: 1 max_per_local_day: 2 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // Spring forward: 2024-03-31 01:00Z, CET (+1) -> CEST (+2).
+      Ev("a1", "m", "2024-03-30T22:30:00Z", Engage("like")),  // 03-30 23:30: 1
+      Ev("a2", "m", "2024-03-30T22:50:00Z", Engage("like")),  // 03-30: 2
+      Ev("a3", "m", "2024-03-30T22:55:00Z", Engage("like")),  // 03-30: cap
+      // 03-31 00:05 CET (still 03-30 in UTC): a new local day.
+      Ev("a4", "m", "2024-03-30T23:05:00Z", Engage("like")),  // 03-31: 1
+      Ev("a5", "m", "2024-03-31T21:30:00Z", Engage("like")),  // 23:30 CEST: 2
+      Ev("a6", "m", "2024-03-31T21:45:00Z", Engage("like")),  // 03-31: cap
+      // 04-01 00:15 CEST (a fixed +1 offset would say 03-31 23:15).
+      Ev("a7", "m", "2024-03-31T22:15:00Z", Engage("like")),  // 04-01: 1
+      // Fall back: 2024-10-27 01:00Z, CEST -> CET; local 10-27 lasts 25 h,
+      // [2024-10-26T22:00Z, 2024-10-27T23:00Z).
+      Ev("b1", "m", "2024-10-26T22:30:00Z", Engage("like")),  // 00:30 CEST: 1
+      Ev("b2", "m", "2024-10-27T22:30:00Z", Engage("like")),  // 23:30 CET: 2
+      // 23:59 CET, still 10-27 (a fixed +2 offset would say 10-28 00:59).
+      Ev("b3", "m", "2024-10-27T22:59:00Z", Engage("like")),  // cap
+      Ev("b4", "m", "2024-10-27T23:00:00Z", Engage("like")),  // 10-28: 1
+      // Late event: t is the member clock, but the cap uses the local day of
+      // occurred_at, 03-30, which is full.
+      Ev("c1", "m", "2024-03-30T22:00:00Z", Engage("like")),  // cap
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 8);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:DAILY_CAP"), 4);
+  EXPECT_EQ(Member(r, "m").available_points, 8);
+  EXPECT_EQ(Member(r, "m").lifetime_earned_points, 8);
+}
+
+TEST(ReferenceFoldTest, UniquePerRefAndNoRule) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "review" points: 20 unique_per_ref: true }
+  )pb")};
+  const std::vector<std::string> lines = {
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Engage("review")),  // EMPTY_REF
+      Ev("e2", "m", "2024-01-01T11:00:00Z", Engage("review", "x")),  // 20
+      Ev("e3", "m", "2024-01-02T11:00:00Z", Engage("review", "x")),  // used
+      Ev("e4", "m", "2024-01-02T12:00:00Z", Engage("review", "y")),  // 20
+      Ev("e5", "m", "2024-01-02T13:00:00Z", Engage("share", "y")),   // NO_RULE
+      // An IGNORED event still creates its member.
+      Ev("e6", "n", "2024-01-02T13:00:00Z", Engage("share")),
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:EMPTY_REF"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:REF_ALREADY_USED"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:NO_RULE"), 2);
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 2);
+  EXPECT_EQ(Member(r, "m").available_points, 40);
+  EXPECT_EQ(Member(r, "n").available_points, 0);
+  EXPECT_EQ(Member(r, "n").tier_id, "member");
+}
+
+// --- Redemption, membership ------------------------------------------------
+
+TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+    rewards { reward_id: "free-coffee" cost_points: 50 }
+    rewards { reward_id: "ten-off" cost_points: 0 }
+    rewards { reward_id: "lounge" cost_points: 500 min_tier_id: "gold" }
+    rewards { reward_id: "mug" cost_points: 80 min_tier_id: "member" }
+  )pb")};
+  const std::vector<std::string> lines = {
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Adjust(100)),
+      Ev("e2", "m", "2024-01-01T10:01:00Z", RedeemReward("nope")),
+      Ev("e3", "m", "2024-01-01T10:02:00Z", RedeemReward("ten-off")),
+      Ev("e4", "m", "2024-01-01T10:03:00Z", RedeemReward("lounge")),
+      Ev("e5", "m", "2024-01-01T10:04:00Z", RedeemPoints(101)),
+      Ev("e6", "m", "2024-01-01T10:05:00Z", RedeemReward("free-coffee")),  // 50
+      Ev("e7", "m", "2024-01-01T10:06:00Z", RedeemReward("mug")),  // 80 > 50
+      Ev("e8", "m", "2024-01-01T10:07:00Z", RedeemPoints(50)),     // 0 left
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(r.outcome_reasons.at("REJECTED:UNKNOWN_REWARD"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("REJECTED:NOT_REDEEMABLE"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("REJECTED:TIER_TOO_LOW"), 1);
+  EXPECT_EQ(r.outcome_reasons.at("REJECTED:INSUFFICIENT_POINTS"), 2);
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 3);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.redeemed_points, 100);
+  EXPECT_EQ(m.adjusted_points, 100);
+  EXPECT_TRUE(m.rewards_issued.empty());  // redemptions are not "issued"
+  ExpectInvariant(m);
+}
+
+TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+    paid_plans { plan_id: "month" tier_id: "gold" months: 1 }
+    paid_plans { plan_id: "year" tier_id: "gold" months: 12 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // 01-31 11:00 CET + 1 month = 02-29 (clamped) 11:00 CET = 10:00Z.
+      Ev("e1", "m", "2024-01-31T10:00:00Z", Join("month")),
+      // From max(vip_until, t) = 02-29 11:00 CET: 03-29 11:00 CET = 10:00Z.
+      Ev("e2", "m", "2024-02-01T00:00:00Z", Join("month")),
+      // 03-29 11:00 CET + 1 month = 04-29 11:00 CEST = 09:00Z (wall time
+      // kept across the DST change).
+      Ev("e3", "m", "2024-02-02T00:00:00Z", Join("month")),
+      // 2024-02-29 13:00 CET + 12 months = 2025-02-28 13:00 CET = 12:00Z.
+      Ev("e4", "n", "2024-02-29T12:00:00Z", Join("year")),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 1), programs);
+    EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-02-29T10:00:00Z"));
+  }
+  {
+    const RefResult r = Fold(Prefix(lines, 2), programs);
+    EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-03-29T10:00:00Z"));
+  }
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-04-29T09:00:00Z"));
+  EXPECT_EQ(Member(r, "n").vip_until_ns, Ns("2025-02-28T12:00:00Z"));
+  EXPECT_EQ(Member(r, "m").tier_id, "member");  // no paid-plan tier yet
+}
+
+// --- Dedupe ----------------------------------------------------------------
+
+TEST(ReferenceFoldTest, DuplicateSameAndDifferentPayload) {
+  const std::vector<Program> programs = {ParseProgram(kDebtProgram)};
+  const std::string e1 =
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 1000));
+  const std::vector<std::string> lines = {
+      e1,  // 10 points
+      e1,  // DUPLICATE
+      // Same parsed Event (other key order, unknown field): DUPLICATE.
+      R"({"purchase":{"currency":"EUR","amount_minor":1000,"order_id":"A"},)"
+      R"("occurred_at":"2024-01-01T11:00:00+01:00","member_id":"m",)"
+      R"("program_id":"p","event_id":"e1","newer_field":{"x":1}})",
+      // Same key, other payload: DUPLICATE_CONFLICT, nothing changes.
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 2000)),
+      // Other event, same (member, order): DUPLICATE_ORDER.
+      Ev("e2", "m", "2024-01-01T10:05:00Z", Purchase("A", 1000)),
+      // Same event_id for another member: another key, APPLIED (10 points).
+      Ev("e1", "n", "2024-01-01T10:00:00Z", Purchase("A", 1000)),
+      // A REJECTED event stores its key too: its copy is a DUPLICATE.
+      Ev("e3", "m", "2024-01-01T10:10:00Z", RedeemPoints(1000)),
+      Ev("e3", "m", "2024-01-01T10:10:00Z", RedeemPoints(1000)),
+      // A DLQ'd event stores nothing: a later valid e4 is judged afresh.
+      Ev("e4", "m", "2024-01-01T10:20:00Z", Purchase("B", 0)),
+      Ev("e4", "m", "2024-01-01T10:20:00Z", Purchase("B", 500)),  // 5 points
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(r.duplicates, 3);
+  EXPECT_EQ(r.dlq_by_reason,
+            (std::map<std::string, int64_t>{{"BAD_AMOUNT", 1},
+                                            {"DUPLICATE_CONFLICT", 1},
+                                            {"DUPLICATE_ORDER", 1}}));
+  EXPECT_EQ(r.outcome_reasons,
+            (std::map<std::string, int64_t>{
+                {"APPLIED", 3}, {"REJECTED:INSUFFICIENT_POINTS", 1}}));
+  EXPECT_EQ(Member(r, "m").available_points, 15);
+  EXPECT_EQ(Member(r, "m").purchase_count, 2);
+  EXPECT_EQ(Member(r, "n").available_points, 10);
+}
+
+// --- DLQ reasons -----------------------------------------------------------
+
+TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p" currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    paid_plans { plan_id: "vip" tier_id: "member" months: 1 }
+  )pb")};
+  const std::string at = "2024-01-01T00:00:00Z";
+  std::string items_1001;
+  for (int i = 0; i < 1001; ++i) {
+    absl::StrAppend(&items_1001, i == 0 ? "" : ",",
+                    R"({"sku":"s","quantity":1,"amount_minor":"1"})");
+  }
+  const std::string huge_source(1100000, 'x');
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "MALFORMED"},
+      {"", "MALFORMED"},
+      {R"({"event_id":"e","purchase":{"amount_minor":"abc"}})", "MALFORMED"},
+      {Ev("e", "m\xff", at, Purchase("A", 100)), "MALFORMED"},  // not UTF-8
+      {absl::StrCat(R"({"source":")", huge_source, R"(",)",
+                    Ev("e", "m", at, Purchase("A", 100)).substr(1)),
+       "OVERSIZED"},
+      {Ev("e", "m", at,
+          absl::StrCat(R"("purchase":{"order_id":"A","amount_minor":"1001",)"
+                       R"("currency":"EUR","items":[)",
+                       items_1001, "]}")),
+       "OVERSIZED"},
+      {R"({"event_id":"e","program_id":"p","member_id":"m",)"
+       R"("purchase":{"order_id":"A","amount_minor":"100","currency":"EUR"}})",
+       "MISSING_FIELD"},  // no occurred_at
+      {R"({"event_id":"e","program_id":"p","member_id":"m",)"
+       R"("occurred_at":"2024-01-01T00:00:00Z"})",
+       "MISSING_FIELD"},  // no body
+      {Ev("e", "", at, Purchase("A", 100)), "MISSING_FIELD"},
+      {Ev("e", "m", at, Purchase("", 100)), "MISSING_FIELD"},
+      {Ev("e", "m", at, Adjust(5, "")), "MISSING_FIELD"},
+      {R"({"event_id":"e","program_id":"p","occurred_at":")" + at +
+           R"(","tick":{}})",
+       "MISSING_FIELD"},  // tick without now
+      // Missing order_id beats the too-long member_id.
+      {Ev("e", std::string(65, 'm'), at, Purchase("", 100)), "MISSING_FIELD"},
+      {Ev("e", std::string(65, 'm'), at, Purchase("A", 100)), "BAD_ID"},
+      {Ev(std::string(129, 'e'), "m", at, Purchase("A", 100)), "BAD_ID"},
+      {Ev("e\\u0001", "m", at, Purchase("A", 100)), "BAD_ID"},
+      {Ev("e", "m\\u0085", at, Purchase("A", 100)), "BAD_ID"},  // C1
+      {Ev("e", "m", at, Purchase("A\\u007f", 100)), "BAD_ID"},  // DEL
+      {Ev("e", "m", at, R"("tick":{"now":"2024-01-01T00:00:00Z"})"),
+       "BAD_ID"},  // tick with member_id
+      // BAD_ID beats UNKNOWN_PROGRAM.
+      {Ev("e\\u0001", "m", at, Purchase("A", 100), "q"), "BAD_ID"},
+      {Ev("e", "m", at, Purchase("A", 100), "q"), "UNKNOWN_PROGRAM"},
+      // UNKNOWN_PROGRAM beats BAD_TIME.
+      {Ev("e", "m", "1999-12-31T23:59:59Z", Purchase("A", 100), "q"),
+       "UNKNOWN_PROGRAM"},
+      {Ev("e", "m", "1999-12-31T23:59:59Z", Purchase("A", 100)), "BAD_TIME"},
+      {Ev("e", "m", "2100-01-01T00:00:00Z", Purchase("A", 100)), "BAD_TIME"},
+      {Tick("e", "2100-01-01T00:00:00Z"), "BAD_TIME"},
+      // BAD_TIME beats BAD_AMOUNT.
+      {Ev("e", "m", "2100-01-01T00:00:00Z", Purchase("A", 0)), "BAD_TIME"},
+      {Ev("e", "m", at, Purchase("A", 0)), "BAD_AMOUNT"},
+      {Ev("e", "m", at, Purchase("A", 1000000000001)), "BAD_AMOUNT"},
+      {Ev("e", "m", at,
+          R"("purchase":{"order_id":"A","amount_minor":"100","currency":"EUR",)"
+          R"("items":[{"quantity":1,"amount_minor":"60"},)"
+          R"({"quantity":1,"amount_minor":"30"}]})"),
+       "BAD_AMOUNT"},  // 60 + 30 != 100
+      {Ev("e", "m", at,
+          R"("purchase":{"order_id":"A","amount_minor":"100","currency":"EUR",)"
+          R"("items":[{"quantity":0,"amount_minor":"100"}]})"),
+       "BAD_AMOUNT"},  // quantity < 1
+      {Ev("e", "m", at, Refund("A", 0)), "BAD_AMOUNT"},
+      {Ev("e", "m", at, Adjust(0)), "BAD_AMOUNT"},
+      {Ev("e", "m", at, Adjust(1000000000000001)), "BAD_AMOUNT"},
+      {Ev("e", "m", at, R"("redemption":{"reward_id":"r","points":"5"})"),
+       "BAD_AMOUNT"},  // both
+      {Ev("e", "m", at, R"("redemption":{})"), "BAD_AMOUNT"},  // neither
+      {Ev("e", "m", at, RedeemPoints(-5)), "BAD_AMOUNT"},
+      {Ev("e", "m", at, Join("gold")), "BAD_AMOUNT"},  // unknown plan
+      // BAD_AMOUNT beats CURRENCY_MISMATCH.
+      {Ev("e", "m", at, Purchase("A", 0, "USD")), "BAD_AMOUNT"},
+      {Ev("e", "m", at, Purchase("A", 100, "USD")), "CURRENCY_MISMATCH"},
+      {Ev("e", "m", at, Purchase("A", 100, "")), "CURRENCY_MISMATCH"},
+  };
+  for (const auto& [line, reason] : cases) {
+    const RefResult r = Fold({line}, programs);
+    EXPECT_EQ(r.dlq_by_reason,
+              (std::map<std::string, int64_t>{{reason, 1}}))
+        << line.substr(0, 300);
+    EXPECT_TRUE(r.members.empty()) << line.substr(0, 300);
+    EXPECT_TRUE(r.outcome_reasons.empty()) << line.substr(0, 300);
+  }
+
+  // The edges that pass: 2000-01-01T00:00:00Z, 1000 items, 10^12.
+  std::string items_1000;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StrAppend(&items_1000, i == 0 ? "" : ",",
+                    R"({"sku":"s","quantity":1,"amount_minor":"1"})");
+  }
+  const std::vector<std::string> good = {
+      Ev("g1", "m", "2000-01-01T00:00:00Z", Purchase("A", 100)),
+      Ev("g2", "m", at,
+         absl::StrCat(R"("purchase":{"order_id":"B","amount_minor":"1000",)"
+                      R"("currency":"EUR","items":[)",
+                      items_1000, "]}")),
+      Ev("g3", "m", at, Purchase("C", 1000000000000)),
+      Tick("g4", "2099-12-31T23:59:59Z"),
+  };
+  const RefResult r = Fold(good, programs);
+  EXPECT_TRUE(r.dlq_by_reason.empty());
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 4);
+  // 1 + 10 + 10^10 points.
+  EXPECT_EQ(Member(r, "m").lifetime_earned_points, 10000000011);
+}
+
+}  // namespace
+}  // namespace loyalty::model
