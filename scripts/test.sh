@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds with -Werror and runs the whole test suite:
+#   1. the release build (RelWithDebInfo), every test;
+#   2. an ASan+UBSan build, every test (the big streams scaled down:
+#      LOYALTY_DETERMINISM_EVENTS=40000, LOYALTY_MODEL_EVENTS=20000).
+# Exits non-zero when any test fails. Build trees: build/ and build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+jobs=$(nproc)
+echo "== release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOYALTY_BUILD_BENCH=ON >/dev/null
+ninja -C build -j "$jobs"
+echo "== release tests"
+(cd build && ctest --output-on-failure -j 2)
+
+echo "== ASan+UBSan build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOYALTY_SANITIZE=address \
+  -DLOYALTY_BUILD_BENCH=OFF >/dev/null
+ninja -C build-asan -j "$jobs"
+echo "== ASan+UBSan tests"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LOYALTY_DETERMINISM_EVENTS=40000 LOYALTY_MODEL_EVENTS=20000 \
+  ctest --output-on-failure -j 2)
