@@ -33,7 +33,7 @@ absl::Time NanosToTime(UnixNanos ns) { return absl::FromUnixNanos(ns); }
 UnixNanos TimeToNanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
 std::string FormatRfc3339(UnixNanos ns) {
-  return absl::FormatTime(absl::RFC3339_full, NanosToTime(ns), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", NanosToTime(ns), absl::UTCTimeZone());
 }
 
 absl::StatusOr<UnixNanos> ParseRfc3339(absl::string_view text) {
