@@ -1,5 +1,6 @@
 #include "engine/ledger/partition.h"
 
+#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -12,7 +13,7 @@
 #include "engine/base/crypto.h"
 #include "engine/base/status.h"
 #include "engine/store/keys.h"
-#include "rocksdb/utilities/write_batch_with_index.h"
+#include "rocksdb/write_batch.h"
 
 namespace loyalty {
 
@@ -20,16 +21,14 @@ using loyalty::v1::Event;
 using loyalty::v1::MemberRecord;
 using loyalty::v1::OutboxRecord;
 
-// Everything one ApplyBatch call writes. Reads go through the indexed batch
-// first, so an event sees the orders, counters, dedupe keys and due-index
-// entries written by earlier events of the same batch.
+// Everything one ApplyBatch call writes, in one rocksdb::WriteBatch. Reads
+// see the batch's own earlier writes through an overlay: hash maps for the
+// point-read column families (orders, dedupe, counters) and an ordered map
+// for the due index, which ticks scan merged with the store.
 class Partition::Batch : public ApplyContext {
  public:
   Batch(Partition* p, BatchOutputs* outputs)
-      : p_(p),
-        outputs_(outputs),
-        wb_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true),
-        outbox_seq_(p->outbox_next_seq_) {}
+      : p_(p), outputs_(outputs), outbox_seq_(p->outbox_next_seq_) {}
 
   absl::Status ApplyRecord(const InputRecord& rec, InputFormat format);
   // Adds member records and partition metadata; returns the batch to commit.
@@ -49,7 +48,17 @@ class Partition::Batch : public ApplyContext {
     return keys::Member(m.state().program_id(), m.state().member_id());
   }
   rocksdb::ColumnFamilyHandle* cf(Cf which) { return p_->store_->cf(which); }
+  // A point read of orders, dedupe or counters: this batch's write, else
+  // the store.
   absl::StatusOr<std::optional<std::string>> Get(Cf which, const std::string& key);
+  // A write of orders, dedupe or counters, readable by Get.
+  void Put(Cf which, std::string key, absl::string_view value);
+  // Put or Delete of a due-index key, visible to DueMembers.
+  void PutDue(std::string key, bool present);
+  // Up to `max` members of `program` due at or before `tick_time`, in
+  // due-index order, merging this batch's due writes with the store's.
+  absl::Status DueMembers(const std::string& program_id, UnixNanos tick_time, size_t max,
+                          std::vector<std::string>* members);
   bool collects() const { return outputs_ != nullptr && outputs_->collect_records; }
   bool wants_outputs() const { return collects() || p_->options_.outbox_enabled; }
   void Emit(OutboxRecord record);
@@ -63,7 +72,9 @@ class Partition::Batch : public ApplyContext {
 
   Partition* p_;
   BatchOutputs* outputs_;
-  rocksdb::WriteBatchWithIndex wb_;
+  rocksdb::WriteBatch wb_;
+  absl::flat_hash_map<std::string, std::string> overlay_[static_cast<int>(Cf::kCount)];
+  std::map<std::string, bool> due_overlay_;  // key -> present after this batch
   int64_t outbox_seq_;
   std::vector<std::string> dirty_;  // member keys, first-touched order
   absl::flat_hash_set<std::string> dirty_set_;
@@ -73,12 +84,65 @@ class Partition::Batch : public ApplyContext {
 
 absl::StatusOr<std::optional<std::string>> Partition::Batch::Get(Cf which,
                                                                  const std::string& key) {
-  std::string value;
-  rocksdb::Status s =
-      wb_.GetFromBatchAndDB(p_->store_->db(), rocksdb::ReadOptions(), cf(which), key, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  LOYALTY_RETURN_IF_ERROR(FromRocks(s, "read"));
-  return std::optional<std::string>(std::move(value));
+  const auto& overlay = overlay_[static_cast<int>(which)];
+  if (auto it = overlay.find(key); it != overlay.end()) return std::optional<std::string>(it->second);
+  return p_->store_->Get(which, key);
+}
+
+void Partition::Batch::Put(Cf which, std::string key, absl::string_view value) {
+  LOYALTY_CHECK(which == Cf::kOrders || which == Cf::kDedupe || which == Cf::kCounters);
+  LOYALTY_CHECK_OK(FromRocks(
+      wb_.Put(cf(which), key, rocksdb::Slice(value.data(), value.size())), "put"));
+  overlay_[static_cast<int>(which)].insert_or_assign(std::move(key), std::string(value));
+}
+
+void Partition::Batch::PutDue(std::string key, bool present) {
+  LOYALTY_CHECK_OK(FromRocks(present ? wb_.Put(cf(Cf::kDue), key, "") : wb_.Delete(cf(Cf::kDue), key),
+                             "due"));
+  due_overlay_.insert_or_assign(std::move(key), present);
+}
+
+absl::Status Partition::Batch::DueMembers(const std::string& program_id, UnixNanos tick_time,
+                                          size_t max, std::vector<std::string>* members) {
+  const std::string prefix = keys::DuePrefix(program_id);
+  std::unique_ptr<rocksdb::Iterator> it(
+      p_->store_->db()->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDue)));
+  it->Seek(prefix);
+  auto ov = due_overlay_.lower_bound(prefix);
+  // Takes `key` if it is this program's and due; false once past both.
+  auto take = [&](absl::string_view key) -> absl::StatusOr<bool> {
+    absl::string_view program, member;
+    int64_t due_ns = 0;
+    if (!absl::StartsWith(key, prefix)) return false;
+    if (!keys::ParseDue(key, &program, &due_ns, &member)) {
+      return absl::DataLossError("malformed due-index key");
+    }
+    if (due_ns > tick_time) return false;
+    members->emplace_back(member);
+    return true;
+  };
+  while (members->size() < max) {
+    const bool db_valid = it->Valid() && it->key().starts_with(prefix);
+    const bool ov_valid = ov != due_overlay_.end() && absl::StartsWith(ov->first, prefix);
+    if (!db_valid && !ov_valid) break;
+    absl::string_view db_key =
+        db_valid ? absl::string_view(it->key().data(), it->key().size()) : absl::string_view();
+    // The smaller key goes first; on a tie the overlay decides.
+    if (ov_valid && (!db_valid || ov->first <= db_key)) {
+      if (db_valid && ov->first == db_key) it->Next();
+      const bool present = ov->second;
+      const std::string key = ov->first;
+      ++ov;
+      if (!present) continue;
+      LOYALTY_ASSIGN_OR_RETURN(bool more, take(key));
+      if (!more) break;
+    } else {
+      LOYALTY_ASSIGN_OR_RETURN(bool more, take(db_key));
+      if (!more) break;
+      it->Next();
+    }
+  }
+  return FromRocks(it->status(), "scan due index");
 }
 
 absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> Partition::Batch::GetOrder(
@@ -96,8 +160,7 @@ absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> Partition::Batch::GetOrd
 void Partition::Batch::PutOrder(const MemberRecord& member, absl::string_view order_id,
                                 const loyalty::v1::OrderRecord& order) {
   SerializeDeterministicTo(order, &scratch_);
-  LOYALTY_CHECK_OK(FromRocks(
-      wb_.Put(cf(Cf::kOrders), keys::UnderMember(KeyOf(member), order_id), scratch_), "put"));
+  Put(Cf::kOrders, keys::UnderMember(KeyOf(member), order_id), scratch_);
 }
 
 absl::StatusOr<int64_t> Partition::Batch::GetCounter(const MemberRecord& member,
@@ -110,9 +173,7 @@ absl::StatusOr<int64_t> Partition::Batch::GetCounter(const MemberRecord& member,
 
 void Partition::Batch::PutCounter(const MemberRecord& member, absl::string_view name,
                                   int64_t value) {
-  LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kCounters), keys::UnderMember(KeyOf(member), name),
-                                     keys::EncodeInt(value)),
-                             "put"));
+  Put(Cf::kCounters, keys::UnderMember(KeyOf(member), name), keys::EncodeInt(value));
 }
 
 void Partition::Batch::Emit(OutboxRecord record) {
@@ -156,14 +217,9 @@ void Partition::Batch::AfterMemberChange(const std::string& member_key, MemberRe
   if (due != member->indexed_due_ns()) {
     const auto& st = member->state();
     if (member->indexed_due_ns() != 0) {
-      LOYALTY_CHECK_OK(FromRocks(
-          wb_.Delete(cf(Cf::kDue), keys::Due(st.program_id(), member->indexed_due_ns(), st.member_id())),
-          "delete"));
+      PutDue(keys::Due(st.program_id(), member->indexed_due_ns(), st.member_id()), false);
     }
-    if (due != 0) {
-      LOYALTY_CHECK_OK(FromRocks(
-          wb_.Put(cf(Cf::kDue), keys::Due(st.program_id(), due, st.member_id()), ""), "put"));
-    }
+    if (due != 0) PutDue(keys::Due(st.program_id(), due, st.member_id()), true);
     member->set_indexed_due_ns(due);
   }
   if (dirty_set_.insert(member_key).second) dirty_.push_back(member_key);
@@ -193,26 +249,10 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
   // index, in bounded passes: each pass collects up to kPassMax members, and
   // each matured member's index entry moves past tick_time or disappears.
   constexpr size_t kPassMax = 1024;
-  const std::string prefix = keys::DuePrefix(program.program_id());
   std::vector<std::string> due_members;
   for (;;) {
     due_members.clear();
-    {
-      std::unique_ptr<rocksdb::Iterator> it(wb_.NewIteratorWithBase(
-          cf(Cf::kDue), p_->store_->db()->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDue))));
-      for (it->Seek(prefix); it->Valid() && due_members.size() < kPassMax; it->Next()) {
-        absl::string_view key(it->key().data(), it->key().size());
-        absl::string_view program_id, member_id;
-        int64_t due_ns = 0;
-        if (!absl::StartsWith(key, prefix)) break;
-        if (!keys::ParseDue(key, &program_id, &due_ns, &member_id)) {
-          return absl::DataLossError("malformed due-index key");
-        }
-        if (due_ns > tick_time) break;
-        due_members.emplace_back(member_id);
-      }
-      LOYALTY_RETURN_IF_ERROR(FromRocks(it->status(), "scan due index"));
-    }
+    LOYALTY_RETURN_IF_ERROR(DueMembers(program.program_id(), tick_time, kPassMax, &due_members));
     if (due_members.empty()) break;
     for (const std::string& member_id : due_members) {
       const std::string member_key = keys::Member(program.program_id(), member_id);
@@ -276,7 +316,7 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
       return absl::OkStatus();
     }
   }
-  LOYALTY_RETURN_IF_ERROR(FromRocks(wb_.Put(cf(Cf::kDedupe), dedupe_key, digest16), "put"));
+  Put(Cf::kDedupe, dedupe_key, digest16);
   if (outputs_ != nullptr) outputs_->applied++;
   if (e.has_tick()) return ApplyTick(e, program, rec.offset);
 
@@ -309,7 +349,7 @@ rocksdb::WriteBatch* Partition::Batch::Finish(int64_t next_offset) {
     LOYALTY_CHECK_OK(FromRocks(
         wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
   }
-  return wb_.GetWriteBatch();
+  return &wb_;
 }
 
 Partition::Partition(const ProgramSet* programs, PartitionStore* store,
