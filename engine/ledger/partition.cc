@@ -55,9 +55,11 @@ class Partition::Batch : public ApplyContext {
   void Put(Cf which, std::string key, absl::string_view value);
   // Put or Delete of a due-index key, visible to DueMembers.
   void PutDue(std::string key, bool present);
-  // Up to `max` members of `program` due at or before `tick_time`, in
-  // due-index order, merging this batch's due writes with the store's.
-  absl::Status DueMembers(const std::string& program_id, UnixNanos tick_time, size_t max,
+  // Up to `max` members whose due-index keys lie in [*from, upper), in key
+  // order, merging this batch's due writes with the store's. Advances *from
+  // past the last key taken. Both bounds matter: deleted due keys stay as
+  // tombstones for a while, and an unbounded scan would step over all of them.
+  absl::Status DueMembers(std::string* from, const std::string& upper, size_t max,
                           std::vector<std::string>* members);
   bool collects() const { return outputs_ != nullptr && outputs_->collect_records; }
   bool wants_outputs() const { return collects() || p_->options_.outbox_enabled; }
@@ -102,43 +104,38 @@ void Partition::Batch::PutDue(std::string key, bool present) {
   due_overlay_.insert_or_assign(std::move(key), present);
 }
 
-absl::Status Partition::Batch::DueMembers(const std::string& program_id, UnixNanos tick_time,
+absl::Status Partition::Batch::DueMembers(std::string* from, const std::string& upper,
                                           size_t max, std::vector<std::string>* members) {
-  const std::string prefix = keys::DuePrefix(program_id);
-  std::unique_ptr<rocksdb::Iterator> it(
-      p_->store_->db()->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDue)));
-  it->Seek(prefix);
-  auto ov = due_overlay_.lower_bound(prefix);
-  // Takes `key` if it is this program's and due; false once past both.
-  auto take = [&](absl::string_view key) -> absl::StatusOr<bool> {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(p_->store_->db()->NewIterator(ro, cf(Cf::kDue)));
+  it->Seek(*from);
+  auto ov = due_overlay_.lower_bound(*from);
+  auto take = [&](absl::string_view key) -> absl::Status {
     absl::string_view program, member;
     int64_t due_ns = 0;
-    if (!absl::StartsWith(key, prefix)) return false;
     if (!keys::ParseDue(key, &program, &due_ns, &member)) {
       return absl::DataLossError("malformed due-index key");
     }
-    if (due_ns > tick_time) return false;
     members->emplace_back(member);
-    return true;
+    from->assign(key.data(), key.size());
+    from->push_back('\0');  // the smallest key after `key`
+    return absl::OkStatus();
   };
   while (members->size() < max) {
-    const bool db_valid = it->Valid() && it->key().starts_with(prefix);
-    const bool ov_valid = ov != due_overlay_.end() && absl::StartsWith(ov->first, prefix);
+    const bool db_valid = it->Valid();
+    const bool ov_valid = ov != due_overlay_.end() && ov->first < upper;
     if (!db_valid && !ov_valid) break;
     absl::string_view db_key =
         db_valid ? absl::string_view(it->key().data(), it->key().size()) : absl::string_view();
     // The smaller key goes first; on a tie the overlay decides.
     if (ov_valid && (!db_valid || ov->first <= db_key)) {
       if (db_valid && ov->first == db_key) it->Next();
-      const bool present = ov->second;
-      const std::string key = ov->first;
+      if (ov->second) LOYALTY_RETURN_IF_ERROR(take(ov->first));
       ++ov;
-      if (!present) continue;
-      LOYALTY_ASSIGN_OR_RETURN(bool more, take(key));
-      if (!more) break;
     } else {
-      LOYALTY_ASSIGN_OR_RETURN(bool more, take(db_key));
-      if (!more) break;
+      LOYALTY_RETURN_IF_ERROR(take(db_key));
       it->Next();
     }
   }
@@ -219,7 +216,12 @@ void Partition::Batch::AfterMemberChange(const std::string& member_key, MemberRe
     if (member->indexed_due_ns() != 0) {
       PutDue(keys::Due(st.program_id(), member->indexed_due_ns(), st.member_id()), false);
     }
-    if (due != 0) PutDue(keys::Due(st.program_id(), due, st.member_id()), true);
+    if (due != 0) {
+      // Tick scans start at the previous tick time (ApplyTick) because of this.
+      LOYALTY_CHECK(due > p_->tick_time_[st.program_id()])
+          << "member " << st.member_id() << " due at " << due << ", not after the tick time";
+      PutDue(keys::Due(st.program_id(), due, st.member_id()), true);
+    }
     member->set_indexed_due_ns(due);
   }
   if (dirty_set_.insert(member_key).second) dirty_.push_back(member_key);
@@ -241,6 +243,10 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
                                          int64_t offset) {
   const UnixNanos now = *TimestampToNanos(e.tick().now());
   int64_t& tick_time = p_->tick_time_[program.program_id()];
+  // Every due key at or before the previous tick time was matured by that
+  // tick, and new keys are always due after the tick time: the scan starts
+  // at the previous tick time.
+  std::string from = keys::Due(program.program_id(), tick_time, "");
   if (now > tick_time) {
     tick_time = now;
     ticked_programs_.insert(program.program_id());
@@ -249,10 +255,11 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
   // index, in bounded passes: each pass collects up to kPassMax members, and
   // each matured member's index entry moves past tick_time or disappears.
   constexpr size_t kPassMax = 1024;
+  const std::string upper = keys::Due(program.program_id(), tick_time + 1, "");
   std::vector<std::string> due_members;
   for (;;) {
     due_members.clear();
-    LOYALTY_RETURN_IF_ERROR(DueMembers(program.program_id(), tick_time, kPassMax, &due_members));
+    LOYALTY_RETURN_IF_ERROR(DueMembers(&from, upper, kPassMax, &due_members));
     if (due_members.empty()) break;
     for (const std::string& member_id : due_members) {
       const std::string member_key = keys::Member(program.program_id(), member_id);
