@@ -23,10 +23,7 @@ TEST(BadInputTest, EveryBadLineInTheDlqWithItsReasonAndNothingElseChanged) {
   const uint64_t seed = testing::TestSeed(7);
   SCOPED_TRACE(testing::Seeded(seed));
   const std::string root = testing::MakeTempDir("bad-input");
-  std::ofstream(root + "/cafe.textproto") << testing::CafeProgramText();
-  std::ofstream(root + "/shop.textproto") << testing::ShopProgramText();
-  auto programs = LoadPrograms(root);
-  ASSERT_TRUE(programs.ok()) << programs.status();
+  const ProgramSet programs = testing::WriteAndLoadTestPrograms(root);
 
   testing::GeneratorOptions g;
   g.seed = seed;
@@ -53,12 +50,12 @@ TEST(BadInputTest, EveryBadLineInTheDlqWithItsReasonAndNothingElseChanged) {
   o.data_dir = root + "/mixed";
   o.events_path = root + "/mixed.jsonl";
   o.dlq_path = root + "/dlq.jsonl";
-  auto mixed = RunReplay(*programs, o);
+  auto mixed = RunReplay(programs, o);
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   o.data_dir = root + "/good";
   o.events_path = root + "/good.jsonl";
   o.dlq_path = root + "/good-dlq.jsonl";
-  auto clean = RunReplay(*programs, o);
+  auto clean = RunReplay(programs, o);
   ASSERT_TRUE(clean.ok()) << clean.status();
 
   EXPECT_EQ(mixed->rejected, stream.bad_lines);

@@ -18,14 +18,6 @@
 namespace loyalty {
 namespace {
 
-ProgramSet LoadTestPrograms(const std::string& dir) {
-  std::ofstream(dir + "/cafe.textproto") << testing::CafeProgramText();
-  std::ofstream(dir + "/shop.textproto") << testing::ShopProgramText();
-  auto programs = LoadPrograms(dir);
-  EXPECT_TRUE(programs.ok()) << programs.status();
-  return std::move(*programs);
-}
-
 ReplayStats Replay(const ProgramSet& programs, const std::string& data_dir,
                    const std::string& events, int64_t batch_size,
                    int64_t lines_max = INT64_MAX) {
@@ -54,7 +46,7 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
   testing::GeneratedStream stream = testing::GenerateStream(g);
   const std::string file = root + "/events.jsonl";
   testing::WriteLines(file, stream.lines);
-  ProgramSet programs = LoadTestPrograms(root);
+  ProgramSet programs = testing::WriteAndLoadTestPrograms(root);
 
   std::vector<std::pair<std::string, std::string>> digests;  // (how, digest)
   for (int64_t batch : {1, 7, 4096}) {

@@ -23,11 +23,7 @@ class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = testing::MakeTempDir("fault");
-    std::ofstream(root_ + "/cafe.textproto") << testing::CafeProgramText();
-    std::ofstream(root_ + "/shop.textproto") << testing::ShopProgramText();
-    auto programs = LoadPrograms(root_);
-    ASSERT_TRUE(programs.ok()) << programs.status();
-    programs_ = std::move(*programs);
+    programs_ = testing::WriteAndLoadTestPrograms(root_);
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 

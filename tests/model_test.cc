@@ -34,10 +34,7 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   const int64_t events = testing::EnvInt("LOYALTY_MODEL_EVENTS", 60'000);
   SCOPED_TRACE(testing::Seeded(seed));
   const std::string root = testing::MakeTempDir("model");
-  std::ofstream(root + "/cafe.textproto") << testing::CafeProgramText();
-  std::ofstream(root + "/shop.textproto") << testing::ShopProgramText();
-  auto programs = LoadPrograms(root);
-  ASSERT_TRUE(programs.ok()) << programs.status();
+  const ProgramSet programs = testing::WriteAndLoadTestPrograms(root);
   std::vector<loyalty::v1::Program> protos;
   for (const std::string& text : {testing::CafeProgramText(), testing::ShopProgramText()}) {
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &protos.emplace_back()));
@@ -53,7 +50,7 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   ReplayOptions o;
   o.data_dir = root + "/data";
   o.events_path = root + "/events.jsonl";
-  auto stats = RunReplay(*programs, o);
+  auto stats = RunReplay(programs, o);
   ASSERT_TRUE(stats.ok()) << stats.status();
 
   model::RefResult ref = model::Fold(stream.lines, protos);

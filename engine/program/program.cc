@@ -59,6 +59,9 @@ class Validator {
   }
   void CheckId(std::vector<PathStep> path, absl::string_view id, bool required);
   void CheckRange(std::vector<PathStep> path, int64_t v, int64_t lo, int64_t hi);
+  // Fails at the first repeated id of `items` (field[i].id_field).
+  template <typename Repeated, typename GetId>
+  void Unique(const Repeated& items, const char* field, const char* id_field, GetId get_id);
   bool RewardKnown(absl::string_view id) const;
   bool TierKnown(absl::string_view id) const;
   void CheckEarnBound();
@@ -95,22 +98,19 @@ bool Validator::TierKnown(absl::string_view id) const {
                      [&](const auto& t) { return t.tier_id() == id; });
 }
 
-// Checks that `ids` holds no repeats; `field` names the repeated message
-// field and `id_field` the id inside it.
 template <typename Repeated, typename GetId>
-std::optional<ValidationError> FindDuplicate(const Repeated& items, const char* field,
-                                             const char* id_field, GetId get_id) {
+void Validator::Unique(const Repeated& items, const char* field, const char* id_field,
+                       GetId get_id) {
   std::map<std::string, int> seen;
   for (int i = 0; i < items.size(); ++i) {
     std::string id(get_id(items.Get(i)));
     auto [it, inserted] = seen.emplace(id, i);
     if (!inserted) {
-      return ValidationError{{{field, i}, {id_field, -1}},
-                             absl::StrCat("duplicate id \"", id, "\" (also ", field, "[",
-                                          it->second, "])")};
+      Fail({{field, i}, {id_field, -1}}, absl::StrCat("duplicate id \"", id, "\" (also ", field,
+                                                      "[", it->second, "])"));
+      return;
     }
   }
-  return std::nullopt;
 }
 
 int ParseMinutes(absl::string_view hhmm) {
@@ -177,10 +177,8 @@ std::optional<ValidationError> Validator::Run() {
     CheckRange({{"category_multipliers", i}, {"multiplier_bp", -1}}, c.multiplier_bp(), 0,
                kMultiplierBpMax);
   }
-  if (auto e = FindDuplicate(p_.category_multipliers(), "category_multipliers", "category",
-                             [](const auto& c) { return c.category(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.category_multipliers(), "category_multipliers", "category",
+         [](const auto& c) { return c.category(); });
 
   CheckRange({{"pending_days", -1}}, p_.pending_days(), 0, 3650);
   const Expiration& exp = p_.expiration();
@@ -207,10 +205,8 @@ std::optional<ValidationError> Validator::Run() {
                kMultiplierBpMax);
     for (int k = 0; k < t.perks_size(); ++k) CheckId({{"tiers", i}, {"perks", k}}, t.perks(k), true);
   }
-  if (auto e = FindDuplicate(p_.tiers(), "tiers", "tier_id",
-                             [](const auto& t) { return t.tier_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.tiers(), "tiers", "tier_id",
+         [](const auto& t) { return t.tier_id(); });
   if (p_.tiers_size() > 1 || p_.has_tier_qualification()) {
     const TierQualification& q = p_.tier_qualification();
     if (p_.tiers_size() == 0) {
@@ -233,10 +229,8 @@ std::optional<ValidationError> Validator::Run() {
     }
     CheckRange({{"paid_plans", i}, {"months", -1}}, plan.months(), 1, 1200);
   }
-  if (auto e = FindDuplicate(p_.paid_plans(), "paid_plans", "plan_id",
-                             [](const auto& x) { return x.plan_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.paid_plans(), "paid_plans", "plan_id",
+         [](const auto& x) { return x.plan_id(); });
 
   for (int i = 0; i < p_.engagement_rules_size(); ++i) {
     const auto& r = p_.engagement_rules(i);
@@ -245,10 +239,8 @@ std::optional<ValidationError> Validator::Run() {
     CheckRange({{"engagement_rules", i}, {"max_per_local_day", -1}}, r.max_per_local_day(), 0,
                1'000'000);
   }
-  if (auto e = FindDuplicate(p_.engagement_rules(), "engagement_rules", "action",
-                             [](const auto& x) { return x.action(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.engagement_rules(), "engagement_rules", "action",
+         [](const auto& x) { return x.action(); });
 
   for (int i = 0; i < p_.punch_cards_size(); ++i) {
     const auto& c = p_.punch_cards(i);
@@ -260,10 +252,8 @@ std::optional<ValidationError> Validator::Run() {
            absl::StrCat("unknown reward \"", c.reward_id(), "\""));
     }
   }
-  if (auto e = FindDuplicate(p_.punch_cards(), "punch_cards", "card_id",
-                             [](const auto& x) { return x.card_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.punch_cards(), "punch_cards", "card_id",
+         [](const auto& x) { return x.card_id(); });
 
   for (int i = 0; i < p_.promotions_size(); ++i) {
     const Promotion& pr = p_.promotions(i);
@@ -315,10 +305,8 @@ std::optional<ValidationError> Validator::Run() {
       Fail({{"promotions", i}}, "has no effect: set multiplier_bp, bonus_points or reward_id");
     }
   }
-  if (auto e = FindDuplicate(p_.promotions(), "promotions", "promotion_id",
-                             [](const auto& x) { return x.promotion_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.promotions(), "promotions", "promotion_id",
+         [](const auto& x) { return x.promotion_id(); });
 
   for (int i = 0; i < p_.random_rewards_size(); ++i) {
     const RandomReward& r = p_.random_rewards(i);
@@ -342,10 +330,8 @@ std::optional<ValidationError> Validator::Run() {
       Fail({{"random_rewards", i}}, "needs the program's random_seed, which is empty");
     }
   }
-  if (auto e = FindDuplicate(p_.random_rewards(), "random_rewards", "rule_id",
-                             [](const auto& x) { return x.rule_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.random_rewards(), "random_rewards", "rule_id",
+         [](const auto& x) { return x.rule_id(); });
 
   for (int i = 0; i < p_.rewards_size(); ++i) {
     const auto& r = p_.rewards(i);
@@ -356,10 +342,8 @@ std::optional<ValidationError> Validator::Run() {
            absl::StrCat("unknown tier \"", r.min_tier_id(), "\""));
     }
   }
-  if (auto e = FindDuplicate(p_.rewards(), "rewards", "reward_id",
-                             [](const auto& x) { return x.reward_id(); })) {
-    Fail(e->path, e->message);
-  }
+  Unique(p_.rewards(), "rewards", "reward_id",
+         [](const auto& x) { return x.reward_id(); });
   if (!p_.first_purchase_reward_id().empty() && !RewardKnown(p_.first_purchase_reward_id())) {
     Fail({{"first_purchase_reward_id", -1}},
          absl::StrCat("unknown reward \"", p_.first_purchase_reward_id(), "\""));

@@ -316,6 +316,17 @@ rewards { reward_id: "gift" cost_points: 30 }
 )pb";
 }
 
+ProgramSet WriteAndLoadTestPrograms(const std::string& dir) {
+  std::ofstream(dir + "/cafe.textproto") << CafeProgramText();
+  std::ofstream(dir + "/shop.textproto") << ShopProgramText();
+  auto programs = LoadPrograms(dir);
+  if (!programs.ok()) {
+    std::fprintf(stderr, "test programs: %s\n", programs.status().ToString().c_str());
+    std::abort();
+  }
+  return std::move(*programs);
+}
+
 void WriteLines(const std::string& path, const std::vector<std::string>& lines) {
   std::ofstream out(path, std::ios::trunc);
   for (const std::string& l : lines) out << l << '\n';

@@ -15,7 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/program/program.h"
+
 namespace loyalty::testing {
+
+using ::loyalty::ProgramSet;
 
 struct GeneratorOptions {
   uint64_t seed = 1;
@@ -48,6 +52,10 @@ GeneratedStream GenerateStream(const GeneratorOptions& options);
 // Text of the programs the generator's events use ("cafe" and "shop").
 std::string CafeProgramText();
 std::string ShopProgramText();
+
+// Writes cafe.textproto and shop.textproto into `dir` and loads them.
+// Aborts if they do not load.
+ProgramSet WriteAndLoadTestPrograms(const std::string& dir);
 
 // Writes `lines` to `path`, one per line. Aborts on I/O failure.
 void WriteLines(const std::string& path, const std::vector<std::string>& lines);
