@@ -97,7 +97,9 @@ void PartitionBatch(benchmark::State& state, InputFormat format) {
   std::filesystem::remove_all(dir);
 }
 void BM_PartitionBatchJson(benchmark::State& state) { PartitionBatch(state, InputFormat::kJson); }
-void BM_PartitionBatchBinary(benchmark::State& state) { PartitionBatch(state, InputFormat::kBinary); }
+void BM_PartitionBatchBinary(benchmark::State& state) {
+  PartitionBatch(state, InputFormat::kBinary);
+}
 BENCHMARK(BM_PartitionBatchJson)->Arg(1)->Arg(64)->Arg(4096)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PartitionBatchBinary)->Arg(1)->Arg(64)->Arg(4096)->Unit(benchmark::kMicrosecond);
 

@@ -9,9 +9,9 @@
 
 #include "engine/cmd/replay.h"
 #include "engine/store/store.h"
-#include "gtest/gtest.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
 #include "tests/testing/event_gen.h"
 #include "tests/testing/store_hash.h"
 #include "tests/testing/test_env.h"

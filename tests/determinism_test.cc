@@ -19,8 +19,7 @@ namespace loyalty {
 namespace {
 
 ReplayStats Replay(const ProgramSet& programs, const std::string& data_dir,
-                   const std::string& events, int64_t batch_size,
-                   int64_t lines_max = INT64_MAX) {
+                   const std::string& events, int64_t batch_size, int64_t lines_max = INT64_MAX) {
   ReplayOptions o;
   o.data_dir = data_dir;
   o.events_path = events;

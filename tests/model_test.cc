@@ -62,13 +62,15 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   auto store = PartitionStore::Open(PartitionDir(o.data_dir, 0), ro);
   ASSERT_TRUE(store.ok()) << store.status();
   std::map<std::pair<std::string, std::string>, loyalty::v1::MemberState> engine;
-  ASSERT_TRUE((*store)->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
-    loyalty::v1::MemberState st;
-    auto s = google::protobuf::util::JsonStringToMessage(ToJson(rec.state()), &st);
-    if (!s.ok()) return absl::InternalError(std::string(s.message()));
-    engine[{st.program_id(), st.member_id()}] = st;
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE((*store)
+                  ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
+                    loyalty::v1::MemberState st;
+                    auto s = google::protobuf::util::JsonStringToMessage(ToJson(rec.state()), &st);
+                    if (!s.ok()) return absl::InternalError(std::string(s.message()));
+                    engine[{st.program_id(), st.member_id()}] = st;
+                    return absl::OkStatus();
+                  })
+                  .ok());
 
   EXPECT_EQ(engine.size(), ref.members.size());
   int64_t compared = 0, mismatched = 0;
@@ -79,7 +81,8 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
       continue;
     }
     const loyalty::v1::MemberState& got = it->second;
-    std::map<std::string, int64_t> rewards(got.rewards_issued().begin(), got.rewards_issued().end());
+    std::map<std::string, int64_t> rewards(got.rewards_issued().begin(),
+                                           got.rewards_issued().end());
     const bool same =
         got.available_points() == want.available_points &&
         got.pending_points() == want.pending_points && got.debt_points() == want.debt_points &&
@@ -95,14 +98,13 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
         Ns(got.has_last_purchase_at(), got.last_purchase_at()) == want.last_purchase_at_ns;
     ++compared;
     if (!same && ++mismatched <= 5) {
-      ADD_FAILURE() << "member " << key.first << "/" << key.second << " differs\n  engine: "
-                    << ToJson(got) << "\n  model: available " << want.available_points
-                    << " pending " << want.pending_points << " debt " << want.debt_points
-                    << " earned " << want.lifetime_earned_points << " redeemed "
-                    << want.redeemed_points << " expired " << want.expired_points
-                    << " clawed " << want.clawed_back_points << " adjusted "
-                    << want.adjusted_points << " purchases " << want.purchase_count
-                    << " spend " << want.spend_minor;
+      ADD_FAILURE() << "member " << key.first << "/" << key.second
+                    << " differs\n  engine: " << ToJson(got) << "\n  model: available "
+                    << want.available_points << " pending " << want.pending_points << " debt "
+                    << want.debt_points << " earned " << want.lifetime_earned_points << " redeemed "
+                    << want.redeemed_points << " expired " << want.expired_points << " clawed "
+                    << want.clawed_back_points << " adjusted " << want.adjusted_points
+                    << " purchases " << want.purchase_count << " spend " << want.spend_minor;
     }
   }
   EXPECT_EQ(mismatched, 0) << "of " << compared << " members";
@@ -113,9 +115,9 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   EXPECT_EQ(dlq, stats->rejected);
   EXPECT_EQ(ref.dlq_by_reason, stream.bad_by_reason);
   EXPECT_EQ(ref.duplicates, stats->duplicates);
-  for (const char* kind : {"APPLIED", "IGNORED:DAILY_CAP", "IGNORED:UNKNOWN_ORDER",
-                           "REJECTED:INSUFFICIENT_POINTS", "REJECTED:UNKNOWN_REWARD",
-                           "IGNORED:NO_RULE"}) {
+  for (const char* kind :
+       {"APPLIED", "IGNORED:DAILY_CAP", "IGNORED:UNKNOWN_ORDER", "REJECTED:INSUFFICIENT_POINTS",
+        "REJECTED:UNKNOWN_REWARD", "IGNORED:NO_RULE"}) {
     EXPECT_GT(ref.outcome_reasons[kind], 0) << kind << " never happened in the stream";
   }
   int64_t expired = 0, debt = 0, pending = 0;

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -58,8 +58,9 @@ class ToolsTest : public ::testing::Test {
     g.members = 50;
     g.two_programs = false;
     testing::WriteLines(root_ + "/events.jsonl", testing::GenerateStream(g).lines);
-    CommandResult r = Sh(absl::StrCat(Bin("loyaltyd"), " replay --program=", root_, "/cafe.textproto",
-                            " --data-dir=", root_, "/data --events=", root_, "/events.jsonl"));
+    CommandResult r =
+        Sh(absl::StrCat(Bin("loyaltyd"), " replay --program=", root_, "/cafe.textproto",
+                        " --data-dir=", root_, "/data --events=", root_, "/events.jsonl"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
@@ -86,8 +87,8 @@ TEST_F(ToolsTest, InvalidProgramNamesFileLineAndField) {
   std::ofstream(bad) << "program_id: \"x\"\ncurrency: \"EUR\"\nearn { points: 1 per_minor: 100 }\n"
                         "tiers { tier_id: \"a\" threshold: 0 earn_multiplier_bp: 10000 }\n"
                         "tiers { tier_id: \"b\" threshold: 0 earn_multiplier_bp: 10000 }\n";
-  CommandResult r = Sh(absl::StrCat(Bin("loyaltyd"), " replay --program=", bad, " --data-dir=", root_,
-                          "/d --events=", root_, "/none.jsonl"));
+  CommandResult r = Sh(absl::StrCat(Bin("loyaltyd"), " replay --program=", bad,
+                                    " --data-dir=", root_, "/d --events=", root_, "/none.jsonl"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.output, bad + ":5:")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "tiers[1].threshold")) << r.output;

@@ -1,8 +1,9 @@
 #include "connectors/file/jsonl.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -38,8 +39,8 @@ bool JsonlReader::Next(Line* line) {
     }
     if (!any) {
       if (std::ferror(file_)) {
-        status_ = absl::UnavailableError(absl::StrCat(path_, ": read error after line ",
-                                                      line_number_));
+        status_ =
+            absl::UnavailableError(absl::StrCat(path_, ": read error after line ", line_number_));
       }
       return false;
     }

@@ -28,8 +28,8 @@ int64_t CheckedAdd(int64_t a, int64_t b) {
   return out;
 }
 
-void Add(MemberState* s, int64_t (MemberState::*get)() const,
-         void (MemberState::*set)(int64_t), int64_t v) {
+void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState::*set)(int64_t),
+         int64_t v) {
   (s->*set)(CheckedAdd((s->*get)(), v));
 }
 
@@ -157,8 +157,8 @@ class MemberOps {
       }
     }
     LOYALTY_CHECK(st_->debt_points() == 0 || available == 0)
-        << "member " << st_->member_id() << " owes " << st_->debt_points()
-        << " while holding " << available << " available points";
+        << "member " << st_->member_id() << " owes " << st_->debt_points() << " while holding "
+        << available << " available points";
     st_->set_available_points(available - st_->debt_points());
     st_->set_pending_points(pending);
   }
@@ -194,7 +194,9 @@ void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t) {
   MemberRecord* rec = ops.record();
   std::vector<Maturity> due;
   for (const Lot& lot : rec->lots()) {
-    if (lot.pending() && lot.available_at_ns() <= t) due.push_back({lot.available_at_ns(), lot.lot_id(), 0});
+    if (lot.pending() && lot.available_at_ns() <= t) {
+      due.push_back({lot.available_at_ns(), lot.lot_id(), 0});
+    }
     if (lot.expires_at_ns() != 0 && lot.expires_at_ns() <= t) {
       due.push_back({lot.expires_at_ns(), lot.lot_id(), 1});
     }

@@ -52,7 +52,7 @@ class ApplyContext {
 struct MemberDelta {
   bool changed = false;  // the member's public state changed: version bumped
   std::vector<loyalty::v1::LedgerEntry> entries;  // new ledger entries, in order
-  loyalty::v1::Outcome outcome;                    // for member events only
+  loyalty::v1::Outcome outcome;                   // for member events only
 };
 
 // A fresh member record: version 0, lowest tier.
@@ -69,14 +69,14 @@ UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
 // Applies every maturity due at or before `t` in due-time order (ties:
 // creation order). Entries are stamped with their due time. Bumps the
 // version if anything changed.
-void ApplyMaturities(const CompiledProgram& program, UnixNanos t,
-                     loyalty::v1::MemberRecord* member, MemberDelta* delta);
+void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::MemberRecord* member,
+                     MemberDelta* delta);
 
 // Applies a validated member event at effective time `t`: its maturities
 // first, then the event. Sets member.clock = t and fills delta->outcome.
 absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1::Event& event,
-                              UnixNanos t, loyalty::v1::MemberRecord* member,
-                              ApplyContext* ctx, MemberDelta* delta);
+                              UnixNanos t, loyalty::v1::MemberRecord* member, ApplyContext* ctx,
+                              MemberDelta* delta);
 
 // The voucher code of an accepted redemption: 16 characters of Crockford
 // base32 from HMAC-SHA256(random_seed, program \0 member \0 event_id).

@@ -42,7 +42,10 @@ class MapContext : public ApplyContext {
 };
 
 constexpr char kBase[] = R"pb(
-  program_id: "p" currency: "EUR" timezone: "Europe/Paris" random_seed: "s"
+  program_id: "p"
+  currency: "EUR"
+  timezone: "Europe/Paris"
+  random_seed: "s"
   earn { points: 1 per_minor: 100 }
   category_multipliers { category: "coffee" multiplier_bp: 20000 }
   category_multipliers { category: "gift" multiplier_bp: 0 }
@@ -84,11 +87,14 @@ class ApplyTest : public ::testing::Test {
   Outcome Buy(int64_t amount, const std::string& when, const std::string& order = "",
               const std::string& category = "") {
     std::string id = order.empty() ? "o" + std::to_string(seq_ + 1) : order;
-    std::string items = category.empty() ? "" :
-        ",\"items\":[{\"category\":\"" + category + "\",\"quantity\":1,\"amount_minor\":" +
-        std::to_string(amount) + "}]";
+    std::string items = category.empty()
+                            ? ""
+                            : ",\"items\":[{\"category\":\"" + category +
+                                  "\",\"quantity\":1,\"amount_minor\":" + std::to_string(amount) +
+                                  "}]";
     return Apply("\"purchase\":{\"order_id\":\"" + id + "\",\"amount_minor\":" +
-                 std::to_string(amount) + ",\"currency\":\"EUR\"" + items + "}", when);
+                     std::to_string(amount) + ",\"currency\":\"EUR\"" + items + "}",
+                 when);
   }
   Outcome Adjust(int64_t points, const std::string& when) {
     return Apply("\"adjustment\":{\"points\":" + std::to_string(points) + ",\"reason\":\"r\"}",
@@ -221,10 +227,11 @@ TEST_F(ApplyTest, ShortfallIsWrittenOffWithoutNegativeBalances) {
 
 TEST_F(ApplyTest, ClawbackLargerThanTheOrdersRemainingLot) {
   Buy(8000, "2024-01-01T00:00:00Z", "o1");  // 100 points in lot 1
-  Adjust(30, "2024-01-01T01:00:00Z");        // lot 2
+  Adjust(30, "2024-01-01T01:00:00Z");       // lot 2
   Apply("\"redemption\":{\"points\":90}", "2024-01-01T02:00:00Z");
   // Lot 1 (same expiry: never; created first) gave 90: it holds 10, lot 2 holds 30.
-  Outcome half = Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":4000}", "2024-01-02T00:00:00Z");
+  Outcome half =
+      Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":4000}", "2024-01-02T00:00:00Z");
   // floor(100 * 4000 / 8000) - 0 = 50: 10 from the order's lot, 30 from lot 2, 10 debt.
   EXPECT_EQ(half.points(), -50);
   EXPECT_EQ(st().debt_points(), 10);
@@ -232,15 +239,18 @@ TEST_F(ApplyTest, ClawbackLargerThanTheOrdersRemainingLot) {
   EXPECT_EQ(st().spend_minor(), 4000);
   EXPECT_EQ(st().purchase_count(), 1);
   // Refunding more than is left caps at the order: the other 50.
-  Outcome rest = Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":9999}", "2024-01-03T00:00:00Z");
+  Outcome rest =
+      Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":9999}", "2024-01-03T00:00:00Z");
   EXPECT_EQ(rest.points(), -50);
   EXPECT_EQ(st().debt_points(), 60);
   EXPECT_EQ(st().purchase_count(), 0);
   EXPECT_EQ(st().clawed_back_points(), 100);
-  EXPECT_EQ(Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":1}", "2024-01-04T00:00:00Z").reason(),
-            "NOTHING_TO_REFUND");
-  EXPECT_EQ(Apply("\"refund\":{\"order_id\":\"o9\",\"amount_minor\":1}", "2024-01-04T00:00:00Z").reason(),
-            "UNKNOWN_ORDER");
+  EXPECT_EQ(
+      Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":1}", "2024-01-04T00:00:00Z").reason(),
+      "NOTHING_TO_REFUND");
+  EXPECT_EQ(
+      Apply("\"refund\":{\"order_id\":\"o9\",\"amount_minor\":1}", "2024-01-04T00:00:00Z").reason(),
+      "UNKNOWN_ORDER");
   ExpectInvariant();
 }
 
@@ -249,40 +259,61 @@ TEST_F(ApplyTest, PartialRefundsClawBackWithCumulativeFloors) {
   // floor(3*100/300) - 0 = 1; floor(3*200/300) - 1 = 1; floor(3*300/300) - 2 = 1.
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":100}", "2024-01-02T00:00:00Z")
-                  .points(), -1);
+                  .points(),
+              -1);
   }
   EXPECT_EQ(st().available_points(), 0);
 }
 
 TEST_F(ApplyTest, DailyCapCountsPerLocalDayAcrossMidnightAndDst) {
   // Paris is UTC+1 in winter: 22:59Z is 23:59 local, 23:00Z is the next day.
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:00:00Z").status(), Outcome::APPLIED);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:59:00Z").status(), Outcome::APPLIED);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:59:59Z").reason(), "DAILY_CAP");
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T23:00:00Z").status(), Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:00:00Z").status(),
+            Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:59:00Z").status(),
+            Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T22:59:59Z").reason(),
+            "DAILY_CAP");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T23:00:00Z").status(),
+            Outcome::APPLIED);
   // On 31 March 2024 clocks jump at 01:00Z; that day is 23 hours long, from
   // 30 March 23:00Z to 31 March 22:00Z.
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-30T23:00:00Z").status(), Outcome::APPLIED);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T21:59:00Z").status(), Outcome::APPLIED);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T21:59:59Z").reason(), "DAILY_CAP");
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T22:00:00Z").status(), Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-30T23:00:00Z").status(),
+            Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T21:59:00Z").status(),
+            Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T21:59:59Z").reason(),
+            "DAILY_CAP");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-03-31T22:00:00Z").status(),
+            Outcome::APPLIED);
   EXPECT_EQ(st().lifetime_earned_points(), 6);
 }
 
 TEST_F(ApplyTest, UniquePerRef) {
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"a\"}", "2024-01-01T00:00:00Z").points(), 20);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"a\"}", "2024-01-02T00:00:00Z").reason(), "REF_ALREADY_USED");
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\"}", "2024-01-02T00:00:00Z").reason(), "EMPTY_REF");
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"b\"}", "2024-01-02T00:00:00Z").points(), 20);
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"dance\"}", "2024-01-02T00:00:00Z").reason(), "NO_RULE");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"a\"}", "2024-01-01T00:00:00Z")
+                .points(),
+            20);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"a\"}", "2024-01-02T00:00:00Z")
+                .reason(),
+            "REF_ALREADY_USED");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\"}", "2024-01-02T00:00:00Z").reason(),
+            "EMPTY_REF");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"b\"}", "2024-01-02T00:00:00Z")
+                .points(),
+            20);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"dance\"}", "2024-01-02T00:00:00Z").reason(),
+            "NO_RULE");
 }
 
 TEST_F(ApplyTest, RedemptionRefusalsAndVoucher) {
   Adjust(60, "2024-01-01T00:00:00Z");
-  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"nope\"}", "2024-01-01T01:00:00Z").reason(), "UNKNOWN_REWARD");
-  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"voucher\"}", "2024-01-01T01:00:00Z").reason(), "NOT_REDEEMABLE");
-  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"lounge\"}", "2024-01-01T01:00:00Z").reason(), "TIER_TOO_LOW");
-  EXPECT_EQ(Apply("\"redemption\":{\"points\":61}", "2024-01-01T01:00:00Z").reason(), "INSUFFICIENT_POINTS");
+  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"nope\"}", "2024-01-01T01:00:00Z").reason(),
+            "UNKNOWN_REWARD");
+  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"voucher\"}", "2024-01-01T01:00:00Z").reason(),
+            "NOT_REDEEMABLE");
+  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"lounge\"}", "2024-01-01T01:00:00Z").reason(),
+            "TIER_TOO_LOW");
+  EXPECT_EQ(Apply("\"redemption\":{\"points\":61}", "2024-01-01T01:00:00Z").reason(),
+            "INSUFFICIENT_POINTS");
   EXPECT_EQ(st().version(), 1);  // refusals change nothing, so no version bump
   Outcome ok = Apply("\"redemption\":{\"reward_id\":\"coffee\"}", "2024-01-01T02:00:00Z");
   EXPECT_EQ(ok.status(), Outcome::APPLIED);

@@ -130,8 +130,8 @@ Rejection BadAmounts(const Event& e, const CompiledProgram& program) {
         for (int i = 0; i < p.items_size(); ++i) {
           const auto& item = p.items(i);
           if (item.quantity() < 1) {
-            return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.items[", i, "].quantity: ",
-                                                       item.quantity(), " < 1"));
+            return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.items[", i,
+                                                       "].quantity: ", item.quantity(), " < 1"));
           }
           if (item.amount_minor() < 0) {
             return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.items[", i, "].amount_minor: ",
@@ -148,8 +148,8 @@ Rejection BadAmounts(const Event& e, const CompiledProgram& program) {
     case Event::kEngagement:
       if (e.engagement().action() == "nps" &&
           (e.engagement().score() < 0 || e.engagement().score() > 10)) {
-        return Reject(v1::BAD_AMOUNT,
-                      absl::StrCat("engagement.score: ", e.engagement().score(), " not in [0, 10]"));
+        return Reject(v1::BAD_AMOUNT, absl::StrCat("engagement.score: ", e.engagement().score(),
+                                                   " not in [0, 10]"));
       }
       break;
     case Event::kRedemption: {
@@ -167,25 +167,24 @@ Rejection BadAmounts(const Event& e, const CompiledProgram& program) {
     }
     case Event::kRefund:
       if (e.refund().amount_minor() <= 0 || e.refund().amount_minor() > kAmountMinorMax) {
-        return Reject(v1::BAD_AMOUNT, absl::StrCat("refund.amount_minor: ",
-                                                   e.refund().amount_minor(), " not in [1, ",
-                                                   kAmountMinorMax, "]"));
+        return Reject(v1::BAD_AMOUNT,
+                      absl::StrCat("refund.amount_minor: ", e.refund().amount_minor(),
+                                   " not in [1, ", kAmountMinorMax, "]"));
       }
       break;
     case Event::kAdjustment: {
       int64_t pts = e.adjustment().points();
       if (pts == 0 || pts > kPointsPerEventMax || pts < -kPointsPerEventMax) {
-        return Reject(v1::BAD_AMOUNT, absl::StrCat("adjustment.points: ", pts,
-                                                   " must be non-zero with |points| <= ",
-                                                   kPointsPerEventMax));
+        return Reject(v1::BAD_AMOUNT,
+                      absl::StrCat("adjustment.points: ", pts,
+                                   " must be non-zero with |points| <= ", kPointsPerEventMax));
       }
       break;
     }
     case Event::kMembership:
       if (program.PaidPlan(e.membership().plan_id()) == nullptr) {
-        return Reject(v1::BAD_AMOUNT,
-                      absl::StrCat("membership.plan_id: unknown plan \"", e.membership().plan_id(),
-                                   "\""));
+        return Reject(v1::BAD_AMOUNT, absl::StrCat("membership.plan_id: unknown plan \"",
+                                                   e.membership().plan_id(), "\""));
       }
       break;
     default:
@@ -235,10 +234,10 @@ Rejection ValidateEvent(const Event& e, const ProgramSet& programs) {
   }
   if (Rejection r = BadAmounts(e, *program); !r.ok()) return r;
   if (e.has_purchase() && e.purchase().currency() != program->proto().currency()) {
-    return Reject(v1::CURRENCY_MISMATCH,
-                  absl::StrCat("purchase.currency: \"", e.purchase().currency(), "\", program \"",
-                               program->program_id(), "\" uses \"", program->proto().currency(),
-                               "\""));
+    return Reject(
+        v1::CURRENCY_MISMATCH,
+        absl::StrCat("purchase.currency: \"", e.purchase().currency(), "\", program \"",
+                     program->program_id(), "\" uses \"", program->proto().currency(), "\""));
   }
   return {};
 }

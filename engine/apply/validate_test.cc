@@ -11,11 +11,13 @@ using loyalty::v1::RejectReason;
 class ValidateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto p = ParseProgramText(R"pb(program_id: "cafe" currency: "EUR"
-                                  earn { points: 1 per_minor: 100 }
-                                  paid_plans { plan_id: "vip" tier_id: "t" months: 1 }
-                                  tiers { tier_id: "t" threshold: 0 earn_multiplier_bp: 10000 })pb",
-                              "test");
+    auto p =
+        ParseProgramText(R"pb(program_id: "cafe"
+                              currency: "EUR"
+                              earn { points: 1 per_minor: 100 }
+                              paid_plans { plan_id: "vip" tier_id: "t" months: 1 }
+                              tiers { tier_id: "t" threshold: 0 earn_multiplier_bp: 10000 })pb",
+                         "test");
     ASSERT_TRUE(p.ok()) << p.status();
     ASSERT_TRUE(programs_.Add(std::move(*p)).ok());
   }
@@ -34,7 +36,8 @@ class ValidateTest : public ::testing::Test {
   ProgramSet programs_;
 };
 
-constexpr char kBuy[] = "\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100,\"currency\":\"EUR\"}";
+constexpr char kBuy[] =
+    "\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100,\"currency\":\"EUR\"}";
 
 TEST_F(ValidateTest, AcceptsValidEvents) {
   EXPECT_EQ(Check(Ev(kBuy)), v1::REJECT_REASON_UNSPECIFIED);
@@ -51,20 +54,27 @@ TEST_F(ValidateTest, MalformedAndOversized) {
   EXPECT_EQ(Check(std::string(kRecordBytesMax + 1, ' ')), v1::OVERSIZED);
   std::string items;
   for (int i = 0; i <= kLineItemsMax; ++i) items += std::string(i ? "," : "") + "{\"quantity\":1}";
-  EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"items\":[" + items + "]}")), v1::OVERSIZED);
+  EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"items\":[" + items + "]}")),
+            v1::OVERSIZED);
   loyalty::v1::Event e;
   EXPECT_EQ(DecodeEvent("\xff\xff\xff", InputFormat::kBinary, &e).reason, v1::MALFORMED);
 }
 
 TEST_F(ValidateTest, MissingFields) {
-  EXPECT_EQ(Check("{\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"2024-01-01T00:00:00Z\"," +
-                  std::string(kBuy) + "}"), v1::MISSING_FIELD);
+  EXPECT_EQ(
+      Check(
+          "{\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"2024-01-01T00:00:00Z\"," +
+          std::string(kBuy) + "}"),
+      v1::MISSING_FIELD);
   EXPECT_EQ(Check(Ev(kBuy, "\"\"")), v1::MISSING_FIELD);
-  EXPECT_EQ(Check("{\"event_id\":\"e\",\"program_id\":\"cafe\",\"member_id\":\"m\"," + std::string(kBuy) + "}"),
+  EXPECT_EQ(Check("{\"event_id\":\"e\",\"program_id\":\"cafe\",\"member_id\":\"m\"," +
+                  std::string(kBuy) + "}"),
             v1::MISSING_FIELD);
-  EXPECT_EQ(Check("{\"event_id\":\"e\",\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"2024-01-01T00:00:00Z\"}"),
+  EXPECT_EQ(Check("{\"event_id\":\"e\",\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":"
+                  "\"2024-01-01T00:00:00Z\"}"),
             v1::MISSING_FIELD);
-  EXPECT_EQ(Check(Ev("\"purchase\":{\"amount_minor\":100,\"currency\":\"EUR\"}")), v1::MISSING_FIELD);
+  EXPECT_EQ(Check(Ev("\"purchase\":{\"amount_minor\":100,\"currency\":\"EUR\"}")),
+            v1::MISSING_FIELD);
   EXPECT_EQ(Check(Ev("\"refund\":{\"amount_minor\":100}")), v1::MISSING_FIELD);
   EXPECT_EQ(Check(Ev("\"adjustment\":{\"points\":5}")), v1::MISSING_FIELD);
   EXPECT_EQ(Check(Ev("\"membership\":{}")), v1::MISSING_FIELD);
@@ -77,9 +87,10 @@ TEST_F(ValidateTest, BadIds) {
   EXPECT_EQ(Check(Ev(kBuy, "\"a\\u0007b\"")), v1::BAD_ID);
   EXPECT_EQ(Check(Ev(kBuy, "\"a\\u0085b\"")), v1::BAD_ID);
   EXPECT_EQ(Check(Ev("\"tick\":{\"now\":\"2024-01-01T00:00:00Z\"}", "\"m1\"")), v1::BAD_ID);
-  std::string long_id = "{\"event_id\":\"" + std::string(129, 'e') +
-                        "\",\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"2024-01-01T00:00:00Z\"," +
-                        kBuy + "}";
+  std::string long_id =
+      "{\"event_id\":\"" + std::string(129, 'e') +
+      "\",\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"2024-01-01T00:00:00Z\"," +
+      kBuy + "}";
   EXPECT_EQ(Check(long_id), v1::BAD_ID);
 }
 
@@ -95,15 +106,19 @@ TEST_F(ValidateTest, UnknownProgramAndBadTime) {
 
 TEST_F(ValidateTest, BadAmounts) {
   auto buy = [](const std::string& amount, const std::string& items = "") {
-    return "\"purchase\":{\"order_id\":\"o\",\"amount_minor\":" + amount +
-           ",\"currency\":\"EUR\"" + items + "}";
+    return "\"purchase\":{\"order_id\":\"o\",\"amount_minor\":" + amount + ",\"currency\":\"EUR\"" +
+           items + "}";
   };
   EXPECT_EQ(Check(Ev(buy("0"))), v1::BAD_AMOUNT);
   EXPECT_EQ(Check(Ev(buy("1000000000001"))), v1::BAD_AMOUNT);
-  EXPECT_EQ(Check(Ev(buy("100", ",\"items\":[{\"quantity\":0,\"amount_minor\":100}]"))), v1::BAD_AMOUNT);
-  EXPECT_EQ(Check(Ev(buy("100", ",\"items\":[{\"quantity\":1,\"amount_minor\":-1},{\"quantity\":1,\"amount_minor\":101}]"))),
+  EXPECT_EQ(Check(Ev(buy("100", ",\"items\":[{\"quantity\":0,\"amount_minor\":100}]"))),
             v1::BAD_AMOUNT);
-  EXPECT_EQ(Check(Ev(buy("100", ",\"items\":[{\"quantity\":1,\"amount_minor\":99}]"))), v1::BAD_AMOUNT);
+  EXPECT_EQ(Check(Ev(buy("100",
+                         ",\"items\":[{\"quantity\":1,\"amount_minor\":-1},{\"quantity\":1,"
+                         "\"amount_minor\":101}]"))),
+            v1::BAD_AMOUNT);
+  EXPECT_EQ(Check(Ev(buy("100", ",\"items\":[{\"quantity\":1,\"amount_minor\":99}]"))),
+            v1::BAD_AMOUNT);
   EXPECT_EQ(Check(Ev("\"refund\":{\"order_id\":\"o\",\"amount_minor\":0}")), v1::BAD_AMOUNT);
   EXPECT_EQ(Check(Ev("\"adjustment\":{\"points\":0,\"reason\":\"r\"}")), v1::BAD_AMOUNT);
   EXPECT_EQ(Check(Ev("\"redemption\":{}")), v1::BAD_AMOUNT);
@@ -114,9 +129,11 @@ TEST_F(ValidateTest, BadAmounts) {
 }
 
 TEST_F(ValidateTest, CurrencyMismatchComesLast) {
-  EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100,\"currency\":\"USD\"}")),
+  EXPECT_EQ(
+      Check(Ev("\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100,\"currency\":\"USD\"}")),
+      v1::CURRENCY_MISMATCH);
+  EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100}")),
             v1::CURRENCY_MISMATCH);
-  EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"amount_minor\":100}")), v1::CURRENCY_MISMATCH);
   // A bad amount is reported before the currency.
   EXPECT_EQ(Check(Ev("\"purchase\":{\"order_id\":\"o\",\"amount_minor\":0,\"currency\":\"USD\"}")),
             v1::BAD_AMOUNT);

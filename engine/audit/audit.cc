@@ -58,8 +58,8 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
         st.program_id(), st.member_id(), [&](const LedgerEntry& e) -> absl::Status {
           report.entries++;
           if (e.seq() != expected_seq) {
-            problem(rec, absl::StrCat("ledger seq ", e.seq(), " where ", expected_seq,
-                                      " was expected"));
+            problem(rec,
+                    absl::StrCat("ledger seq ", e.seq(), " where ", expected_seq, " was expected"));
             expected_seq = e.seq();
           }
           expected_seq++;
@@ -67,15 +67,26 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
           last_debt = e.debt_points_after();
           switch (e.type()) {
             case LedgerEntry::EARN:
-            case LedgerEntry::ENGAGE: earned += e.points(); break;
-            case LedgerEntry::REDEEM: redeemed -= e.points(); break;
-            case LedgerEntry::EXPIRE: expired -= e.points(); break;
-            case LedgerEntry::CLAWBACK: clawed -= e.points(); break;
-            case LedgerEntry::ADJUST: adjusted += e.points(); break;
+            case LedgerEntry::ENGAGE:
+              earned += e.points();
+              break;
+            case LedgerEntry::REDEEM:
+              redeemed -= e.points();
+              break;
+            case LedgerEntry::EXPIRE:
+              expired -= e.points();
+              break;
+            case LedgerEntry::CLAWBACK:
+              clawed -= e.points();
+              break;
+            case LedgerEntry::ADJUST:
+              adjusted += e.points();
+              break;
             case LedgerEntry::RELEASE:
               if (e.points() != 0) problem(rec, "RELEASE entry with points");
               break;
-            default: problem(rec, absl::StrCat("entry ", e.seq(), " of unknown type"));
+            default:
+              problem(rec, absl::StrCat("entry ", e.seq(), " of unknown type"));
           }
           return absl::OkStatus();
         });
@@ -102,9 +113,9 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
     const int64_t rhs = st.lifetime_earned_points() + st.adjusted_points() - st.redeemed_points() -
                         st.expired_points() - st.clawed_back_points();
     if (balance != rhs) {
-      problem(rec, absl::StrCat("invariant broken: available + pending = ", balance,
-                                " but earned + adjusted - redeemed - expired - clawed_back = ",
-                                rhs));
+      problem(rec,
+              absl::StrCat("invariant broken: available + pending = ", balance,
+                           " but earned + adjusted - redeemed - expired - clawed_back = ", rhs));
     }
     int64_t lots_pending = 0, lots_available = 0;
     for (const auto& lot : rec.lots()) {
@@ -115,13 +126,13 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
       (lot.pending() ? lots_pending : lots_available) += lot.remaining_points();
     }
     if (lots_pending != st.pending_points()) {
-      problem(rec, absl::StrCat("pending lots hold ", lots_pending, " but pending_points = ",
-                                st.pending_points()));
+      problem(rec, absl::StrCat("pending lots hold ", lots_pending,
+                                " but pending_points = ", st.pending_points()));
     }
     if (lots_available - st.debt_points() != st.available_points()) {
-      problem(rec, absl::StrCat("available lots hold ", lots_available, " with debt ",
-                                st.debt_points(), " but available_points = ",
-                                st.available_points()));
+      problem(rec,
+              absl::StrCat("available lots hold ", lots_available, " with debt ", st.debt_points(),
+                           " but available_points = ", st.available_points()));
     }
     if (st.debt_points() < 0 || (st.debt_points() > 0 && lots_available > 0)) {
       problem(rec, absl::StrCat("debt ", st.debt_points(), " while available lots hold ",

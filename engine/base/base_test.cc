@@ -83,16 +83,15 @@ TEST(CryptoTest, KnownVectors) {
   // RFC 4231 test case 2.
   EXPECT_EQ(HexDigest(HmacSha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_EQ(First64(HmacSha256("Jefe", "what do ya want for nothing?")),
-            0x5bdcc146bf60754eULL);
+  EXPECT_EQ(First64(HmacSha256("Jefe", "what do ya want for nothing?")), 0x5bdcc146bf60754eULL);
 }
 
 TEST(TextTest, Utf8AndControls) {
   EXPECT_TRUE(IsCleanText("member-42"));
   EXPECT_TRUE(IsCleanText("caf\xc3\xa9"));
   EXPECT_FALSE(IsValidUtf8("\xc3"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
   EXPECT_FALSE(IsCleanText(std::string("a\0b", 3)));
   EXPECT_FALSE(IsCleanText("tab\there"));
   EXPECT_FALSE(IsCleanText("del\x7f"));

@@ -18,8 +18,8 @@ Digest256 HmacSha256(absl::string_view key, absl::string_view message) {
   Digest256 out;
   unsigned int len = 0;
   unsigned char* r = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                          reinterpret_cast<const unsigned char*>(message.data()),
-                          message.size(), out.data(), &len);
+                          reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                          out.data(), &len);
   LOYALTY_CHECK(r != nullptr && len == out.size()) << "HMAC-SHA256 failed";
   return out;
 }

@@ -21,15 +21,14 @@
 #define LOYALTY_CONCAT_INNER_(a, b) a##b
 #define LOYALTY_CONCAT_(a, b) LOYALTY_CONCAT_INNER_(a, b)
 
-#define LOYALTY_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    ::absl::Status loyalty_status_ = (expr);          \
+#define LOYALTY_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status loyalty_status_ = (expr);           \
     if (!loyalty_status_.ok()) return loyalty_status_; \
   } while (0)
 
-#define LOYALTY_ASSIGN_OR_RETURN(lhs, expr)                                  \
-  LOYALTY_ASSIGN_OR_RETURN_IMPL_(LOYALTY_CONCAT_(loyalty_statusor_, __LINE__), \
-                                 lhs, expr)
+#define LOYALTY_ASSIGN_OR_RETURN(lhs, expr) \
+  LOYALTY_ASSIGN_OR_RETURN_IMPL_(LOYALTY_CONCAT_(loyalty_statusor_, __LINE__), lhs, expr)
 #define LOYALTY_ASSIGN_OR_RETURN_IMPL_(var, lhs, expr) \
   auto var = (expr);                                   \
   if (!var.ok()) return std::move(var).status();       \
@@ -50,15 +49,15 @@ class CheckFailure {
 
 }  // namespace loyalty::internal
 
-#define LOYALTY_CHECK(cond)                                                 \
-  if (__builtin_expect(!!(cond), 1)) {                                      \
-  } else                                                                    \
+#define LOYALTY_CHECK(cond)            \
+  if (__builtin_expect(!!(cond), 1)) { \
+  } else                               \
     ::loyalty::internal::CheckFailure(__FILE__, __LINE__, #cond).stream()
 
-#define LOYALTY_CHECK_OK(expr)                                          \
+#define LOYALTY_CHECK_OK(expr)                                                     \
   if (::absl::Status loyalty_check_status_ = (expr); loyalty_check_status_.ok()) { \
-  } else                                                                \
-    ::loyalty::internal::CheckFailure(__FILE__, __LINE__, #expr).stream() \
+  } else                                                                           \
+    ::loyalty::internal::CheckFailure(__FILE__, __LINE__, #expr).stream()          \
         << loyalty_check_status_ << " "
 
 #endif  // LOYALTY_ENGINE_BASE_STATUS_H_

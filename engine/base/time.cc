@@ -68,8 +68,7 @@ UnixNanos AddLocalMonths(UnixNanos ns, int64_t months, const absl::TimeZone& tz)
   // Clamp the day to the target month's length.
   absl::CivilDay last_day = absl::CivilDay(target + 1) - 1;
   int day = cs.day() < last_day.day() ? cs.day() : last_day.day();
-  absl::CivilSecond moved(target.year(), target.month(), day, cs.hour(), cs.minute(),
-                          cs.second());
+  absl::CivilSecond moved(target.year(), target.month(), day, cs.hour(), cs.minute(), cs.second());
   // Keep the sub-second part of the original instant.
   absl::Duration frac = t - absl::FromCivil(cs, tz);
   if (frac < absl::ZeroDuration() || frac >= absl::Seconds(1)) frac = absl::ZeroDuration();

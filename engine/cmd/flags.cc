@@ -34,7 +34,8 @@ absl::StatusOr<Flags> Flags::Parse(int argc, char** argv, int first,
       continue;
     }
     if (!has_value) {
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = argv[++i];
     }
     flags.values_[name] = value;

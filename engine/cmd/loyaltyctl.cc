@@ -87,8 +87,8 @@ absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& store
   }
   if (found_in.empty()) return absl::NotFoundError(absl::StrCat("no member \"", member_id, "\""));
   if (found_in.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("member \"", member_id,
-                                                   "\" is in several programs; pass --program-id"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("member \"", member_id, "\" is in several programs; pass --program-id"));
   }
   return std::make_pair(where, program);
 }
@@ -96,8 +96,8 @@ absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& store
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(argc, argv, 1, {"data-dir", "program-id", "program", "help"},
-                                     {"help"});
+  auto flags =
+      loyalty::Flags::Parse(argc, argv, 1, {"data-dir", "program-id", "program", "help"}, {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help") || argc < 2) {
     (flags->Has("help") ? std::cout : std::cerr) << kUsage;

@@ -47,11 +47,11 @@ int Fail(int code, const std::string& message) {
 }
 
 int Replay(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(
-      argc, argv, 2,
-      {"program", "data-dir", "events", "dlq", "outcomes", "partition", "batch-size",
-       "durability", "lines-max", "quiet", "help"},
-      {"quiet", "help"});
+  auto flags =
+      loyalty::Flags::Parse(argc, argv, 2,
+                            {"program", "data-dir", "events", "dlq", "outcomes", "partition",
+                             "batch-size", "durability", "lines-max", "quiet", "help"},
+                            {"quiet", "help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
   }
   if (command == "replay") return Replay(argc, argv);
   if (command == "run" || command == "demo") {
-    return Fail(2, absl::StrCat("'", command, "' needs the Kafka connector, not in this build yet"));
+    return Fail(2,
+                absl::StrCat("'", command, "' needs the Kafka connector, not in this build yet"));
   }
   return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
 }

@@ -23,11 +23,21 @@ std::string JsonString(absl::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += absl::StrFormat("\\u%04x", c);
@@ -43,9 +53,10 @@ std::string JsonString(absl::string_view s) {
 // {"line":12,"reason":"BAD_AMOUNT","detail":"...","raw":"..."}; raw bytes
 // that are not UTF-8 go to "raw_base64" instead.
 std::string DlqLine(const loyalty::v1::DlqRecord& dlq) {
-  std::string out = absl::StrCat("{\"line\":", dlq.offset(), ",\"reason\":",
-                                 JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
-                                 ",\"detail\":", JsonString(dlq.detail()), ",");
+  std::string out =
+      absl::StrCat("{\"line\":", dlq.offset(),
+                   ",\"reason\":", JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
+                   ",\"detail\":", JsonString(dlq.detail()), ",");
   if (IsValidUtf8(dlq.raw())) {
     absl::StrAppend(&out, "\"raw\":", JsonString(dlq.raw()), "}");
   } else {
@@ -94,8 +105,8 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   StoreOptions store_options;
   store_options.sync_writes = options.sync_writes;
   LOYALTY_ASSIGN_OR_RETURN(
-      auto store, PartitionStore::Open(PartitionDir(options.data_dir, options.partition),
-                                       store_options));
+      auto store,
+      PartitionStore::Open(PartitionDir(options.data_dir, options.partition), store_options));
   PartitionOptions partition_options;
   partition_options.partition = options.partition;
   LOYALTY_ASSIGN_OR_RETURN(auto partition,
@@ -107,7 +118,8 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
 
   ReplayStats stats;
   Progress progress(options.progress);
-  std::vector<JsonlReader::Line> lines(static_cast<size_t>(std::max<int64_t>(1, options.batch_size)));
+  std::vector<JsonlReader::Line> lines(
+      static_cast<size_t>(std::max<int64_t>(1, options.batch_size)));
   std::vector<InputRecord> records;
   BatchOutputs outputs;
   bool more = true;
@@ -149,8 +161,7 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
       if (!*out) return absl::UnavailableError("write to an output file failed");
     }
   }
-  stats.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return stats;
 }
 

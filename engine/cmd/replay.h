@@ -29,11 +29,11 @@ struct ReplayOptions {
 };
 
 struct ReplayStats {
-  int64_t lines = 0;       // non-blank lines read
-  int64_t applied = 0;     // reached the apply path
+  int64_t lines = 0;    // non-blank lines read
+  int64_t applied = 0;  // reached the apply path
   int64_t duplicates = 0;
-  int64_t rejected = 0;    // DLQ
-  int64_t skipped = 0;     // applied by an earlier run
+  int64_t rejected = 0;  // DLQ
+  int64_t skipped = 0;   // applied by an earlier run
   double seconds = 0;
 };
 

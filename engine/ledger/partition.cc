@@ -69,8 +69,8 @@ class Partition::Batch : public ApplyContext {
   absl::Status ApplyTick(const Event& e, const CompiledProgram& program, int64_t offset);
   // Records the effects of an application to `member`: ledger entries, the
   // due index, the dirty set and the outputs.
-  void AfterMemberChange(const std::string& member_key, MemberRecord* member,
-                         MemberDelta* delta, absl::string_view cause_event_id);
+  void AfterMemberChange(const std::string& member_key, MemberRecord* member, MemberDelta* delta,
+                         absl::string_view cause_event_id);
 
   Partition* p_;
   BatchOutputs* outputs_;
@@ -84,28 +84,28 @@ class Partition::Batch : public ApplyContext {
   std::string scratch_;
 };
 
-absl::StatusOr<std::optional<std::string>> Partition::Batch::Get(Cf which,
-                                                                 const std::string& key) {
+absl::StatusOr<std::optional<std::string>> Partition::Batch::Get(Cf which, const std::string& key) {
   const auto& overlay = overlay_[static_cast<int>(which)];
-  if (auto it = overlay.find(key); it != overlay.end()) return std::optional<std::string>(it->second);
+  if (auto it = overlay.find(key); it != overlay.end())
+    return std::optional<std::string>(it->second);
   return p_->store_->Get(which, key);
 }
 
 void Partition::Batch::Put(Cf which, std::string key, absl::string_view value) {
   LOYALTY_CHECK(which == Cf::kOrders || which == Cf::kDedupe || which == Cf::kCounters);
-  LOYALTY_CHECK_OK(FromRocks(
-      wb_.Put(cf(which), key, rocksdb::Slice(value.data(), value.size())), "put"));
+  LOYALTY_CHECK_OK(
+      FromRocks(wb_.Put(cf(which), key, rocksdb::Slice(value.data(), value.size())), "put"));
   overlay_[static_cast<int>(which)].insert_or_assign(std::move(key), std::string(value));
 }
 
 void Partition::Batch::PutDue(std::string key, bool present) {
-  LOYALTY_CHECK_OK(FromRocks(present ? wb_.Put(cf(Cf::kDue), key, "") : wb_.Delete(cf(Cf::kDue), key),
-                             "due"));
+  LOYALTY_CHECK_OK(
+      FromRocks(present ? wb_.Put(cf(Cf::kDue), key, "") : wb_.Delete(cf(Cf::kDue), key), "due"));
   due_overlay_.insert_or_assign(std::move(key), present);
 }
 
-absl::Status Partition::Batch::DueMembers(std::string* from, const std::string& upper,
-                                          size_t max, std::vector<std::string>* members) {
+absl::Status Partition::Batch::DueMembers(std::string* from, const std::string& upper, size_t max,
+                                          std::vector<std::string>* members) {
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
@@ -148,8 +148,8 @@ absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> Partition::Batch::GetOrd
   if (!v.has_value()) return std::optional<loyalty::v1::OrderRecord>();
   loyalty::v1::OrderRecord order;
   if (!order.ParseFromString(*v)) {
-    return absl::DataLossError(absl::StrCat("unreadable order ", order_id, " of ",
-                                            member.state().member_id()));
+    return absl::DataLossError(
+        absl::StrCat("unreadable order ", order_id, " of ", member.state().member_id()));
   }
   return std::optional<loyalty::v1::OrderRecord>(std::move(order));
 }
@@ -177,7 +177,8 @@ void Partition::Batch::Emit(OutboxRecord record) {
   if (p_->options_.outbox_enabled) {
     record.set_seq(outbox_seq_++);
     SerializeDeterministicTo(record, &scratch_);
-    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kOutbox), keys::Outbox(record.seq()), scratch_), "put"));
+    LOYALTY_CHECK_OK(
+        FromRocks(wb_.Put(cf(Cf::kOutbox), keys::Outbox(record.seq()), scratch_), "put"));
   }
   if (collects()) outputs_->records.push_back(std::move(record));
 }
@@ -207,8 +208,8 @@ void Partition::Batch::AfterMemberChange(const std::string& member_key, MemberRe
                                          MemberDelta* delta, absl::string_view cause_event_id) {
   for (const auto& entry : delta->entries) {
     SerializeDeterministicTo(entry, &scratch_);
-    LOYALTY_CHECK_OK(
-        FromRocks(wb_.Put(cf(Cf::kLedger), keys::Ledger(member_key, entry.seq()), scratch_), "put"));
+    LOYALTY_CHECK_OK(FromRocks(
+        wb_.Put(cf(Cf::kLedger), keys::Ledger(member_key, entry.seq()), scratch_), "put"));
   }
   const UnixNanos due = NextDue(*member);
   if (due != member->indexed_due_ns()) {
@@ -314,12 +315,12 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
     return absl::OkStatus();
   }
   if (e.has_purchase()) {
-    LOYALTY_ASSIGN_OR_RETURN(auto order,
-                             Get(Cf::kOrders, keys::UnderMember(member_key, e.purchase().order_id())));
+    LOYALTY_ASSIGN_OR_RETURN(
+        auto order, Get(Cf::kOrders, keys::UnderMember(member_key, e.purchase().order_id())));
     if (order.has_value()) {
-      Reject(rec, Rejection{v1::DUPLICATE_ORDER,
-                            absl::StrCat("order_id \"", e.purchase().order_id(),
-                                         "\" belongs to another event")});
+      Reject(rec,
+             Rejection{v1::DUPLICATE_ORDER, absl::StrCat("order_id \"", e.purchase().order_id(),
+                                                         "\" belongs to another event")});
       return absl::OkStatus();
     }
   }
@@ -328,7 +329,8 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
   if (e.has_tick()) return ApplyTick(e, program, rec.offset);
 
   LOYALTY_ASSIGN_OR_RETURN(MemberRecord * member, p_->FindMember(member_key));
-  if (member == nullptr) member = p_->InsertMember(member_key, NewMemberRecord(program, e.member_id()));
+  if (member == nullptr)
+    member = p_->InsertMember(member_key, NewMemberRecord(program, e.member_id()));
   const UnixNanos t = EffectiveTime(e, *member, p_->tick_time_[program.program_id()]);
   MemberDelta delta;
   LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, e, t, member, this, &delta));
@@ -346,9 +348,9 @@ rocksdb::WriteBatch* Partition::Batch::Finish(int64_t next_offset) {
     LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMembers), key, scratch_), "put"));
   }
   for (const std::string& program_id : ticked_programs_) {
-    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMeta), keys::Tick(program_id),
-                                       keys::EncodeInt(p_->tick_time_[program_id])),
-                               "put"));
+    LOYALTY_CHECK_OK(FromRocks(
+        wb_.Put(cf(Cf::kMeta), keys::Tick(program_id), keys::EncodeInt(p_->tick_time_[program_id])),
+        "put"));
   }
   LOYALTY_CHECK_OK(
       FromRocks(wb_.Put(cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(next_offset)), "put"));

@@ -18,10 +18,11 @@ class PartitionTest : public ::testing::Test {
     dir_ = ::testing::TempDir() + "/partition-test-" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
-    auto p = ParseProgramText(R"pb(program_id: "cafe" currency: "EUR"
-                                  earn { points: 1 per_minor: 100 }
-                                  pending_days: 2
-                                  expiration { mode: FIXED_DAYS days: 10 })pb",
+    auto p = ParseProgramText(R"pb(program_id: "cafe"
+                                   currency: "EUR"
+                                   earn { points: 1 per_minor: 100 }
+                                   pending_days: 2
+                                   expiration { mode: FIXED_DAYS days: 10 })pb",
                               "test");
     ASSERT_TRUE(p.ok()) << p.status();
     ASSERT_TRUE(programs_.Add(std::move(*p)).ok());
@@ -39,7 +40,8 @@ class PartitionTest : public ::testing::Test {
   }
   BatchOutputs Apply(const std::vector<std::string>& lines, int64_t first_offset) {
     std::vector<InputRecord> records;
-    for (size_t i = 0; i < lines.size(); ++i) records.push_back({first_offset + int64_t(i), lines[i]});
+    for (size_t i = 0; i < lines.size(); ++i)
+      records.push_back({first_offset + int64_t(i), lines[i]});
     BatchOutputs out;
     EXPECT_TRUE(partition_->ApplyBatch(records, InputFormat::kJson, &out).ok());
     return out;
@@ -67,19 +69,21 @@ class PartitionTest : public ::testing::Test {
 };
 
 TEST_F(PartitionTest, DuplicatesSameAndDifferentPayloadAndDuplicateOrders) {
-  BatchOutputs out = Apply({Buy("e1", "m", "o1", 1000), Buy("e1", "m", "o1", 1000),
-                            Buy("e1", "m", "o1", 2000), Buy("e2", "m", "o1", 500),
-                            Buy("e1", "other", "o1", 1000)},
-                           1);
+  BatchOutputs out =
+      Apply({Buy("e1", "m", "o1", 1000), Buy("e1", "m", "o1", 1000), Buy("e1", "m", "o1", 2000),
+             Buy("e2", "m", "o1", 500), Buy("e1", "other", "o1", 1000)},
+            1);
   EXPECT_EQ(out.applied, 2);  // e1 for m, e1 for other (another dedupe key)
   EXPECT_EQ(out.duplicates, 1);
   EXPECT_EQ(out.rejected, 2);
   std::vector<std::string> reasons;
   for (const auto& r : out.records) {
     if (r.has_dlq()) reasons.push_back(loyalty::v1::RejectReason_Name(r.dlq().reason()));
-    if (r.has_outcome() && r.outcome().status() == Outcome::DUPLICATE) reasons.push_back("DUPLICATE");
+    if (r.has_outcome() && r.outcome().status() == Outcome::DUPLICATE)
+      reasons.push_back("DUPLICATE");
   }
-  EXPECT_EQ(reasons, (std::vector<std::string>{"DUPLICATE", "DUPLICATE_CONFLICT", "DUPLICATE_ORDER"}));
+  EXPECT_EQ(reasons,
+            (std::vector<std::string>{"DUPLICATE", "DUPLICATE_CONFLICT", "DUPLICATE_ORDER"}));
   EXPECT_EQ(State("m").pending_points(), 10);
   EXPECT_EQ(State("m").version(), 1);
   // A duplicate in a later batch, after a restart, is still a duplicate.
@@ -102,7 +106,8 @@ TEST_F(PartitionTest, OffsetsBelowTheStoredOneAreSkipped) {
 
 TEST_F(PartitionTest, TicksMatureMembersThroughTheDueIndex) {
   Apply({Buy("e1", "a", "o1", 1000, "2024-01-01T00:00:00Z"),
-         Buy("e2", "b", "o2", 2000, "2024-01-05T00:00:00Z")}, 1);
+         Buy("e2", "b", "o2", 2000, "2024-01-05T00:00:00Z")},
+        1);
   // a releases on 01-03, b on 01-07.
   Apply({Tick("t1", "2024-01-04T00:00:00Z")}, 3);
   EXPECT_EQ(State("a").available_points(), 10);
@@ -125,14 +130,16 @@ TEST_F(PartitionTest, ACacheOfOneMemberGivesTheSameResults) {
   std::vector<std::string> lines;
   for (int i = 0; i < 40; ++i) {
     lines.push_back(Buy("e" + std::to_string(i), "m" + std::to_string(i % 3),
-                        "o" + std::to_string(i), 100 + i, "2024-01-0" + std::to_string(1 + i / 10) + "T00:00:00Z"));
+                        "o" + std::to_string(i), 100 + i,
+                        "2024-01-0" + std::to_string(1 + i / 10) + "T00:00:00Z"));
   }
   for (size_t i = 0; i < lines.size(); i += 4) {
     Apply(std::vector<std::string>(lines.begin() + i, lines.begin() + i + 4), 1 + i);
     EXPECT_LE(partition_->cached_members(), 1u);
   }
-  EXPECT_EQ(State("m0").purchase_count() + State("m1").purchase_count() +
-                State("m2").purchase_count(), 40);
+  EXPECT_EQ(
+      State("m0").purchase_count() + State("m1").purchase_count() + State("m2").purchase_count(),
+      40);
   // One bump per event: releases ride along with the event that matures them.
   EXPECT_EQ(State("m1").version(), 13);
   EXPECT_EQ(State("m1").available_points() + State("m1").pending_points(), 13);

@@ -106,8 +106,8 @@ void Validator::Unique(const Repeated& items, const char* field, const char* id_
     std::string id(get_id(items.Get(i)));
     auto [it, inserted] = seen.emplace(id, i);
     if (!inserted) {
-      Fail({{field, i}, {id_field, -1}}, absl::StrCat("duplicate id \"", id, "\" (also ", field,
-                                                      "[", it->second, "])"));
+      Fail({{field, i}, {id_field, -1}},
+           absl::StrCat("duplicate id \"", id, "\" (also ", field, "[", it->second, "])"));
       return;
     }
   }
@@ -132,8 +132,8 @@ void Validator::CheckEarnBound() {
   using i128 = __int128;
   i128 bp = kBp;
   for (const auto& c : p_.category_multipliers()) bp = std::max<i128>(bp, c.multiplier_bp());
-  i128 points = i128{kAmountMinorMax} * bp * p_.earn().points() /
-                (i128{p_.earn().per_minor()} * kBp);
+  i128 points =
+      i128{kAmountMinorMax} * bp * p_.earn().points() / (i128{p_.earn().per_minor()} * kBp);
   i128 tier_bp = kBp;
   for (const auto& t : p_.tiers()) tier_bp = std::max<i128>(tier_bp, t.earn_multiplier_bp());
   points = points * tier_bp / kBp;
@@ -145,9 +145,8 @@ void Validator::CheckEarnBound() {
   }
   if (points + bonus > kPointsPerEventMax) {
     Fail({{"earn", -1}},
-         absl::StrCat("a purchase of ", kAmountMinorMax,
-                      " minor units could earn more than ", kPointsPerEventMax,
-                      " points with these rates and multipliers"));
+         absl::StrCat("a purchase of ", kAmountMinorMax, " minor units could earn more than ",
+                      kPointsPerEventMax, " points with these rates and multipliers"));
   }
 }
 
@@ -155,8 +154,8 @@ std::optional<ValidationError> Validator::Run() {
   CheckId({{"program_id", -1}}, p_.program_id(), /*required=*/true);
   {
     const std::string& c = p_.currency();
-    bool ok = c.size() == 3 && std::all_of(c.begin(), c.end(),
-                                           [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+    bool ok = c.size() == 3 &&
+              std::all_of(c.begin(), c.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
     if (!ok) Fail({{"currency", -1}}, "must be an ISO 4217 code of three upper-case letters");
   }
   if (!p_.timezone().empty()) {
@@ -185,8 +184,7 @@ std::optional<ValidationError> Validator::Run() {
   if (exp.mode() == Expiration::FIXED_DAYS) {
     CheckRange({{"expiration", -1}, {"days", -1}}, exp.days(), 1, 36500);
   } else if (exp.days() != 0 || exp.round_to_month_end()) {
-    Fail({{"expiration", -1}, {"mode", -1}},
-         "days and round_to_month_end need mode: FIXED_DAYS");
+    Fail({{"expiration", -1}, {"mode", -1}}, "days and round_to_month_end need mode: FIXED_DAYS");
   }
 
   // Tiers: unique ids, first threshold 0, strictly ascending thresholds.
@@ -203,10 +201,10 @@ std::optional<ValidationError> Validator::Run() {
     }
     CheckRange({{"tiers", i}, {"earn_multiplier_bp", -1}}, t.earn_multiplier_bp(), 1,
                kMultiplierBpMax);
-    for (int k = 0; k < t.perks_size(); ++k) CheckId({{"tiers", i}, {"perks", k}}, t.perks(k), true);
+    for (int k = 0; k < t.perks_size(); ++k)
+      CheckId({{"tiers", i}, {"perks", k}}, t.perks(k), true);
   }
-  Unique(p_.tiers(), "tiers", "tier_id",
-         [](const auto& t) { return t.tier_id(); });
+  Unique(p_.tiers(), "tiers", "tier_id", [](const auto& t) { return t.tier_id(); });
   if (p_.tiers_size() > 1 || p_.has_tier_qualification()) {
     const TierQualification& q = p_.tier_qualification();
     if (p_.tiers_size() == 0) {
@@ -229,8 +227,7 @@ std::optional<ValidationError> Validator::Run() {
     }
     CheckRange({{"paid_plans", i}, {"months", -1}}, plan.months(), 1, 1200);
   }
-  Unique(p_.paid_plans(), "paid_plans", "plan_id",
-         [](const auto& x) { return x.plan_id(); });
+  Unique(p_.paid_plans(), "paid_plans", "plan_id", [](const auto& x) { return x.plan_id(); });
 
   for (int i = 0; i < p_.engagement_rules_size(); ++i) {
     const auto& r = p_.engagement_rules(i);
@@ -252,8 +249,7 @@ std::optional<ValidationError> Validator::Run() {
            absl::StrCat("unknown reward \"", c.reward_id(), "\""));
     }
   }
-  Unique(p_.punch_cards(), "punch_cards", "card_id",
-         [](const auto& x) { return x.card_id(); });
+  Unique(p_.punch_cards(), "punch_cards", "card_id", [](const auto& x) { return x.card_id(); });
 
   for (int i = 0; i < p_.promotions_size(); ++i) {
     const Promotion& pr = p_.promotions(i);
@@ -282,19 +278,24 @@ std::optional<ValidationError> Validator::Run() {
     std::optional<int64_t> from, until;
     if (!pr.valid_from().empty()) {
       auto ns = ParseRfc3339(pr.valid_from());
-      if (!ns.ok()) Fail({{"promotions", i}, {"valid_from", -1}}, std::string(ns.status().message()));
-      else from = *ns;
+      if (!ns.ok())
+        Fail({{"promotions", i}, {"valid_from", -1}}, std::string(ns.status().message()));
+      else
+        from = *ns;
     }
     if (!pr.valid_until().empty()) {
       auto ns = ParseRfc3339(pr.valid_until());
-      if (!ns.ok()) Fail({{"promotions", i}, {"valid_until", -1}}, std::string(ns.status().message()));
-      else until = *ns;
+      if (!ns.ok())
+        Fail({{"promotions", i}, {"valid_until", -1}}, std::string(ns.status().message()));
+      else
+        until = *ns;
     }
     if (from && until && *from >= *until) {
       Fail({{"promotions", i}, {"valid_until", -1}}, "must be after valid_from");
     }
     if (pr.multiplier_bp() != 0) {
-      CheckRange({{"promotions", i}, {"multiplier_bp", -1}}, pr.multiplier_bp(), 1, kMultiplierBpMax);
+      CheckRange({{"promotions", i}, {"multiplier_bp", -1}}, pr.multiplier_bp(), 1,
+                 kMultiplierBpMax);
     }
     CheckRange({{"promotions", i}, {"bonus_points", -1}}, pr.bonus_points(), 0, 1'000'000'000);
     if (!pr.reward_id().empty() && !RewardKnown(pr.reward_id())) {
@@ -342,8 +343,7 @@ std::optional<ValidationError> Validator::Run() {
            absl::StrCat("unknown tier \"", r.min_tier_id(), "\""));
     }
   }
-  Unique(p_.rewards(), "rewards", "reward_id",
-         [](const auto& x) { return x.reward_id(); });
+  Unique(p_.rewards(), "rewards", "reward_id", [](const auto& x) { return x.reward_id(); });
   if (!p_.first_purchase_reward_id().empty() && !RewardKnown(p_.first_purchase_reward_id())) {
     Fail({{"first_purchase_reward_id", -1}},
          absl::StrCat("unknown reward \"", p_.first_purchase_reward_id(), "\""));
@@ -377,7 +377,8 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
  public:
   explicit CollectErrors(std::string source) : source_(std::move(source)) {}
   void AddError(int line, int column, const std::string& message) override {
-    if (first_.empty()) first_ = absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
+    if (first_.empty())
+      first_ = absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
   }
   void AddWarning(int, int, const std::string&) override {}
   const std::string& first() const { return first_; }
@@ -420,7 +421,7 @@ int64_t CompiledProgram::TierEarnBp(int index) const {
 }
 
 absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
-                                                               std::string source_path) {
+                                                                std::string source_path) {
   if (auto err = Validator(program).Run()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source_path, ": ", err->PathString(), ": ", err->message));
@@ -435,8 +436,10 @@ absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
     LOYALTY_CHECK(absl::LoadTimeZone(p.timezone(), &out->time_zone_)) << p.timezone();
   }
   out->allow_negative_balance_ = !p.has_allow_negative_balance() || p.allow_negative_balance();
-  for (const auto& c : p.category_multipliers()) out->category_bp_[c.category()] = c.multiplier_bp();
-  for (int i = 0; i < p.engagement_rules_size(); ++i) out->engagement_[p.engagement_rules(i).action()] = i;
+  for (const auto& c : p.category_multipliers())
+    out->category_bp_[c.category()] = c.multiplier_bp();
+  for (int i = 0; i < p.engagement_rules_size(); ++i)
+    out->engagement_[p.engagement_rules(i).action()] = i;
   for (int i = 0; i < p.rewards_size(); ++i) out->rewards_[p.rewards(i).reward_id()] = i;
   for (int i = 0; i < p.paid_plans_size(); ++i) out->plans_[p.paid_plans(i).plan_id()] = i;
   for (int i = 0; i < p.tiers_size(); ++i) out->tiers_[p.tiers(i).tier_id()] = i;
@@ -454,7 +457,7 @@ absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
 }
 
 absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_view text,
-                                                                 std::string source_path) {
+                                                                  std::string source_path) {
   Program program;
   google::protobuf::TextFormat::Parser parser;
   google::protobuf::TextFormat::ParseInfoTree tree;
@@ -462,9 +465,8 @@ absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_v
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(std::string(text), &program)) {
-    return absl::InvalidArgumentError(errors.first().empty()
-                                          ? absl::StrCat(source_path, ": cannot parse")
-                                          : errors.first());
+    return absl::InvalidArgumentError(
+        errors.first().empty() ? absl::StrCat(source_path, ": cannot parse") : errors.first());
   }
   if (auto err = Validator(program).Run()) {
     auto loc = Locate(tree, err->path);

@@ -39,9 +39,9 @@ inline constexpr int64_t kBp = 10'000;
 // A promotion with its times parsed.
 struct CompiledPromotion {
   const loyalty::v1::Promotion* proto = nullptr;
-  uint8_t day_mask = 0;          // bit d (1 = Monday .. 7 = Sunday); 0 = every day
-  int start_minute = 0;          // minutes after local midnight
-  int end_minute = 24 * 60;      // exclusive; <= start means it runs past midnight
+  uint8_t day_mask = 0;      // bit d (1 = Monday .. 7 = Sunday); 0 = every day
+  int start_minute = 0;      // minutes after local midnight
+  int end_minute = 24 * 60;  // exclusive; <= start means it runs past midnight
   int64_t valid_from_ns = INT64_MIN;
   int64_t valid_until_ns = INT64_MAX;  // exclusive
 };
@@ -98,13 +98,13 @@ class ProgramSet {
 
 // Validates `program` (already parsed) and builds its lookup tables. Errors
 // name `source_path` but no line; use ParseProgramText for positions.
-absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(
-    loyalty::v1::Program program, std::string source_path);
+absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(loyalty::v1::Program program,
+                                                                std::string source_path);
 
 // Parses and validates one program from text; errors carry
 // "source_path:line:column: field.path: message".
 absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_view text,
-                                                                 std::string source_path);
+                                                                  std::string source_path);
 
 // Loads a file, or every *.textproto / *.txtpb / *.pbtxt file of a directory
 // (sorted by name). Program ids must be unique across files.

@@ -80,9 +80,9 @@ TEST(ProgramTest, SemanticErrorsNameLineAndFieldPath) {
 }
 
 TEST(ProgramTest, ProgramsThatCouldOverflowAreRefused) {
-  std::string e = Error(std::string(kMin).replace(std::string(kMin).find("points: 1 "), 10,
-                                                  "points: 1000000 ") +
-                        "category_multipliers { category: \"c\" multiplier_bp: 1000000 }\n");
+  std::string e = Error(
+      std::string(kMin).replace(std::string(kMin).find("points: 1 "), 10, "points: 1000000 ") +
+      "category_multipliers { category: \"c\" multiplier_bp: 1000000 }\n");
   EXPECT_TRUE(absl::StrContains(e, "could earn more than")) << e;
 }
 

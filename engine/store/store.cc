@@ -15,7 +15,7 @@
 namespace loyalty {
 namespace {
 
-constexpr const char* kCfNames[] = {"default", "members", "ledger",  "orders",
+constexpr const char* kCfNames[] = {"default", "members",  "ledger", "orders",
                                     "dedupe",  "counters", "due",    "outbox"};
 static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<int>(Cf::kCount));
 
@@ -58,7 +58,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 }
 
 absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::string& path,
-                                                                    const StoreOptions& options) {
+                                                                     const StoreOptions& options) {
   auto store = std::unique_ptr<PartitionStore>(new PartitionStore());
   store->path_ = path;
   store->options_ = options;

@@ -79,8 +79,8 @@ class PartitionStore {
 
   // The next input offset to apply (0 for a new store).
   absl::StatusOr<int64_t> GetNextOffset();
-  absl::StatusOr<std::optional<loyalty::v1::MemberRecord>> GetMember(
-      absl::string_view program_id, absl::string_view member_id);
+  absl::StatusOr<std::optional<loyalty::v1::MemberRecord>> GetMember(absl::string_view program_id,
+                                                                     absl::string_view member_id);
 
   // Calls `fn` for every member record in key order. Stops at the first
   // error, which it returns; malformed records are DataLoss.

@@ -35,7 +35,7 @@ constexpr int64_t kSecondsPerDay = 86400;
 constexpr int64_t kBpOne = 10000;  // basis points of 1x
 
 // SPEC §7 and docs/semantics.md "Limits".
-constexpr size_t kRecordBytesMax = size_t{1} << 20;       // 1 MiB
+constexpr size_t kRecordBytesMax = size_t{1} << 20;  // 1 MiB
 constexpr int kLineItemsMax = 1000;
 constexpr int64_t kAmountMinorMax = 1000000000000;        // 10^12
 constexpr int64_t kPointsPerEventMax = 1000000000000000;  // 10^15
@@ -89,9 +89,7 @@ bool DecodeUtf8(const std::string& s, std::vector<uint32_t>* code_points) {
 }
 
 // C0, DEL and C1 control characters.
-bool IsControl(uint32_t cp) {
-  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
-}
+bool IsControl(uint32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F); }
 
 struct StringField {
   const std::string* value;
@@ -190,7 +188,7 @@ struct MemberModel {
   RefMember state;  // available/pending are computed from lots at the end
   std::optional<int64_t> clock_ns;
   int64_t next_lot_id = 1;
-  std::vector<Lot> lots;  // creation order; lots with 0 points are dropped
+  std::vector<Lot> lots;       // creation order; lots with 0 points are dropped
   bool has_purchased = false;  // ever, refunds notwithstanding
   // (action, local day of occurred_at) -> applied engagements.
   std::map<std::pair<std::string, absl::CivilDay>, int64_t> engagements_per_day;
@@ -214,15 +212,13 @@ absl::Time FirstInstant(absl::CivilSecond cs, absl::TimeZone tz) {
   return info.pre;
 }
 
-std::optional<int64_t> ExpiresAt(const ProgramModel& p,
-                                 int64_t available_at_ns) {
+std::optional<int64_t> ExpiresAt(const ProgramModel& p, int64_t available_at_ns) {
   const auto& ex = p.program.expiration();
   if (ex.mode() != loyalty::v1::Expiration::FIXED_DAYS) return std::nullopt;
-  const absl::Time e = absl::FromUnixNanos(available_at_ns) +
-                       absl::Seconds(int64_t{ex.days()} * kSecondsPerDay);
+  const absl::Time e =
+      absl::FromUnixNanos(available_at_ns) + absl::Seconds(int64_t{ex.days()} * kSecondsPerDay);
   if (!ex.round_to_month_end()) return absl::ToUnixNanos(e);
-  const absl::CivilMonth next =
-      absl::CivilMonth(absl::ToCivilSecond(e, p.tz)) + 1;
+  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilSecond(e, p.tz)) + 1;
   return absl::ToUnixNanos(FirstInstant(absl::CivilSecond(next), p.tz));
 }
 
@@ -231,13 +227,12 @@ std::optional<int64_t> ExpiresAt(const ProgramModel& p,
 // offset before the transition), sub-second part kept.
 int64_t AddLocalMonths(int64_t ns, int64_t months, absl::TimeZone tz) {
   const absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixNanos(ns), tz);
-  const int64_t subsecond = ((ns % kNanosPerSecond) + kNanosPerSecond) %
-                            kNanosPerSecond;
+  const int64_t subsecond = ((ns % kNanosPerSecond) + kNanosPerSecond) % kNanosPerSecond;
   const absl::CivilMonth target = absl::CivilMonth(cs) + months;
   const int last_day = (absl::CivilDay(target + 1) - 1).day();
   const int day = std::min(cs.day(), last_day);
-  const absl::CivilSecond out(target.year(), target.month(), day, cs.hour(),
-                              cs.minute(), cs.second());
+  const absl::CivilSecond out(target.year(), target.month(), day, cs.hour(), cs.minute(),
+                              cs.second());
   return absl::ToUnixNanos(absl::FromCivil(out, tz)) + subsecond;
 }
 
@@ -249,12 +244,10 @@ class Folder {
     for (const Program& program : programs) {
       ProgramModel p;
       p.program = program;
-      const std::string tz_name =
-          program.timezone().empty() ? "UTC" : program.timezone();
+      const std::string tz_name = program.timezone().empty() ? "UTC" : program.timezone();
       if (!absl::LoadTimeZone(tz_name, &p.tz)) p.tz = absl::UTCTimeZone();
-      p.allow_negative_balance = program.has_allow_negative_balance()
-                                     ? program.allow_negative_balance()
-                                     : true;
+      p.allow_negative_balance =
+          program.has_allow_negative_balance() ? program.allow_negative_balance() : true;
       programs_.emplace(program.program_id(), std::move(p));
     }
   }
@@ -267,8 +260,7 @@ class Folder {
       return;
     }
     const bool is_tick = e.body_case() == Event::kTick;
-    const Key3 dedupe_key{e.program_id(), is_tick ? "" : e.member_id(),
-                          e.event_id()};
+    const Key3 dedupe_key{e.program_id(), is_tick ? "" : e.member_id(), e.event_id()};
     std::string bytes = DeterministicBytes(e);
     auto dup = dedupe_.find(dedupe_key);
     if (dup != dedupe_.end()) {
@@ -280,8 +272,7 @@ class Folder {
       return;
     }
     if (e.body_case() == Event::kPurchase &&
-        orders_.count(Key3{e.program_id(), e.member_id(),
-                           e.purchase().order_id()}) > 0) {
+        orders_.count(Key3{e.program_id(), e.member_id(), e.purchase().order_id()}) > 0) {
       ++result_.dlq_by_reason["DUPLICATE_ORDER"];
       return;
     }
@@ -324,9 +315,8 @@ class Folder {
     }
 
     const bool is_tick = e->body_case() == Event::kTick;
-    if (e->event_id().empty() || e->program_id().empty() ||
-        !e->has_occurred_at() || e->body_case() == Event::BODY_NOT_SET ||
-        (!is_tick && e->member_id().empty())) {
+    if (e->event_id().empty() || e->program_id().empty() || !e->has_occurred_at() ||
+        e->body_case() == Event::BODY_NOT_SET || (!is_tick && e->member_id().empty())) {
       return "MISSING_FIELD";
     }
     switch (e->body_case()) {
@@ -393,22 +383,19 @@ class Folder {
         const bool has_reward = !r.reward_id().empty();
         const bool has_points = r.points() != 0;
         if (has_reward == has_points) return "BAD_AMOUNT";
-        if (has_points &&
-            (r.points() <= 0 || r.points() > kPointsPerEventMax)) {
+        if (has_points && (r.points() <= 0 || r.points() > kPointsPerEventMax)) {
           return "BAD_AMOUNT";
         }
         break;
       }
       case Event::kRefund:
-        if (e->refund().amount_minor() <= 0 ||
-            e->refund().amount_minor() > kAmountMinorMax) {
+        if (e->refund().amount_minor() <= 0 || e->refund().amount_minor() > kAmountMinorMax) {
           return "BAD_AMOUNT";
         }
         break;
       case Event::kAdjustment: {
         const int64_t points = e->adjustment().points();
-        if (points == 0 || points > kPointsPerEventMax ||
-            points < -kPointsPerEventMax) {
+        if (points == 0 || points > kPointsPerEventMax || points < -kPointsPerEventMax) {
           return "BAD_AMOUNT";
         }
         break;
@@ -422,15 +409,13 @@ class Folder {
         break;
     }
 
-    if (e->body_case() == Event::kPurchase &&
-        e->purchase().currency() != program.currency()) {
+    if (e->body_case() == Event::kPurchase && e->purchase().currency() != program.currency()) {
       return "CURRENCY_MISMATCH";
     }
     return "";
   }
 
-  static const loyalty::v1::PaidPlan* FindPlan(const Program& program,
-                                               const std::string& plan_id) {
+  static const loyalty::v1::PaidPlan* FindPlan(const Program& program, const std::string& plan_id) {
     for (const auto& plan : program.paid_plans()) {
       if (plan.plan_id() == plan_id) return &plan;
     }
@@ -461,8 +446,7 @@ class Folder {
   }
 
   static void DropEmptyLots(MemberModel* m) {
-    std::erase_if(m->lots,
-                  [](const Lot& lot) { return lot.remaining_points == 0; });
+    std::erase_if(m->lots, [](const Lot& lot) { return lot.remaining_points == 0; });
   }
 
   static Lot* FindLot(MemberModel* m, int64_t lot_id) {
@@ -531,8 +515,8 @@ class Folder {
     }
     std::sort(order.begin(), order.end(), [](const Lot* a, const Lot* b) {
       const auto key = [](const Lot* l) {
-        return std::make_tuple(l->expires_at_ns.has_value() ? 0 : 1,
-                               l->expires_at_ns.value_or(0), l->lot_id);
+        return std::make_tuple(l->expires_at_ns.has_value() ? 0 : 1, l->expires_at_ns.value_or(0),
+                               l->lot_id);
       };
       return key(a) < key(b);
     });
@@ -548,8 +532,7 @@ class Folder {
 
   // FIFO, then the shortfall becomes debt (allow_negative_balance) or is
   // written off. Returns what was taken, debt included, write-off excluded.
-  static int64_t TakeWithDebt(const ProgramModel& p, MemberModel* m,
-                              int64_t points) {
+  static int64_t TakeWithDebt(const ProgramModel& p, MemberModel* m, int64_t points) {
     int64_t taken = SpendFifo(m, points);
     const int64_t shortfall = points - taken;
     if (shortfall > 0 && p.allow_negative_balance) {
@@ -563,8 +546,7 @@ class Folder {
 
   std::string ApplyMemberEvent(const Event& e) {
     ProgramModel& p = programs_.at(e.program_id());
-    auto [it, created] =
-        members_.try_emplace({e.program_id(), e.member_id()});
+    auto [it, created] = members_.try_emplace({e.program_id(), e.member_id()});
     MemberModel& m = it->second;
     if (created) {
       m.state.program_id = e.program_id();
@@ -574,8 +556,7 @@ class Folder {
       }
     }
     const int64_t occurred_ns = ToNanos(e.occurred_at());
-    const int64_t t = std::max({occurred_ns, m.clock_ns.value_or(occurred_ns),
-                                p.tick_time_ns});
+    const int64_t t = std::max({occurred_ns, m.clock_ns.value_or(occurred_ns), p.tick_time_ns});
     Mature(&m, t);
     m.clock_ns = t;
 
@@ -607,49 +588,43 @@ class Folder {
     return outcome;
   }
 
-  static int64_t CategoryBp(const Program& program,
-                            const std::string& category) {
+  static int64_t CategoryBp(const Program& program, const std::string& category) {
     for (const auto& cm : program.category_multipliers()) {
       if (cm.category() == category) return cm.multiplier_bp();
     }
     return kBpOne;
   }
 
-  std::string ApplyPurchase(const ProgramModel& p, MemberModel* m,
-                            const Event& e, int64_t t, int64_t occurred_ns) {
+  std::string ApplyPurchase(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t,
+                            int64_t occurred_ns) {
     const Program& program = p.program;
     const auto& pu = e.purchase();
 
     // base = floor(Σ amount_i × cat_bp_i × N / (M × 10000)).
     __int128 weighted = 0;
     if (pu.items_size() == 0) {
-      weighted = static_cast<__int128>(pu.amount_minor()) *
-                 CategoryBp(program, "");
+      weighted = static_cast<__int128>(pu.amount_minor()) * CategoryBp(program, "");
     } else {
       for (const auto& item : pu.items()) {
-        weighted += static_cast<__int128>(item.amount_minor()) *
-                    CategoryBp(program, item.category());
+        weighted +=
+            static_cast<__int128>(item.amount_minor()) * CategoryBp(program, item.category());
       }
     }
     __int128 base = 0;
     if (program.earn().per_minor() > 0) {
-      const __int128 divisor =
-          static_cast<__int128>(program.earn().per_minor()) * kBpOne;
+      const __int128 divisor = static_cast<__int128>(program.earn().per_minor()) * kBpOne;
       base = FloorDiv(weighted * program.earn().points(), divisor);
     }
     // × the first tier's multiplier (tiers are not evaluated yet).
-    const int64_t tier_bp = program.tiers_size() > 0
-                                ? program.tiers(0).earn_multiplier_bp()
-                                : kBpOne;
-    const int64_t points =
-        static_cast<int64_t>(FloorDiv(base * tier_bp, kBpOne));
+    const int64_t tier_bp =
+        program.tiers_size() > 0 ? program.tiers(0).earn_multiplier_bp() : kBpOne;
+    const int64_t points = static_cast<int64_t>(FloorDiv(base * tier_bp, kBpOne));
 
     Order order;
     order.amount_minor = pu.amount_minor();
     order.points = points;
     if (points > 0) {
-      const int64_t pending_ns =
-          int64_t{program.pending_days()} * kSecondsPerDay * kNanosPerSecond;
+      const int64_t pending_ns = int64_t{program.pending_days()} * kSecondsPerDay * kNanosPerSecond;
       order.lot_id = AddLot(p, m, points, t + pending_ns, pending_ns > 0);
       m->state.lifetime_earned_points += points;
     }
@@ -671,9 +646,8 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyEngagement(const ProgramModel& p, MemberModel* m,
-                                     const Event& e, int64_t t,
-                                     int64_t occurred_ns) {
+  static std::string ApplyEngagement(const ProgramModel& p, MemberModel* m, const Event& e,
+                                     int64_t t, int64_t occurred_ns) {
     const auto& en = e.engagement();
     const loyalty::v1::EngagementRule* rule = nullptr;
     for (const auto& r : p.program.engagement_rules()) {
@@ -689,12 +663,10 @@ class Folder {
         return "IGNORED:REF_ALREADY_USED";
       }
     }
-    const absl::CivilDay day =
-        absl::ToCivilDay(absl::FromUnixNanos(occurred_ns), p.tz);
+    const absl::CivilDay day = absl::ToCivilDay(absl::FromUnixNanos(occurred_ns), p.tz);
     const std::pair<std::string, absl::CivilDay> day_key{en.action(), day};
     auto count_it = m->engagements_per_day.find(day_key);
-    const int64_t count =
-        count_it == m->engagements_per_day.end() ? 0 : count_it->second;
+    const int64_t count = count_it == m->engagements_per_day.end() ? 0 : count_it->second;
     if (rule->max_per_local_day() > 0 && count >= rule->max_per_local_day()) {
       return "IGNORED:DAILY_CAP";
     }
@@ -707,8 +679,7 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyRedemption(const ProgramModel& p, MemberModel* m,
-                                     const Event& e) {
+  static std::string ApplyRedemption(const ProgramModel& p, MemberModel* m, const Event& e) {
     const auto& r = e.redemption();
     int64_t cost = r.points();
     if (!r.reward_id().empty()) {
@@ -740,22 +711,18 @@ class Folder {
     return "APPLIED";
   }
 
-  std::string ApplyRefund(const ProgramModel& p, MemberModel* m,
-                          const Event& e) {
-    auto it = orders_.find(
-        Key3{e.program_id(), e.member_id(), e.refund().order_id()});
+  std::string ApplyRefund(const ProgramModel& p, MemberModel* m, const Event& e) {
+    auto it = orders_.find(Key3{e.program_id(), e.member_id(), e.refund().order_id()});
     if (it == orders_.end()) return "IGNORED:UNKNOWN_ORDER";
     Order& order = it->second;
     if (order.refunded_minor >= order.amount_minor) {
       return "IGNORED:NOTHING_TO_REFUND";
     }
     const int64_t before = order.refunded_minor;
-    const int64_t after = std::min(order.amount_minor,
-                                   before + e.refund().amount_minor());
+    const int64_t after = std::min(order.amount_minor, before + e.refund().amount_minor());
     const __int128 p128 = order.points;
-    const int64_t clawback = static_cast<int64_t>(
-        FloorDiv(p128 * after, order.amount_minor) -
-        FloorDiv(p128 * before, order.amount_minor));
+    const int64_t clawback = static_cast<int64_t>(FloorDiv(p128 * after, order.amount_minor) -
+                                                  FloorDiv(p128 * before, order.amount_minor));
     order.refunded_minor = after;
 
     int64_t taken = 0;
@@ -774,8 +741,8 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyAdjustment(const ProgramModel& p, MemberModel* m,
-                                     const Event& e, int64_t t) {
+  static std::string ApplyAdjustment(const ProgramModel& p, MemberModel* m, const Event& e,
+                                     int64_t t) {
     const int64_t points = e.adjustment().points();
     if (points > 0) {
       AddLot(p, m, points, t, /*pending=*/false);
@@ -786,10 +753,9 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyMembership(const ProgramModel& p, MemberModel* m,
-                                     const Event& e, int64_t t) {
-    const loyalty::v1::PaidPlan* plan =
-        FindPlan(p.program, e.membership().plan_id());
+  static std::string ApplyMembership(const ProgramModel& p, MemberModel* m, const Event& e,
+                                     int64_t t) {
+    const loyalty::v1::PaidPlan* plan = FindPlan(p.program, e.membership().plan_id());
     const int64_t from = std::max(m->state.vip_until_ns.value_or(t), t);
     m->state.vip_until_ns = AddLocalMonths(from, plan->months(), p.tz);
     return "APPLIED";

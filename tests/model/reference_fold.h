@@ -42,10 +42,9 @@ namespace loyalty::model {
 // and stamps (not modelled).
 struct RefMember {
   std::string program_id, member_id;
-  int64_t available_points = 0, pending_points = 0, debt_points = 0,
-          lifetime_earned_points = 0, redeemed_points = 0, expired_points = 0,
-          clawed_back_points = 0, adjusted_points = 0, purchase_count = 0,
-          spend_minor = 0;
+  int64_t available_points = 0, pending_points = 0, debt_points = 0, lifetime_earned_points = 0,
+          redeemed_points = 0, expired_points = 0, clawed_back_points = 0, adjusted_points = 0,
+          purchase_count = 0, spend_minor = 0;
   std::string tier_id;
   std::optional<int64_t> vip_until_ns, first_purchase_at_ns,
       last_purchase_at_ns;  // unix nanos

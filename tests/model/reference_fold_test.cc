@@ -23,46 +23,40 @@ using ::loyalty::v1::Program;
 
 Program ParseProgram(const std::string& text) {
   Program program;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &program))
-      << text;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &program)) << text;
   return program;
 }
 
 int64_t Ns(const std::string& rfc3339) {
   absl::Time t;
   std::string error;
-  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error))
-      << rfc3339 << ": " << error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) << rfc3339 << ": " << error;
   return absl::ToUnixNanos(t);
 }
 
 // --- JSON line builders ----------------------------------------------------
 
-std::string Ev(const std::string& event_id, const std::string& member_id,
-               const std::string& at, const std::string& body,
-               const std::string& program_id = "p") {
-  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")",
-                      program_id, R"(","member_id":")", member_id,
-                      R"(","occurred_at":")", at, R"(",)", body, "}");
+std::string Ev(const std::string& event_id, const std::string& member_id, const std::string& at,
+               const std::string& body, const std::string& program_id = "p") {
+  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")", program_id,
+                      R"(","member_id":")", member_id, R"(","occurred_at":")", at, R"(",)", body,
+                      "}");
 }
 
 std::string Tick(const std::string& event_id, const std::string& now,
                  const std::string& program_id = "p") {
-  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")",
-                      program_id, R"(","occurred_at":")", now,
-                      R"(","tick":{"now":")", now, R"("}})");
+  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")", program_id,
+                      R"(","occurred_at":")", now, R"(","tick":{"now":")", now, R"("}})");
 }
 
 std::string Purchase(const std::string& order_id, int64_t amount_minor,
                      const std::string& currency = "EUR") {
-  return absl::StrCat(R"("purchase":{"order_id":")", order_id,
-                      R"(","amount_minor":")", amount_minor,
-                      R"(","currency":")", currency, R"("})");
+  return absl::StrCat(R"("purchase":{"order_id":")", order_id, R"(","amount_minor":")",
+                      amount_minor, R"(","currency":")", currency, R"("})");
 }
 
 std::string Engage(const std::string& action, const std::string& ref = "") {
-  return absl::StrCat(R"("engagement":{"action":")", action, R"(","ref":")",
-                      ref, R"("})");
+  return absl::StrCat(R"("engagement":{"action":")", action, R"(","ref":")", ref, R"("})");
 }
 
 std::string RedeemPoints(int64_t points) {
@@ -74,30 +68,28 @@ std::string RedeemReward(const std::string& reward_id) {
 }
 
 std::string Refund(const std::string& order_id, int64_t amount_minor) {
-  return absl::StrCat(R"("refund":{"order_id":")", order_id,
-                      R"(","amount_minor":")", amount_minor, R"("})");
+  return absl::StrCat(R"("refund":{"order_id":")", order_id, R"(","amount_minor":")", amount_minor,
+                      R"("})");
 }
 
 std::string Adjust(int64_t points, const std::string& reason = "goodwill") {
-  return absl::StrCat(R"("adjustment":{"points":")", points,
-                      R"(","reason":")", reason, R"("})");
+  return absl::StrCat(R"("adjustment":{"points":")", points, R"(","reason":")", reason, R"("})");
 }
 
 std::string Join(const std::string& plan_id) {
   return absl::StrCat(R"("membership":{"plan_id":")", plan_id, R"("})");
 }
 
-std::vector<std::string> Prefix(const std::vector<std::string>& lines,
-                                size_t n) {
+std::vector<std::string> Prefix(const std::vector<std::string>& lines, size_t n) {
   return std::vector<std::string>(lines.begin(), lines.begin() + n);
 }
 
 // SPEC §6: available + pending = earned + adjusted − redeemed − expired −
 // clawed back.
 void ExpectInvariant(const RefMember& m) {
-  EXPECT_EQ(m.available_points + m.pending_points,
-            m.lifetime_earned_points + m.adjusted_points - m.redeemed_points -
-                m.expired_points - m.clawed_back_points)
+  EXPECT_EQ(m.available_points + m.pending_points, m.lifetime_earned_points + m.adjusted_points -
+                                                       m.redeemed_points - m.expired_points -
+                                                       m.clawed_back_points)
       << m.program_id << "/" << m.member_id;
 }
 
@@ -172,7 +164,8 @@ TEST(ReferenceFoldTest, FifoSpendsEarliestExpiryFirstNotCreationOrder) {
 
 TEST(ReferenceFoldTest, EffectiveTimeFollowsTickTime) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     pending_days: 2
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
@@ -205,7 +198,9 @@ TEST(ReferenceFoldTest, EffectiveTimeFollowsTickTime) {
 
 TEST(ReferenceFoldTest, RoundToMonthEndUsesLocalMonthAcrossDst) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
     earn { points: 1 per_minor: 100 }
     expiration { mode: FIXED_DAYS days: 30 round_to_month_end: true }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
@@ -235,7 +230,8 @@ TEST(ReferenceFoldTest, RoundToMonthEndUsesLocalMonthAcrossDst) {
 
 TEST(ReferenceFoldTest, PurchaseEarnStagedFloorsAndStats) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     category_multipliers { category: "coffee" multiplier_bp: 20000 }
     category_multipliers { category: "gift_card" multiplier_bp: 0 }
@@ -278,7 +274,8 @@ TEST(ReferenceFoldTest, PurchaseEarnStagedFloorsAndStats) {
 // --- Refunds, debt, write-off ----------------------------------------------
 
 constexpr char kDebtProgram[] = R"pb(
-  program_id: "p" currency: "EUR"
+  program_id: "p"
+  currency: "EUR"
   earn { points: 1 per_minor: 100 }
   tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
   engagement_rules { action: "like" points: 5 }
@@ -337,12 +334,12 @@ TEST(ReferenceFoldTest, ClawbackLargerThanOrdersRemainingLotBecomesDebt) {
   // A refund does not make C "first" again.
   EXPECT_EQ(m.rewards_issued.at("welcome"), 1);
   EXPECT_EQ(m.purchase_count, 2);  // B, C
-  ExpectInvariant(m);               // 0 = 195 − 95 − 100
+  ExpectInvariant(m);              // 0 = 195 − 95 − 100
 }
 
 TEST(ReferenceFoldTest, ClawbackShortfallWrittenOffWithoutNegativeBalance) {
-  const std::vector<Program> programs = {ParseProgram(
-      absl::StrCat(kDebtProgram, "allow_negative_balance: false"))};
+  const std::vector<Program> programs = {
+      ParseProgram(absl::StrCat(kDebtProgram, "allow_negative_balance: false"))};
   std::vector<std::string> lines = ClawbackLines();
   // A negative adjustment with nothing to take: all written off.
   lines.push_back(Ev("e5", "m", "2024-01-02T10:00:00Z", Adjust(-10, "fix")));
@@ -388,7 +385,8 @@ TEST(ReferenceFoldTest, PartialRefundsClawBackByCumulativeFloors) {
 
 TEST(ReferenceFoldTest, RefundTakesFromOrdersOwnPendingLotFirst) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     pending_days: 1
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
@@ -414,7 +412,8 @@ TEST(ReferenceFoldTest, RefundTakesFromOrdersOwnPendingLotFirst) {
 
 TEST(ReferenceFoldTest, ReleasedPendingLotPaysDebtFirst) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     pending_days: 2
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
@@ -448,7 +447,9 @@ TEST(ReferenceFoldTest, ReleasedPendingLotPaysDebtFirst) {
 
 TEST(ReferenceFoldTest, DailyCapPerLocalDayAcrossMidnightAndDst) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     engagement_rules { action: "like" points: 1 max_per_local_day: 2 }
@@ -484,13 +485,14 @@ TEST(ReferenceFoldTest, DailyCapPerLocalDayAcrossMidnightAndDst) {
 
 TEST(ReferenceFoldTest, UniquePerRefAndNoRule) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     engagement_rules { action: "review" points: 20 unique_per_ref: true }
   )pb")};
   const std::vector<std::string> lines = {
-      Ev("e1", "m", "2024-01-01T10:00:00Z", Engage("review")),  // EMPTY_REF
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Engage("review")),       // EMPTY_REF
       Ev("e2", "m", "2024-01-01T11:00:00Z", Engage("review", "x")),  // 20
       Ev("e3", "m", "2024-01-02T11:00:00Z", Engage("review", "x")),  // used
       Ev("e4", "m", "2024-01-02T12:00:00Z", Engage("review", "y")),  // 20
@@ -512,7 +514,8 @@ TEST(ReferenceFoldTest, UniquePerRefAndNoRule) {
 
 TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
@@ -528,8 +531,8 @@ TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
       Ev("e4", "m", "2024-01-01T10:03:00Z", RedeemReward("lounge")),
       Ev("e5", "m", "2024-01-01T10:04:00Z", RedeemPoints(101)),
       Ev("e6", "m", "2024-01-01T10:05:00Z", RedeemReward("free-coffee")),  // 50
-      Ev("e7", "m", "2024-01-01T10:06:00Z", RedeemReward("mug")),  // 80 > 50
-      Ev("e8", "m", "2024-01-01T10:07:00Z", RedeemPoints(50)),     // 0 left
+      Ev("e7", "m", "2024-01-01T10:06:00Z", RedeemReward("mug")),          // 80 > 50
+      Ev("e8", "m", "2024-01-01T10:07:00Z", RedeemPoints(50)),             // 0 left
   };
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(r.outcome_reasons.at("REJECTED:UNKNOWN_REWARD"), 1);
@@ -547,7 +550,9 @@ TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
 
 TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR" timezone: "Europe/Paris"
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
@@ -583,8 +588,7 @@ TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
 
 TEST(ReferenceFoldTest, DuplicateSameAndDifferentPayload) {
   const std::vector<Program> programs = {ParseProgram(kDebtProgram)};
-  const std::string e1 =
-      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 1000));
+  const std::string e1 = Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 1000));
   const std::vector<std::string> lines = {
       e1,  // 10 points
       e1,  // DUPLICATE
@@ -608,12 +612,10 @@ TEST(ReferenceFoldTest, DuplicateSameAndDifferentPayload) {
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(r.duplicates, 3);
   EXPECT_EQ(r.dlq_by_reason,
-            (std::map<std::string, int64_t>{{"BAD_AMOUNT", 1},
-                                            {"DUPLICATE_CONFLICT", 1},
-                                            {"DUPLICATE_ORDER", 1}}));
-  EXPECT_EQ(r.outcome_reasons,
             (std::map<std::string, int64_t>{
-                {"APPLIED", 3}, {"REJECTED:INSUFFICIENT_POINTS", 1}}));
+                {"BAD_AMOUNT", 1}, {"DUPLICATE_CONFLICT", 1}, {"DUPLICATE_ORDER", 1}}));
+  EXPECT_EQ(r.outcome_reasons,
+            (std::map<std::string, int64_t>{{"APPLIED", 3}, {"REJECTED:INSUFFICIENT_POINTS", 1}}));
   EXPECT_EQ(Member(r, "m").available_points, 15);
   EXPECT_EQ(Member(r, "m").purchase_count, 2);
   EXPECT_EQ(Member(r, "n").available_points, 10);
@@ -623,7 +625,8 @@ TEST(ReferenceFoldTest, DuplicateSameAndDifferentPayload) {
 
 TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p" currency: "EUR"
+    program_id: "p"
+    currency: "EUR"
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     paid_plans { plan_id: "vip" tier_id: "member" months: 1 }
@@ -658,8 +661,7 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
       {Ev("e", "", at, Purchase("A", 100)), "MISSING_FIELD"},
       {Ev("e", "m", at, Purchase("", 100)), "MISSING_FIELD"},
       {Ev("e", "m", at, Adjust(5, "")), "MISSING_FIELD"},
-      {R"({"event_id":"e","program_id":"p","occurred_at":")" + at +
-           R"(","tick":{}})",
+      {R"({"event_id":"e","program_id":"p","occurred_at":")" + at + R"(","tick":{}})",
        "MISSING_FIELD"},  // tick without now
       // Missing order_id beats the too-long member_id.
       {Ev("e", std::string(65, 'm'), at, Purchase("", 100)), "MISSING_FIELD"},
@@ -674,8 +676,7 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
       {Ev("e\\u0001", "m", at, Purchase("A", 100), "q"), "BAD_ID"},
       {Ev("e", "m", at, Purchase("A", 100), "q"), "UNKNOWN_PROGRAM"},
       // UNKNOWN_PROGRAM beats BAD_TIME.
-      {Ev("e", "m", "1999-12-31T23:59:59Z", Purchase("A", 100), "q"),
-       "UNKNOWN_PROGRAM"},
+      {Ev("e", "m", "1999-12-31T23:59:59Z", Purchase("A", 100), "q"), "UNKNOWN_PROGRAM"},
       {Ev("e", "m", "1999-12-31T23:59:59Z", Purchase("A", 100)), "BAD_TIME"},
       {Ev("e", "m", "2100-01-01T00:00:00Z", Purchase("A", 100)), "BAD_TIME"},
       {Tick("e", "2100-01-01T00:00:00Z"), "BAD_TIME"},
@@ -695,8 +696,7 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
       {Ev("e", "m", at, Refund("A", 0)), "BAD_AMOUNT"},
       {Ev("e", "m", at, Adjust(0)), "BAD_AMOUNT"},
       {Ev("e", "m", at, Adjust(1000000000000001)), "BAD_AMOUNT"},
-      {Ev("e", "m", at, R"("redemption":{"reward_id":"r","points":"5"})"),
-       "BAD_AMOUNT"},  // both
+      {Ev("e", "m", at, R"("redemption":{"reward_id":"r","points":"5"})"), "BAD_AMOUNT"},  // both
       {Ev("e", "m", at, R"("redemption":{})"), "BAD_AMOUNT"},  // neither
       {Ev("e", "m", at, RedeemPoints(-5)), "BAD_AMOUNT"},
       {Ev("e", "m", at, Join("gold")), "BAD_AMOUNT"},  // unknown plan
@@ -707,8 +707,7 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
   };
   for (const auto& [line, reason] : cases) {
     const RefResult r = Fold({line}, programs);
-    EXPECT_EQ(r.dlq_by_reason,
-              (std::map<std::string, int64_t>{{reason, 1}}))
+    EXPECT_EQ(r.dlq_by_reason, (std::map<std::string, int64_t>{{reason, 1}}))
         << line.substr(0, 300);
     EXPECT_TRUE(r.members.empty()) << line.substr(0, 300);
     EXPECT_TRUE(r.outcome_reasons.empty()) << line.substr(0, 300);

@@ -99,9 +99,9 @@ class Generator {
     }
     if (items == 0) amount = 100 + rng_.Uniform(20000);
     *amount_out = amount;
-    std::string body = absl::StrCat(",\"purchase\":{\"order_id\":\"", order_id,
-                                    "\",\"amount_minor\":\"", amount, "\",\"currency\":\"",
-                                    Currency(program), "\"");
+    std::string body =
+        absl::StrCat(",\"purchase\":{\"order_id\":\"", order_id, "\",\"amount_minor\":\"", amount,
+                     "\",\"currency\":\"", Currency(program), "\"");
     if (items > 0) absl::StrAppend(&body, ",\"items\":[", item_json, "]");
     absl::StrAppend(&body, ",\"store_id\":\"s", rng_.Uniform(5), "\"}");
     return body;
@@ -143,8 +143,8 @@ class Generator {
     } else if (kind < 80) {
       if (rng_.Uniform(2) == 0) {
         static const char* kRewards[] = {"free-coffee", "lounge", "ten-off", "nope", "gift"};
-        Accept(absl::StrCat(head, ",\"redemption\":{\"reward_id\":\"",
-                            kRewards[rng_.Uniform(5)], "\"}}"));
+        Accept(absl::StrCat(head, ",\"redemption\":{\"reward_id\":\"", kRewards[rng_.Uniform(5)],
+                            "\"}}"));
       } else {
         Accept(absl::StrCat(head, ",\"redemption\":{\"points\":\"", 1 + rng_.Uniform(60), "\"}}"));
       }
@@ -164,8 +164,9 @@ class Generator {
       Accept(absl::StrCat(Head(id, prog, who, OccurredAt()), ",\"refund\":{\"order_id\":\"",
                           order_id, "\",\"amount_minor\":\"", amount, "\"}}"));
     } else if (kind < 96) {
-      int64_t points = rng_.Uniform(3) == 0 ? -(1 + rng_.Uniform(rng_.Uniform(10) == 0 ? 3000 : 200))
-                                            : 1 + rng_.Uniform(100);
+      int64_t points = rng_.Uniform(3) == 0
+                           ? -(1 + rng_.Uniform(rng_.Uniform(10) == 0 ? 3000 : 200))
+                           : 1 + rng_.Uniform(100);
       Accept(absl::StrCat(head, ",\"adjustment\":{\"points\":\"", points,
                           "\",\"reason\":\"goodwill\",\"operator_id\":\"op", rng_.Uniform(3),
                           "\"}}"));
@@ -191,7 +192,8 @@ class Generator {
       case 1:
         reason = "MISSING_FIELD";
         line = absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program,
-                            "\",\"occurred_at\":\"", Time(now_), "\",\"engagement\":{\"action\":\"like\"}}");
+                            "\",\"occurred_at\":\"", Time(now_),
+                            "\",\"engagement\":{\"action\":\"like\"}}");
         break;
       case 2:
         reason = "BAD_ID";
@@ -200,7 +202,8 @@ class Generator {
         break;
       case 3:
         reason = "UNKNOWN_PROGRAM";
-        line = absl::StrCat(Head(id, "nope", member, now_), ",\"engagement\":{\"action\":\"like\"}}");
+        line =
+            absl::StrCat(Head(id, "nope", member, now_), ",\"engagement\":{\"action\":\"like\"}}");
         break;
       case 4:
         reason = "BAD_TIME";
@@ -209,8 +212,9 @@ class Generator {
         break;
       case 5:
         reason = "BAD_AMOUNT";
-        line = absl::StrCat(head, ",\"purchase\":{\"order_id\":\"bad", id,
-                            "\",\"amount_minor\":\"-5\",\"currency\":\"", Currency(program), "\"}}");
+        line =
+            absl::StrCat(head, ",\"purchase\":{\"order_id\":\"bad", id,
+                         "\",\"amount_minor\":\"-5\",\"currency\":\"", Currency(program), "\"}}");
         break;
       case 6:
         reason = "BAD_AMOUNT";
@@ -224,7 +228,8 @@ class Generator {
       case 8: {
         // Same event_id as an accepted line, other payload.
         if (last_by_id_.empty()) return Bad();
-        const std::string& orig = last_by_id_[rng_.Uniform(static_cast<int64_t>(last_by_id_.size()))];
+        const std::string& orig =
+            last_by_id_[rng_.Uniform(static_cast<int64_t>(last_by_id_.size()))];
         reason = "DUPLICATE_CONFLICT";
         line = orig;
         line.insert(line.size() - 1, ",\"source\":\"conflict\"");
@@ -268,52 +273,50 @@ class Generator {
 
 }  // namespace
 
-GeneratedStream GenerateStream(const GeneratorOptions& options) {
-  return Generator(options).Run();
-}
+GeneratedStream GenerateStream(const GeneratorOptions& options) { return Generator(options).Run(); }
 
 std::string CafeProgramText() {
   return R"pb(
-program_id: "cafe"
-currency: "EUR"
-timezone: "Europe/Paris"
-random_seed: "test-seed"
-point_value_minor: 1
-earn { points: 1 per_minor: 100 }
-category_multipliers { category: "coffee" multiplier_bp: 20000 }
-category_multipliers { category: "gift_card" multiplier_bp: 0 }
-expiration { mode: FIXED_DAYS days: 120 round_to_month_end: true }
-tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
-tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
-paid_plans { plan_id: "vip" tier_id: "gold" months: 12 }
-engagement_rules { action: "review" points: 20 max_per_local_day: 1 unique_per_ref: true }
-engagement_rules { action: "like" points: 1 max_per_local_day: 5 }
-engagement_rules { action: "nps" points: 0 }
-rewards { reward_id: "free-coffee" cost_points: 50 }
-rewards { reward_id: "ten-off" cost_points: 0 }
-rewards { reward_id: "lounge" cost_points: 500 min_tier_id: "gold" }
-first_purchase_reward_id: "ten-off"
-)pb";
+    program_id: "cafe"
+    currency: "EUR"
+    timezone: "Europe/Paris"
+    random_seed: "test-seed"
+    point_value_minor: 1
+    earn { points: 1 per_minor: 100 }
+    category_multipliers { category: "coffee" multiplier_bp: 20000 }
+    category_multipliers { category: "gift_card" multiplier_bp: 0 }
+    expiration { mode: FIXED_DAYS days: 120 round_to_month_end: true }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
+    paid_plans { plan_id: "vip" tier_id: "gold" months: 12 }
+    engagement_rules { action: "review" points: 20 max_per_local_day: 1 unique_per_ref: true }
+    engagement_rules { action: "like" points: 1 max_per_local_day: 5 }
+    engagement_rules { action: "nps" points: 0 }
+    rewards { reward_id: "free-coffee" cost_points: 50 }
+    rewards { reward_id: "ten-off" cost_points: 0 }
+    rewards { reward_id: "lounge" cost_points: 500 min_tier_id: "gold" }
+    first_purchase_reward_id: "ten-off"
+  )pb";
 }
 
 std::string ShopProgramText() {
   return R"pb(
-program_id: "shop"
-currency: "USD"
-timezone: "America/New_York"
-random_seed: "shop-seed"
-earn { points: 3 per_minor: 250 }
-category_multipliers { category: "merch" multiplier_bp: 15000 }
-pending_days: 14
-expiration { mode: FIXED_DAYS days: 60 }
-allow_negative_balance: false
-tiers { tier_id: "basic" threshold: 0 earn_multiplier_bp: 11000 }
-paid_plans { plan_id: "plus" tier_id: "basic" months: 1 }
-engagement_rules { action: "share" points: 5 max_per_local_day: 2 }
-engagement_rules { action: "review" points: 7 unique_per_ref: true }
-rewards { reward_id: "gift" cost_points: 30 }
-)pb";
+    program_id: "shop"
+    currency: "USD"
+    timezone: "America/New_York"
+    random_seed: "shop-seed"
+    earn { points: 3 per_minor: 250 }
+    category_multipliers { category: "merch" multiplier_bp: 15000 }
+    pending_days: 14
+    expiration { mode: FIXED_DAYS days: 60 }
+    allow_negative_balance: false
+    tiers { tier_id: "basic" threshold: 0 earn_multiplier_bp: 11000 }
+    paid_plans { plan_id: "plus" tier_id: "basic" months: 1 }
+    engagement_rules { action: "share" points: 5 max_per_local_day: 2 }
+    engagement_rules { action: "review" points: 7 unique_per_ref: true }
+    rewards { reward_id: "gift" cost_points: 30 }
+  )pb";
 }
 
 ProgramSet WriteAndLoadTestPrograms(const std::string& dir) {

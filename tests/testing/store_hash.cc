@@ -34,8 +34,8 @@ std::string HashPartitionStore(const std::string& partition_dir, bool state_only
     if (state_only && (cf == static_cast<int>(Cf::kMeta) || cf == static_cast<int>(Cf::kOutbox))) {
       continue;
     }
-    std::unique_ptr<rocksdb::Iterator> it((*store)->db()->NewIterator(
-        rocksdb::ReadOptions(), (*store)->cf(static_cast<Cf>(cf))));
+    std::unique_ptr<rocksdb::Iterator> it(
+        (*store)->db()->NewIterator(rocksdb::ReadOptions(), (*store)->cf(static_cast<Cf>(cf))));
     uint64_t marker = 0xC0FFEE00u + cf;
     EVP_DigestUpdate(ctx, &marker, sizeof(marker));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
