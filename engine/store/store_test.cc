@@ -19,7 +19,8 @@ TEST(KeysTest, RoundTripAndOrder) {
   // "m1"'s prefix does not cover "m10".
   EXPECT_NE(keys::Ledger(keys::Member("cafe", "m10"), 1).rfind(keys::LedgerPrefix(mk), 0), 0u);
   int64_t due;
-  ASSERT_TRUE(keys::ParseDue(keys::Due("cafe", -5, "m"), &program, &due, &member));
+  const std::string due_key = keys::Due("cafe", -5, "m");  // the views below point into it
+  ASSERT_TRUE(keys::ParseDue(due_key, &program, &due, &member));
   EXPECT_EQ(due, -5);
   EXPECT_EQ(member, "m");
   EXPECT_LT(keys::Due("cafe", 5, "z"), keys::Due("cafe", 6, "a"));
