@@ -174,6 +174,22 @@ class MemberOps {
   MemberDelta* delta_;
 };
 
+// Counters may grow by at most kPointsPerEventMax (or 10^12 minor units) per
+// event; a member whose counters come within kCounterHeadroom of the int64
+// limit gets no more growing events (REJECTED COUNTER_LIMIT) instead of an
+// overflow. Only adversarial input gets there (about 9,000 maximal events).
+constexpr int64_t kCounterHeadroom = 10 * kPointsPerEventMax;
+
+bool NearCounterLimit(const MemberState& st) {
+  const int64_t limit = INT64_MAX - kCounterHeadroom;
+  for (int64_t v :
+       {st.lifetime_earned_points(), st.adjusted_points(), st.debt_points(), st.redeemed_points(),
+        st.expired_points(), st.clawed_back_points(), st.spend_minor(), st.purchase_count()}) {
+    if (v > limit || v < -limit) return true;
+  }
+  return false;
+}
+
 void BumpVersion(MemberRecord* rec, MemberDelta* delta, bool was_changed) {
   if (delta->changed && !was_changed) {
     rec->mutable_state()->set_version(rec->state().version() + 1);
@@ -469,8 +485,15 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   MemberState* st = ops.state();
   UnixNanos from = t;
   if (st->has_vip_until()) from = std::max(from, *TimestampToNanos(st->vip_until()));
-  *st->mutable_vip_until() =
-      NanosToTimestamp(AddLocalMonths(from, plan->months(), program.time_zone()));
+  // vip_until stays inside the event time range, so that time arithmetic on
+  // it never leaves int64 nanoseconds (from < 2100, months <= 1200).
+  const UnixNanos until = AddLocalMonths(from, plan->months(), program.time_zone());
+  if (until >= kEventTimeLimitNs) {
+    out->set_status(Outcome::REJECTED);
+    out->set_reason("VIP_UNTIL_LIMIT");
+    return;
+  }
+  *st->mutable_vip_until() = NanosToTimestamp(until);
   ops.Touch();
   out->set_status(Outcome::APPLIED);
 }
@@ -524,29 +547,34 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
   out->set_program_id(event.program_id());
   out->set_member_id(event.member_id());
   *out->mutable_effective_at() = NanosToTimestamp(t);
-  switch (event.body_case()) {
-    case Event::kPurchase:
-      LOYALTY_RETURN_IF_ERROR(ApplyPurchase(ops, event, t, ctx, out));
-      break;
-    case Event::kEngagement:
-      LOYALTY_RETURN_IF_ERROR(ApplyEngagement(ops, event, t, ctx, out));
-      break;
-    case Event::kRedemption:
-      ApplyRedemption(ops, event, t, out);
-      break;
-    case Event::kRefund:
-      LOYALTY_RETURN_IF_ERROR(ApplyRefund(ops, event, t, ctx, out));
-      break;
-    case Event::kAdjustment:
-      ApplyAdjustment(ops, event, t, out);
-      break;
-    case Event::kMembership:
-      ApplyMembership(ops, event, t, out);
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("event ", event.event_id(), " is not a member event"));
-  }
+  const bool grows = event.has_purchase() || event.has_engagement() || event.has_adjustment();
+  if (grows && NearCounterLimit(member->state())) {
+    out->set_status(Outcome::REJECTED);
+    out->set_reason("COUNTER_LIMIT");
+  } else
+    switch (event.body_case()) {
+      case Event::kPurchase:
+        LOYALTY_RETURN_IF_ERROR(ApplyPurchase(ops, event, t, ctx, out));
+        break;
+      case Event::kEngagement:
+        LOYALTY_RETURN_IF_ERROR(ApplyEngagement(ops, event, t, ctx, out));
+        break;
+      case Event::kRedemption:
+        ApplyRedemption(ops, event, t, out);
+        break;
+      case Event::kRefund:
+        LOYALTY_RETURN_IF_ERROR(ApplyRefund(ops, event, t, ctx, out));
+        break;
+      case Event::kAdjustment:
+        ApplyAdjustment(ops, event, t, out);
+        break;
+      case Event::kMembership:
+        ApplyMembership(ops, event, t, out);
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("event ", event.event_id(), " is not a member event"));
+    }
   ops.Settle();
   member->set_clock_ns(t);
   BumpVersion(member, delta, was_changed);

@@ -53,6 +53,7 @@ constexpr char kBase[] = R"pb(
   tiers { tier_id: "gold" threshold: 10 earn_multiplier_bp: 15000 }
   tier_qualification { metric: PURCHASE_COUNT window_months: 12 }
   paid_plans { plan_id: "vip" tier_id: "gold" months: 1 }
+  paid_plans { plan_id: "fifty-years" tier_id: "gold" months: 600 }
   engagement_rules { action: "like" points: 1 max_per_local_day: 2 }
   engagement_rules { action: "review" points: 20 unique_per_ref: true }
   rewards { reward_id: "coffee" cost_points: 50 }
@@ -330,6 +331,38 @@ TEST_F(ApplyTest, MembershipExtendsFromTheLaterOfNowAndVipUntil) {
   EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2024-02-29T10:00:00Z"));
   Apply("\"membership\":{\"plan_id\":\"vip\"}", "2024-02-01T10:00:00Z");
   EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2024-03-29T10:00:00Z"));
+}
+
+TEST_F(ApplyTest, VipUntilStaysBefore2100) {
+  EXPECT_EQ(Apply("\"membership\":{\"plan_id\":\"fifty-years\"}", "2024-01-01T00:00:00Z").status(),
+            Outcome::APPLIED);
+  EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2074-01-01T00:00:00Z"));
+  const int64_t version = st().version();
+  Outcome o = Apply("\"membership\":{\"plan_id\":\"fifty-years\"}", "2024-01-02T00:00:00Z");
+  EXPECT_EQ(o.status(), Outcome::REJECTED);
+  EXPECT_EQ(o.reason(), "VIP_UNTIL_LIMIT");
+  EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2074-01-01T00:00:00Z"));
+  EXPECT_EQ(st().version(), version);
+}
+
+TEST_F(ApplyTest, CountersNearTheInt64LimitRefuseInsteadOfOverflowing) {
+  // Maximal negative adjustments pile up debt: about 9,200 of them reach the
+  // limit. The partition must refuse, never crash.
+  int rejected_at = -1;
+  for (int i = 0; i < 9300 && rejected_at < 0; ++i) {
+    Outcome o = Adjust(-kPointsPerEventMax, "2024-01-01T00:00:00Z");
+    if (o.status() == Outcome::REJECTED) {
+      EXPECT_EQ(o.reason(), "COUNTER_LIMIT");
+      rejected_at = i;
+    }
+  }
+  ASSERT_GT(rejected_at, 9000);
+  const int64_t debt = st().debt_points();
+  EXPECT_GT(debt, INT64_MAX - 10 * kPointsPerEventMax);
+  // Further growth is refused; the state does not move.
+  EXPECT_EQ(Buy(1000, "2024-01-02T00:00:00Z", "late").reason(), "COUNTER_LIMIT");
+  EXPECT_EQ(st().debt_points(), debt);
+  ExpectInvariant();
 }
 
 TEST_F(ApplyTest, EffectiveTimeNeverGoesBack) {

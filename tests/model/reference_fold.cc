@@ -561,6 +561,11 @@ class Folder {
     m.clock_ns = t;
 
     std::string outcome;
+    const bool grows = e.has_purchase() || e.has_engagement() || e.has_adjustment();
+    if (grows && NearCounterLimit(m.state)) {
+      DropEmptyLots(&m);
+      return "REJECTED:COUNTER_LIMIT";
+    }
     switch (e.body_case()) {
       case Event::kPurchase:
         outcome = ApplyPurchase(p, &m, e, t, occurred_ns);
@@ -753,11 +758,23 @@ class Folder {
     return "APPLIED";
   }
 
+  // docs/semantics.md "Limits that refuse instead of overflowing".
+  static bool NearCounterLimit(const RefMember& s) {
+    const int64_t limit = INT64_MAX - 10 * kPointsPerEventMax;
+    for (int64_t v : {s.lifetime_earned_points, s.adjusted_points, s.debt_points, s.redeemed_points,
+                      s.expired_points, s.clawed_back_points, s.spend_minor, s.purchase_count}) {
+      if (v > limit || v < -limit) return true;
+    }
+    return false;
+  }
+
   static std::string ApplyMembership(const ProgramModel& p, MemberModel* m, const Event& e,
                                      int64_t t) {
     const loyalty::v1::PaidPlan* plan = FindPlan(p.program, e.membership().plan_id());
     const int64_t from = std::max(m->state.vip_until_ns.value_or(t), t);
-    m->state.vip_until_ns = AddLocalMonths(from, plan->months(), p.tz);
+    const int64_t until = AddLocalMonths(from, plan->months(), p.tz);
+    if (until >= kTimeEndSeconds * kNanosPerSecond) return "REJECTED:VIP_UNTIL_LIMIT";
+    m->state.vip_until_ns = until;
     return "APPLIED";
   }
 
