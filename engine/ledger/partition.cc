@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/apply/apply.h"
@@ -376,16 +377,32 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::Open(const ProgramSet* pro
 }
 
 absl::Status Partition::Reload() {
+  // Drop everything in memory first: after this, nothing of a failed batch
+  // remains, whatever the reads below do.
+  poisoned_ = true;
   lru_.clear();
   cache_.clear();
   tick_time_.clear();
-  LOYALTY_ASSIGN_OR_RETURN(next_offset_, store_->GetNextOffset());
-  LOYALTY_ASSIGN_OR_RETURN(auto seq, store_->Get(Cf::kMeta, keys::kOutboxNextSeq));
-  outbox_next_seq_ = seq.has_value() ? keys::DecodeInt(*seq) : 1;
+  auto read_int = [&](absl::string_view key, int64_t fallback) -> absl::StatusOr<int64_t> {
+    LOYALTY_ASSIGN_OR_RETURN(auto v, store_->Get(Cf::kMeta, key));
+    if (!v.has_value()) return fallback;
+    if (v->size() != 8) {
+      return absl::DataLossError(
+          absl::StrCat(store_->path(), ": bad value of meta key ", absl::CHexEscape(key)));
+    }
+    return keys::DecodeInt(*v);
+  };
+  LOYALTY_ASSIGN_OR_RETURN(const int64_t next_offset, store_->GetNextOffset());
+  LOYALTY_ASSIGN_OR_RETURN(const int64_t outbox_next_seq, read_int(keys::kOutboxNextSeq, 1));
+  std::map<std::string, int64_t, std::less<>> tick_time;
   for (const std::string& id : programs_->ids()) {
-    LOYALTY_ASSIGN_OR_RETURN(auto v, store_->Get(Cf::kMeta, keys::Tick(id)));
-    if (v.has_value()) tick_time_[id] = keys::DecodeInt(*v);
+    LOYALTY_ASSIGN_OR_RETURN(const int64_t t, read_int(keys::Tick(id), 0));
+    if (t != 0) tick_time[id] = t;
   }
+  next_offset_ = next_offset;
+  outbox_next_seq_ = outbox_next_seq;
+  tick_time_ = std::move(tick_time);
+  poisoned_ = false;
   return absl::OkStatus();
 }
 
@@ -417,6 +434,11 @@ void Partition::EvictIfNeeded() {
 
 absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
                                    BatchOutputs* outputs) {
+  if (poisoned_) {
+    // A failed batch could not be undone in memory; reading the store again
+    // is the only way on.
+    LOYALTY_RETURN_IF_ERROR(Reload());
+  }
   Batch batch(this, outputs);
   int64_t last = -1;
   for (const InputRecord& rec : records) {
@@ -428,7 +450,7 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
     last = rec.offset;
     absl::Status s = batch.ApplyRecord(rec, format);
     if (!s.ok()) {
-      LOYALTY_RETURN_IF_ERROR(Reload());
+      (void)Reload();  // if this fails too, the next ApplyBatch retries it
       return s;
     }
   }
@@ -436,8 +458,8 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
   absl::Status s = store_->Write(batch.Finish(last + 1));
   if (!s.ok()) {
     // The cache holds this batch's effects, which did not land.
-    absl::Status reload = Reload();
-    return reload.ok() ? s : reload;
+    (void)Reload();  // if this fails too, the next ApplyBatch retries it
+    return s;
   }
   next_offset_ = last + 1;
   outbox_next_seq_ = batch.outbox_next_seq();

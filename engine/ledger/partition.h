@@ -12,9 +12,13 @@
 // skipped, so feeding the same input again changes nothing.
 //
 // Hot member records stay decoded in an in-memory LRU cache that always
-// equals the store after a successful batch. If a batch fails to commit, the
-// partition drops its caches and reloads from the store: the caller retries
-// from next_offset().
+// equals the store after a successful batch. If a batch fails (a read or the
+// commit), the partition drops everything it holds in memory and reloads it
+// from the store; if that reload fails too, every later ApplyBatch retries it
+// first and fails until it succeeds. Nothing of a failed batch is ever
+// applied. After a failed write RocksDB itself may refuse writes until the
+// store is reopened: the caller then reopens the store and the partition and
+// feeds records again from next_offset().
 //
 // Thread-compatible: one thread applies to a partition at a time.
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
@@ -106,6 +110,7 @@ class Partition {
   const ProgramSet* programs_;
   PartitionStore* store_;
   PartitionOptions options_;
+  bool poisoned_ = false;  // memory may not match the store: Reload first
   int64_t next_offset_ = 0;
   int64_t outbox_next_seq_ = 1;
   std::map<std::string, int64_t, std::less<>> tick_time_;  // program -> largest Tick.now
