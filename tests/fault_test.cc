@@ -92,6 +92,13 @@ TEST_F(FaultTest, FailedWritesLeaveNothingBehindAndARestartCatchesUp) {
       auto partition = Partition::Open(&programs_, store->get(), PartitionOptions());
       ASSERT_TRUE(partition.ok());
       failed_at = Feed(partition->get(), lines, 0, fail_batch, fs.get(), appends_before_fail);
+      // Retrying in the same process fails the same way and moves nothing:
+      // RocksDB refuses writes after a failed one until it is reopened.
+      if (failed_at >= 0) {
+        const int64_t offset = (*partition)->next_offset();
+        EXPECT_EQ(Feed(partition->get(), lines, failed_at, SIZE_MAX, nullptr, 0), failed_at);
+        EXPECT_EQ((*partition)->next_offset(), offset);
+      }
       fs->Heal();  // the "disk" recovers; the process restarts
     }
     EXPECT_GT(fs->failed_appends(), 0);
@@ -101,8 +108,8 @@ TEST_F(FaultTest, FailedWritesLeaveNothingBehindAndARestartCatchesUp) {
       ASSERT_TRUE(store.ok()) << store.status();
       auto partition = Partition::Open(&programs_, store->get(), PartitionOptions());
       ASSERT_TRUE(partition.ok());
-      // Everything the failed batch held is still to do.
-      EXPECT_LE((*partition)->next_offset(), failed_at + 1);
+      // Every batch before the failed one is there; the failed one is not.
+      EXPECT_EQ((*partition)->next_offset(), failed_at + 1);
       // Restart from the beginning of the stream: applied records are skipped.
       ASSERT_EQ(Feed(partition->get(), lines, 0, SIZE_MAX, nullptr, 0), -1);
       auto report = VerifyStore(store->get());

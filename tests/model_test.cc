@@ -44,6 +44,8 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   g.seed = seed;
   g.events = events;
   g.members = 600;
+  // At least 400 days of stream whatever its size, so that lots expire.
+  g.mean_gap_s = std::max<int64_t>(180, 400 * 86400 / events);
   testing::GeneratedStream stream = testing::GenerateStream(g);
   testing::WriteLines(root + "/events.jsonl", stream.lines);
 

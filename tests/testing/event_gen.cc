@@ -134,6 +134,13 @@ class Generator {
       std::string body = PurchaseBody(program, order_id, &amount);
       orders_.push_back({program, member, order_id, amount});
       Accept(absl::StrCat(head, body, "}"));
+    } else if (kind < 72 && rng_.Uniform(40) == 0) {
+      // A burst of likes within a minute: past any daily cap, however
+      // sparse the stream is.
+      for (int k = 0; k < 7; ++k) {
+        Accept(absl::StrCat(Head(k == 0 ? id : NextEventId(), program, member, now_ + k),
+                            ",\"engagement\":{\"action\":\"like\",\"ref\":\"burst\"}}"));
+      }
     } else if (kind < 72) {
       static const char* kActions[] = {"review", "like", "like", "share", "nps"};
       const char* action = kActions[rng_.Uniform(5)];

@@ -23,7 +23,7 @@ using ::loyalty::ProgramSet;
 
 struct GeneratorOptions {
   uint64_t seed = 1;
-  int64_t events = 10'000;  // lines to generate
+  int64_t events = 10'000;  // generation steps; a burst of likes adds 6 more lines
   int64_t members = 1'000;
   // Share of lines that are exact duplicates of an earlier line (per mille).
   int duplicate_permille = 30;
