@@ -4,8 +4,10 @@
 // byte-identical to an uninterrupted run.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "engine/audit/audit.h"
+#include "engine/cmd/replay.h"
 #include "engine/ledger/partition.h"
 #include "gtest/gtest.h"
 #include "rocksdb/env.h"
@@ -118,6 +120,52 @@ TEST_F(FaultTest, FailedWritesLeaveNothingBehindAndARestartCatchesUp) {
     }
     EXPECT_EQ(testing::HashPartitionStore(dir), want);
   }
+}
+
+// The replay's DLQ and outcome files are flushed before their batch commits.
+// When the commit fails, the next run must cut the uncommitted lines off and
+// write them once: the files end up byte-identical to an uninterrupted run's.
+TEST_F(FaultTest, ReplayOutputFilesAreExactlyOnceAcrossAFailedCommit) {
+  const uint64_t seed = testing::TestSeed(5);
+  SCOPED_TRACE(testing::Seeded(seed));
+  testing::GeneratorOptions g;
+  g.seed = seed;
+  g.events = 3'000;
+  g.members = 100;
+  g.bad_permille = 100;
+  testing::WriteLines(root_ + "/events.jsonl", testing::GenerateStream(g).lines);
+  auto options = [&](const std::string& name) {
+    ReplayOptions o;
+    o.data_dir = root_ + "/" + name;
+    o.events_path = root_ + "/events.jsonl";
+    o.dlq_path = root_ + "/" + name + ".dlq";
+    o.outcomes_path = root_ + "/" + name + ".outcomes";
+    o.batch_size = 100;
+    return o;
+  };
+  ASSERT_TRUE(RunReplay(programs_, options("clean")).ok());
+
+  auto fs = std::make_shared<testing::FaultyFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  ReplayOptions faulty = options("faulty");
+  faulty.env = env.get();
+  for (int64_t appends : {40, 7, 0}) {
+    fs->FailWritesAfter(appends);  // a later commit of this run fails
+    auto failed = RunReplay(programs_, faulty);
+    EXPECT_FALSE(failed.ok()) << "the injected failure did not surface (after " << appends << ")";
+    fs->Heal();
+  }
+  EXPECT_GE(fs->failed_appends(), 3);
+  auto done = RunReplay(programs_, faulty);
+  ASSERT_TRUE(done.ok()) << done.status();
+
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_GT(read(root_ + "/clean.dlq").size(), 1000u);
+  EXPECT_EQ(read(root_ + "/faulty.dlq"), read(root_ + "/clean.dlq"));
+  EXPECT_EQ(read(root_ + "/faulty.outcomes"), read(root_ + "/clean.outcomes"));
 }
 
 }  // namespace

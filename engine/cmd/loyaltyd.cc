@@ -30,6 +30,9 @@ Options:
   --events=FILE        JSON Lines input (required)
   --dlq=FILE           append rejected lines here: {"line","reason","detail","raw"}
   --outcomes=FILE      append one outcome per applied line (proto3 JSON)
+                       (both files get each line exactly once, across crashes:
+                       their size commits with the ledger, and a restart cuts
+                       off lines of a batch that never committed)
   --partition=N        the partition store to write (default 0)
   --batch-size=N       lines per atomic write (default 4096)
   --durability=MODE    process (default): survives kill -9;

@@ -4,7 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +14,7 @@
 #include "engine/base/status.h"
 #include "engine/base/text.h"
 #include "engine/ledger/partition.h"
+#include "engine/store/keys.h"
 #include "engine/store/store.h"
 
 namespace loyalty {
@@ -90,12 +91,80 @@ class Progress {
   Clock::time_point start_, last_;
 };
 
-absl::Status OpenOutput(const std::string& path, std::ofstream* out) {
-  if (path.empty()) return absl::OkStatus();
-  out->open(path, std::ios::app);
-  if (!*out) return absl::UnavailableError(absl::StrCat(path, ": cannot open for writing"));
-  return absl::OkStatus();
-}
+// An output file (DLQ or outcomes) written exactly once per input line: its
+// lines are flushed before the batch that produced them commits, and its size
+// commits with the batch. A run killed in between leaves lines beyond the
+// committed size; the next run cuts them off and writes them again.
+class OutputFile {
+ public:
+  // `name` keys the committed size in the store's caller metadata.
+  OutputFile(std::string path, std::string name) : path_(std::move(path)), name_(std::move(name)) {}
+  ~OutputFile() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  bool enabled() const { return !path_.empty(); }
+  std::string metadata_name() const { return "replay/" + name_ + "_bytes"; }
+
+  // Opens for appending at the committed size.
+  absl::Status Open(PartitionStore* store) {
+    if (!enabled()) return absl::OkStatus();
+    LOYALTY_ASSIGN_OR_RETURN(auto committed, store->Get(Cf::kMeta, keys::Caller(metadata_name())));
+    const int64_t size =
+        committed.has_value() && committed->size() == 8 ? keys::DecodeInt(*committed) : 0;
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(path_, ec);
+    if (exists) {
+      const auto actual = static_cast<int64_t>(std::filesystem::file_size(path_, ec));
+      if (ec) return absl::UnavailableError(absl::StrCat(path_, ": ", ec.message()));
+      if (actual < size) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path_, ": ", actual, " bytes, but ", size,
+            " were written by earlier runs of this data directory; move it away to start a new "
+            "file"));
+      }
+      if (actual > size) {
+        // Lines of a batch that never committed: they will be written again.
+        std::filesystem::resize_file(path_, static_cast<uintmax_t>(size), ec);
+        if (ec) return absl::UnavailableError(absl::StrCat(path_, ": ", ec.message()));
+      }
+    }
+    file_ = std::fopen(path_.c_str(), "ab");
+    if (file_ == nullptr) {
+      return absl::UnavailableError(absl::StrCat(path_, ": cannot open for writing"));
+    }
+    return absl::OkStatus();
+  }
+
+  void Add(absl::string_view line) {
+    buffer_.append(line.data(), line.size());
+    buffer_.push_back('\n');
+  }
+
+  // Writes what was added, flushed (and fsynced if `sync`), and records the
+  // new size in `metadata`.
+  absl::Status Commit(bool sync, std::vector<std::pair<std::string, std::string>>* metadata) {
+    if (!enabled()) return absl::OkStatus();
+    if (!buffer_.empty() &&
+        std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+      return absl::UnavailableError(absl::StrCat(path_, ": write failed"));
+    }
+    buffer_.clear();
+    if (std::fflush(file_) != 0 || (sync && fsync(fileno(file_)) != 0)) {
+      return absl::UnavailableError(absl::StrCat(path_, ": flush failed"));
+    }
+    const long size = std::ftell(file_);
+    if (size < 0) return absl::UnavailableError(absl::StrCat(path_, ": ftell failed"));
+    metadata->emplace_back(metadata_name(), keys::EncodeInt(size));
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string path_;
+  std::string name_;
+  FILE* file_ = nullptr;
+  std::string buffer_;
+};
 
 }  // namespace
 
@@ -104,6 +173,7 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   LOYALTY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(options.events_path));
   StoreOptions store_options;
   store_options.sync_writes = options.sync_writes;
+  store_options.env = options.env;
   LOYALTY_ASSIGN_OR_RETURN(
       auto store,
       PartitionStore::Open(PartitionDir(options.data_dir, options.partition), store_options));
@@ -111,10 +181,22 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   partition_options.partition = options.partition;
   LOYALTY_ASSIGN_OR_RETURN(auto partition,
                            Partition::Open(&programs, store.get(), partition_options));
-  std::ofstream dlq_out, outcomes_out;
-  LOYALTY_RETURN_IF_ERROR(OpenOutput(options.dlq_path, &dlq_out));
-  LOYALTY_RETURN_IF_ERROR(OpenOutput(options.outcomes_path, &outcomes_out));
-  const bool want_outputs = dlq_out.is_open() || outcomes_out.is_open();
+  OutputFile dlq_out(options.dlq_path, "dlq");
+  OutputFile outcomes_out(options.outcomes_path, "outcomes");
+  LOYALTY_RETURN_IF_ERROR(dlq_out.Open(store.get()));
+  LOYALTY_RETURN_IF_ERROR(outcomes_out.Open(store.get()));
+  const bool want_outputs = dlq_out.enabled() || outcomes_out.enabled();
+  // Output lines go out, flushed, before their batch commits (see OutputFile).
+  const Partition::PreCommit write_outputs =
+      [&](const BatchOutputs& out,
+          std::vector<std::pair<std::string, std::string>>* metadata) -> absl::Status {
+    for (const auto& r : out.records) {
+      if (r.has_dlq() && dlq_out.enabled()) dlq_out.Add(DlqLine(r.dlq()));
+      if (r.has_outcome() && outcomes_out.enabled()) outcomes_out.Add(ToJson(r.outcome()));
+    }
+    LOYALTY_RETURN_IF_ERROR(dlq_out.Commit(options.sync_writes, metadata));
+    return outcomes_out.Commit(options.sync_writes, metadata);
+  };
 
   ReplayStats stats;
   Progress progress(options.progress);
@@ -140,27 +222,16 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
     for (size_t i = 0; i < n; ++i) records.push_back({lines[i].number, lines[i].text});
     outputs = BatchOutputs();
     outputs.collect_records = want_outputs;
-    LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs));
+    LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs,
+                                                  want_outputs ? write_outputs : nullptr));
     stats.applied += outputs.applied;
     stats.duplicates += outputs.duplicates;
     stats.rejected += outputs.rejected;
     stats.skipped += outputs.skipped;
-    if (want_outputs) {
-      for (const auto& r : outputs.records) {
-        if (r.has_dlq() && dlq_out.is_open()) dlq_out << DlqLine(r.dlq()) << "\n";
-        if (r.has_outcome() && outcomes_out.is_open()) outcomes_out << ToJson(r.outcome()) << "\n";
-      }
-    }
     progress.Update(stats.lines, reader->bytes_read(), reader->file_bytes());
   }
   progress.Update(stats.lines, reader->bytes_read(), reader->file_bytes(), /*force=*/true);
   progress.Done();
-  for (std::ofstream* out : {&dlq_out, &outcomes_out}) {
-    if (out->is_open()) {
-      out->flush();
-      if (!*out) return absl::UnavailableError("write to an output file failed");
-    }
-  }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return stats;
 }

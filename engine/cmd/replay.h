@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/program/program.h"
+#include "rocksdb/env.h"
 
 namespace loyalty {
 
@@ -26,6 +27,9 @@ struct ReplayOptions {
   bool progress = false;
   // Stop after this many lines (for restart tests). Default: no limit.
   int64_t lines_max = INT64_MAX;
+  // Environment of the store's file I/O (tests inject faults). Default:
+  // nullptr, RocksDB's default.
+  rocksdb::Env* env = nullptr;
 };
 
 struct ReplayStats {

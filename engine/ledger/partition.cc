@@ -33,7 +33,8 @@ class Partition::Batch : public ApplyContext {
 
   absl::Status ApplyRecord(const InputRecord& rec, InputFormat format);
   // Adds member records and partition metadata; returns the batch to commit.
-  rocksdb::WriteBatch* Finish(int64_t next_offset);
+  rocksdb::WriteBatch* Finish(int64_t next_offset,
+                              const std::vector<std::pair<std::string, std::string>>& metadata);
   int64_t outbox_next_seq() const { return outbox_seq_; }
 
   // ApplyContext.
@@ -341,7 +342,11 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
   return absl::OkStatus();
 }
 
-rocksdb::WriteBatch* Partition::Batch::Finish(int64_t next_offset) {
+rocksdb::WriteBatch* Partition::Batch::Finish(
+    int64_t next_offset, const std::vector<std::pair<std::string, std::string>>& metadata) {
+  for (const auto& [name, value] : metadata) {
+    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMeta), keys::Caller(name), value), "put"));
+  }
   for (const std::string& key : dirty_) {
     auto it = p_->cache_.find(key);
     LOYALTY_CHECK(it != p_->cache_.end()) << "dirty member not cached";
@@ -433,7 +438,7 @@ void Partition::EvictIfNeeded() {
 }
 
 absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
-                                   BatchOutputs* outputs) {
+                                   BatchOutputs* outputs, const PreCommit& pre_commit) {
   if (poisoned_) {
     // A failed batch could not be undone in memory; reading the store again
     // is the only way on.
@@ -455,7 +460,13 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
     }
   }
   if (last < 0) return absl::OkStatus();
-  absl::Status s = store_->Write(batch.Finish(last + 1));
+  std::vector<std::pair<std::string, std::string>> metadata;
+  absl::Status s;
+  if (pre_commit) {
+    static const BatchOutputs kNoOutputs;
+    s = pre_commit(outputs != nullptr ? *outputs : kNoOutputs, &metadata);
+  }
+  if (s.ok()) s = store_->Write(batch.Finish(last + 1, metadata));
   if (!s.ok()) {
     // The cache holds this batch's effects, which did not land.
     (void)Reload();  // if this fails too, the next ApplyBatch retries it

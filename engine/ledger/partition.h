@@ -25,6 +25,7 @@
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -82,10 +83,17 @@ class Partition {
                                                          const PartitionOptions& options);
   ~Partition();
 
+  // Called once a batch is applied in memory, before it commits, with its
+  // outputs. It may add caller metadata (name -> value, see keys::Caller)
+  // that commits atomically with the batch, e.g. how far an output file was
+  // written. An error abandons the batch like a failed write.
+  using PreCommit = std::function<absl::Status(
+      const BatchOutputs& outputs, std::vector<std::pair<std::string, std::string>>* metadata)>;
+
   // Applies `records` (offsets ascending) in one atomic write. `outputs` may
   // be null when the caller does not want them.
   absl::Status ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
-                          BatchOutputs* outputs);
+                          BatchOutputs* outputs, const PreCommit& pre_commit = nullptr);
 
   // The offset of the next record to apply: last applied + 1.
   int64_t next_offset() const { return next_offset_; }

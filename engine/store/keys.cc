@@ -38,6 +38,13 @@ std::string Tick(absl::string_view program_id) {
   return k;
 }
 
+std::string Caller(absl::string_view name) {
+  std::string k = "caller";
+  k.push_back('\0');
+  k.append(name.data(), name.size());
+  return k;
+}
+
 std::string DuePrefix(absl::string_view program_id) {
   std::string k(program_id.data(), program_id.size());
   k.push_back('\0');

@@ -9,6 +9,7 @@
 //                  "tick" \0 program                          BE64o largest Tick.now (ns)
 //                  "outbox_next_seq"                          BE64o next outbox sequence
 //                  "schema"                                   "loyalty-ledger/1"
+//                  "caller" \0 name                           a caller's own metadata
 //   members        program \0 member                          MemberRecord
 //   ledger         program \0 member \0 BE64 seq              LedgerEntry  (append-only)
 //   orders         program \0 member \0 order_id              OrderRecord
@@ -44,6 +45,8 @@ std::string Ledger(absl::string_view member_key, int64_t seq);
 // Prefix of all ledger keys of a member.
 std::string LedgerPrefix(absl::string_view member_key);
 std::string Tick(absl::string_view program_id);
+// Metadata a caller commits with a batch (Partition::PreCommit).
+std::string Caller(absl::string_view name);
 std::string Due(absl::string_view program_id, int64_t due_ns, absl::string_view member_id);
 // Prefix of all due keys of a program.
 std::string DuePrefix(absl::string_view program_id);
