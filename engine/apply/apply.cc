@@ -342,17 +342,20 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
       return absl::OkStatus();
     }
   }
-  // The cap counts per local day of occurred_at.
-  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
-  const std::string day_counter = std::string("day") + '\0' + g.action() + '\0' +
-                                  std::to_string(LocalDayKey(occurred, program.time_zone()));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter));
-  if (rule->max_per_local_day() > 0 && today >= rule->max_per_local_day()) {
-    out->set_status(Outcome::IGNORED);
-    out->set_reason("DAILY_CAP");
-    return absl::OkStatus();
+  // The cap counts per local day of occurred_at; without a cap nothing is
+  // counted (a counter per member, action and day would only take space).
+  if (rule->max_per_local_day() > 0) {
+    const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+    const std::string day_counter = std::string("day") + '\0' + g.action() + '\0' +
+                                    std::to_string(LocalDayKey(occurred, program.time_zone()));
+    LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter));
+    if (today >= rule->max_per_local_day()) {
+      out->set_status(Outcome::IGNORED);
+      out->set_reason("DAILY_CAP");
+      return absl::OkStatus();
+    }
+    ctx->PutCounter(rec, day_counter, today + 1);
   }
-  ctx->PutCounter(rec, day_counter, today + 1);
   if (!ref_counter.empty()) ctx->PutCounter(rec, ref_counter, 1);
   if (rule->points() > 0) {
     int64_t lot_id = ops.AddLot(rule->points(), t, t, "");
