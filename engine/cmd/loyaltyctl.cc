@@ -1,11 +1,15 @@
 // loyaltyctl: inspect and audit a Loyalty Ledger data directory.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/kafka.h"
 #include "engine/audit/audit.h"
+#include "engine/base/time.h"
 #include "engine/cmd/flags.h"
 #include "engine/program/program.h"
 #include "engine/store/store.h"
@@ -19,6 +23,9 @@ Usage:
   loyaltyctl --data-dir=DIR history MEMBER [--program-id=ID]
   loyaltyctl --data-dir=DIR dump
   loyaltyctl --data-dir=DIR verify
+  loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N]
+  loyaltyctl --brokers=HOST:PORT produce FILE.jsonl
+  loyaltyctl --brokers=HOST:PORT tick --now=RFC3339 --program=PATH
 
 Commands:
   balance MEMBER   the member's state (proto3 JSON, proto field names)
@@ -27,11 +34,25 @@ Commands:
                    partition then (program, member) order
   verify           recompute every member from its ledger entries and check
                    the ledger invariants; exit status 1 on any mismatch
+  create-topics    create the input and output topics with N partitions each
+                   (default 8; balances compacted); existing ones are kept if
+                   their partition count matches
+  produce FILE     produce a JSON Lines file to the input topic: events as
+                   binary protobuf keyed by member_id, ticks to every
+                   partition, lines that are no Event (unchanged) or have no
+                   member_id spread by line number (the engine's DLQ takes
+                   them)
+  tick             produce a Tick at --now to every partition, for each
+                   program of --program
 
 Options:
   --data-dir=DIR     the ledger's data directory (required)
   --program-id=ID    the member's program, when the directory holds several
   --program=PATH     program file or directory; checked when given
+  --brokers=LIST     Kafka bootstrap servers (create-topics, produce, tick)
+  --events-topic=T   the input topic (default loyalty.events)
+  --partitions=N     partitions per topic for create-topics (default 8)
+  --now=RFC3339      the tick's time
   --help             this text
 
 Exit status: 0 on success, 1 on a failed check or an I/O error, 2 on bad usage.
@@ -95,9 +116,67 @@ absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& store
 
 }  // namespace
 
+// create-topics, produce, tick: the commands that talk to Kafka.
+int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
+  const std::string& command = args[0];
+  auto brokers = flags.Require("brokers");
+  if (!brokers.ok()) return Fail(2, std::string(brokers.status().message()));
+  loyalty::Topics topics;
+  topics.events = flags.Get("events-topic", topics.events);
+  if (command == "create-topics") {
+    auto partitions = flags.GetInt("partitions", 8);
+    if (!partitions.ok()) return Fail(2, std::string(partitions.status().message()));
+    if (*partitions < 1 || *partitions > 10'000)
+      return Fail(2, "--partitions must be in [1, 10000]");
+    absl::Status s = loyalty::EnsureTopics(*brokers, topics, static_cast<int>(*partitions), 30'000);
+    if (!s.ok()) return Fail(1, std::string(s.message()));
+    std::cout << "topics ready: " << topics.events;
+    for (const auto& t : topics.outputs()) std::cout << ", " << t;
+    std::cout << " (" << *partitions << " partitions each)\n";
+    return 0;
+  }
+  loyalty::ProduceOptions options;
+  options.brokers = *brokers;
+  options.topic = topics.events;
+  options.progress = isatty(STDERR_FILENO);
+  absl::StatusOr<loyalty::ProduceStats> stats;
+  if (command == "produce") {
+    if (args.size() != 2) return Fail(2, "produce takes one FILE.jsonl");
+    options.path = args[1];
+    stats = loyalty::ProduceFile(options);
+  } else {  // tick
+    if (args.size() != 1) return Fail(2, "tick takes no arguments");
+    auto now = flags.Require("now");
+    auto program = flags.Require("program");
+    if (!now.ok() || !program.ok()) {
+      return Fail(2, std::string((!now.ok() ? now : program).status().message()));
+    }
+    auto ns = loyalty::ParseRfc3339(*now);
+    if (!ns.ok()) return Fail(2, absl::StrCat("--now: ", ns.status().message()));
+    auto programs = loyalty::LoadPrograms(*program);
+    if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+    std::vector<std::string> lines;
+    const std::string when = loyalty::FormatRfc3339(*ns);
+    for (const std::string& id : programs->ids()) {
+      lines.push_back(absl::StrCat("{\"event_id\":\"tick-", when, "-", id, "\",\"program_id\":\"",
+                                   id, "\",\"occurred_at\":\"", when, "\",\"tick\":{\"now\":\"",
+                                   when, "\"}}"));
+    }
+    stats = loyalty::ProduceLines(options, lines);
+  }
+  if (!stats.ok()) return Fail(1, std::string(stats.status().message()));
+  std::cerr << command << ": " << stats->lines << " lines: " << stats->events
+            << " events keyed by member, " << stats->ticks << " ticks to every partition, "
+            << stats->unkeyed << " lines without a member key (for the DLQ); " << stats->records
+            << " records delivered to " << options.topic << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  auto flags =
-      loyalty::Flags::Parse(argc, argv, 1, {"data-dir", "program-id", "program", "help"}, {"help"});
+  auto flags = loyalty::Flags::Parse(
+      argc, argv, 1,
+      {"data-dir", "program-id", "program", "brokers", "events-topic", "partitions", "now", "help"},
+      {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help") || argc < 2) {
     (flags->Has("help") ? std::cout : std::cerr) << kUsage;
@@ -106,15 +185,18 @@ int main(int argc, char** argv) {
   const auto& args = flags->positional();
   if (args.empty()) return Fail(2, "no command (see --help)");
   const std::string& command = args[0];
+  if (command == "create-topics" || command == "produce" || command == "tick") {
+    return KafkaCommand(*flags, args);
+  }
+  const std::set<std::string> commands = {"balance", "history", "dump", "verify"};
+  if (commands.count(command) == 0) {
+    return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
+  }
   auto data_dir = flags->Require("data-dir");
   if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
   if (flags->Has("program")) {
     auto programs = loyalty::LoadPrograms(flags->Get("program"));
     if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
-  }
-  const std::set<std::string> commands = {"balance", "history", "dump", "verify"};
-  if (commands.count(command) == 0) {
-    return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
   }
   const bool needs_member = command == "balance" || command == "history";
   if (args.size() != (needs_member ? 2u : 1u)) {

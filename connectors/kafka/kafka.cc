@@ -1,0 +1,261 @@
+#include "connectors/kafka/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "connectors/file/jsonl.h"
+#include "engine/apply/validate.h"
+#include "engine/base/status.h"
+#include "loyalty/v1/events.pb.h"
+
+namespace loyalty {
+namespace {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+
+// A client of `type` with `settings` (name, value).
+absl::StatusOr<KafkaHandle> NewClient(
+    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
+    void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
+    }
+  }
+  if (on_delivery != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(absl::StrCat("kafka client: ", err));
+  }
+  return KafkaHandle(rk);
+}
+
+absl::Status FromKafka(rd_kafka_resp_err_t err, absl::string_view what) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
+}
+
+}  // namespace
+
+absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+                                   int timeout_ms) {
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
+                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, t, &md, timeout_ms);
+  rd_kafka_topic_destroy(t);
+  LOYALTY_RETURN_IF_ERROR(FromKafka(err, absl::StrCat("metadata of ", topic, " from ", brokers)));
+  int count = -1;
+  rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (md->topic_cnt == 1) {
+    count = md->topics[0].partition_cnt;
+    topic_err = md->topics[0].err;
+  }
+  rd_kafka_metadata_destroy(md);
+  if (topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || count <= 0) {
+    return absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist on ", brokers));
+  }
+  LOYALTY_RETURN_IF_ERROR(FromKafka(topic_err, absl::StrCat("topic ", topic)));
+  return count;
+}
+
+absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
+                          int timeout_ms) {
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
+                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  std::vector<std::string> names = topics.outputs();
+  names.insert(names.begin(), topics.events);
+  std::vector<rd_kafka_NewTopic_t*> new_topics;
+  char err[512];
+  for (const std::string& name : names) {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(name.c_str(), partitions, 1, err, sizeof(err));
+    LOYALTY_CHECK(nt != nullptr) << err;
+    if (name == topics.balances) {
+      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact") ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    new_topics.push_back(nt);
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof(err));
+  rd_kafka_CreateTopics(rk.get(), new_topics.data(), new_topics.size(), options, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 5000);
+  absl::Status status;
+  if (event == nullptr) {
+    status = absl::DeadlineExceededError(absl::StrCat("creating topics on ", brokers));
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(
+        absl::StrCat("creating topics on ", brokers, ": ", rd_kafka_event_error_string(event)));
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
+    for (size_t i = 0; i < n && status.ok(); ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || e == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      status = absl::UnavailableError(absl::StrCat("creating topic ",
+                                                   rd_kafka_topic_result_name(results[i]), ": ",
+                                                   rd_kafka_topic_result_error_string(results[i])));
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+  LOYALTY_RETURN_IF_ERROR(status);
+  // Existing topics must have the same partition count (output p <- input p).
+  for (const std::string& name : names) {
+    LOYALTY_ASSIGN_OR_RETURN(int count, PartitionCount(brokers, name, timeout_ms));
+    if (count != partitions) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("topic ", name, " has ", count, " partitions, expected ", partitions));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+struct Delivery {
+  int64_t delivered = 0;
+  int64_t failed = 0;
+  std::string first_error;
+};
+
+// Each record carries its Delivery as the per-message opaque.
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  auto* d = static_cast<Delivery*>(m->_private);
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    d->delivered++;
+  } else if (d->failed++ == 0) {
+    d->first_error = rd_kafka_err2str(m->err);
+  }
+}
+
+// Produces input lines as ProduceFile describes.
+class LineProducer {
+ public:
+  static absl::StatusOr<std::unique_ptr<LineProducer>> Open(const ProduceOptions& o) {
+    auto p = std::unique_ptr<LineProducer>(new LineProducer(o));
+    LOYALTY_ASSIGN_OR_RETURN(p->partitions_, PartitionCount(o.brokers, o.topic, o.timeout_ms));
+    LOYALTY_ASSIGN_OR_RETURN(p->rk_, NewClient(RD_KAFKA_PRODUCER,
+                                               {{"bootstrap.servers", o.brokers},
+                                                {"enable.idempotence", "true"},
+                                                {"partitioner", "murmur2_random"},
+                                                {"linger.ms", "20"},
+                                                {"compression.type", "lz4"}},
+                                               OnDelivery));
+    return p;
+  }
+
+  absl::Status Add(absl::string_view text, int64_t line_number) {
+    stats_.lines++;
+    Rejection r = DecodeEvent(text, InputFormat::kJson, &event_);
+    if (!r.ok()) {
+      stats_.unkeyed++;
+      LOYALTY_RETURN_IF_ERROR(Produce(text, "", static_cast<int32_t>(line_number % partitions_)));
+    } else if (!event_.has_tick() && event_.member_id().empty()) {
+      // No key to place it by (the engine will reject it): spread by line.
+      stats_.unkeyed++;
+      event_.SerializeToString(&value_);
+      LOYALTY_RETURN_IF_ERROR(Produce(value_, "", static_cast<int32_t>(line_number % partitions_)));
+    } else if (event_.has_tick()) {
+      stats_.ticks++;
+      event_.SerializeToString(&value_);
+      for (int32_t p = 0; p < partitions_; ++p) LOYALTY_RETURN_IF_ERROR(Produce(value_, "", p));
+    } else {
+      stats_.events++;
+      event_.SerializeToString(&value_);
+      LOYALTY_RETURN_IF_ERROR(Produce(value_, event_.member_id(), RD_KAFKA_PARTITION_UA));
+    }
+    rd_kafka_poll(rk_.get(), 0);
+    return absl::OkStatus();
+  }
+
+  // Waits for every delivery.
+  absl::StatusOr<ProduceStats> Finish() {
+    LOYALTY_RETURN_IF_ERROR(FromKafka(rd_kafka_flush(rk_.get(), o_.timeout_ms), "flush"));
+    stats_.records = delivery_.delivered;
+    if (delivery_.failed > 0) {
+      return absl::UnavailableError(absl::StrCat(delivery_.failed, " records not delivered to ",
+                                                 o_.topic, ": ", delivery_.first_error));
+    }
+    return stats_;
+  }
+
+  const ProduceStats& stats() const { return stats_; }
+  int64_t delivered() const { return delivery_.delivered; }
+
+ private:
+  explicit LineProducer(const ProduceOptions& o) : o_(o) {}
+
+  absl::Status Produce(absl::string_view bytes, const std::string& key, int32_t partition) {
+    for (;;) {
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(o_.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
+          RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&delivery_), RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return FromKafka(err, absl::StrCat("produce to ", o_.topic));
+      }
+      rd_kafka_poll(rk_.get(), 100);  // the queue is bounded: wait for deliveries
+    }
+  }
+
+  ProduceOptions o_;
+  int partitions_ = 0;
+  KafkaHandle rk_;
+  Delivery delivery_;
+  ProduceStats stats_;
+  loyalty::v1::Event event_;
+  std::string value_;
+};
+
+}  // namespace
+
+absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
+  LOYALTY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(o.path));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
+  auto last_progress = std::chrono::steady_clock::now();
+  JsonlReader::Line line;
+  while (reader->Next(&line)) {
+    LOYALTY_RETURN_IF_ERROR(producer->Add(line.text, line.number));
+    if (o.progress &&
+        std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(500)) {
+      last_progress = std::chrono::steady_clock::now();
+      std::fprintf(stderr, "\rproduce: %lld lines, %lld delivered   ",
+                   static_cast<long long>(producer->stats().lines),
+                   static_cast<long long>(producer->delivered()));
+    }
+  }
+  LOYALTY_RETURN_IF_ERROR(reader->status());
+  if (o.progress) std::fprintf(stderr, "\n");
+  return producer->Finish();
+}
+
+absl::StatusOr<ProduceStats> ProduceLines(const ProduceOptions& o,
+                                          const std::vector<std::string>& lines) {
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
+  for (size_t i = 0; i < lines.size(); ++i) {
+    LOYALTY_RETURN_IF_ERROR(producer->Add(lines[i], static_cast<int64_t>(i) + 1));
+  }
+  return producer->Finish();
+}
+
+}  // namespace loyalty
