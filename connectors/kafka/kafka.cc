@@ -72,6 +72,22 @@ absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string
   return count;
 }
 
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+                                                const std::string& topic, int timeout_ms) {
+  LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, timeout_ms));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
+                           NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers}}));
+  std::vector<int64_t> out;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    LOYALTY_RETURN_IF_ERROR(FromKafka(
+        rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, timeout_ms),
+        absl::StrCat("watermarks of ", topic, "/", p)));
+    out.push_back(high);
+  }
+  return out;
+}
+
 absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
                           int timeout_ms) {
   LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,

@@ -41,6 +41,10 @@ absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int 
 absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
                                    int timeout_ms);
 
+// The end offset (high watermark) of each partition of `topic`.
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+                                                const std::string& topic, int timeout_ms);
+
 struct ProduceOptions {
   std::string brokers;  // required
   std::string topic = "loyalty.events";

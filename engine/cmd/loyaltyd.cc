@@ -1,11 +1,17 @@
-// loyaltyd: the Loyalty Ledger engine. This build has `replay` (the apply
-// path fed from a JSON Lines file); `run` and `demo` (Kafka) come next.
+// loyaltyd: the Loyalty Ledger engine: `run` (consume Kafka) and `replay`
+// (the same apply path fed from a JSON Lines file). `demo` comes with the
+// embedded broker.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/engine.h"
 #include "engine/cmd/flags.h"
 #include "engine/cmd/replay.h"
 #include "engine/program/program.h"
@@ -15,16 +21,35 @@ namespace {
 constexpr char kUsage[] = R"(loyaltyd: the Loyalty Ledger engine
 
 Usage:
+  loyaltyd run --brokers=HOST:PORT --program=PATH --data-dir=DIR [options]
   loyaltyd replay --program=PATH --data-dir=DIR --events=FILE.jsonl [options]
 
 Commands:
+  run       Join the consumer group and apply the input topic's partitions
+            assigned to this process, each to its store <data-dir>/p-NNNN,
+            resuming from the offsets stored there (exactly-once on the input
+            side). Stops cleanly on SIGTERM or SIGINT. This build does not yet
+            publish the output topics (balances, ledger, outcomes, DLQ): that
+            is the next step of the Kafka work.
   replay    Apply the events of a JSON Lines file (one loyalty.v1.Event per
             line, proto3 JSON) through the same apply path as the Kafka
             engine. The offset of a line is its line number, so running the
             same file again applies nothing new; a longer file continues
             where the last run stopped.
 
-Options:
+Options of run:
+  --brokers=LIST       Kafka bootstrap servers (required)
+  --group=ID           consumer group (default loyalty-engine)
+  --events-topic=T     input topic (default loyalty.events)
+  --workers=N          worker threads; partition p goes to worker p % N (default 2)
+  --batch-size=N       records per batch at most (default 4096)
+  --durability=MODE    process (default) or machine (fsync the WAL per batch)
+  --instance-id=ID     static group membership: a restart with the same id
+                       gets its partitions back without a rebalance
+  --session-timeout-ms=N  how long the group waits for a silent member
+                       (default 45000)
+
+Options of replay:
   --program=PATH       program file or directory of *.textproto (required)
   --data-dir=DIR       the ledger's data directory (required)
   --events=FILE        JSON Lines input (required)
@@ -47,6 +72,77 @@ Exit status: 0 on success, 1 on a bad program or I/O error, 2 on bad usage.
 int Fail(int code, const std::string& message) {
   std::cerr << "loyaltyd: " << message << "\n";
   return code;
+}
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+int Run(int argc, char** argv) {
+  auto flags = loyalty::Flags::Parse(
+      argc, argv, 2,
+      {"brokers", "program", "data-dir", "group", "events-topic", "workers", "batch-size",
+       "durability", "instance-id", "session-timeout-ms", "quiet", "help"},
+      {"quiet", "help"});
+  if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto brokers = flags->Require("brokers");
+  auto program = flags->Require("program");
+  auto data_dir = flags->Require("data-dir");
+  auto workers = flags->GetInt("workers", 2);
+  auto batch = flags->GetInt("batch-size", 4096);
+  for (const absl::Status& s :
+       {brokers.status(), program.status(), data_dir.status(), workers.status(), batch.status()}) {
+    if (!s.ok()) return Fail(2, std::string(s.message()));
+  }
+  if (*brokers == "embedded") return Fail(2, "--brokers=embedded comes with `loyaltyd demo`");
+  if (*workers < 1 || *workers > 256) return Fail(2, "--workers must be in [1, 256]");
+  if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
+  const std::string durability = flags->Get("durability", "process");
+  if (durability != "process" && durability != "machine") {
+    return Fail(2, absl::StrCat("--durability=", durability, ": use process or machine"));
+  }
+  auto programs = loyalty::LoadPrograms(*program);
+  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  loyalty::KafkaEngine::Options options;
+  options.brokers = *brokers;
+  options.data_dir = *data_dir;
+  options.group_id = flags->Get("group", options.group_id);
+  options.topics.events = flags->Get("events-topic", options.topics.events);
+  options.workers = static_cast<int>(*workers);
+  options.batch_records_max = *batch;
+  options.sync_writes = durability == "machine";
+  options.instance_id = flags->Get("instance-id");
+  auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
+  if (!session.ok()) return Fail(2, std::string(session.status().message()));
+  options.session_timeout_ms = static_cast<int>(*session);
+  auto engine = loyalty::KafkaEngine::Create(&*programs, options);
+  if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::atomic<bool> done{false};
+  std::thread progress([&] {
+    if (flags->Has("quiet") || !isatty(STDERR_FILENO)) return;
+    while (!done.load()) {
+      std::fprintf(stderr, "\rrun: %lld records applied, %d partitions owned   ",
+                   static_cast<long long>((*engine)->records_applied()),
+                   (*engine)->owned_partitions());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    std::fprintf(stderr, "\n");
+  });
+  absl::Status s = (*engine)->Run(g_stop);
+  done.store(true);
+  progress.join();
+  std::fprintf(stderr, "run: stopped after %lld records\n",
+               static_cast<long long>((*engine)->records_applied()));
+  if (!s.ok()) return Fail(1, std::string(s.message()));
+  return 0;
 }
 
 int Replay(int argc, char** argv) {
@@ -115,9 +211,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "replay") return Replay(argc, argv);
-  if (command == "run" || command == "demo") {
-    return Fail(2,
-                absl::StrCat("'", command, "' needs the Kafka connector, not in this build yet"));
-  }
+  if (command == "run") return Run(argc, argv);
+  if (command == "demo") return Fail(2, "'demo' needs the embedded broker, not in this build yet");
   return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
 }

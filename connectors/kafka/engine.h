@@ -1,0 +1,89 @@
+// File: connectors/kafka/engine.h
+// `loyaltyd run` without outputs yet: a consumer group member that applies
+// its assigned input partitions to per-partition stores
+// (<data_dir>/p-NNNN), with one worker thread owning each partition.
+//
+//   KafkaEngine::Options o;  o.brokers = "127.0.0.1:19092";  o.data_dir = "/var/lib/loyalty";
+//   LOYALTY_ASSIGN_OR_RETURN(auto engine, KafkaEngine::Create(&programs, o));
+//   std::atomic<bool> stop{false};            // set from a signal handler
+//   LOYALTY_RETURN_IF_ERROR(engine->Run(stop));
+//
+// Exactly-once on the input side (SPEC §3.1): a partition resumes from the
+// offset stored in its RocksDB store, passed in the incremental assignment,
+// never from Kafka's group offsets. Partition p is applied only by worker
+// p % workers, in offset order; on revocation (or loss) its queued batches
+// are applied and its store is closed before the partition is released, so
+// that another process can open it (RocksDB's lock file keeps two owners
+// out). A failed batch stops Run with its error: the process should exit and
+// be restarted, and resumes from the stored offsets.
+//
+// Thread-safety: Run is called once, from one thread.
+#ifndef LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
+#define LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "connectors/kafka/kafka.h"
+#include "engine/program/program.h"
+
+namespace loyalty {
+
+class KafkaEngine {
+ public:
+  struct Options {
+    std::string brokers;  // required
+    Topics topics;
+    std::string group_id = "loyalty-engine";
+    std::string data_dir;  // required; one store per partition
+    // Worker threads; partition p belongs to worker p % workers. Default: 2.
+    int workers = 2;
+    // A batch closes at this many records... Default: 4096.
+    int64_t batch_records_max = 4096;
+    // ...or when its first record has waited this long. Default: 20 ms.
+    int batch_wait_ms = 20;
+    // Batches queued per worker before the consumer waits. Default: 8.
+    size_t queue_batches_max = 8;
+    // fsync the WAL with every batch (--durability=machine). Default: false.
+    bool sync_writes = false;
+    // How long an assigned partition's store may stay locked by its previous
+    // owner before the assignment fails. Default: 60 s.
+    int store_lock_wait_ms = 60'000;
+    // Static membership (group.instance.id): a restarted process with the
+    // same id gets its partitions back at once, without a rebalance.
+    // Default: empty (dynamic membership).
+    std::string instance_id;
+    // How long the group waits for a silent member before moving its
+    // partitions. Default: 45 s (Kafka's default).
+    int session_timeout_ms = 45'000;
+  };
+
+  static absl::StatusOr<std::unique_ptr<KafkaEngine>> Create(const ProgramSet* programs,
+                                                             const Options& options);
+  ~KafkaEngine();
+
+  // Consumes and applies until `stop` becomes true or a batch fails; then
+  // applies what it holds, closes the consumer (releasing its partitions) and
+  // returns.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+  // Records that took effect since Create: applied, DUPLICATE or to the DLQ;
+  // redelivered records below a stored offset are not counted.
+  int64_t records_applied() const;
+  // Input partitions this engine owns now.
+  int owned_partitions() const;
+
+  class Impl;
+
+ private:
+  explicit KafkaEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
