@@ -74,6 +74,17 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
+// --durability=process (default): WAL without fsync, survives kill -9;
+// machine: fsync the WAL with every batch, survives power loss.
+absl::StatusOr<bool> SyncWrites(const loyalty::Flags& flags) {
+  const std::string durability = flags.Get("durability", "process");
+  if (durability != "process" && durability != "machine") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--durability=", durability, ": use process or machine"));
+  }
+  return durability == "machine";
+}
+
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
@@ -100,11 +111,12 @@ int Run(int argc, char** argv) {
   }
   if (*brokers == "embedded") return Fail(2, "--brokers=embedded comes with `loyaltyd demo`");
   if (*workers < 1 || *workers > 256) return Fail(2, "--workers must be in [1, 256]");
-  if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
-  const std::string durability = flags->Get("durability", "process");
-  if (durability != "process" && durability != "machine") {
-    return Fail(2, absl::StrCat("--durability=", durability, ": use process or machine"));
+  if (!flags->positional().empty()) {
+    return Fail(2, absl::StrCat("unexpected argument \"", flags->positional()[0], "\""));
   }
+  if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
+  auto sync_writes = SyncWrites(*flags);
+  if (!sync_writes.ok()) return Fail(2, std::string(sync_writes.status().message()));
   auto programs = loyalty::LoadPrograms(*program);
   if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
   loyalty::KafkaEngine::Options options;
@@ -114,7 +126,7 @@ int Run(int argc, char** argv) {
   options.topics.events = flags->Get("events-topic", options.topics.events);
   options.workers = static_cast<int>(*workers);
   options.batch_records_max = *batch;
-  options.sync_writes = durability == "machine";
+  options.sync_writes = *sync_writes;
   options.instance_id = flags->Get("instance-id");
   auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
   if (!session.ok()) return Fail(2, std::string(session.status().message()));
@@ -171,10 +183,8 @@ int Replay(int argc, char** argv) {
     return Fail(2, absl::StrCat("unexpected argument \"", flags->positional()[0], "\""));
   }
   if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
-  const std::string durability = flags->Get("durability", "process");
-  if (durability != "process" && durability != "machine") {
-    return Fail(2, absl::StrCat("--durability=", durability, ": use process or machine"));
-  }
+  auto sync_writes = SyncWrites(*flags);
+  if (!sync_writes.ok()) return Fail(2, std::string(sync_writes.status().message()));
   auto programs = loyalty::LoadPrograms(*program);
   if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
   options.data_dir = *data_dir;
@@ -183,7 +193,7 @@ int Replay(int argc, char** argv) {
   options.outcomes_path = flags->Get("outcomes");
   options.partition = static_cast<int32_t>(*partition);
   options.batch_size = *batch;
-  options.sync_writes = durability == "machine";
+  options.sync_writes = *sync_writes;
   options.lines_max = *lines_max;
   options.progress = !flags->Has("quiet") && isatty(STDERR_FILENO);
   auto stats = loyalty::RunReplay(*programs, options);
