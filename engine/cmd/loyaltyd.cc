@@ -74,15 +74,32 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-// --durability=process (default): WAL without fsync, survives kill -9;
-// machine: fsync the WAL with every batch, survives power loss.
-absl::StatusOr<bool> SyncWrites(const loyalty::Flags& flags) {
+// What run and replay share: no stray arguments, a sane --batch-size,
+// --durability (process, the default: WAL without fsync, survives kill -9;
+// machine: fsync the WAL with every batch, survives power loss) and the
+// programs. Returns 0, or the exit code after printing the error.
+struct Common {
+  loyalty::ProgramSet programs;
+  bool sync_writes = false;
+};
+
+int ParseCommon(const loyalty::Flags& flags, const std::string& program_path, int64_t batch_size,
+                Common* out) {
+  if (!flags.positional().empty()) {
+    return Fail(2, absl::StrCat("unexpected argument \"", flags.positional()[0], "\""));
+  }
+  if (batch_size < 1 || batch_size > 1'000'000) {
+    return Fail(2, "--batch-size must be in [1, 1000000]");
+  }
   const std::string durability = flags.Get("durability", "process");
   if (durability != "process" && durability != "machine") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--durability=", durability, ": use process or machine"));
+    return Fail(2, absl::StrCat("--durability=", durability, ": use process or machine"));
   }
-  return durability == "machine";
+  out->sync_writes = durability == "machine";
+  auto programs = loyalty::LoadPrograms(program_path);
+  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  out->programs = std::move(*programs);
+  return 0;
 }
 
 std::atomic<bool> g_stop{false};
@@ -111,14 +128,8 @@ int Run(int argc, char** argv) {
   }
   if (*brokers == "embedded") return Fail(2, "--brokers=embedded comes with `loyaltyd demo`");
   if (*workers < 1 || *workers > 256) return Fail(2, "--workers must be in [1, 256]");
-  if (!flags->positional().empty()) {
-    return Fail(2, absl::StrCat("unexpected argument \"", flags->positional()[0], "\""));
-  }
-  if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
-  auto sync_writes = SyncWrites(*flags);
-  if (!sync_writes.ok()) return Fail(2, std::string(sync_writes.status().message()));
-  auto programs = loyalty::LoadPrograms(*program);
-  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  Common common;
+  if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
   loyalty::KafkaEngine::Options options;
   options.brokers = *brokers;
   options.data_dir = *data_dir;
@@ -126,12 +137,12 @@ int Run(int argc, char** argv) {
   options.topics.events = flags->Get("events-topic", options.topics.events);
   options.workers = static_cast<int>(*workers);
   options.batch_records_max = *batch;
-  options.sync_writes = *sync_writes;
+  options.sync_writes = common.sync_writes;
   options.instance_id = flags->Get("instance-id");
   auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
   if (!session.ok()) return Fail(2, std::string(session.status().message()));
   options.session_timeout_ms = static_cast<int>(*session);
-  auto engine = loyalty::KafkaEngine::Create(&*programs, options);
+  auto engine = loyalty::KafkaEngine::Create(&common.programs, options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
@@ -179,24 +190,18 @@ int Replay(int argc, char** argv) {
                                 partition.status(), batch.status(), lines_max.status()}) {
     if (!s.ok()) return Fail(2, std::string(s.message()));
   }
-  if (!flags->positional().empty()) {
-    return Fail(2, absl::StrCat("unexpected argument \"", flags->positional()[0], "\""));
-  }
-  if (*batch < 1 || *batch > 1'000'000) return Fail(2, "--batch-size must be in [1, 1000000]");
-  auto sync_writes = SyncWrites(*flags);
-  if (!sync_writes.ok()) return Fail(2, std::string(sync_writes.status().message()));
-  auto programs = loyalty::LoadPrograms(*program);
-  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  Common common;
+  if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
   options.data_dir = *data_dir;
   options.events_path = *events;
   options.dlq_path = flags->Get("dlq");
   options.outcomes_path = flags->Get("outcomes");
   options.partition = static_cast<int32_t>(*partition);
   options.batch_size = *batch;
-  options.sync_writes = *sync_writes;
+  options.sync_writes = common.sync_writes;
   options.lines_max = *lines_max;
   options.progress = !flags->Has("quiet") && isatty(STDERR_FILENO);
-  auto stats = loyalty::RunReplay(*programs, options);
+  auto stats = loyalty::RunReplay(common.programs, options);
   if (!stats.ok()) return Fail(1, std::string(stats.status().message()));
   std::fprintf(stderr,
                "replay: %lld lines in %.2f s (%.0f lines/s): %lld applied, %lld duplicates, "
