@@ -46,8 +46,12 @@ class Partition::Batch : public ApplyContext {
   void PutCounter(const MemberRecord& member, absl::string_view name, int64_t value) override;
 
  private:
-  static std::string KeyOf(const MemberRecord& m) {
-    return keys::Member(m.state().program_id(), m.state().member_id());
+  // The key of the member being applied, computed once per event in
+  // ApplyRecord. REQUIRES: `m` is that member (checked).
+  const std::string& KeyOf(const MemberRecord& m) const {
+    LOYALTY_CHECK(&m == applying_ && applying_key_ != nullptr)
+        << "ApplyContext used for a member that is not being applied";
+    return *applying_key_;
   }
   rocksdb::ColumnFamilyHandle* cf(Cf which) { return p_->store_->cf(which); }
   // A point read of orders, dedupe or counters: this batch's write, else
@@ -82,7 +86,9 @@ class Partition::Batch : public ApplyContext {
   int64_t outbox_seq_;
   std::vector<std::string> dirty_;  // member keys, first-touched order
   absl::flat_hash_set<std::string> dirty_set_;
-  std::set<std::string> ticked_programs_;  // ordered: written in Finish
+  std::set<std::string> ticked_programs_;   // ordered: written in Finish
+  const MemberRecord* applying_ = nullptr;  // the member ApplyMemberEvent works on
+  const std::string* applying_key_ = nullptr;
   std::string scratch_;
 };
 
@@ -335,7 +341,12 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
     member = p_->InsertMember(member_key, NewMemberRecord(program, e.member_id()));
   const UnixNanos t = EffectiveTime(e, *member, p_->tick_time_[program.program_id()]);
   MemberDelta delta;
-  LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, e, t, member, this, &delta));
+  applying_ = member;
+  applying_key_ = &member_key;
+  absl::Status applied = ApplyMemberEvent(program, e, t, member, this, &delta);
+  applying_ = nullptr;
+  applying_key_ = nullptr;
+  LOYALTY_RETURN_IF_ERROR(applied);
   loyalty::v1::Outcome outcome = std::move(delta.outcome);
   AfterMemberChange(member_key, member, &delta, e.event_id());
   EmitOutcome(std::move(outcome), rec.offset);
