@@ -375,6 +375,12 @@ rocksdb::WriteBatch* Partition::Batch::Finish(
     LOYALTY_CHECK_OK(FromRocks(
         wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
   }
+  if (p_->outbox_trim_through_ > p_->outbox_trimmed_through_) {
+    LOYALTY_CHECK_OK(
+        FromRocks(wb_.DeleteRange(cf(Cf::kOutbox), keys::Outbox(p_->outbox_trimmed_through_ + 1),
+                                  keys::Outbox(p_->outbox_trim_through_ + 1)),
+                  "delete range"));
+  }
   return &wb_;
 }
 
@@ -485,6 +491,7 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
   }
   next_offset_ = last + 1;
   outbox_next_seq_ = batch.outbox_next_seq();
+  outbox_trimmed_through_ = outbox_trim_through_;
   EvictIfNeeded();
   return absl::OkStatus();
 }

@@ -24,6 +24,7 @@
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -95,6 +96,10 @@ class Partition {
   absl::Status ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
                           BatchOutputs* outputs, const PreCommit& pre_commit = nullptr);
 
+  // Records that outbox records up to `seq` are published: the next batch
+  // deletes them from the outbox, in its own WriteBatch.
+  void TrimOutbox(int64_t seq) { outbox_trim_through_ = std::max(outbox_trim_through_, seq); }
+
   // The offset of the next record to apply: last applied + 1.
   int64_t next_offset() const { return next_offset_; }
   size_t cached_members() const { return cache_.size(); }
@@ -121,6 +126,8 @@ class Partition {
   bool poisoned_ = false;  // memory may not match the store: Reload first
   int64_t next_offset_ = 0;
   int64_t outbox_next_seq_ = 1;
+  int64_t outbox_trim_through_ = 0;  // published; delete with the next batch
+  int64_t outbox_trimmed_through_ = 0;
   std::map<std::string, int64_t, std::less<>> tick_time_;  // program -> largest Tick.now
   // LRU: most recently used at the front.
   std::list<CacheEntry> lru_;

@@ -157,6 +157,20 @@ absl::Status PartitionStore::ForEachMember(
   return FromRocks(it->status(), absl::StrCat("scan members of ", path_));
 }
 
+absl::Status PartitionStore::ForEachOutbox(
+    int64_t after_seq, const std::function<absl::Status(loyalty::v1::OutboxRecord&&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kOutbox)));
+  for (it->Seek(keys::Outbox(after_seq + 1)); it->Valid(); it->Next()) {
+    loyalty::v1::OutboxRecord rec;
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": unreadable outbox record at key ", it->key().ToString(true)));
+    }
+    LOYALTY_RETURN_IF_ERROR(fn(std::move(rec)));
+  }
+  return FromRocks(it->status(), absl::StrCat("scan the outbox of ", path_));
+}
+
 absl::Status PartitionStore::ForEachEntry(
     absl::string_view program_id, absl::string_view member_id,
     const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn) {

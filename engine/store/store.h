@@ -89,6 +89,9 @@ class PartitionStore {
   // Calls `fn` for each ledger entry of a member in sequence order.
   absl::Status ForEachEntry(absl::string_view program_id, absl::string_view member_id,
                             const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn);
+  // Calls `fn` for each outbox record with seq > `after_seq`, ascending.
+  absl::Status ForEachOutbox(int64_t after_seq,
+                             const std::function<absl::Status(loyalty::v1::OutboxRecord&&)>& fn);
 
  private:
   PartitionStore() = default;
