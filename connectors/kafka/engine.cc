@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/publisher.h"
 #include "engine/base/status.h"
 #include "engine/ledger/partition.h"
 #include "engine/store/store.h"
@@ -97,26 +98,43 @@ class KafkaEngine::Impl {
   absl::Status Run(const std::atomic<bool>& stop);
   int64_t records_applied() const { return applied_.load(); }
   int owned_partitions() const { return owned_count_.load(); }
+  int64_t output_transactions() const { return transactions_.load(); }
 
   // librdkafka's rebalance callback (on the Run thread, inside poll).
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
 
  private:
+  // Records read but not yet handed to the worker.
+  struct Pending {
+    std::vector<std::string> values;
+    std::vector<int64_t> offsets;
+    std::vector<int64_t> timestamps_ms;  // only with on_committed
+    Clock::time_point first;
+  };
   // A partition this process owns: its store, touched only by its worker.
   struct Owned {
     int32_t partition = 0;
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
-  };
-  // Records read but not yet handed to the worker.
-  struct Pending {
-    std::vector<std::string> values;
-    std::vector<int64_t> offsets;
-    Clock::time_point first;
+    std::unique_ptr<OutboxPublisher> publisher;  // null with outputs off
+    std::atomic<int64_t> next_offset{0};         // for group offset commits
+    // Batches applied and not yet published, oldest first.
+    struct Applied {
+      std::shared_ptr<BatchOutputs> outputs;
+      std::shared_ptr<Pending> batch;
+    };
+    std::mutex unpublished_mu;
+    std::vector<Applied> unpublished;
+    // Runs the publisher; last, so that it is joined (after running what it
+    // holds) before the rest is destroyed.
+    std::unique_ptr<Worker> publish_thread;
   };
 
   Worker& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
+  absl::Status Republish(Owned* owned);
+  void CommitGroupOffsets();
+  void PublishPending(Owned* o);  // on o's publishing thread
   void Dispatch(int32_t partition);
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
   void Fail(absl::Status s) {
@@ -132,6 +150,8 @@ class KafkaEngine::Impl {
   std::map<int32_t, std::unique_ptr<Owned>> owned_;  // Run thread only
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
+  std::atomic<int64_t> transactions_{0};
+  const std::atomic<bool>* stop_ = nullptr;  // Run's; cancels publish retries
   std::atomic<int> owned_count_{0};
   std::atomic<bool> failed_{false};
   std::mutex error_mu_;
@@ -152,6 +172,21 @@ absl::Status KafkaEngine::Impl::Init() {
   if (options_.brokers.empty()) return absl::InvalidArgumentError("brokers are required");
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   if (options_.workers < 1) return absl::InvalidArgumentError("workers must be >= 1");
+  if (options_.outputs_enabled) {
+    // Output partition p mirrors input partition p: the topics must exist
+    // with the input's partition count (loyaltyctl create-topics).
+    constexpr int kTimeoutMs = 30'000;
+    LOYALTY_ASSIGN_OR_RETURN(const int partitions,
+                             PartitionCount(options_.brokers, options_.topics.events, kTimeoutMs));
+    for (const std::string& topic : options_.topics.outputs()) {
+      LOYALTY_ASSIGN_OR_RETURN(const int n, PartitionCount(options_.brokers, topic, kTimeoutMs));
+      if (n != partitions) {
+        return absl::FailedPreconditionError(absl::StrCat("output topic ", topic, " has ", n,
+                                                          " partitions, ", options_.topics.events,
+                                                          " has ", partitions));
+      }
+    }
+  }
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   std::vector<std::pair<const char*, std::string>> settings = {
@@ -205,6 +240,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   owned->partition = partition;
   StoreOptions store_options;
   store_options.sync_writes = options_.sync_writes;
+  store_options.env = options_.env;
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.store_lock_wait_ms);
   for (;;) {
     auto store = PartitionStore::Open(PartitionDir(options_.data_dir, partition), store_options);
@@ -218,9 +254,49 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   }
   PartitionOptions partition_options;
   partition_options.partition = partition;
+  partition_options.outbox_enabled = options_.outputs_enabled;
   LOYALTY_ASSIGN_OR_RETURN(owned->ledger,
                            Partition::Open(programs_, owned->store.get(), partition_options));
+  owned->next_offset.store(owned->ledger->next_offset());
+  if (options_.outputs_enabled) {
+    PublisherOptions p;
+    p.brokers = options_.brokers;
+    p.topics = options_.topics;
+    p.partition = partition;
+    p.transactional_id =
+        absl::StrCat(options_.transactional_id_prefix.empty() ? options_.group_id
+                                                              : options_.transactional_id_prefix,
+                     ".", options_.topics.events, ".", partition);
+    p.transaction_timeout_ms = options_.transaction_timeout_ms;
+    p.call_timeout_ms = options_.transaction_call_timeout_ms;
+    LOYALTY_ASSIGN_OR_RETURN(owned->publisher, OutboxPublisher::Create(p, stop_));
+    LOYALTY_RETURN_IF_ERROR(Republish(owned.get()));
+    owned->publish_thread = std::make_unique<Worker>(options_.queue_batches_max);
+  }
   return owned;
+}
+
+absl::Status KafkaEngine::Impl::Republish(Owned* owned) {
+  // What the outbox holds above the last committed sequence: the outputs of
+  // batches whose publishing a crash interrupted. Bounded transactions.
+  constexpr size_t kChunkRecords = 16'384;
+  std::vector<loyalty::v1::OutboxRecord> chunk;
+  OutboxPublisher* publisher = owned->publisher.get();
+  auto flush = [&]() -> absl::Status {
+    if (chunk.empty()) return absl::OkStatus();
+    LOYALTY_RETURN_IF_ERROR(publisher->Publish(chunk));
+    transactions_.fetch_add(1);
+    chunk.clear();
+    return absl::OkStatus();
+  };
+  LOYALTY_RETURN_IF_ERROR(owned->store->ForEachOutbox(
+      publisher->published_seq(), [&](loyalty::v1::OutboxRecord&& rec) -> absl::Status {
+        chunk.push_back(std::move(rec));
+        return chunk.size() >= kChunkRecords ? flush() : absl::OkStatus();
+      }));
+  LOYALTY_RETURN_IF_ERROR(flush());
+  owned->ledger->TrimOutbox(publisher->published_seq());
+  return absl::OkStatus();
 }
 
 void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
@@ -277,29 +353,95 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
   }
   auto batch = std::make_shared<Pending>(std::move(it->second));
   pending_.erase(it);
-  Partition* ledger = owned->second->ledger.get();
-  WorkerOf(partition).Push([this, batch, ledger] {
+  Owned* o = owned->second.get();
+  WorkerOf(partition).Push([this, batch, o] {
     if (failed_.load()) return;
     std::vector<InputRecord> records;
     records.reserve(batch->values.size());
     for (size_t i = 0; i < batch->values.size(); ++i) {
       records.push_back({batch->offsets[i], batch->values[i]});
     }
-    BatchOutputs outputs;
-    outputs.collect_records = false;
-    absl::Status s = ledger->ApplyBatch(records, InputFormat::kBinary, &outputs);
+    auto outputs = std::make_shared<BatchOutputs>();
+    outputs->collect_records = o->publisher != nullptr;
+    absl::Status s = o->ledger->ApplyBatch(records, InputFormat::kBinary, outputs.get());
     if (!s.ok()) {
       Fail(s);
       return;
     }
+    o->next_offset.store(o->ledger->next_offset());
     // Records below the stored offset (redelivered) are skipped, not counted.
-    applied_.fetch_add(outputs.applied + outputs.duplicates + outputs.rejected);
+    applied_.fetch_add(outputs->applied + outputs->duplicates + outputs->rejected);
+    if (o->publisher == nullptr) {
+      if (options_.on_committed) options_.on_committed(o->partition, batch->timestamps_ms);
+      return;
+    }
+    // The batch is written (and synced with --durability=machine): the
+    // partition's own publishing thread commits its outputs to Kafka while
+    // this worker applies the next batch. One thread per partition keeps
+    // them in order; its queue is bounded. Batches that wait while a
+    // transaction commits are published together in the next one.
+    {
+      std::lock_guard<std::mutex> lock(o->unpublished_mu);
+      o->unpublished.push_back({std::move(outputs), batch});
+    }
+    o->publish_thread->Push([this, o] { PublishPending(o); });
   });
 }
 
+void KafkaEngine::Impl::PublishPending(Owned* o) {
+  if (failed_.load()) return;
+  std::vector<Owned::Applied> applied;
+  {
+    std::lock_guard<std::mutex> lock(o->unpublished_mu);
+    applied.swap(o->unpublished);
+  }
+  if (applied.empty()) return;  // an earlier task took them
+  std::vector<loyalty::v1::OutboxRecord> records;
+  for (auto& a : applied) {
+    for (auto& r : a.outputs->records) records.push_back(std::move(r));
+  }
+  if (!records.empty()) {
+    absl::Status s = o->publisher->Publish(records);
+    if (!s.ok()) {
+      // Nothing more is published in this process: a later batch published
+      // before these would leave a gap in the outputs.
+      Fail(s);
+      return;
+    }
+    transactions_.fetch_add(1);
+    o->ledger->TrimOutbox(o->publisher->published_seq());
+  }
+  if (options_.on_committed) {
+    for (const auto& a : applied) options_.on_committed(o->partition, a.batch->timestamps_ms);
+  }
+}
+
+void KafkaEngine::Impl::CommitGroupOffsets() {
+  if (owned_.empty()) return;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(owned_.size()));
+  for (const auto& [partition, owned] : owned_) {
+    const int64_t next = owned->next_offset.load();
+    if (next > 0) {
+      rd_kafka_topic_partition_list_add(list, options_.topics.events.c_str(), partition)->offset =
+          next;
+    }
+  }
+  if (list->cnt > 0) rd_kafka_commit(rk_, list, /*async=*/1);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
 absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
   const auto wait = std::chrono::milliseconds(options_.batch_wait_ms);
+  const auto commit_interval = std::chrono::milliseconds(options_.group_offset_commit_interval_ms);
+  auto last_commit = Clock::now();
   while (!stop.load() && !failed_.load()) {
+    if (options_.group_offset_commit_interval_ms > 0 &&
+        Clock::now() - last_commit >= commit_interval) {
+      CommitGroupOffsets();
+      last_commit = Clock::now();
+    }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 10);
     if (m != nullptr) {
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -307,6 +449,8 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
         if (p.values.empty()) p.first = Clock::now();
         p.values.emplace_back(static_cast<const char*>(m->payload), m->len);
         p.offsets.push_back(m->offset);
+        if (options_.on_committed)
+          p.timestamps_ms.push_back(rd_kafka_message_timestamp(m, nullptr));
         if (static_cast<int64_t>(p.values.size()) >= options_.batch_records_max) {
           Dispatch(m->partition);
         }
@@ -330,10 +474,14 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
     for (int32_t partition : all) Dispatch(partition);
   }
   for (auto& w : workers_) w->Drain();
+  if (options_.group_offset_commit_interval_ms > 0) CommitGroupOffsets();
   rd_kafka_consumer_close(rk_);
   owned_.clear();
   owned_count_.store(0);
   std::lock_guard<std::mutex> lock(error_mu_);
+  // Publishing given up because of the stop: the outbox keeps it for the
+  // next owner.
+  if (absl::IsCancelled(error_) && stop.load()) return absl::OkStatus();
   return error_;
 }
 
@@ -353,5 +501,7 @@ absl::Status KafkaEngine::Run(const std::atomic<bool>& stop) { return impl_->Run
 int64_t KafkaEngine::records_applied() const { return impl_->records_applied(); }
 
 int KafkaEngine::owned_partitions() const { return impl_->owned_partitions(); }
+
+int64_t KafkaEngine::output_transactions() const { return impl_->output_transactions(); }
 
 }  // namespace loyalty

@@ -1,7 +1,8 @@
 // File: connectors/kafka/engine.h
-// `loyaltyd run` without outputs yet: a consumer group member that applies
-// its assigned input partitions to per-partition stores
-// (<data_dir>/p-NNNN), with one worker thread owning each partition.
+// `loyaltyd run`: a consumer group member that applies its assigned input
+// partitions to per-partition stores (<data_dir>/p-NNNN), with one worker
+// thread owning each partition, and publishes each partition's outputs to
+// the same partition of the output topics in Kafka transactions.
 //
 //   KafkaEngine::Options o;  o.brokers = "127.0.0.1:19092";  o.data_dir = "/var/lib/loyalty";
 //   LOYALTY_ASSIGN_OR_RETURN(auto engine, KafkaEngine::Create(&programs, o));
@@ -17,19 +18,32 @@
 // out). A failed batch stops Run with its error: the process should exit and
 // be restarted, and resumes from the stored offsets.
 //
+// Exactly-once on the output side (SPEC §3.3): each batch's outputs go to the
+// store's outbox in the batch's WriteBatch; once it is written (and, with
+// sync_writes, synced), the worker publishes them in one Kafka transaction
+// (connectors/kafka/publisher.h, transactional.id
+// "<prefix>.<events topic>.<partition>") and the next batch trims them from
+// the outbox. Opening a partition fences its previous owner's producer,
+// reads the last committed outbox sequence from the output topics and
+// republishes what the outbox holds above it. A fenced producer stops Run
+// with FailedPrecondition.
+//
 // Thread-safety: Run is called once, from one thread.
 #ifndef LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
 #define LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/program/program.h"
+#include "rocksdb/env.h"
 
 namespace loyalty {
 
@@ -60,6 +74,29 @@ class KafkaEngine {
     // How long the group waits for a silent member before moving its
     // partitions. Default: 45 s (Kafka's default).
     int session_timeout_ms = 45'000;
+    // Publish balances, ledger entries, outcomes and DLQ records
+    // transactionally. Off only for measurements. Default: true.
+    bool outputs_enabled = true;
+    // transactional.id = "<prefix>.<events topic>.<partition>"; every engine
+    // that may own a partition must use the same prefix, so that a new
+    // owner fences the old one. Default: empty (the group id).
+    std::string transactional_id_prefix;
+    // The broker aborts an output transaction left open this long.
+    // Default: 60 s.
+    int transaction_timeout_ms = 60'000;
+    // Bound of each blocking transaction call before the producer is
+    // replaced. Default: 30 s.
+    int transaction_call_timeout_ms = 30'000;
+    // Commit each partition's applied offset to the group this often, for
+    // lag monitoring only (never read back). 0 disables. Default: 5 s.
+    int group_offset_commit_interval_ms = 5'000;
+    // Called by a worker once a batch is committed (and its outputs
+    // published), with the Kafka timestamps (ms) of its records; for
+    // end-to-end latency measurements. Must be thread-safe. Default: none.
+    std::function<void(int32_t partition, const std::vector<int64_t>& timestamps_ms)> on_committed;
+    // RocksDB environment of the stores; tests inject faults through it.
+    // Default: nullptr (rocksdb::Env::Default()).
+    rocksdb::Env* env = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<KafkaEngine>> Create(const ProgramSet* programs,
@@ -76,6 +113,8 @@ class KafkaEngine {
   int64_t records_applied() const;
   // Input partitions this engine owns now.
   int owned_partitions() const;
+  // Output transactions committed since Create.
+  int64_t output_transactions() const;
 
   class Impl;
 

@@ -8,46 +8,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/file/jsonl.h"
+#include "connectors/kafka/client.h"
 #include "engine/apply/validate.h"
 #include "engine/base/status.h"
 #include "loyalty/v1/events.pb.h"
 
 namespace loyalty {
-namespace {
 
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-
-// A client of `type` with `settings` (name, value).
-absl::StatusOr<KafkaHandle> NewClient(
-    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
-    void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
-    }
-  }
-  if (on_delivery != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("kafka client: ", err));
-  }
-  return KafkaHandle(rk);
-}
-
-absl::Status FromKafka(rd_kafka_resp_err_t err, absl::string_view what) {
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
-}
-
-}  // namespace
+using kafka_internal::FromKafka;
+using kafka_internal::KafkaHandle;
+using kafka_internal::NewClient;
 
 absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
                                    int timeout_ms) {
@@ -164,10 +134,10 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 }
 
 // Produces input lines as ProduceFile describes.
-class LineProducer {
+class LineProducerImpl {
  public:
-  static absl::StatusOr<std::unique_ptr<LineProducer>> Open(const ProduceOptions& o) {
-    auto p = std::unique_ptr<LineProducer>(new LineProducer(o));
+  static absl::StatusOr<std::unique_ptr<LineProducerImpl>> Open(const ProduceOptions& o) {
+    auto p = std::unique_ptr<LineProducerImpl>(new LineProducerImpl(o));
     LOYALTY_ASSIGN_OR_RETURN(p->partitions_, PartitionCount(o.brokers, o.topic, o.timeout_ms));
     LOYALTY_ASSIGN_OR_RETURN(p->rk_, NewClient(RD_KAFKA_PRODUCER,
                                                {{"bootstrap.servers", o.brokers},
@@ -182,7 +152,11 @@ class LineProducer {
   absl::Status Add(absl::string_view text, int64_t line_number) {
     stats_.lines++;
     Rejection r = DecodeEvent(text, InputFormat::kJson, &event_);
-    if (!r.ok()) {
+    // An Event with too many line items parsed: it goes binary like any
+    // other, so that the engine names the same reason as a file replay.
+    const bool parsed =
+        r.ok() || (r.reason == loyalty::v1::OVERSIZED && text.size() <= kRecordBytesMax);
+    if (!parsed) {
       stats_.unkeyed++;
       LOYALTY_RETURN_IF_ERROR(Produce(text, "", static_cast<int32_t>(line_number % partitions_)));
     } else if (!event_.has_tick() && event_.member_id().empty()) {
@@ -218,7 +192,7 @@ class LineProducer {
   int64_t delivered() const { return delivery_.delivered; }
 
  private:
-  explicit LineProducer(const ProduceOptions& o) : o_(o) {}
+  explicit LineProducerImpl(const ProduceOptions& o) : o_(o) {}
 
   absl::Status Produce(absl::string_view bytes, const std::string& key, int32_t partition) {
     for (;;) {
@@ -245,9 +219,30 @@ class LineProducer {
 
 }  // namespace
 
+struct LineProducer::Impl {
+  std::unique_ptr<LineProducerImpl> p;
+};
+
+LineProducer::LineProducer() : impl_(std::make_unique<Impl>()) {}
+LineProducer::~LineProducer() = default;
+
+absl::StatusOr<std::unique_ptr<LineProducer>> LineProducer::Open(const ProduceOptions& options) {
+  std::unique_ptr<LineProducer> out(new LineProducer());
+  LOYALTY_ASSIGN_OR_RETURN(out->impl_->p, LineProducerImpl::Open(options));
+  return out;
+}
+
+absl::Status LineProducer::Add(absl::string_view line, int64_t line_number) {
+  return impl_->p->Add(line, line_number);
+}
+
+absl::StatusOr<ProduceStats> LineProducer::Finish() { return impl_->p->Finish(); }
+
+int64_t LineProducer::delivered() const { return impl_->p->delivered(); }
+
 absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
   LOYALTY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(o.path));
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducerImpl::Open(o));
   auto last_progress = std::chrono::steady_clock::now();
   JsonlReader::Line line;
   while (reader->Next(&line)) {
@@ -267,7 +262,7 @@ absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
 
 absl::StatusOr<ProduceStats> ProduceLines(const ProduceOptions& o,
                                           const std::vector<std::string>& lines) {
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducerImpl::Open(o));
   for (size_t i = 0; i < lines.size(); ++i) {
     LOYALTY_RETURN_IF_ERROR(producer->Add(lines[i], static_cast<int64_t>(i) + 1));
   }

@@ -11,11 +11,13 @@
 #define LOYALTY_CONNECTORS_KAFKA_KAFKA_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace loyalty {
 
@@ -71,6 +73,22 @@ absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& options);
 // The same for lines in memory (options.path unused); line numbers from 1.
 absl::StatusOr<ProduceStats> ProduceLines(const ProduceOptions& options,
                                           const std::vector<std::string>& lines);
+
+// Produces lines one at a time as ProduceFile does (for paced producing).
+class LineProducer {
+ public:
+  static absl::StatusOr<std::unique_ptr<LineProducer>> Open(const ProduceOptions& options);
+  ~LineProducer();
+  absl::Status Add(absl::string_view line, int64_t line_number);
+  // Waits for every delivery; fails if any record was not delivered.
+  absl::StatusOr<ProduceStats> Finish();
+  int64_t delivered() const;
+
+ private:
+  LineProducer();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace loyalty
 

@@ -1,6 +1,6 @@
-// loyaltyd: the Loyalty Ledger engine: `run` (consume Kafka) and `replay`
-// (the same apply path fed from a JSON Lines file). `demo` comes with the
-// embedded broker.
+// loyaltyd: the Loyalty Ledger engine: `run` (consume Kafka), `replay`
+// (the same apply path fed from a JSON Lines file) and `demo` (a tour on the
+// embedded broker).
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/embedded.h"
 #include "connectors/kafka/engine.h"
+#include "engine/cmd/demo.h"
 #include "engine/cmd/flags.h"
 #include "engine/cmd/replay.h"
 #include "engine/program/program.h"
@@ -23,27 +25,50 @@ constexpr char kUsage[] = R"(loyaltyd: the Loyalty Ledger engine
 Usage:
   loyaltyd run --brokers=HOST:PORT --program=PATH --data-dir=DIR [options]
   loyaltyd replay --program=PATH --data-dir=DIR --events=FILE.jsonl [options]
+  loyaltyd demo [options]
 
 Commands:
   run       Join the consumer group and apply the input topic's partitions
             assigned to this process, each to its store <data-dir>/p-NNNN,
             resuming from the offsets stored there (exactly-once on the input
-            side). Stops cleanly on SIGTERM or SIGINT. This build does not yet
-            publish the output topics (balances, ledger, outcomes, DLQ): that
-            is the next step of the Kafka work.
+            side). Each batch's outputs (balances, ledger entries,
+            outcomes, DLQ records) are written to the store's outbox with
+            the batch, then published to the same partition of the output
+            topics in one Kafka transaction (exactly-once for read_committed
+            consumers, across kill -9). Stops cleanly on SIGTERM or SIGINT.
   replay    Apply the events of a JSON Lines file (one loyalty.v1.Event per
             line, proto3 JSON) through the same apply path as the Kafka
             engine. The offset of a line is its line number, so running the
             same file again applies nothing new; a longer file continues
             where the last run stopped.
+  demo      A self-contained tour: starts the embedded broker, generates
+            six weeks of a café (programs/cafe.textproto, built in), runs
+            the engine on it in this process and prints what happened:
+            outcomes, rejections, members, points, top members, a history.
 
 Options of run:
-  --brokers=LIST       Kafka bootstrap servers (required)
+  --brokers=LIST       Kafka bootstrap servers (required), or "embedded":
+                       librdkafka's mock cluster in this process, with the
+                       topics created (4 partitions); it prints its address
+                       for producers. A mock for quick starts: it keeps
+                       nothing and does not filter aborted transactions
   --group=ID           consumer group (default loyalty-engine)
   --events-topic=T     input topic (default loyalty.events)
+  --balances-topic=T, --ledger-topic=T, --outcomes-topic=T, --dlq-topic=T
+                       output topics (default loyalty.balances, loyalty.ledger,
+                       loyalty.outcomes, loyalty.dlq); partition p of each
+                       gets the outputs of input partition p
+  --outputs=on|off     publish the output topics (default on; off only to
+                       measure the engine without them)
+  --transactional-id-prefix=P  output producers are P.<events topic>.<p>
+                       (default: the group); every engine that may own a
+                       partition must use the same P, so that a new owner
+                       fences the old one
   --workers=N          worker threads; partition p goes to worker p % N (default 2)
   --batch-size=N       records per batch at most (default 4096)
-  --durability=MODE    process (default) or machine (fsync the WAL per batch)
+  --durability=MODE    process (default): survives kill -9 of the engine;
+                       machine: the WAL is fsynced before a batch's outputs
+                       are committed to Kafka; survives power loss
   --instance-id=ID     static group membership: a restart with the same id
                        gets its partitions back without a rebalance
   --session-timeout-ms=N  how long the group waits for a silent member
@@ -65,6 +90,16 @@ Options of replay:
   --lines-max=N        stop after N lines (testing restarts)
   --quiet              no progress output
   --help               this text
+
+Options of demo:
+  --program=PATH       another program file or directory (default: the café)
+  --data-dir=DIR       keep the ledger in DIR, a new directory (default: a
+                       temporary directory, removed at the end)
+  --seed=N             seed of the generated stream (default 1)
+  --members=N          members of the café (default 300)
+  --days=N             days of trading (default 42)
+  --partitions=N       partitions of every topic (default 4)
+  --workers=N          engine worker threads (default 2)
 
 Exit status: 0 on success, 1 on a bad program or I/O error, 2 on bad usage.
 )";
@@ -102,6 +137,40 @@ int ParseCommon(const loyalty::Flags& flags, const std::string& program_path, in
   return 0;
 }
 
+// --events-topic and the output topic flags over the SPEC §2 defaults.
+loyalty::Topics TopicsFromFlags(const loyalty::Flags& flags) {
+  loyalty::Topics t;
+  t.events = flags.Get("events-topic", t.events);
+  t.balances = flags.Get("balances-topic", t.balances);
+  t.ledger = flags.Get("ledger-topic", t.ledger);
+  t.outcomes = flags.Get("outcomes-topic", t.outcomes);
+  t.dlq = flags.Get("dlq-topic", t.dlq);
+  return t;
+}
+
+// --brokers=embedded: librdkafka's mock cluster in this process, with the
+// input and output topics created. Returns it, or prints the error.
+std::unique_ptr<loyalty::EmbeddedKafka> StartEmbedded(const loyalty::Flags& flags) {
+  constexpr int kPartitions = 4;
+  const loyalty::Topics topics = TopicsFromFlags(flags);
+  auto kafka = loyalty::EmbeddedKafka::Start();
+  absl::Status s = kafka.ok() ? (*kafka)->CreateTopics(topics, kPartitions) : kafka.status();
+  if (!s.ok()) {
+    Fail(1, std::string(s.message()));
+    return nullptr;
+  }
+  std::fprintf(stderr,
+               "run: WARNING: --brokers=embedded is librdkafka's mock cluster at %s, inside this\n"
+               "run: process: it keeps nothing (everything is gone when run stops) and does not\n"
+               "run: filter aborted transactions. For demos and quick starts only; use a new\n"
+               "run: --data-dir each time (offsets stored by an earlier run would skip records).\n"
+               "run: Topics: %s and the outputs, %d partitions each; produce with\n"
+               "run:   loyaltyctl --brokers=%s produce FILE.jsonl\n",
+               (*kafka)->bootstrap_servers().c_str(), topics.events.c_str(), kPartitions,
+               (*kafka)->bootstrap_servers().c_str());
+  return std::move(*kafka);
+}
+
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
@@ -109,7 +178,8 @@ void OnSignal(int) { g_stop.store(true); }
 int Run(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 2,
-      {"brokers", "program", "data-dir", "group", "events-topic", "workers", "batch-size",
+      {"brokers", "program", "data-dir", "group", "events-topic", "balances-topic", "ledger-topic",
+       "outcomes-topic", "dlq-topic", "outputs", "transactional-id-prefix", "workers", "batch-size",
        "durability", "instance-id", "session-timeout-ms", "quiet", "help"},
       {"quiet", "help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
@@ -126,7 +196,11 @@ int Run(int argc, char** argv) {
        {brokers.status(), program.status(), data_dir.status(), workers.status(), batch.status()}) {
     if (!s.ok()) return Fail(2, std::string(s.message()));
   }
-  if (*brokers == "embedded") return Fail(2, "--brokers=embedded comes with `loyaltyd demo`");
+  std::unique_ptr<loyalty::EmbeddedKafka> embedded;  // declared before the engine: outlives it
+  if (*brokers == "embedded") {
+    if (embedded = StartEmbedded(*flags); embedded == nullptr) return 1;
+    *brokers = embedded->bootstrap_servers();
+  }
   if (*workers < 1 || *workers > 256) return Fail(2, "--workers must be in [1, 256]");
   Common common;
   if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
@@ -134,7 +208,13 @@ int Run(int argc, char** argv) {
   options.brokers = *brokers;
   options.data_dir = *data_dir;
   options.group_id = flags->Get("group", options.group_id);
-  options.topics.events = flags->Get("events-topic", options.topics.events);
+  options.topics = TopicsFromFlags(*flags);
+  const std::string outputs = flags->Get("outputs", "on");
+  if (outputs != "on" && outputs != "off") {
+    return Fail(2, absl::StrCat("--outputs=", outputs, ": use on or off"));
+  }
+  options.outputs_enabled = outputs == "on";
+  options.transactional_id_prefix = flags->Get("transactional-id-prefix");
   options.workers = static_cast<int>(*workers);
   options.batch_records_max = *batch;
   options.sync_writes = common.sync_writes;
@@ -213,6 +293,52 @@ int Replay(int argc, char** argv) {
   return 0;
 }
 
+int Demo(int argc, char** argv) {
+  auto flags = loyalty::Flags::Parse(
+      argc, argv, 2,
+      {"program", "data-dir", "seed", "members", "days", "partitions", "workers", "help"},
+      {"help"});
+  if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!flags->positional().empty()) {
+    return Fail(2, absl::StrCat("unexpected argument \"", flags->positional()[0], "\""));
+  }
+  loyalty::DemoOptions options;
+  auto seed = flags->GetInt("seed", 1);
+  auto members = flags->GetInt("members", options.members);
+  auto days = flags->GetInt("days", options.days);
+  auto partitions = flags->GetInt("partitions", options.partitions);
+  auto workers = flags->GetInt("workers", options.workers);
+  for (const absl::Status& s :
+       {seed.status(), members.status(), days.status(), partitions.status(), workers.status()}) {
+    if (!s.ok()) return Fail(2, std::string(s.message()));
+  }
+  struct Bound {
+    const char* flag;
+    int64_t value, min, max;
+  };
+  for (const Bound& b :
+       {Bound{"members", *members, 1, 100'000}, Bound{"days", *days, 1, 3660},
+        Bound{"partitions", *partitions, 1, 64}, Bound{"workers", *workers, 1, 64}}) {
+    if (b.value < b.min || b.value > b.max) {
+      return Fail(2, absl::StrCat("--", b.flag, " must be in [", b.min, ", ", b.max, "]"));
+    }
+  }
+  options.program_path = flags->Get("program");
+  options.data_dir = flags->Get("data-dir");
+  options.seed = static_cast<uint64_t>(*seed);
+  options.members = static_cast<int>(*members);
+  options.days = static_cast<int>(*days);
+  options.partitions = static_cast<int>(*partitions);
+  options.workers = static_cast<int>(*workers);
+  absl::Status s = loyalty::RunDemo(options);
+  if (!s.ok()) return Fail(1, std::string(s.message()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,6 +353,6 @@ int main(int argc, char** argv) {
   }
   if (command == "replay") return Replay(argc, argv);
   if (command == "run") return Run(argc, argv);
-  if (command == "demo") return Fail(2, "'demo' needs the embedded broker, not in this build yet");
+  if (command == "demo") return Demo(argc, argv);
   return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
 }

@@ -1,5 +1,6 @@
 #include "engine/ledger/partition.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -36,6 +37,7 @@ class Partition::Batch : public ApplyContext {
   rocksdb::WriteBatch* Finish(int64_t next_offset,
                               const std::vector<std::pair<std::string, std::string>>& metadata);
   int64_t outbox_next_seq() const { return outbox_seq_; }
+  int64_t trim_through() const { return trim_through_; }
 
   // ApplyContext.
   absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> GetOrder(
@@ -84,6 +86,7 @@ class Partition::Batch : public ApplyContext {
   absl::flat_hash_map<std::string, std::string> overlay_[static_cast<int>(Cf::kCount)];
   std::map<std::string, bool> due_overlay_;  // key -> present after this batch
   int64_t outbox_seq_;
+  int64_t trim_through_ = 0;        // outbox records this batch deletes, up to
   std::vector<std::string> dirty_;  // member keys, first-touched order
   absl::flat_hash_set<std::string> dirty_set_;
   std::set<std::string> ticked_programs_;   // ordered: written in Finish
@@ -375,10 +378,11 @@ rocksdb::WriteBatch* Partition::Batch::Finish(
     LOYALTY_CHECK_OK(FromRocks(
         wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
   }
-  if (p_->outbox_trim_through_ > p_->outbox_trimmed_through_) {
+  trim_through_ = p_->outbox_trim_through_.load();
+  if (trim_through_ > p_->outbox_trimmed_through_) {
     LOYALTY_CHECK_OK(
         FromRocks(wb_.DeleteRange(cf(Cf::kOutbox), keys::Outbox(p_->outbox_trimmed_through_ + 1),
-                                  keys::Outbox(p_->outbox_trim_through_ + 1)),
+                                  keys::Outbox(trim_through_ + 1)),
                   "delete range"));
   }
   return &wb_;
@@ -491,7 +495,7 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
   }
   next_offset_ = last + 1;
   outbox_next_seq_ = batch.outbox_next_seq();
-  outbox_trimmed_through_ = outbox_trim_through_;
+  outbox_trimmed_through_ = std::max(outbox_trimmed_through_, batch.trim_through());
   EvictIfNeeded();
   return absl::OkStatus();
 }

@@ -24,7 +24,7 @@
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
 
-#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -98,7 +98,13 @@ class Partition {
 
   // Records that outbox records up to `seq` are published: the next batch
   // deletes them from the outbox, in its own WriteBatch.
-  void TrimOutbox(int64_t seq) { outbox_trim_through_ = std::max(outbox_trim_through_, seq); }
+  // Thread-safe (the only method that is): a publishing thread calls it
+  // while another thread applies batches.
+  void TrimOutbox(int64_t seq) {
+    int64_t cur = outbox_trim_through_.load();
+    while (cur < seq && !outbox_trim_through_.compare_exchange_weak(cur, seq)) {
+    }
+  }
 
   // The offset of the next record to apply: last applied + 1.
   int64_t next_offset() const { return next_offset_; }
@@ -126,7 +132,7 @@ class Partition {
   bool poisoned_ = false;  // memory may not match the store: Reload first
   int64_t next_offset_ = 0;
   int64_t outbox_next_seq_ = 1;
-  int64_t outbox_trim_through_ = 0;  // published; delete with the next batch
+  std::atomic<int64_t> outbox_trim_through_{0};  // published; delete with the next batch
   int64_t outbox_trimmed_through_ = 0;
   std::map<std::string, int64_t, std::less<>> tick_time_;  // program -> largest Tick.now
   // LRU: most recently used at the front.

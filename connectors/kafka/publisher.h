@@ -1,0 +1,123 @@
+// File: connectors/kafka/publisher.h
+// Publishes one input partition's outbox to partition p of the output topics
+// in Kafka transactions (SPEC §3.3), and finds where a previous owner of the
+// partition stopped.
+//
+//   PublisherOptions o;  o.brokers = ...;  o.partition = 3;  o.transactional_id = "g.events.3";
+//   LOYALTY_ASSIGN_OR_RETURN(auto publisher, OutboxPublisher::Create(o, &stop));
+//   // publisher->published_seq(): the last outbox sequence committed to Kafka
+//   LOYALTY_RETURN_IF_ERROR(publisher->Publish(outputs.records));   // seq ascending
+//
+// Every output record carries the header `loyalty.seq` (the outbox sequence
+// number, decimal). Balance records also carry `loyalty.version` (the
+// member's version); DLQ records carry `loyalty.reason`, `loyalty.detail`,
+// `loyalty.source.topic`, `loyalty.source.partition`,
+// `loyalty.source.offset` and `loyalty.engine.version`. Values: balances a
+// binary loyalty.v1.BalanceUpdate, ledger a LedgerEntry, outcomes an
+// Outcome (keys "program_id/member_id"), DLQ the rejected record's bytes
+// untouched (no key).
+//
+// Create initialises the transactional producer, which fences any older
+// producer with the same transactional.id (a zombie owner of the partition)
+// and aborts its open transaction; then it reads the last committed record of
+// each output partition (read_committed) and takes the largest `loyalty.seq`.
+// Publish skips records at or below that sequence: they are committed
+// already (after a crash between the Kafka commit and the store's trim, or a
+// store that lost its tail in a power loss and re-derived the same outputs,
+// which determinism makes identical). A transaction that fails for any
+// reason but fencing is retried with a new producer (the KIP-890
+// workaround: a producer whose EndTxn timed out is never reused), re-reading
+// the last committed sequence first, until it commits or `cancel` is set.
+//
+// Thread-compatible: one thread (the partition's worker) uses a publisher.
+#ifndef LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
+#define LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "connectors/kafka/kafka.h"
+#include "loyalty/v1/ledger.pb.h"
+
+namespace loyalty {
+
+// Header names on output records.
+inline constexpr char kHeaderSeq[] = "loyalty.seq";
+inline constexpr char kHeaderVersion[] = "loyalty.version";
+inline constexpr char kHeaderReason[] = "loyalty.reason";
+inline constexpr char kHeaderDetail[] = "loyalty.detail";
+inline constexpr char kHeaderSourceTopic[] = "loyalty.source.topic";
+inline constexpr char kHeaderSourcePartition[] = "loyalty.source.partition";
+inline constexpr char kHeaderSourceOffset[] = "loyalty.source.offset";
+inline constexpr char kHeaderEngineVersion[] = "loyalty.engine.version";
+
+struct PublisherOptions {
+  std::string brokers;  // required
+  Topics topics;        // events names the DLQ's source topic
+  int32_t partition = 0;
+  std::string transactional_id;  // required; one per input partition
+  // The broker aborts a transaction left open this long. Default: 60 s.
+  int transaction_timeout_ms = 60'000;
+  // Bound of each blocking librdkafka call (init, commit, reads). A call
+  // that times out is retried with a new producer. Default: 30 s.
+  int call_timeout_ms = 30'000;
+  // Pause between attempts while the broker is unreachable. Default: 500 ms.
+  int retry_backoff_ms = 500;
+  // Print retries to stderr. Default: true.
+  bool log_retries = true;
+};
+
+class OutboxPublisher {
+ public:
+  // Blocks until the producer is initialised and the last committed sequence
+  // is known, retrying while the broker is unreachable. `cancel` (may be
+  // null) is looked at only after a failure: set, it ends the retries.
+  // FailedPrecondition if the producer is fenced.
+  static absl::StatusOr<std::unique_ptr<OutboxPublisher>> Create(const PublisherOptions& options,
+                                                                 const std::atomic<bool>* cancel);
+  ~OutboxPublisher();
+
+  // The largest outbox sequence known to be committed to the output topics.
+  int64_t published_seq() const { return published_seq_; }
+
+  // Publishes the records above published_seq() (seq ascending) in one
+  // transaction. FailedPrecondition when fenced by a newer owner; Cancelled
+  // if it failed and `cancel` was set. After any error the caller must stop
+  // publishing this partition (a later batch would leave a gap): a new
+  // owner republishes from the outbox.
+  absl::Status Publish(absl::Span<const loyalty::v1::OutboxRecord> records);
+
+  int64_t transactions() const { return transactions_; }
+  int64_t producer_resets() const { return resets_; }
+
+  class Impl;
+
+ private:
+  OutboxPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel);
+  // (Re)creates the producer, initialises transactions and re-reads the
+  // last committed sequence; retries until it works, fenced, or cancel.
+  absl::Status Reset();
+  absl::Status TryPublish(absl::Span<const loyalty::v1::OutboxRecord> records);
+
+  PublisherOptions options_;
+  const std::atomic<bool>* cancel_;
+  std::unique_ptr<Impl> impl_;
+  int64_t published_seq_ = 0;
+  int64_t transactions_ = 0;
+  int64_t resets_ = 0;
+};
+
+// The largest `loyalty.seq` among the last committed records of partition
+// `partition` of the output topics (0 if they hold none), read with
+// isolation.level=read_committed.
+absl::StatusOr<int64_t> LastCommittedSeq(const std::string& brokers, const Topics& topics,
+                                         int32_t partition, int timeout_ms);
+
+}  // namespace loyalty
+
+#endif  // LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
