@@ -2,7 +2,8 @@
 # Installs the dependencies, builds with -Werror and runs the whole test suite:
 #   1. the release build (RelWithDebInfo), every test;
 #   2. an ASan+UBSan build, every test (the big streams scaled down:
-#      LOYALTY_DETERMINISM_EVENTS=40000, LOYALTY_MODEL_EVENTS=20000).
+#      LOYALTY_DETERMINISM_EVENTS=40000, LOYALTY_MODEL_EVENTS=20000, and the
+#      Kafka crash loops to 15,000 events and 6 kills).
 # Exits non-zero when any test fails. Build trees: build/ and build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,5 @@ ninja -C build-asan -j "$jobs"
 echo "== ASan+UBSan tests"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LOYALTY_DETERMINISM_EVENTS=40000 LOYALTY_MODEL_EVENTS=20000 \
+  LOYALTY_CRASH_EVENTS=15000 LOYALTY_CRASH_KILLS=6 \
   ctest --output-on-failure -j 2)
