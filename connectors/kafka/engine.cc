@@ -16,6 +16,7 @@
 #include "connectors/kafka/publisher.h"
 #include "engine/base/status.h"
 #include "engine/ledger/partition.h"
+#include "engine/store/keys.h"
 #include "engine/store/store.h"
 
 namespace loyalty {
@@ -118,6 +119,10 @@ class KafkaEngine::Impl {
     std::unique_ptr<Partition> ledger;
     std::unique_ptr<OutboxPublisher> publisher;  // null with outputs off
     std::atomic<int64_t> next_offset{0};         // for group offset commits
+    int64_t trimmed_through = 0;                 // outbox deleted up to (publishing thread)
+    // Set when the assignment is lost: nothing more is applied or published
+    // here (the next owner takes over from the store and the outbox).
+    std::atomic<bool> lost{false};
     // Batches applied and not yet published, oldest first.
     struct Applied {
       std::shared_ptr<BatchOutputs> outputs;
@@ -133,6 +138,7 @@ class KafkaEngine::Impl {
   Worker& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
   absl::Status Republish(Owned* owned);
+  absl::Status TrimPublished(Owned* o);  // on o's publishing thread (or at open)
   void CommitGroupOffsets();
   void PublishPending(Owned* o);  // on o's publishing thread
   void Dispatch(int32_t partition);
@@ -289,13 +295,38 @@ absl::Status KafkaEngine::Impl::Republish(Owned* owned) {
     chunk.clear();
     return absl::OkStatus();
   };
+  // The store's own record counts too: retention may have emptied the
+  // output topics' tails.
+  LOYALTY_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                           owned->store->Get(Cf::kMeta, keys::kOutboxPublishedThrough));
+  if (stored.has_value()) publisher->AdvancePublished(keys::DecodeInt(*stored));
   LOYALTY_RETURN_IF_ERROR(owned->store->ForEachOutbox(
       publisher->published_seq(), [&](loyalty::v1::OutboxRecord&& rec) -> absl::Status {
         chunk.push_back(std::move(rec));
         return chunk.size() >= kChunkRecords ? flush() : absl::OkStatus();
       }));
   LOYALTY_RETURN_IF_ERROR(flush());
-  owned->ledger->TrimOutbox(publisher->published_seq());
+  return TrimPublished(owned);
+}
+
+absl::Status KafkaEngine::Impl::TrimPublished(Owned* o) {
+  // Published records leave the outbox, and the store notes how far
+  // publishing got, at once (so that an idle partition keeps nothing
+  // published in its outbox). Not synced: if a power loss drops it, the
+  // output topics' tails still tell.
+  const int64_t published = o->publisher->published_seq();
+  o->ledger->SetPublishedThrough(published);
+  if (published <= o->trimmed_through) return absl::OkStatus();
+  rocksdb::WriteBatch wb;
+  LOYALTY_RETURN_IF_ERROR(
+      FromRocks(wb.DeleteRange(o->store->cf(Cf::kOutbox), keys::Outbox(o->trimmed_through + 1),
+                               keys::Outbox(published + 1)),
+                "delete range"));
+  LOYALTY_RETURN_IF_ERROR(FromRocks(
+      wb.Put(o->store->cf(Cf::kMeta), keys::kOutboxPublishedThrough, keys::EncodeInt(published)),
+      "put"));
+  LOYALTY_RETURN_IF_ERROR(o->store->WriteUnsynced(&wb));
+  o->trimmed_through = published;
   return absl::OkStatus();
 }
 
@@ -335,7 +366,12 @@ void KafkaEngine::Impl::Release(rd_kafka_topic_partition_list_t* partitions, boo
   // next owner.
   for (int i = 0; i < partitions->cnt; ++i) {
     const int32_t p = partitions->elems[i].partition;
-    if (!lost) Dispatch(p);
+    if (lost) {
+      auto it = owned_.find(p);
+      if (it != owned_.end()) it->second->lost.store(true);
+    } else {
+      Dispatch(p);
+    }
     pending_.erase(p);
   }
   for (auto& w : workers_) w->Drain();
@@ -355,7 +391,7 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
   pending_.erase(it);
   Owned* o = owned->second.get();
   WorkerOf(partition).Push([this, batch, o] {
-    if (failed_.load()) return;
+    if (failed_.load() || o->lost.load()) return;
     std::vector<InputRecord> records;
     records.reserve(batch->values.size());
     for (size_t i = 0; i < batch->values.size(); ++i) {
@@ -389,7 +425,7 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
 }
 
 void KafkaEngine::Impl::PublishPending(Owned* o) {
-  if (failed_.load()) return;
+  if (failed_.load() || o->lost.load()) return;
   std::vector<Owned::Applied> applied;
   {
     std::lock_guard<std::mutex> lock(o->unpublished_mu);
@@ -402,6 +438,7 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
   }
   if (!records.empty()) {
     absl::Status s = o->publisher->Publish(records);
+    if (!s.ok() && o->lost.load()) return;  // fenced by the next owner: expected
     if (!s.ok()) {
       // Nothing more is published in this process: a later batch published
       // before these would leave a gap in the outputs.
@@ -409,7 +446,11 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
       return;
     }
     transactions_.fetch_add(1);
-    o->ledger->TrimOutbox(o->publisher->published_seq());
+    s = TrimPublished(o);
+    if (!s.ok()) {
+      Fail(s);
+      return;
+    }
   }
   if (options_.on_committed) {
     for (const auto& a : applied) options_.on_committed(o->partition, a.batch->timestamps_ms);

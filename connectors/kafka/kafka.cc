@@ -73,6 +73,12 @@ absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int 
       LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact") ==
                     RD_KAFKA_RESP_ERR_NO_ERROR);
     }
+    if (name == topics.dlq) {
+      // A DLQ record is a rejected input record, whatever its size, plus
+      // headers (docs/kafka.md).
+      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "max.message.bytes", "16777216") ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
     new_topics.push_back(nt);
   }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());

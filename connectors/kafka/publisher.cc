@@ -108,6 +108,10 @@ absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
                                        {"group.id", "loyalty-outbox-reader"},
                                        {"enable.auto.commit", "false"},
                                        {"enable.partition.eof", "true"},
+                                       // Retention moving the log start
+                                       // under us is an error, never a
+                                       // silent jump to the end.
+                                       {"auto.offset.reset", "error"},
                                        {"isolation.level", "read_committed"}});
 }
 
@@ -186,7 +190,11 @@ absl::Status OutboxPublisher::Reset() {
                                                   {"message.timeout.ms", txn_timeout},
                                                   {"linger.ms", "2"},
                                                   {"queue.buffering.max.messages", "1000000"},
-                                                  {"queue.buffering.max.kbytes", "1048576"}});
+                                                  {"queue.buffering.max.kbytes", "1048576"},
+                                                  // A DLQ record is a rejected input (up to
+                                                  // 1 MiB, or more if the input topic allows)
+                                                  // plus headers.
+                                                  {"message.max.bytes", "16777216"}});
     if (!producer.ok()) return producer.status();  // a configuration error
     impl_->producer = std::move(*producer);
     rd_kafka_error_t* e =
@@ -198,7 +206,7 @@ absl::Status OutboxPublisher::Reset() {
       auto seq = LastCommittedSeqWith(impl_->reader.get(), options_.topics, options_.partition,
                                       options_.call_timeout_ms);
       if (seq.ok()) {
-        published_seq_ = *seq;
+        AdvancePublished(*seq);
         return absl::OkStatus();
       }
       s = seq.status();
@@ -212,6 +220,22 @@ absl::Status OutboxPublisher::Reset() {
 }
 
 absl::Status OutboxPublisher::TryPublish(absl::Span<const OutboxRecord> records) {
+  absl::Status s = TryPublishOnce(records);
+  // A fence (or another fatal error) raised by a response in the middle of
+  // the transaction makes later calls fail with generic errors: look at the
+  // producer's fatal state, so that a fenced zombie never re-initialises
+  // and fences the new owner in turn.
+  char reason[512];
+  const rd_kafka_resp_err_t fatal =
+      rd_kafka_fatal_error(impl_->producer.get(), reason, sizeof(reason));
+  if (!s.ok() && fatal != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::FailedPreconditionError(absl::StrCat("producer ", options_.transactional_id,
+                                                      " fenced or failed fatally: ", reason));
+  }
+  return s;
+}
+
+absl::Status OutboxPublisher::TryPublishOnce(absl::Span<const OutboxRecord> records) {
   rd_kafka_t* rk = impl_->producer.get();
   rd_kafka_error_t* e = rd_kafka_begin_transaction(rk);
   if (e != nullptr) return FromTxnError(e, "begin transaction");
@@ -255,6 +279,12 @@ absl::Status OutboxPublisher::TryPublish(absl::Span<const OutboxRecord> records)
           RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       rd_kafka_headers_destroy(headers);  // not taken on failure
+      if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        // Retrying cannot help: stop with a clear error (docs/kafka.md).
+        return absl::FailedPreconditionError(
+            absl::StrCat("output record ", rec.seq(), " of ", value.size(),
+                         " bytes is too large for ", *topic, " (raise its max.message.bytes)"));
+      }
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         return FromKafka(err, absl::StrCat("produce to ", *topic, "/", options_.partition));
       }

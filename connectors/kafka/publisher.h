@@ -33,6 +33,7 @@
 #ifndef LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
 #define LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -83,7 +84,10 @@ class OutboxPublisher {
   ~OutboxPublisher();
 
   // The largest outbox sequence known to be committed to the output topics.
+  // It never decreases: the output topics' tails may be removed by
+  // retention, so a store's own record of it (AdvancePublished) counts too.
   int64_t published_seq() const { return published_seq_; }
+  void AdvancePublished(int64_t seq) { published_seq_ = std::max(published_seq_, seq); }
 
   // Publishes the records above published_seq() (seq ascending) in one
   // transaction. FailedPrecondition when fenced by a newer owner; Cancelled
@@ -103,6 +107,7 @@ class OutboxPublisher {
   // last committed sequence; retries until it works, fenced, or cancel.
   absl::Status Reset();
   absl::Status TryPublish(absl::Span<const loyalty::v1::OutboxRecord> records);
+  absl::Status TryPublishOnce(absl::Span<const loyalty::v1::OutboxRecord> records);
 
   PublisherOptions options_;
   const std::atomic<bool>* cancel_;

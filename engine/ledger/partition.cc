@@ -37,7 +37,6 @@ class Partition::Batch : public ApplyContext {
   rocksdb::WriteBatch* Finish(int64_t next_offset,
                               const std::vector<std::pair<std::string, std::string>>& metadata);
   int64_t outbox_next_seq() const { return outbox_seq_; }
-  int64_t trim_through() const { return trim_through_; }
 
   // ApplyContext.
   absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> GetOrder(
@@ -86,7 +85,6 @@ class Partition::Batch : public ApplyContext {
   absl::flat_hash_map<std::string, std::string> overlay_[static_cast<int>(Cf::kCount)];
   std::map<std::string, bool> due_overlay_;  // key -> present after this batch
   int64_t outbox_seq_;
-  int64_t trim_through_ = 0;        // outbox records this batch deletes, up to
   std::vector<std::string> dirty_;  // member keys, first-touched order
   absl::flat_hash_set<std::string> dirty_set_;
   std::set<std::string> ticked_programs_;   // ordered: written in Finish
@@ -187,6 +185,8 @@ void Partition::Batch::PutCounter(const MemberRecord& member, absl::string_view 
 void Partition::Batch::Emit(OutboxRecord record) {
   if (p_->options_.outbox_enabled) {
     record.set_seq(outbox_seq_++);
+  }
+  if (p_->options_.outbox_enabled && record.seq() > p_->published_through_.load()) {
     SerializeDeterministicTo(record, &scratch_);
     LOYALTY_CHECK_OK(
         FromRocks(wb_.Put(cf(Cf::kOutbox), keys::Outbox(record.seq()), scratch_), "put"));
@@ -378,13 +378,6 @@ rocksdb::WriteBatch* Partition::Batch::Finish(
     LOYALTY_CHECK_OK(FromRocks(
         wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
   }
-  trim_through_ = p_->outbox_trim_through_.load();
-  if (trim_through_ > p_->outbox_trimmed_through_) {
-    LOYALTY_CHECK_OK(
-        FromRocks(wb_.DeleteRange(cf(Cf::kOutbox), keys::Outbox(p_->outbox_trimmed_through_ + 1),
-                                  keys::Outbox(trim_through_ + 1)),
-                  "delete range"));
-  }
   return &wb_;
 }
 
@@ -495,7 +488,6 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
   }
   next_offset_ = last + 1;
   outbox_next_seq_ = batch.outbox_next_seq();
-  outbox_trimmed_through_ = std::max(outbox_trimmed_through_, batch.trim_through());
   EvictIfNeeded();
   return absl::OkStatus();
 }

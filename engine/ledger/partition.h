@@ -96,13 +96,13 @@ class Partition {
   absl::Status ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
                           BatchOutputs* outputs, const PreCommit& pre_commit = nullptr);
 
-  // Records that outbox records up to `seq` are published: the next batch
-  // deletes them from the outbox, in its own WriteBatch.
-  // Thread-safe (the only method that is): a publishing thread calls it
-  // while another thread applies batches.
-  void TrimOutbox(int64_t seq) {
-    int64_t cur = outbox_trim_through_.load();
-    while (cur < seq && !outbox_trim_through_.compare_exchange_weak(cur, seq)) {
+  // Outbox records up to `seq` are committed to Kafka: later batches do not
+  // store outputs numbered at or below it (a store behind Kafka re-derives
+  // outputs that were published already). The publisher deletes published
+  // records from the outbox itself. Thread-safe (the only method that is).
+  void SetPublishedThrough(int64_t seq) {
+    int64_t cur = published_through_.load();
+    while (cur < seq && !published_through_.compare_exchange_weak(cur, seq)) {
     }
   }
 
@@ -132,8 +132,7 @@ class Partition {
   bool poisoned_ = false;  // memory may not match the store: Reload first
   int64_t next_offset_ = 0;
   int64_t outbox_next_seq_ = 1;
-  std::atomic<int64_t> outbox_trim_through_{0};  // published; delete with the next batch
-  int64_t outbox_trimmed_through_ = 0;
+  std::atomic<int64_t> published_through_{0};
   std::map<std::string, int64_t, std::less<>> tick_time_;  // program -> largest Tick.now
   // LRU: most recently used at the front.
   std::list<CacheEntry> lru_;

@@ -116,6 +116,12 @@ absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
   return FromRocks(db_->Write(write_options_, batch), absl::StrCat("write ", path_));
 }
 
+absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions o = write_options_;
+  o.sync = false;
+  return FromRocks(db_->Write(o, batch), absl::StrCat("write ", path_));
+}
+
 absl::StatusOr<std::optional<std::string>> PartitionStore::Get(Cf which, absl::string_view key) {
   std::string value;
   rocksdb::Status s =

@@ -6,8 +6,9 @@
 //   LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir + "/p-0000", options));
 //   LOYALTY_ASSIGN_OR_RETURN(int64_t next, store->GetNextOffset());
 //
-// Thread-safety: RocksDB is thread-safe; a PartitionStore has one writer (the
-// partition that owns it) and any number of readers.
+// Thread-safety: RocksDB is thread-safe; a PartitionStore has one writer of
+// the ledger (the partition that owns it), the publisher trimming the outbox,
+// and any number of readers.
 #ifndef LOYALTY_ENGINE_STORE_STORE_H_
 #define LOYALTY_ENGINE_STORE_STORE_H_
 
@@ -73,6 +74,8 @@ class PartitionStore {
 
   // Applies `batch` atomically (with the WAL synced if sync_writes).
   absl::Status Write(rocksdb::WriteBatch* batch);
+  // The same, never synced: for bookkeeping whose loss is harmless.
+  absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
 
   // Raw value of `key` in `cf`, or nullopt.
   absl::StatusOr<std::optional<std::string>> Get(Cf which, absl::string_view key);

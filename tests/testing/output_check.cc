@@ -1,11 +1,11 @@
 #include "tests/testing/output_check.h"
 
 #include <cstdio>
-#include <set>
+#include <optional>
+#include <regex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace loyalty::testing {
 namespace {
@@ -14,51 +14,76 @@ struct Record {
   int partition = 0;
   int64_t offset = 0;
   std::string key;
-  std::map<std::string, std::string> headers;
+  std::string headers;  // kcat's %h: name=value,name=value (values may hold ',' or '\n')
 };
 
+// The value of header `name` when it is the `index`-th header (0-based);
+// loyalty.seq comes first, then loyalty.version or loyalty.reason, before
+// any free text.
+std::optional<std::string> HeaderAt(const std::string& headers, int index, absl::string_view name) {
+  size_t pos = 0;
+  for (int i = 0; i < index; ++i) {
+    pos = headers.find(',', pos);
+    if (pos == std::string::npos) return std::nullopt;
+    ++pos;
+  }
+  const std::string prefix = absl::StrCat(name, "=");
+  if (headers.compare(pos, prefix.size(), prefix) != 0) return std::nullopt;
+  const size_t end = headers.find(',', pos);
+  return headers.substr(pos + prefix.size(),
+                        end == std::string::npos ? std::string::npos : end - pos - prefix.size());
+}
+
 // Every committed record of `topic`, in partition and offset order. kcat
-// prints "partition offset key headers" per record; headers are
-// name=value,... and a DLQ detail may hold a newline, so a line that does
-// not start a record continues the previous one.
+// prints "partition\toffset\tkeylength\tkey\theaders\n"; the key is cut by
+// its length, and the headers run to the next line that starts a record (a
+// DLQ detail may hold a newline). Anything else is an error.
 absl::StatusOr<std::vector<Record>> ReadWithKcat(const std::string& brokers,
                                                  const std::string& topic) {
   const std::string cmd =
       absl::StrCat("kcat -C -b ", brokers, " -t ", topic,
-                   " -X isolation.level=read_committed -e -q -f '%p %o %k %h\\n' 2>&1");
+                   " -X isolation.level=read_committed -e -q -f '%p\t%o\t%K\t%k\t%h\n' 2>&1");
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) return absl::InternalError(absl::StrCat("cannot run: ", cmd));
-  std::vector<std::string> lines;
-  std::string line;
-  char buf[4096];
-  while (fgets(buf, sizeof(buf), f) != nullptr) {
-    line += buf;
-    if (!line.empty() && line.back() == '\n') {
-      line.pop_back();
-      lines.push_back(std::move(line));
-      line.clear();
-    }
-  }
+  std::string text;
+  char buf[65536];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) text.append(buf, n);
   const int rc = pclose(f);
-  if (rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat(cmd, " exited with ", rc, ": ", lines.empty() ? "" : lines.back()));
-  }
+  if (rc != 0) return absl::UnavailableError(absl::StrCat(cmd, " exited with ", rc, ": ", text));
+  static const std::regex kStart(R"(^(\d+)\t(\d+)\t(-?\d+)\t)");
   std::vector<Record> out;
-  for (const std::string& l : lines) {
-    std::vector<std::string> parts = absl::StrSplit(l, absl::MaxSplits(' ', 3));
-    Record r;
-    if (parts.size() == 4 && absl::SimpleAtoi(parts[0], &r.partition) &&
-        absl::SimpleAtoi(parts[1], &r.offset) && parts[3].rfind("loyalty.seq=", 0) == 0) {
-      r.key = parts[2];
-      for (absl::string_view h : absl::StrSplit(parts[3], ',')) {
-        std::pair<std::string, std::string> kv = absl::StrSplit(h, absl::MaxSplits('=', 1));
-        if (kv.first.rfind("loyalty.", 0) == 0) r.headers.insert(kv);
-      }
-      out.push_back(std::move(r));
-    } else if (out.empty()) {
-      return absl::DataLossError(absl::StrCat(topic, ": unexpected kcat line: ", l));
+  size_t pos = 0;
+  while (pos < text.size()) {
+    std::smatch m;
+    const std::string rest = text.substr(pos, 64);
+    if (!std::regex_search(rest, m, kStart)) {
+      return absl::DataLossError(absl::StrCat(topic, ": unexpected kcat output at byte ", pos, ": ",
+                                              text.substr(pos, 80)));
     }
+    Record r;
+    r.partition = std::stoi(m[1].str());
+    r.offset = std::stoll(m[2].str());
+    const int64_t key_size = std::stoll(m[3].str());
+    pos += m[0].length();
+    if (key_size > 0) {
+      r.key = text.substr(pos, static_cast<size_t>(key_size));
+      pos += static_cast<size_t>(key_size);
+    }
+    if (pos >= text.size() || text[pos] != '\t') {
+      return absl::DataLossError(absl::StrCat(topic, ": bad key at offset ", r.offset));
+    }
+    ++pos;
+    // The headers end at the newline before the next record (or the end).
+    size_t end = pos;
+    for (;;) {
+      end = text.find('\n', end);
+      if (end == std::string::npos || end + 1 == text.size()) break;
+      if (std::regex_search(text.substr(end + 1, 64), kStart)) break;
+      ++end;
+    }
+    r.headers = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? text.size() : end + 1;
+    out.push_back(std::move(r));
   }
   return out;
 }
@@ -75,40 +100,46 @@ absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topic
     auto records = ReadWithKcat(brokers, topic);
     if (!records.ok()) return records.status();
     c.records[topic] = static_cast<int64_t>(records->size());
+    std::map<int, int64_t> last_in_partition;  // seqs rise with the offset
     for (const Record& r : *records) {
       const std::string where = absl::StrCat(topic, "/", r.partition, "@", r.offset);
       int64_t seq = 0;
-      auto it = r.headers.find("loyalty.seq");
-      if (it == r.headers.end() || !absl::SimpleAtoi(it->second, &seq)) {
-        problem(absl::StrCat(where, ": no loyalty.seq header"));
+      auto seq_header = HeaderAt(r.headers, 0, "loyalty.seq");
+      if (!seq_header.has_value() || !absl::SimpleAtoi(*seq_header, &seq)) {
+        problem(absl::StrCat(where, ": no loyalty.seq header first: ", r.headers));
         continue;
       }
       seqs[r.partition].push_back(seq);
+      int64_t& last = last_in_partition[r.partition];
+      if (seq <= last) problem(absl::StrCat(where, ": seq ", seq, " after ", last));
+      last = seq;
       if (topic == topics.balances) {
         int64_t version = 0;
-        auto v = r.headers.find("loyalty.version");
-        if (v == r.headers.end() || !absl::SimpleAtoi(v->second, &version)) {
+        auto v = HeaderAt(r.headers, 1, "loyalty.version");
+        if (!v.has_value() || !absl::SimpleAtoi(*v, &version)) {
           problem(absl::StrCat(where, ": no loyalty.version header"));
           continue;
         }
-        auto [last, inserted] = c.last_version.emplace(r.key, version);
-        const int64_t expected = inserted ? 1 : last->second + 1;
+        auto [it, inserted] = c.last_version.emplace(r.key, version);
+        const int64_t expected = inserted ? 1 : it->second + 1;
         if (version != expected) {
           problem(absl::StrCat(where, ": ", r.key, " version ", version, " after ",
-                               inserted ? 0 : last->second));
+                               inserted ? 0 : it->second));
         }
-        last->second = version;
+        it->second = version;
       }
       if (topic == topics.dlq) {
-        auto reason = r.headers.find("loyalty.reason");
-        if (reason == r.headers.end()) {
+        auto reason = HeaderAt(r.headers, 1, "loyalty.reason");
+        if (!reason.has_value()) {
           problem(absl::StrCat(where, ": no loyalty.reason header"));
         } else {
-          c.dlq_by_reason[reason->second]++;
+          c.dlq_by_reason[*reason]++;
         }
-        for (const char* h : {"loyalty.source.topic", "loyalty.source.partition",
-                              "loyalty.source.offset", "loyalty.engine.version"}) {
-          if (r.headers.count(h) == 0) problem(absl::StrCat(where, ": no ", h, " header"));
+        for (const char* h : {",loyalty.source.topic=", ",loyalty.source.partition=",
+                              ",loyalty.source.offset=", ",loyalty.engine.version="}) {
+          if (r.headers.find(h) == std::string::npos) {
+            problem(absl::StrCat(where, ": no ", h + 1, " header"));
+          }
         }
       }
     }
