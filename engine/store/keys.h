@@ -8,9 +8,9 @@
 //   default        "next_offset"                              BE64o next input offset
 //                  "tick" \0 program                          BE64o largest Tick.now (ns)
 //                  "outbox_next_seq"                          BE64o next outbox sequence
-//                  "outbox_published_through"                 BE64o outbox records committed to
-//                  Kafka "schema"                                   "loyalty-ledger/1" "caller" \0
-//                  name                           a caller's own metadata
+//                  "outbox_published_through"                 BE64o last seq committed to Kafka
+//                  "schema"                                   "loyalty-ledger/1"
+//                  "caller" \0 name                           a caller's own metadata
 //   members        program \0 member                          MemberRecord
 //   ledger         program \0 member \0 BE64 seq              LedgerEntry  (append-only)
 //   orders         program \0 member \0 order_id              OrderRecord
