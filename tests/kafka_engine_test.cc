@@ -230,6 +230,13 @@ class KafkaEngineTest : public ::testing::Test {
     EXPECT_GT(check->records[topics_.ledger], 0);
   }
 
+  // The stores under root_/data equal one uninterrupted replay, and their
+  // outputs were published exactly once.
+  void ExpectExactlyOnce() {
+    EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
+    ExpectOutputsExactlyOnce(root_ + "/data");
+  }
+
   static testing::KafkaBroker* broker_;
   std::map<std::string, int64_t> bad_by_reason_;
   std::string root_;
@@ -257,8 +264,7 @@ TEST_F(KafkaEngineTest, StopAndRestartMidStreamEqualsOneReplay) {
     applied += run->engine->records_applied();
   }
   EXPECT_EQ(applied, records) << "records applied twice or not at all";
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 TEST_F(KafkaEngineTest, ASecondEngineJoinsAndLeavesWhileEventsFlow) {
@@ -285,8 +291,7 @@ TEST_F(KafkaEngineTest, ASecondEngineJoinsAndLeavesWhileEventsFlow) {
   a->Stop();
   ASSERT_TRUE(a->result.ok()) << a->result;
   EXPECT_EQ(total(), records) << "records applied twice or not at all";
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 // Sum of the stored next offsets of the partition stores under `data_dir`
@@ -387,8 +392,7 @@ void KafkaEngineTest::CrashLoop(const std::string& durability, uint64_t seed) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   ASSERT_TRUE(drained) << "stalled at " << StoredOffsets(root_ + "/data") << " of " << end_total;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM did not stop cleanly";
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 TEST_F(KafkaEngineTest, CrashLoopProcessDurability) { CrashLoop("process", testing::TestSeed(47)); }
@@ -428,8 +432,7 @@ TEST_F(KafkaEngineTest, ANewerEngineFencesTheOlderOne) {
   ASSERT_TRUE(WaitFor([&] { return newer->engine->records_applied(); }, records));
   newer->Stop();
   ASSERT_TRUE(newer->result.ok()) << newer->result;
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 // The broker stops mid-stream and comes back on the same log: the engine
@@ -454,8 +457,7 @@ TEST_F(KafkaEngineTest, BrokerRestartMidStream) {
   run->Stop();
   ASSERT_TRUE(run->result.ok()) << run->result;
   EXPECT_EQ(run->engine->records_applied(), records);
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 // A power loss: writes start failing at a moment (the engine stops there, as
@@ -504,8 +506,7 @@ void KafkaEngineTest::PowerLoss(bool machine, uint64_t seed) {
   ASSERT_TRUE(WaitFor([&] { return StoredOffsets(root_ + "/data"); }, records));
   run->Stop();
   ASSERT_TRUE(run->result.ok()) << run->result;
-  EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-  ExpectOutputsExactlyOnce(root_ + "/data");
+  ExpectExactlyOnce();
 }
 
 TEST_F(KafkaEngineTest, PowerLossMachineDurability) { PowerLoss(true, testing::TestSeed(67)); }
