@@ -203,6 +203,26 @@ class KafkaEngineTest : public ::testing::Test {
     r->thread = std::thread([raw] { raw->result = raw->engine->Run(raw->stop); });
     return r;
   }
+  // `loyaltyd run` on this test's broker, topics, group and data directory.
+  std::vector<std::string> LoyaltydArgs(const std::vector<std::string>& extra) const {
+    const char* bin = std::getenv("LOYALTY_BINARY_DIR");
+    std::vector<std::string> args = {
+        std::string(bin != nullptr ? bin : ".") + "/engine/cmd/loyaltyd",
+        "run",
+        "--quiet",
+        "--brokers=" + broker_->brokers(),
+        "--program=" + root_,
+        "--data-dir=" + root_ + "/data",
+        "--events-topic=" + topics_.events,
+        "--balances-topic=" + topics_.balances,
+        "--ledger-topic=" + topics_.ledger,
+        "--outcomes-topic=" + topics_.outcomes,
+        "--dlq-topic=" + topics_.dlq,
+        "--group=" + topics_.events + ".group",
+        "--session-timeout-ms=6000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
   void CrashLoop(const std::string& durability, uint64_t seed);
   void PowerLoss(bool machine, uint64_t seed);
 
@@ -337,24 +357,8 @@ void KafkaEngineTest::CrashLoop(const std::string& durability, uint64_t seed) {
   const std::vector<std::string> lines = MakeStream(seed, events);
   const size_t chunk = lines.size() / (kills_wanted + 1);
 
-  const char* bin = std::getenv("LOYALTY_BINARY_DIR");
-  const std::vector<std::string> args = {
-      std::string(bin != nullptr ? bin : ".") + "/engine/cmd/loyaltyd",
-      "run",
-      "--quiet",
-      "--brokers=" + broker_->brokers(),
-      "--program=" + root_,
-      "--data-dir=" + root_ + "/data",
-      "--events-topic=" + topics_.events,
-      "--balances-topic=" + topics_.balances,
-      "--ledger-topic=" + topics_.ledger,
-      "--outcomes-topic=" + topics_.outcomes,
-      "--dlq-topic=" + topics_.dlq,
-      "--group=" + topics_.events + ".group",
-      "--instance-id=engine-1",
-      "--session-timeout-ms=6000",
-      "--durability=" + durability,
-      "--batch-size=128"};
+  const std::vector<std::string> args =
+      LoyaltydArgs({"--instance-id=engine-1", "--durability=" + durability, "--batch-size=128"});
   // Each round produces a chunk while a fresh engine starts, then kills it
   // at a seeded moment.
   uint64_t rng = seed;
@@ -392,6 +396,39 @@ void KafkaEngineTest::CrashLoop(const std::string& durability, uint64_t seed) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   ASSERT_TRUE(drained) << "stalled at " << StoredOffsets(root_ + "/data") << " of " << end_total;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM did not stop cleanly";
+  ExpectExactlyOnce();
+}
+
+// A second engine in its own process joins the group while events flow and
+// leaves (SIGTERM); each partition's store follows it through the shared data
+// directory (RocksDB's lock keeps a partition to one owner at a time).
+TEST_F(KafkaEngineTest, ASecondProcessJoinsAndLeavesWhileEventsFlow) {
+  const uint64_t seed = testing::TestSeed(73);
+  SCOPED_TRACE(testing::Seeded(seed));
+  const std::vector<std::string> lines = MakeStream(seed, 12'000);
+  const size_t third = lines.size() / 3;
+  int64_t records = Produce(lines, 0, third);
+  auto a = Start(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return a->engine->records_applied(); }, records));
+  pid_t b = Spawn(LoyaltydArgs({"--batch-size=128"}));
+  ASSERT_GT(b, 0);
+  ASSERT_TRUE(WaitFor([&] { return kPartitions - a->engine->owned_partitions(); }, 1))
+      << "the second process got no partition";
+  records += Produce(lines, third, 2 * third);
+  const std::string data = root_ + "/data";
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets(data); }, records))
+      << "stalled at " << StoredOffsets(data) << " of " << records;
+  kill(b, SIGTERM);
+  int status = 0;
+  waitpid(b, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM did not stop cleanly";
+  ASSERT_TRUE(WaitFor([&] { return a->engine->owned_partitions(); }, kPartitions));
+  records += Produce(lines, 2 * third, lines.size());
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets(data); }, records))
+      << "stalled at " << StoredOffsets(data) << " of " << records;
+  a->Stop();
+  ASSERT_TRUE(a->result.ok()) << a->result;
+  EXPECT_LT(a->engine->records_applied(), records) << "the second process applied nothing";
   ExpectExactlyOnce();
 }
 
