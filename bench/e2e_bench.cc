@@ -10,7 +10,8 @@
 // first and events are produced at --rate per second; latency is, per
 // record, from its Kafka timestamp (set when it was produced) to the moment
 // its batch is committed (store written and, with outputs on, the Kafka
-// transaction committed). One line of results on stdout, progress on stderr.
+// transaction committed), leaving out the first --warmup-s seconds. One line of results on stdout,
+// progress on stderr.
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,8 @@ Usage: e2e_bench --brokers=HOST:PORT [options]
   --rate=N           produce N events/s while the engine runs and measure
                      latency; 0 (default): drain a pre-produced backlog
   --seed=N           stream seed (default 1)
+  --warmup-s=N       rate mode: records produced in the first N seconds are
+                     not in the latency figures (default 2)
   --help             this text
 )";
 
@@ -74,7 +77,7 @@ int main(int argc, char** argv) {
   using loyalty::Flags;
   auto flags = Flags::Parse(argc, argv, 1,
                             {"brokers", "events", "members", "partitions", "workers", "batch-size",
-                             "outputs", "durability", "rate", "seed", "help"},
+                             "outputs", "durability", "rate", "seed", "warmup-s", "help"},
                             {"help"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
@@ -142,6 +145,7 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::vector<int64_t> latencies_ms;
   std::atomic<int64_t> committed{0};
+  std::atomic<int64_t> measure_from_ms{0};  // records produced before: warm-up
   int64_t first_commit_ms = 0, last_commit_ms = 0;
   loyalty::KafkaEngine::Options o;
   o.brokers = *brokers;
@@ -157,7 +161,9 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(mu);
     if (first_commit_ms == 0) first_commit_ms = now;
     last_commit_ms = now;
-    for (int64_t ts : timestamps) latencies_ms.push_back(now - ts);
+    for (int64_t ts : timestamps) {
+      if (ts >= measure_from_ms.load()) latencies_ms.push_back(now - ts);
+    }
     committed.fetch_add(static_cast<int64_t>(timestamps.size()));
   };
 
@@ -179,6 +185,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "e2e_bench: producing %zu lines at %lld/s\n", lines.size(),
                  static_cast<long long>(*rate));
+    auto warmup = flags->GetInt("warmup-s", 2);
+    if (!warmup.ok()) return Fail(std::string(warmup.status().message()));
+    measure_from_ms = NowMs() + *warmup * 1000;
     auto stats = produce(*rate);
     if (!stats.ok()) return Fail(stats.status().ToString());
     records = stats->records;

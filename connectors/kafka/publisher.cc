@@ -189,6 +189,12 @@ absl::Status OutboxPublisher::Reset() {
                                                   {"transaction.timeout.ms", txn_timeout},
                                                   {"message.timeout.ms", txn_timeout},
                                                   {"linger.ms", "2"},
+                                                  // Back-to-back transactions meet
+                                                  // CONCURRENT_TRANSACTIONS while the previous
+                                                  // one's markers are written; the default
+                                                  // 100 ms backoff would set every
+                                                  // transaction's floor (KAFKA-5477).
+                                                  {"retry.backoff.ms", "10"},
                                                   {"queue.buffering.max.messages", "1000000"},
                                                   {"queue.buffering.max.kbytes", "1048576"},
                                                   // A DLQ record is a rejected input (up to
@@ -203,6 +209,18 @@ absl::Status OutboxPublisher::Reset() {
     if (e != nullptr)
       s = FromTxnError(e, absl::StrCat("init transactions of ", options_.transactional_id));
     if (s.ok()) {
+      // The producer learns the output topics' leaders now, not in the first
+      // transaction (which would hold up the first batches by a metadata
+      // round trip per topic).
+      for (const std::string& topic : options_.topics.outputs()) {
+        rd_kafka_topic_t* t = rd_kafka_topic_new(impl_->producer.get(), topic.c_str(), nullptr);
+        const rd_kafka_metadata_t* md = nullptr;
+        if (rd_kafka_metadata(impl_->producer.get(), 0, t, &md, options_.call_timeout_ms) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(t);
+      }
       auto seq = LastCommittedSeqWith(impl_->reader.get(), options_.topics, options_.partition,
                                       options_.call_timeout_ms);
       if (seq.ok()) {
