@@ -12,21 +12,23 @@
 // Exactly-once on the input side (SPEC §3.1): a partition resumes from the
 // offset stored in its RocksDB store, passed in the incremental assignment,
 // never from Kafka's group offsets. Partition p is applied only by worker
-// p % workers, in offset order; on revocation (or loss) its queued batches
-// are applied and its store is closed before the partition is released, so
-// that another process can open it (RocksDB's lock file keeps two owners
-// out). A failed batch stops Run with its error: the process should exit and
+// p % workers, in offset order; on revocation its queued batches are applied
+// and published, and its store is closed before the partition is released,
+// so that another process can open it (RocksDB's lock file keeps two owners
+// out); a lost partition applies and publishes nothing more. A failed batch stops Run with its error: the process should exit and
 // be restarted, and resumes from the stored offsets.
 //
 // Exactly-once on the output side (SPEC §3.3): each batch's outputs go to the
 // store's outbox in the batch's WriteBatch; once it is written (and, with
-// sync_writes, synced), the worker publishes them in one Kafka transaction
-// (connectors/kafka/publisher.h, transactional.id
-// "<prefix>.<events topic>.<partition>") and the next batch trims them from
-// the outbox. Opening a partition fences its previous owner's producer,
-// reads the last committed outbox sequence from the output topics and
-// republishes what the outbox holds above it. A fenced producer stops Run
-// with FailedPrecondition.
+// sync_writes, synced), the partition's publishing thread sends them in one
+// Kafka transaction (connectors/kafka/publisher.h, transactional.id
+// "<prefix>.<events topic>.<partition>"; batches that wait go together),
+// then trims them from the outbox and stores how far publishing got, while
+// the worker applies the next batch. Opening a partition fences its
+// previous owner's producer, reads the last committed outbox sequence from
+// the output topics (or the store's, if larger) and republishes what the
+// outbox holds above it. A fenced producer stops Run with
+// FailedPrecondition. docs/kafka.md has the whole contract.
 //
 // Thread-safety: Run is called once, from one thread.
 #ifndef LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
