@@ -432,9 +432,10 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
     applied.swap(o->unpublished);
   }
   if (applied.empty()) return;  // an earlier task took them
-  std::vector<loyalty::v1::OutboxRecord> records;
-  for (auto& a : applied) {
-    for (auto& r : a.outputs->records) records.push_back(std::move(r));
+  // Usually one batch: its records are taken whole, not moved one by one.
+  std::vector<loyalty::v1::OutboxRecord> records = std::move(applied[0].outputs->records);
+  for (size_t i = 1; i < applied.size(); ++i) {
+    for (auto& r : applied[i].outputs->records) records.push_back(std::move(r));
   }
   if (!records.empty()) {
     absl::Status s = o->publisher->Publish(records);

@@ -15,8 +15,8 @@
 // p % workers, in offset order; on revocation its queued batches are applied
 // and published, and its store is closed before the partition is released,
 // so that another process can open it (RocksDB's lock file keeps two owners
-// out); a lost partition applies and publishes nothing more. A failed batch stops Run with its error: the process should exit and
-// be restarted, and resumes from the stored offsets.
+// out); a lost partition applies and publishes nothing more. A failed batch stops Run with its
+// error: the process should exit and be restarted, and resumes from the stored offsets.
 //
 // Exactly-once on the output side (SPEC §3.3): each batch's outputs go to the
 // store's outbox in the batch's WriteBatch; once it is written (and, with
