@@ -244,8 +244,6 @@ absl::Status LineProducer::Add(absl::string_view line, int64_t line_number) {
 
 absl::StatusOr<ProduceStats> LineProducer::Finish() { return impl_->p->Finish(); }
 
-int64_t LineProducer::delivered() const { return impl_->p->delivered(); }
-
 absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
   LOYALTY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(o.path));
   LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducerImpl::Open(o));

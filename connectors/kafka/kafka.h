@@ -82,7 +82,6 @@ class LineProducer {
   absl::Status Add(absl::string_view line, int64_t line_number);
   // Waits for every delivery; fails if any record was not delivered.
   absl::StatusOr<ProduceStats> Finish();
-  int64_t delivered() const;
 
  private:
   LineProducer();

@@ -115,7 +115,7 @@ absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
                                        {"isolation.level", "read_committed"}});
 }
 
-absl::StatusOr<int64_t> LastCommittedSeqWith(rd_kafka_t* reader, const Topics& topics,
+absl::StatusOr<int64_t> LastCommittedSeq(rd_kafka_t* reader, const Topics& topics,
                                              int32_t partition, int timeout_ms) {
   int64_t best = 0;
   for (const std::string& topic : topics.outputs()) {
@@ -147,12 +147,6 @@ rd_kafka_headers_t* HeadersOf(const OutboxRecord& rec, const std::string& source
 
 }  // namespace
 
-absl::StatusOr<int64_t> LastCommittedSeq(const std::string& brokers, const Topics& topics,
-                                         int32_t partition, int timeout_ms) {
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle reader, NewReader(brokers));
-  return LastCommittedSeqWith(reader.get(), topics, partition, timeout_ms);
-}
-
 OutboxPublisher::OutboxPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel)
     : options_(options), cancel_(cancel), impl_(std::make_unique<Impl>()) {}
 
@@ -167,7 +161,6 @@ absl::StatusOr<std::unique_ptr<OutboxPublisher>> OutboxPublisher::Create(
   std::unique_ptr<OutboxPublisher> p(new OutboxPublisher(options, cancel));
   LOYALTY_ASSIGN_OR_RETURN(p->impl_->reader, NewReader(options.brokers));
   LOYALTY_RETURN_IF_ERROR(p->Reset());
-  p->resets_ = 0;
   return p;
 }
 
@@ -182,7 +175,6 @@ absl::Status OutboxPublisher::Reset() {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
     }
     impl_->producer.reset();  // a producer is never reused after a failure
-    ++resets_;
     const std::string txn_timeout = absl::StrCat(options_.transaction_timeout_ms);
     auto producer = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", options_.brokers},
                                                   {"transactional.id", options_.transactional_id},
@@ -221,7 +213,7 @@ absl::Status OutboxPublisher::Reset() {
         }
         rd_kafka_topic_destroy(t);
       }
-      auto seq = LastCommittedSeqWith(impl_->reader.get(), options_.topics, options_.partition,
+      auto seq = LastCommittedSeq(impl_->reader.get(), options_.topics, options_.partition,
                                       options_.call_timeout_ms);
       if (seq.ok()) {
         AdvancePublished(*seq);
@@ -332,7 +324,6 @@ absl::Status OutboxPublisher::Publish(absl::Span<const OutboxRecord> records) {
     absl::Status s = TryPublish(records);
     if (s.ok()) {
       published_seq_ = last;
-      ++transactions_;
       return s;
     }
     if (absl::IsFailedPrecondition(s)) return s;

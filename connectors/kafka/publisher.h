@@ -96,9 +96,6 @@ class OutboxPublisher {
   // owner republishes from the outbox.
   absl::Status Publish(absl::Span<const loyalty::v1::OutboxRecord> records);
 
-  int64_t transactions() const { return transactions_; }
-  int64_t producer_resets() const { return resets_; }
-
   class Impl;
 
  private:
@@ -113,15 +110,7 @@ class OutboxPublisher {
   const std::atomic<bool>* cancel_;
   std::unique_ptr<Impl> impl_;
   int64_t published_seq_ = 0;
-  int64_t transactions_ = 0;
-  int64_t resets_ = 0;
 };
-
-// The largest `loyalty.seq` among the last committed records of partition
-// `partition` of the output topics (0 if they hold none), read with
-// isolation.level=read_committed.
-absl::StatusOr<int64_t> LastCommittedSeq(const std::string& brokers, const Topics& topics,
-                                         int32_t partition, int timeout_ms);
 
 }  // namespace loyalty
 
