@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <thread>
@@ -29,24 +30,33 @@
 namespace loyalty {
 namespace {
 
-using States = std::map<std::string, std::string>;
+using States = std::map<std::string, std::string>;  // program/member -> MemberState JSON
 
-constexpr int kPartitions = 4;  // program/member -> MemberState JSON
+constexpr int kPartitions = 4;
 
-// Member states of every partition store under `data_dir`; verifies each.
-States ReadStates(const std::string& data_dir) {
-  States out;
+// Calls `fn` with every partition store under `data_dir`, opened read-only
+// (which works while an engine runs); a store that cannot be read fails the
+// test.
+void ForEachStore(const std::string& data_dir,
+                  const std::function<void(int32_t, PartitionStore*)>& fn) {
   auto partitions = ListPartitions(data_dir);
   EXPECT_TRUE(partitions.ok()) << partitions.status();
-  if (!partitions.ok()) return out;
+  if (!partitions.ok()) return;
   for (int32_t p : *partitions) {
     StoreOptions ro;
     ro.read_only = true;
     auto store = PartitionStore::Open(PartitionDir(data_dir, p), ro);
     EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) continue;
+    if (store.ok()) fn(p, store->get());
+  }
+}
+
+// Member states of every partition store under `data_dir`; verifies each.
+States ReadStates(const std::string& data_dir) {
+  States out;
+  ForEachStore(data_dir, [&](int32_t p, PartitionStore* store) {
     EXPECT_TRUE(
-        (*store)
+        store
             ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
               const auto& st = rec.state();
               EXPECT_TRUE(out.emplace(st.program_id() + "/" + st.member_id(), ToJson(st)).second)
@@ -54,9 +64,9 @@ States ReadStates(const std::string& data_dir) {
               return absl::OkStatus();
             })
             .ok());
-    auto report = VerifyStore(store->get());
+    auto report = VerifyStore(store);
     EXPECT_TRUE(report.ok() && report->ok()) << "verify failed in partition " << p;
-  }
+  });
   return out;
 }
 
@@ -69,21 +79,13 @@ struct StoreFacts {
 
 StoreFacts ReadStoreFacts(const std::string& data_dir) {
   StoreFacts f;
-  auto partitions = ListPartitions(data_dir);
-  EXPECT_TRUE(partitions.ok()) << partitions.status();
-  if (!partitions.ok()) return f;
-  for (int32_t p : *partitions) {
-    StoreOptions ro;
-    ro.read_only = true;
-    auto store = PartitionStore::Open(PartitionDir(data_dir, p), ro);
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) continue;
-    auto next = (*store)->Get(Cf::kMeta, keys::kOutboxNextSeq);
+  ForEachStore(data_dir, [&](int32_t p, PartitionStore* store) {
+    auto next = store->Get(Cf::kMeta, keys::kOutboxNextSeq);
     EXPECT_TRUE(next.ok()) << next.status();
     int64_t next_seq = 1;
     if (next.ok() && next->has_value()) next_seq = keys::DecodeInt(**next);
     if (next_seq > 1) f.last_seq[p] = next_seq - 1;
-    EXPECT_TRUE((*store)
+    EXPECT_TRUE(store
                     ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
                       const auto& st = rec.state();
                       if (st.version() > 0) {
@@ -92,7 +94,7 @@ StoreFacts ReadStoreFacts(const std::string& data_dir) {
                       return absl::OkStatus();
                     })
                     .ok());
-  }
+  });
   return f;
 }
 
