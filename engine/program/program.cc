@@ -215,7 +215,7 @@ std::optional<ValidationError> Validator::Run() {
            "EARNED_POINTS");
     }
     CheckRange({{"tier_qualification", -1}, {"window_months", -1}}, q.window_months(), 1, 120);
-    CheckRange({{"tier_qualification", -1}, {"grace_days", -1}}, q.grace_days(), 0, 3650);
+    CheckRange({{"tier_qualification", -1}, {"grace_days", -1}}, q.grace_days(), 1, 3650);
   }
 
   for (int i = 0; i < p_.paid_plans_size(); ++i) {
