@@ -1,9 +1,11 @@
 #include "engine/apply/apply.h"
 
 #include <algorithm>
+#include <functional>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "engine/base/crypto.h"
 #include "engine/base/status.h"
 
@@ -196,6 +198,153 @@ void BumpVersion(MemberRecord* rec, MemberDelta* delta, bool was_changed) {
   }
 }
 
+// --- Tiers (SPEC §6 Tiers, docs/semantics.md "Programme rules") -----------
+
+// The local calendar month of `t` as year * 12 + (month - 1).
+int32_t MonthIndex(UnixNanos t, const absl::TimeZone& tz) {
+  const int64_t yyyymm = LocalMonthKey(t, tz);
+  return static_cast<int32_t>(yyyymm / 100 * 12 + yyyymm % 100 - 1);
+}
+
+// Adds to the tier metric bucket of month `month`; months outside the kept
+// window (refunds of purchases whose month was dropped) change nothing.
+void AddToBucket(const CompiledProgram& program, MemberRecord* rec, int32_t month,
+                 int64_t spend_minor, int64_t purchases, int64_t points) {
+  if (!program.has_tier_qualification()) return;
+  auto* months = rec->mutable_months();
+  int i = 0;
+  while (i < months->size() && months->Get(i).month() < month) ++i;
+  if (i == months->size() || months->Get(i).month() != month) {
+    // Only the member's latest month can be new (t never goes back); an
+    // older month missing from the list was dropped with its window.
+    if (i != months->size()) return;
+    months->Add()->set_month(month);
+  }
+  loyalty::v1::MonthBucket* b = months->Mutable(i);
+  b->set_spend_minor(CheckedAdd(b->spend_minor(), spend_minor));
+  b->set_purchase_count(CheckedAdd(b->purchase_count(), purchases));
+  b->set_earned_points(CheckedAdd(b->earned_points(), points));
+}
+
+// Drops the buckets before the window that ends with the month of `t` and
+// returns the metric summed over the window.
+int64_t WindowMetric(const CompiledProgram& program, MemberRecord* rec, UnixNanos t) {
+  const auto& q = program.proto().tier_qualification();
+  const int32_t first = MonthIndex(t, program.time_zone()) - q.window_months() + 1;
+  auto* months = rec->mutable_months();
+  int drop = 0;
+  while (drop < months->size() && months->Get(drop).month() < first) ++drop;
+  if (drop > 0) months->DeleteSubrange(0, drop);
+  int64_t metric = 0;
+  for (const auto& b : *months) {
+    switch (q.metric()) {
+      case loyalty::v1::TierQualification::SPEND_MINOR:
+        metric = CheckedAdd(metric, b.spend_minor());
+        break;
+      case loyalty::v1::TierQualification::PURCHASE_COUNT:
+        metric = CheckedAdd(metric, b.purchase_count());
+        break;
+      default:
+        metric = CheckedAdd(metric, b.earned_points());
+        break;
+    }
+  }
+  return metric;
+}
+
+// Sets tier_id to the effective tier, max(held, paid), and records a tier
+// change outcome if it moved.
+void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause,
+                         MemberDelta* delta) {
+  const CompiledProgram& program = ops.program();
+  if (program.proto().tiers_size() == 0) return;
+  MemberRecord* rec = ops.record();
+  int effective = rec->qualified_tier();
+  if (rec->paid_tier_plus1() > 0) effective = std::max(effective, rec->paid_tier_plus1() - 1);
+  const std::string& to = program.proto().tiers(effective).tier_id();
+  MemberState* st = ops.state();
+  if (st->tier_id() == to) return;
+  Outcome& o = delta->tier_outcomes.emplace_back();
+  o.set_program_id(st->program_id());
+  o.set_member_id(st->member_id());
+  o.set_status(Outcome::APPLIED);
+  o.set_reason("TIER_CHANGED");
+  *o.mutable_effective_at() = NanosToTimestamp(at);
+  o.mutable_tier_change()->set_from_tier_id(st->tier_id());
+  o.mutable_tier_change()->set_to_tier_id(to);
+  o.mutable_tier_change()->set_cause(std::string(cause));
+  st->set_tier_id(to);
+  ops.Touch();
+}
+
+// The tier evaluation at `t` (after a member event, or a grace review due at
+// `t`).
+void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+  const CompiledProgram& program = ops.program();
+  if (!program.has_tier_qualification()) return;
+  MemberRecord* rec = ops.record();
+  MemberState* st = ops.state();
+  const int64_t metric = WindowMetric(program, rec, t);
+  int q = 0;
+  for (int i = 0; i < program.proto().tiers_size(); ++i) {
+    if (program.proto().tiers(i).threshold() <= metric) q = i;
+  }
+  const int held = rec->qualified_tier();
+  const UnixNanos held_until =
+      st->has_tier_held_until() ? *TimestampToNanos(st->tier_held_until()) : 0;
+  if (q < held && t < held_until) return;
+  const char* cause = q > held ? "QUALIFIED" : "GRACE_ENDED";
+  const UnixNanos until =
+      q == 0 ? 0 : t + int64_t{program.proto().tier_qualification().grace_days()} * kNanosPerDay;
+  if (q == held && until == held_until) return;
+  rec->set_qualified_tier(q);
+  if (until == 0) {
+    st->clear_tier_held_until();
+  } else {
+    *st->mutable_tier_held_until() = NanosToTimestamp(until);
+  }
+  ops.Touch();
+  UpdateEffectiveTier(ops, t, cause, delta);
+}
+
+// The next tier maturity: the grace review (at tier_held_until while a tier
+// above the first is held) or the paid plan's end (at vip_until), or kNever.
+// `review` tells which; the review comes first at equal times.
+UnixNanos NextTierDue(const MemberRecord& rec, bool* review) {
+  UnixNanos next = kNever;
+  *review = false;
+  if (rec.qualified_tier() > 0 && rec.state().has_tier_held_until()) {
+    next = *TimestampToNanos(rec.state().tier_held_until());
+    *review = true;
+  }
+  if (rec.paid_tier_plus1() > 0) {
+    const UnixNanos end = *TimestampToNanos(rec.state().vip_until());
+    if (end < next) {
+      next = end;
+      *review = false;
+    }
+  }
+  return next;
+}
+
+// Grace reviews and plan ends due at or before `t`, in time order. A review
+// that keeps the tier schedules the next one grace_days later (>= 1 day), so
+// the loop ends.
+void ApplyTierMaturities(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+  for (;;) {
+    bool review = false;
+    const UnixNanos due = NextTierDue(*ops.record(), &review);
+    if (due > t) return;
+    if (review) {
+      EvaluateTier(ops, due, delta);
+    } else {
+      ops.record()->set_paid_tier_plus1(0);
+      ops.Touch();
+      UpdateEffectiveTier(ops, due, "PLAN_ENDED", delta);
+    }
+  }
+}
+
 // One maturity: a pending lot's release or a lot's expiry.
 struct Maturity {
   UnixNanos due;
@@ -206,7 +355,16 @@ struct Maturity {
   }
 };
 
-void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t) {
+void ApplyLotMaturities(MemberOps& ops, UnixNanos t);
+
+void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+  // Lots and tiers do not affect each other: lot maturities first, then the
+  // tier ones, each in time order.
+  ApplyLotMaturities(ops, t);
+  ApplyTierMaturities(ops, t, delta);
+}
+
+void ApplyLotMaturities(MemberOps& ops, UnixNanos t) {
   MemberRecord* rec = ops.record();
   std::vector<Maturity> due;
   for (const Lot& lot : rec->lots()) {
@@ -254,11 +412,96 @@ std::pair<int64_t, int64_t> Spend(MemberOps& ops, int64_t amount, int64_t own_lo
   return {taken + debt, shortfall - debt};
 }
 
+// Whether a promotion's window, dates and category match a purchase. The
+// window is in local wall-clock time of occurred_at (docs/semantics.md).
+bool PromotionMatches(const CompiledPromotion& promo, const loyalty::v1::Purchase& p,
+                      UnixNanos occurred, const absl::TimeZone& tz) {
+  if (occurred < promo.valid_from_ns || occurred >= promo.valid_until_ns) return false;
+  const std::string& category = promo.proto->category();
+  if (!category.empty() &&
+      std::none_of(p.items().begin(), p.items().end(),
+                   [&](const auto& item) { return item.category() == category; })) {
+    return false;
+  }
+  const absl::CivilSecond local = absl::ToCivilSecond(NanosToTime(occurred), tz);
+  const int day = static_cast<int>(absl::GetWeekday(local)) + 1;  // 1 = Monday .. 7 = Sunday
+  const int yesterday = day == 1 ? 7 : day - 1;
+  auto listed = [&](int d) { return promo.day_mask == 0 || (promo.day_mask & (1u << d)) != 0; };
+  const int minute = local.hour() * 60 + local.minute();
+  if (promo.end_minute > promo.start_minute) {
+    return listed(day) && minute >= promo.start_minute && minute < promo.end_minute;
+  }
+  // Past midnight: [start, 24:00) on a listed day, [00:00, end) the day after.
+  return (listed(day) && minute >= promo.start_minute) ||
+         (listed(yesterday) && minute < promo.end_minute);
+}
+
+// A reward given by a rule: in the outcome, counted in rewards_issued.
+void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
+                 loyalty::v1::IssuedReward::Source source, const std::string& rule_id,
+                 int64_t count, Outcome* out) {
+  static constexpr const char* kTagPrefix[] = {"", "first_purchase", "card:", "promotion:",
+                                               "random:"};
+  MemberState* st = ops.state();
+  auto& issued = (*st->mutable_rewards_issued())[reward_id];
+  issued = CheckedAdd(issued, count);
+  loyalty::v1::IssuedReward* r = out->add_issued_rewards();
+  r->set_reward_id(reward_id);
+  r->set_source(source);
+  r->set_rule_id(rule_id);
+  r->set_count(count);
+  const std::string tag = absl::StrCat(kTagPrefix[source], rule_id);
+  r->set_voucher_code(VoucherCode(ops.program(), st->member_id(), e.event_id(), tag));
+  ops.Touch();
+}
+
+// Random rewards of `trigger` for event `e` (docs/semantics.md). `matches`
+// says whether a rule's category fits the event. Returns the bonus points
+// granted.
+absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t,
+                                loyalty::v1::RandomReward::Trigger trigger,
+                                const std::function<bool(const std::string&)>& matches,
+                                ApplyContext* ctx, Outcome* out, int64_t* bonus_total) {
+  const CompiledProgram& program = ops.program();
+  *bonus_total = 0;
+  for (const auto& rule : program.proto().random_rewards()) {
+    if (rule.on() != trigger || !matches(rule.category())) continue;
+    if (RandomDraw(program, rule.rule_id(), e.event_id()) >= rule.probability_ppm()) continue;
+    if (rule.max_per_member_per_local_day() > 0) {
+      const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+      const std::string counter =
+          absl::StrCat("rnd", absl::string_view("\0", 1), rule.rule_id(),
+                       absl::string_view("\0", 1), LocalDayKey(occurred, program.time_zone()));
+      LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter));
+      if (wins >= rule.max_per_member_per_local_day()) continue;
+      ctx->PutCounter(*ops.record(), counter, wins + 1);
+    }
+    if (!rule.reward_id().empty()) {
+      IssueReward(ops, e, rule.reward_id(), loyalty::v1::IssuedReward::RANDOM, rule.rule_id(), 1,
+                  out);
+    }
+    if (rule.bonus_points() > 0) {
+      MemberState* st = ops.state();
+      const int64_t lot_id = ops.AddLot(rule.bonus_points(), t, t, "");
+      Add(st, &MemberState::lifetime_earned_points, &MemberState::set_lifetime_earned_points,
+          rule.bonus_points());
+      LedgerEntry* entry = ops.Entry(LedgerEntry::BONUS, rule.bonus_points(), t);
+      entry->set_event_id(e.event_id());
+      entry->set_lot_id(lot_id);
+      entry->set_rule_id(rule.rule_id());
+      entry->set_debt_points_after(st->debt_points());
+      *bonus_total += rule.bonus_points();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
                            Outcome* out) {
   const CompiledProgram& program = ops.program();
   const auto& p = e.purchase();
   MemberState* st = ops.state();
+  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
   // Base earn: floor(sum(amount_i * cat_bp_i) * points / (per_minor * 10000)).
   i128 weighted = 0;
   if (p.items_size() == 0) {
@@ -272,6 +515,16 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   i128 points = weighted * earn.points() / (i128{earn.per_minor()} * kBp);
   // The tier before this event.
   points = points * program.TierEarnBp(program.TierIndex(st->tier_id())) / kBp;
+  // Matching promotions in file order: each multiplier with its own floor,
+  // then the bonuses.
+  std::vector<const CompiledPromotion*> promos;
+  for (const CompiledPromotion& promo : program.promotions()) {
+    if (PromotionMatches(promo, p, occurred, program.time_zone())) promos.push_back(&promo);
+  }
+  for (const CompiledPromotion* promo : promos) {
+    if (promo->proto->multiplier_bp() > 0) points = points * promo->proto->multiplier_bp() / kBp;
+  }
+  for (const CompiledPromotion* promo : promos) points += promo->proto->bonus_points();
   LOYALTY_CHECK(points >= 0 && points <= kPointsPerEventMax) << "earn out of bounds";
   const int64_t earned = static_cast<int64_t>(points);
 
@@ -289,20 +542,51 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
     entry->set_event_id(e.event_id());
     entry->set_lot_id(lot_id);
     entry->set_order_id(p.order_id());
+    entry->set_partner_id(p.partner_id());
     entry->set_debt_points_after(st->debt_points());
   }
   ctx->PutOrder(*ops.record(), p.order_id(), order);
 
+  // Punch cards: stamps by quantity of matching items, the remainder carried.
+  for (const auto& card : program.proto().punch_cards()) {
+    int64_t stamps = 0;
+    for (const auto& item : p.items()) {
+      if (item.category() == card.category()) stamps += item.quantity();
+    }
+    if (stamps == 0) continue;
+    int64_t& on_card = (*st->mutable_stamps())[card.card_id()];
+    on_card = CheckedAdd(on_card, stamps);
+    const int64_t filled = on_card / card.stamps_required();
+    on_card %= card.stamps_required();
+    ops.Touch();
+    if (filled > 0) {
+      IssueReward(ops, e, card.reward_id(), loyalty::v1::IssuedReward::PUNCH_CARD, card.card_id(),
+                  filled, out);
+    }
+  }
+  for (const CompiledPromotion* promo : promos) {
+    if (promo->proto->reward_id().empty()) continue;
+    IssueReward(ops, e, promo->proto->reward_id(), loyalty::v1::IssuedReward::PROMOTION,
+                promo->proto->promotion_id(), 1, out);
+  }
+  int64_t bonus = 0;
+  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(
+      ops, e, t, loyalty::v1::RandomReward::PURCHASE,
+      [&](const std::string& category) {
+        return category.empty() ||
+               std::any_of(p.items().begin(), p.items().end(),
+                           [&](const auto& item) { return item.category() == category; });
+      },
+      ctx, out, &bonus));
+
   // KPI stats: occurred_at decides the purchase dates.
-  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
   Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, 1);
   Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, p.amount_minor());
   if (!st->has_first_purchase_at()) {
     *st->mutable_first_purchase_at() = NanosToTimestamp(occurred);
     const std::string& reward = program.proto().first_purchase_reward_id();
     if (!reward.empty()) {
-      (*st->mutable_rewards_issued())[reward] += 1;
-      out->set_reward_id(reward);
+      IssueReward(ops, e, reward, loyalty::v1::IssuedReward::FIRST_PURCHASE, "", 1, out);
     }
   } else if (*TimestampToNanos(st->first_purchase_at()) > occurred) {
     *st->mutable_first_purchase_at() = NanosToTimestamp(occurred);
@@ -310,9 +594,11 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   if (!st->has_last_purchase_at() || *TimestampToNanos(st->last_purchase_at()) < occurred) {
     *st->mutable_last_purchase_at() = NanosToTimestamp(occurred);
   }
+  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), p.amount_minor(), 1,
+              earned + bonus);
   ops.Touch();
   out->set_status(Outcome::APPLIED);
-  out->set_points(earned);
+  out->set_points(earned + bonus);
   return absl::OkStatus();
 }
 
@@ -320,6 +606,11 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
                              Outcome* out) {
   const CompiledProgram& program = ops.program();
   const auto& g = e.engagement();
+  // The NPS answer is kept whatever the rules do with the event.
+  if (g.action() == "nps") {
+    ops.state()->set_last_nps_score(g.score());
+    ops.Touch();
+  }
   const auto* rule = program.EngagementRule(g.action());
   if (rule == nullptr) {
     out->set_status(Outcome::IGNORED);
@@ -367,8 +658,15 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
     entry->set_lot_id(lot_id);
     entry->set_debt_points_after(st->debt_points());
   }
+  int64_t bonus = 0;
+  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(
+      ops, e, t, loyalty::v1::RandomReward::ENGAGEMENT,
+      [&](const std::string& category) { return category.empty() || category == g.action(); },
+      ctx, out, &bonus));
+  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), 0, 0,
+              rule->points() + bonus);
   out->set_status(Outcome::APPLIED);
-  out->set_points(rule->points());
+  out->set_points(rule->points() + bonus);
   return absl::OkStatus();
 }
 
@@ -440,6 +738,7 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
   Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, -(r_after - r_before));
   if (r_after == a) Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, -1);
   ops.Touch();
+  const int32_t order_month = MonthIndex(order.effective_at_ns(), ops.program().time_zone());
   int64_t taken = 0;
   if (clawback > 0) {
     auto [took, written_off] = Spend(ops, clawback, order.lot_id());
@@ -451,6 +750,8 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
     entry->set_written_off_points(written_off);
     entry->set_debt_points_after(st->debt_points());
   }
+  AddToBucket(ops.program(), ops.record(), order_month, -(r_after - r_before),
+              r_after == a ? -1 : 0, -clawback);
   out->set_status(Outcome::APPLIED);
   out->set_points(-taken);
   return absl::OkStatus();
@@ -481,7 +782,8 @@ void ApplyAdjustment(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   out->set_points(delta);
 }
 
-void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) {
+void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, MemberDelta* delta,
+                     Outcome* out) {
   const CompiledProgram& program = ops.program();
   const auto* plan = program.PaidPlan(e.membership().plan_id());
   LOYALTY_CHECK(plan != nullptr) << "validated plan_id " << e.membership().plan_id();
@@ -496,8 +798,14 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
     out->set_reason("VIP_UNTIL_LIMIT");
     return;
   }
+  // The paid tier: this plan's, or an earlier plan's higher one while it runs.
+  MemberRecord* rec = ops.record();
+  int paid = program.TierIndex(plan->tier_id());
+  if (rec->paid_tier_plus1() > 0 && t < from) paid = std::max(paid, rec->paid_tier_plus1() - 1);
+  rec->set_paid_tier_plus1(paid + 1);
   *st->mutable_vip_until() = NanosToTimestamp(until);
   ops.Touch();
+  UpdateEffectiveTier(ops, t, "PLAN_STARTED", delta);
   out->set_status(Outcome::APPLIED);
 }
 
@@ -520,7 +828,8 @@ UnixNanos EffectiveTime(const Event& event, const MemberRecord& member, UnixNano
 }
 
 UnixNanos NextDue(const MemberRecord& member) {
-  UnixNanos next = kNever;
+  bool review = false;
+  UnixNanos next = NextTierDue(member, &review);
   for (const Lot& lot : member.lots()) {
     if (lot.pending()) next = std::min(next, lot.available_at_ns());
     if (lot.expires_at_ns() != 0) next = std::min(next, lot.expires_at_ns());
@@ -532,8 +841,9 @@ void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* 
                      MemberDelta* delta) {
   const bool was_changed = delta->changed;
   MemberOps ops(program, member, delta);
-  ApplyMaturitiesInner(ops, t);
+  ApplyMaturitiesInner(ops, t, delta);
   BumpVersion(member, delta, was_changed);
+  for (Outcome& o : delta->tier_outcomes) o.set_member_version(member->state().version());
 }
 
 absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event, UnixNanos t,
@@ -542,7 +852,7 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
   // A member comes into existence with its first accepted event.
   if (member->state().version() == 0) delta->changed = true;
   MemberOps ops(program, member, delta);
-  ApplyMaturitiesInner(ops, t);
+  ApplyMaturitiesInner(ops, t, delta);
   const size_t event_entries_begin = delta->entries.size();
 
   Outcome* out = &delta->outcome;
@@ -572,16 +882,21 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
         ApplyAdjustment(ops, event, t, out);
         break;
       case Event::kMembership:
-        ApplyMembership(ops, event, t, out);
+        ApplyMembership(ops, event, t, delta, out);
         break;
       default:
         return absl::InvalidArgumentError(
             absl::StrCat("event ", event.event_id(), " is not a member event"));
     }
+  EvaluateTier(ops, t, delta);
   ops.Settle();
   member->set_clock_ns(t);
   BumpVersion(member, delta, was_changed);
   out->set_member_version(member->state().version());
+  for (Outcome& o : delta->tier_outcomes) {
+    o.set_event_id(event.event_id());
+    o.set_member_version(member->state().version());
+  }
   // The event's own entries sum to its outcome points.
   int64_t sum = 0;
   for (size_t i = event_entries_begin; i < delta->entries.size(); ++i) {
@@ -593,13 +908,17 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
 }
 
 std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
-                        absl::string_view event_id) {
+                        absl::string_view event_id, absl::string_view tag) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
   std::string msg = program.program_id();
   msg.push_back('\0');
   msg.append(member_id.data(), member_id.size());
   msg.push_back('\0');
   msg.append(event_id.data(), event_id.size());
+  if (!tag.empty()) {
+    msg.push_back('\0');
+    msg.append(tag.data(), tag.size());
+  }
   Digest256 d = HmacSha256(program.proto().random_seed(), msg);
   std::string code;
   uint64_t bits = First64(d);
@@ -607,6 +926,14 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
   for (int i = 0; i < 12; ++i, bits >>= 5) code.push_back(kAlphabet[bits & 31]);
   for (int i = 0; i < 4; ++i, more >>= 5) code.push_back(kAlphabet[more & 31]);
   return code;
+}
+
+int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
+                   absl::string_view event_id) {
+  std::string msg(rule_id.data(), rule_id.size());
+  msg.push_back('\0');
+  msg.append(event_id.data(), event_id.size());
+  return static_cast<int64_t>(First64(HmacSha256(program.proto().random_seed(), msg)) % 1'000'000);
 }
 
 }  // namespace loyalty

@@ -53,6 +53,10 @@ struct MemberDelta {
   bool changed = false;  // the member's public state changed: version bumped
   std::vector<loyalty::v1::LedgerEntry> entries;  // new ledger entries, in order
   loyalty::v1::Outcome outcome;                   // for member events only
+  // Changes of the effective tier (reason TIER_CHANGED), in order; published
+  // after the event's outcome. Their event_id is set for member events; the
+  // caller sets it for maturities applied by a tick.
+  std::vector<loyalty::v1::Outcome> tier_outcomes;
 };
 
 // A fresh member record: version 0, lowest tier.
@@ -63,12 +67,13 @@ loyalty::v1::MemberRecord NewMemberRecord(const CompiledProgram& program,
 UnixNanos EffectiveTime(const loyalty::v1::Event& event, const loyalty::v1::MemberRecord& member,
                         UnixNanos tick_time);
 
-// The earliest maturity of the member (lot release or expiry), or 0 if none.
+// The earliest maturity of the member (lot release or expiry, grace review,
+// paid plan end), or 0 if none.
 UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
 
 // Applies every maturity due at or before `t` in due-time order (ties:
-// creation order). Entries are stamped with their due time. Bumps the
-// version if anything changed.
+// lots by creation order, then the grace review, then the plan end). Entries
+// are stamped with their due time. Bumps the version if anything changed.
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::MemberRecord* member,
                      MemberDelta* delta);
 
@@ -78,10 +83,18 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1:
                               UnixNanos t, loyalty::v1::MemberRecord* member, ApplyContext* ctx,
                               MemberDelta* delta);
 
-// The voucher code of an accepted redemption: 16 characters of Crockford
-// base32 from HMAC-SHA256(random_seed, program \0 member \0 event_id).
+// A voucher code: 16 characters of Crockford base32 from
+// HMAC-SHA256(random_seed, program \0 member \0 event_id), with \0 tag
+// appended for rewards issued by rules ("first_purchase", "card:<id>",
+// "promotion:<id>", "random:<id>"); an accepted redemption has no tag.
 std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
-                        absl::string_view event_id);
+                        absl::string_view event_id, absl::string_view tag = "");
+
+// The draw of random reward rule `rule_id` for `event_id`:
+// big-endian uint64 of HMAC-SHA256(random_seed, rule_id \0 event_id)[0..8)
+// mod 1,000,000. The rule wins iff it is below probability_ppm (SPEC §6).
+int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
+                   absl::string_view event_id);
 
 }  // namespace loyalty
 

@@ -51,7 +51,7 @@ constexpr char kBase[] = R"pb(
   category_multipliers { category: "gift" multiplier_bp: 0 }
   tiers { tier_id: "base" threshold: 0 earn_multiplier_bp: 12500 }
   tiers { tier_id: "gold" threshold: 10 earn_multiplier_bp: 15000 }
-  tier_qualification { metric: PURCHASE_COUNT window_months: 12 }
+  tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 30 }
   paid_plans { plan_id: "vip" tier_id: "gold" months: 1 }
   paid_plans { plan_id: "fifty-years" tier_id: "gold" months: 600 }
   engagement_rules { action: "like" points: 1 max_per_local_day: 2 }
@@ -70,6 +70,13 @@ class ApplyTest : public ::testing::Test {
     rec_ = NewMemberRecord(*program_, "m");
   }
   void SetUp() override { Load(""); }
+  // A program of its own, without kBase.
+  void LoadOnly(const std::string& text) {
+    auto p = ParseProgramText(text, "test");
+    ASSERT_TRUE(p.ok()) << p.status();
+    program_ = std::move(*p);
+    rec_ = NewMemberRecord(*program_, "m");
+  }
 
   // Applies a JSON event body at `when` (RFC 3339), with the partition's
   // tick time `tick`; returns the outcome.
@@ -83,7 +90,32 @@ class ApplyTest : public ::testing::Test {
     UnixNanos t = EffectiveTime(e, rec_, tick);
     EXPECT_TRUE(ApplyMemberEvent(*program_, e, t, &rec_, &ctx_, &delta).ok());
     last_entries_ = delta.entries;
+    last_tier_outcomes_ = delta.tier_outcomes;
     return delta.outcome;
+  }
+  // Maturities of the member at `when`, as a tick would apply them.
+  void Mature(const std::string& when) {
+    MemberDelta delta;
+    ApplyMaturities(*program_, *ParseRfc3339(when), &rec_, &delta);
+    last_entries_ = delta.entries;
+    last_tier_outcomes_ = delta.tier_outcomes;
+  }
+  // A purchase with one line item of `quantity` x `category`.
+  Outcome BuyItems(int64_t amount, const std::string& category, int quantity,
+                   const std::string& when, const std::string& extra = "") {
+    return Apply("\"purchase\":{\"order_id\":\"o" + std::to_string(seq_ + 1) +
+                     "\",\"amount_minor\":" + std::to_string(amount) +
+                     ",\"currency\":\"EUR\",\"items\":[{\"category\":\"" + category +
+                     "\",\"quantity\":" + std::to_string(quantity) +
+                     ",\"amount_minor\":" + std::to_string(amount) + "}]" + extra + "}",
+                 when);
+  }
+  // The single tier change of the last application.
+  loyalty::v1::TierChange OnlyTierChange() {
+    EXPECT_EQ(last_tier_outcomes_.size(), 1u);
+    if (last_tier_outcomes_.empty()) return {};
+    EXPECT_EQ(last_tier_outcomes_[0].reason(), "TIER_CHANGED");
+    return last_tier_outcomes_[0].tier_change();
   }
   Outcome Buy(int64_t amount, const std::string& when, const std::string& order = "",
               const std::string& category = "") {
@@ -113,6 +145,7 @@ class ApplyTest : public ::testing::Test {
   MapContext ctx_;
   int seq_ = 0;
   std::vector<LedgerEntry> last_entries_;
+  std::vector<Outcome> last_tier_outcomes_;
 };
 
 UnixNanos At(const char* s) { return *ParseRfc3339(s); }
@@ -378,5 +411,300 @@ TEST_F(ApplyTest, EffectiveTimeNeverGoesBack) {
   EXPECT_EQ(*TimestampToNanos(ticked.effective_at()), At("2024-06-01T00:00:00Z"));
 }
 
+
+// --- Programme rules (docs/semantics.md "Programme rules") ------------------
+
+TEST_F(ApplyTest, TierUpgradesAtOnceAndItsMultiplierAppliesFromTheNextPurchase) {
+  // gold at 10 purchases in 12 months; base earns 1.25x, gold 1.5x.
+  for (int i = 0; i < 9; ++i) Buy(1000, "2024-01-10T10:00:00Z");  // 10 * 1.25 = 12.5 -> 12
+  EXPECT_EQ(st().tier_id(), "base");
+  EXPECT_FALSE(st().has_tier_held_until());
+  Outcome tenth = Buy(1000, "2024-01-10T10:09:00Z");
+  EXPECT_EQ(tenth.points(), 12);  // the tier before the event
+  EXPECT_EQ(st().tier_id(), "gold");
+  auto change = OnlyTierChange();
+  EXPECT_EQ(change.from_tier_id(), "base");
+  EXPECT_EQ(change.to_tier_id(), "gold");
+  EXPECT_EQ(change.cause(), "QUALIFIED");
+  EXPECT_EQ(last_tier_outcomes_[0].member_version(), st().version());
+  // held_until = t + 30 days.
+  EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2024-02-09T10:09:00Z"));
+  EXPECT_EQ(Buy(1000, "2024-01-11T10:00:00Z").points(), 15);  // 10 * 1.5
+  EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2024-02-10T10:00:00Z"));
+  EXPECT_TRUE(last_tier_outcomes_.empty());
+}
+
+TEST_F(ApplyTest, DowngradeHappensExactlyAtTheEndOfGrace) {
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
+  ASSERT_EQ(st().tier_id(), "gold");
+  // A full refund takes the purchase out of January's count: 9 < 10, but the
+  // tier is held until 2024-02-09T10:00:00Z.
+  Apply("\"refund\":{\"order_id\":\"o0\",\"amount_minor\":1000}", "2024-01-20T00:00:00Z");
+  EXPECT_EQ(st().purchase_count(), 9);
+  EXPECT_EQ(st().tier_id(), "gold");
+  Adjust(1, "2024-02-09T10:00:00Z");  // t == held_until: t >= held_until downgrades
+  EXPECT_EQ(st().tier_id(), "base");
+  EXPECT_EQ(OnlyTierChange().cause(), "GRACE_ENDED");
+  EXPECT_FALSE(st().has_tier_held_until());  // nothing held in the first tier
+}
+
+TEST_F(ApplyTest, OneSecondBeforeTheEndOfGraceTheTierIsKept) {
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
+  Apply("\"refund\":{\"order_id\":\"o0\",\"amount_minor\":1000}", "2024-01-20T00:00:00Z");
+  Adjust(1, "2024-02-09T09:59:59Z");
+  EXPECT_EQ(st().tier_id(), "gold");
+  EXPECT_TRUE(last_tier_outcomes_.empty());
+}
+
+TEST_F(ApplyTest, GraceReviewsRunAsMaturitiesUntilTheWindowEmpties) {
+  // 10 purchases on 2024-01-10 keep gold through December 2024 (12-month
+  // window). Reviews every 30 days from 2024-02-09T10:09Z: the 11th is on
+  // 2024-12-05 (still 10 in the window), the 12th on 2025-01-04T10:09:00Z,
+  // in January 2025, whose window holds no purchase: downgrade.
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:0" + std::to_string(i) + ":00Z");
+  ASSERT_EQ(st().tier_id(), "gold");
+  EXPECT_EQ(NextDue(rec_), At("2024-02-09T10:09:00Z"));
+  Mature("2025-01-04T10:08:59Z");
+  EXPECT_EQ(st().tier_id(), "gold");
+  EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2025-01-04T10:09:00Z"));
+  Mature("2025-01-04T10:09:00Z");
+  EXPECT_EQ(st().tier_id(), "base");
+  auto change = OnlyTierChange();
+  EXPECT_EQ(change.cause(), "GRACE_ENDED");
+  EXPECT_EQ(*TimestampToNanos(last_tier_outcomes_[0].effective_at()),
+            At("2025-01-04T10:09:00Z"));
+  EXPECT_EQ(NextDue(rec_), 0);  // nothing left to review
+}
+
+TEST_F(ApplyTest, PaidPlanOutlastsTheQualifiedTier) {
+  Load("paid_plans { plan_id: \"year\" tier_id: \"gold\" months: 12 }");
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:0" + std::to_string(i) + ":00Z");
+  ASSERT_EQ(st().tier_id(), "gold");
+  // 2024-06-01T00:00Z is 02:00 in Paris; + 12 local months = 2025-06-01 02:00
+  // CEST = 2025-06-01T00:00:00Z. Already gold: no tier change.
+  Apply("\"membership\":{\"plan_id\":\"year\"}", "2024-06-01T00:00:00Z");
+  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2025-06-01T00:00:00Z"));
+  // The membership was a member event too: gold re-qualified and held until
+  // 2024-07-01T00:00Z; reviews every 30 days: 2024-12-28 (December, 10 in the
+  // window) then 2025-01-27T00:00Z, when the window is empty. The qualified
+  // tier ends there; the paid plan keeps gold.
+  Mature("2025-01-26T23:59:59Z");
+  EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2025-01-27T00:00:00Z"));
+  Mature("2025-01-27T00:00:00Z");
+  EXPECT_EQ(rec_.qualified_tier(), 0);
+  EXPECT_EQ(st().tier_id(), "gold");
+  EXPECT_FALSE(st().has_tier_held_until());
+  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_EQ(Adjust(1, "2025-02-01T00:00:00Z").status(), Outcome::APPLIED);
+  EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"lounge\"}", "2025-02-01T00:00:01Z").status(),
+            Outcome::APPLIED);  // min_tier_id gold: the paid tier counts
+  EXPECT_EQ(NextDue(rec_), At("2025-06-01T00:00:00Z"));
+  Mature("2025-05-31T23:59:59Z");
+  EXPECT_EQ(st().tier_id(), "gold");
+  Mature("2025-06-01T00:00:00Z");
+  EXPECT_EQ(st().tier_id(), "base");
+  EXPECT_EQ(OnlyTierChange().cause(), "PLAN_ENDED");
+}
+
+TEST_F(ApplyTest, MembershipRaisesTheTierAtOnce) {
+  Apply("\"membership\":{\"plan_id\":\"vip\"}", "2024-01-31T12:00:00Z");
+  EXPECT_EQ(st().tier_id(), "gold");
+  EXPECT_EQ(OnlyTierChange().cause(), "PLAN_STARTED");
+  // Jan 31 + 1 month is clamped to Feb 29 (2024), same wall time.
+  EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2024-02-29T12:00:00Z"));
+  EXPECT_EQ(Buy(1000, "2024-02-01T00:00:00Z").points(), 15);  // gold's 1.5x
+}
+
+TEST_F(ApplyTest, EarnedPointsMetricCountsPurchaseEngagementAndShrinksWithClawbacks) {
+  LoadOnly(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "base" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "silver" threshold: 100 earn_multiplier_bp: 10000 }
+    tier_qualification { metric: EARNED_POINTS window_months: 1 grace_days: 10 }
+    engagement_rules { action: "review" points: 30 }
+  )pb");
+  EXPECT_EQ(Buy(8000, "2024-03-05T10:00:00Z", "a").points(), 80);  // 80 < 100
+  EXPECT_EQ(st().tier_id(), "base");
+  Apply("\"engagement\":{\"action\":\"review\"}", "2024-03-06T10:00:00Z");  // 80 + 30 = 110
+  EXPECT_EQ(st().tier_id(), "silver");
+  // Refund 2000 of 8000: clawback floor(80 * 2000 / 8000) = 20; 110 - 20 = 90
+  // < 100, held until 2024-03-16T10:00Z (the engagement's t + 10 days).
+  EXPECT_EQ(Apply("\"refund\":{\"order_id\":\"a\",\"amount_minor\":2000}", "2024-03-07T10:00:00Z")
+                .points(),
+            -20);
+  EXPECT_EQ(st().tier_id(), "silver");
+  Adjust(5, "2024-03-16T10:00:00Z");  // adjustments do not count
+  EXPECT_EQ(st().tier_id(), "base");
+  ASSERT_EQ(rec_.months_size(), 1);
+  EXPECT_EQ(rec_.months(0).earned_points(), 90);
+  EXPECT_EQ(rec_.months(0).spend_minor(), 6000);
+  EXPECT_EQ(rec_.months(0).purchase_count(), 1);
+  // April: March leaves the 1-month window and is dropped.
+  Adjust(5, "2024-04-01T00:00:00Z");
+  EXPECT_EQ(rec_.months_size(), 0);
+}
+
+TEST_F(ApplyTest, PromotionWindowRunsPastMidnight) {
+  // Wednesday 21:00 -> 02:00 in Paris (CET, UTC+1 in January).
+  Load(R"pb(promotions { promotion_id: "late" days_of_week: WEDNESDAY
+                           start_local: "21:00" end_local: "02:00" bonus_points: 100 })pb");
+  // 1000 minor -> 10 * 1.25 = 12 (base tier); +100 inside the window.
+  EXPECT_EQ(Buy(1000, "2024-01-10T19:59:00Z").points(), 12);   // Wed 20:59
+  EXPECT_EQ(Buy(1000, "2024-01-10T20:00:00Z").points(), 112);  // Wed 21:00
+  EXPECT_EQ(Buy(1000, "2024-01-10T23:30:00Z").points(), 112);  // Thu 00:30, Wed's window
+  EXPECT_EQ(Buy(1000, "2024-01-11T00:59:59Z").points(), 112);  // Thu 01:59:59
+  EXPECT_EQ(Buy(1000, "2024-01-11T01:00:00Z").points(), 12);   // Thu 02:00: ended
+  EXPECT_EQ(Buy(1000, "2024-01-11T20:30:00Z").points(), 12);   // Thu 21:30: not listed
+  EXPECT_EQ(Buy(1000, "2024-01-09T23:30:00Z").points(), 12);   // Wed 00:30: Tue not listed
+}
+
+TEST_F(ApplyTest, PromotionWindowAcrossDstSwitchesFollowsTheWallClock) {
+  // Saturday 23:00 -> 03:00 in Paris, doubling the earn.
+  Load(R"pb(promotions { promotion_id: "night" days_of_week: SATURDAY
+                           start_local: "23:00" end_local: "03:00" multiplier_bp: 20000 })pb");
+  // Spring forward, Sunday 2026-03-29 02:00 CET -> 03:00 CEST (01:00 UTC):
+  // the window is 22:00Z .. 01:00Z, three hours.
+  EXPECT_EQ(Buy(1000, "2026-03-28T21:59:59Z").points(), 12);  // Sat 22:59:59 CET
+  EXPECT_EQ(Buy(1000, "2026-03-28T22:00:00Z").points(), 24);  // Sat 23:00 CET: 12 * 2
+  EXPECT_EQ(Buy(1000, "2026-03-29T00:59:59Z").points(), 24);  // Sun 01:59:59 CET
+  EXPECT_EQ(Buy(1000, "2026-03-29T01:00:00Z").points(), 12);  // Sun 03:00 CEST: ended
+  // Fall back, Sunday 2026-10-25 03:00 CEST -> 02:00 CET (01:00 UTC): the
+  // window is 21:00Z .. 02:00Z, five hours; 02:00-03:00 local happens twice.
+  EXPECT_EQ(Buy(1000, "2026-10-24T20:59:59Z").points(), 12);  // Sat 22:59:59 CEST
+  EXPECT_EQ(Buy(1000, "2026-10-24T21:00:00Z").points(), 24);  // Sat 23:00 CEST
+  EXPECT_EQ(Buy(1000, "2026-10-25T00:30:00Z").points(), 24);  // Sun 02:30 CEST
+  EXPECT_EQ(Buy(1000, "2026-10-25T01:30:00Z").points(), 24);  // Sun 02:30 CET (again)
+  EXPECT_EQ(Buy(1000, "2026-10-25T02:00:00Z").points(), 12);  // Sun 03:00 CET: ended
+}
+
+TEST_F(ApplyTest, PromotionsApplyInFileOrderWithDatesCategoryAndRewards) {
+  Load(R"pb(
+    promotions { promotion_id: "x3" category: "coffee" multiplier_bp: 30000
+                 valid_from: "2024-01-01T00:00:00+01:00" valid_until: "2024-02-01T00:00:00+01:00" }
+    promotions { promotion_id: "half" multiplier_bp: 5000 bonus_points: 7 reward_id: "voucher" }
+  )pb");
+  // coffee 999: base floor(999 * 2 / 100) = 19; tier 19 * 1.25 = 23.75 -> 23;
+  // x3 -> 69; half -> 34.5 -> 34; + 7 = 41.
+  Outcome o = BuyItems(999, "coffee", 1, "2024-01-31T22:59:59Z");  // Jan 31 23:59:59 local
+  EXPECT_EQ(o.points(), 41);
+  ASSERT_EQ(o.issued_rewards_size(), 1);
+  EXPECT_EQ(o.issued_rewards(0).reward_id(), "voucher");
+  EXPECT_EQ(o.issued_rewards(0).source(), loyalty::v1::IssuedReward::PROMOTION);
+  EXPECT_EQ(o.issued_rewards(0).rule_id(), "half");
+  EXPECT_EQ(o.issued_rewards(0).voucher_code(),
+            VoucherCode(*program_, "m", o.event_id(), "promotion:half"));
+  EXPECT_EQ(st().rewards_issued().at("voucher"), 1);
+  // valid_until is exclusive: from Feb 1 00:00 local only "half" applies:
+  // 23 -> 11 + 7 = 18.
+  EXPECT_EQ(BuyItems(999, "coffee", 1, "2024-01-31T23:00:00Z").points(), 18);
+  // Not coffee: 999 -> 9 -> 11 (x1.25) -> 5 + 7 = 12.
+  EXPECT_EQ(BuyItems(999, "tea", 1, "2024-01-15T12:00:00Z").points(), 12);
+}
+
+TEST_F(ApplyTest, PunchCardStampsByQuantityAndCarriesTheRemainder) {
+  Load(R"pb(punch_cards { card_id: "card" category: "coffee" stamps_required: 10
+                          reward_id: "voucher" })pb");
+  EXPECT_EQ(BuyItems(700, "coffee", 7, "2024-01-10T10:00:00Z").issued_rewards_size(), 0);
+  EXPECT_EQ(st().stamps().at("card"), 7);
+  BuyItems(100, "tea", 3, "2024-01-10T10:01:00Z");  // another category: no stamp
+  EXPECT_EQ(st().stamps().at("card"), 7);
+  Outcome o = BuyItems(500, "coffee", 5, "2024-01-10T10:02:00Z");  // 12: one reward, 2 left
+  ASSERT_EQ(o.issued_rewards_size(), 1);
+  EXPECT_EQ(o.issued_rewards(0).count(), 1);
+  EXPECT_EQ(o.issued_rewards(0).source(), loyalty::v1::IssuedReward::PUNCH_CARD);
+  EXPECT_EQ(st().stamps().at("card"), 2);
+  o = BuyItems(1800, "coffee", 18, "2024-01-10T10:03:00Z");  // 20: two rewards, 0 left
+  ASSERT_EQ(o.issued_rewards_size(), 1);
+  EXPECT_EQ(o.issued_rewards(0).count(), 2);
+  EXPECT_EQ(st().stamps().at("card"), 0);
+  EXPECT_EQ(st().rewards_issued().at("voucher"), 3);
+}
+
+TEST_F(ApplyTest, RandomRuleAtZeroPpmNeverWinsAndAtOneMillionAlwaysWinsUpToItsDailyCap) {
+  Load(R"pb(
+    random_rewards { rule_id: "never" on: PURCHASE probability_ppm: 0 reward_id: "voucher" }
+    random_rewards { rule_id: "always" on: PURCHASE probability_ppm: 1000000 bonus_points: 3 }
+    random_rewards { rule_id: "capped" on: PURCHASE probability_ppm: 1000000
+                     reward_id: "coffee" max_per_member_per_local_day: 2 }
+  )pb");
+  int64_t capped_wins = 0;
+  for (int i = 0; i < 50; ++i) {
+    // 10 purchases per local day (Paris), 5 days; 1000 minor = 12 points.
+    const std::string when =
+        "2024-01-1" + std::to_string(i / 10) + "T10:0" + std::to_string(i % 10) + ":00Z";
+    Outcome o = Buy(1000, when);
+    // "always" adds its bonus lot every time; from the 11th purchase on the
+    // member is gold (1.5x: 15 points instead of 12).
+    EXPECT_EQ(o.points(), (i < 10 ? 12 : 15) + 3) << when;
+    for (const auto& r : o.issued_rewards()) {
+      EXPECT_NE(r.rule_id(), "never");
+      if (r.rule_id() == "capped") ++capped_wins;
+    }
+    EXPECT_EQ(last_entries_.back().type(), LedgerEntry::BONUS);
+    EXPECT_EQ(last_entries_.back().rule_id(), "always");
+  }
+  EXPECT_EQ(capped_wins, 2 * 5);
+  EXPECT_EQ(st().rewards_issued().count("voucher"), 0u);
+  EXPECT_EQ(st().lifetime_earned_points(), 10 * 15 + 40 * 18);
+  ExpectInvariant();
+}
+
+TEST_F(ApplyTest, RandomDrawIsTheSpecHmac) {
+  // python3: hmac.new(b"s", b"surprise\x00e1", sha256).digest()[:8] as a
+  // big-endian integer, mod 1e6.
+  EXPECT_EQ(RandomDraw(*program_, "surprise", "e1"), 295963);
+  EXPECT_EQ(RandomDraw(*program_, "surprise", "e2"), 513225);
+}
+
+TEST_F(ApplyTest, RandomRuleAt10000PpmWinsOnePercentWithinThreeSigma) {
+  // Over n = 10^6 event ids the wins are binomial(n, 0.01): mean 10,000,
+  // sigma = sqrt(n p (1 - p)) = 99.5, so 3 sigma = 298.
+  int64_t wins = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    if (RandomDraw(*program_, "surprise", "event-" + std::to_string(i)) < 10'000) ++wins;
+  }
+  EXPECT_LE(std::abs(wins - 10'000), 298) << wins;
+}
+
+TEST_F(ApplyTest, EngagementRandomRewardsFireOnlyForAppliedEngagements) {
+  Load(R"pb(random_rewards { rule_id: "lucky" on: ENGAGEMENT category: "like"
+                             probability_ppm: 1000000 bonus_points: 10 })pb");
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T10:00:00Z").points(), 11);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T10:01:00Z").points(), 11);
+  // The third like of the day is capped (max 2): IGNORED, and no draw.
+  Outcome capped = Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T10:02:00Z");
+  EXPECT_EQ(capped.status(), Outcome::IGNORED);
+  EXPECT_EQ(capped.points(), 0);
+  // "review" is not the rule's category.
+  EXPECT_EQ(
+      Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"r1\"}", "2024-01-10T10:03:00Z").points(),
+      20);
+  EXPECT_EQ(st().lifetime_earned_points(), 42);
+}
+
+TEST_F(ApplyTest, FirstPurchaseRewardPartnerAndNpsAreRecorded) {
+  Load("first_purchase_reward_id: \"voucher\"");
+  Outcome o = Apply(
+      "\"purchase\":{\"order_id\":\"a\",\"amount_minor\":1000,\"currency\":\"EUR\","
+      "\"partner_id\":\"acme\"}",
+      "2024-01-10T10:00:00Z");
+  ASSERT_EQ(o.issued_rewards_size(), 1);
+  EXPECT_EQ(o.issued_rewards(0).source(), loyalty::v1::IssuedReward::FIRST_PURCHASE);
+  EXPECT_EQ(o.issued_rewards(0).voucher_code(),
+            VoucherCode(*program_, "m", o.event_id(), "first_purchase"));
+  EXPECT_EQ(o.reward_id(), "");  // redemptions only
+  ASSERT_EQ(last_entries_.size(), 1u);
+  EXPECT_EQ(last_entries_[0].partner_id(), "acme");
+  EXPECT_EQ(Buy(1000, "2024-01-11T10:00:00Z").issued_rewards_size(), 0);
+  EXPECT_FALSE(st().has_last_nps_score());
+  // No "nps" rule: IGNORED, and the answer is kept anyway.
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"nps\",\"score\":9}", "2024-01-12T10:00:00Z")
+                .status(),
+            Outcome::IGNORED);
+  EXPECT_EQ(st().last_nps_score(), 9);
+}
 }  // namespace
 }  // namespace loyalty

@@ -279,7 +279,12 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
       LOYALTY_CHECK(member != nullptr) << "due index names unknown member " << member_id;
       MemberDelta delta;
       ApplyMaturities(program, tick_time, member, &delta);
+      std::vector<loyalty::v1::Outcome> tier_outcomes = std::move(delta.tier_outcomes);
       AfterMemberChange(member_key, member, &delta, e.event_id());
+      for (auto& o : tier_outcomes) {
+        o.set_event_id(e.event_id());
+        EmitOutcome(std::move(o), offset);
+      }
       LOYALTY_CHECK(member->indexed_due_ns() == 0 || member->indexed_due_ns() > tick_time)
           << "member " << member_id << " still due after its maturities";
     }
@@ -351,8 +356,10 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
   applying_key_ = nullptr;
   LOYALTY_RETURN_IF_ERROR(applied);
   loyalty::v1::Outcome outcome = std::move(delta.outcome);
+  std::vector<loyalty::v1::Outcome> tier_outcomes = std::move(delta.tier_outcomes);
   AfterMemberChange(member_key, member, &delta, e.event_id());
   EmitOutcome(std::move(outcome), rec.offset);
+  for (auto& o : tier_outcomes) EmitOutcome(std::move(o), rec.offset);
   return absl::OkStatus();
 }
 

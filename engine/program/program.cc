@@ -143,6 +143,8 @@ void Validator::CheckEarnBound() {
     bonus += promo.bonus_points();
     if (points > kPointsPerEventMax) break;
   }
+  // Random rewards' bonus lots are earned by the same event.
+  for (const auto& rule : p_.random_rewards()) bonus += rule.bonus_points();
   if (points + bonus > kPointsPerEventMax) {
     Fail({{"earn", -1}},
          absl::StrCat("a purchase of ", kAmountMinorMax, " minor units could earn more than ",

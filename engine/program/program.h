@@ -66,6 +66,11 @@ class CompiledProgram {
   // Earn multiplier of tier `index`; 10000 when the program has no tiers.
   int64_t TierEarnBp(int index) const;
   const std::vector<CompiledPromotion>& promotions() const { return promotions_; }
+  // Tiers are earned by a metric (tier_qualification with a metric set).
+  bool has_tier_qualification() const {
+    return proto_.tier_qualification().metric() !=
+           loyalty::v1::TierQualification::METRIC_UNSPECIFIED;
+  }
 
  private:
   friend absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(
