@@ -68,6 +68,7 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
           switch (e.type()) {
             case LedgerEntry::EARN:
             case LedgerEntry::ENGAGE:
+            case LedgerEntry::BONUS:
               earned += e.points();
               break;
             case LedgerEntry::REDEEM:

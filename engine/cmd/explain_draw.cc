@@ -1,0 +1,142 @@
+#include "engine/cmd/explain_draw.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/apply/apply.h"
+#include "engine/base/status.h"
+#include "engine/base/time.h"
+#include "engine/store/keys.h"
+#include "engine/store/store.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace loyalty {
+namespace {
+
+using loyalty::v1::Event;
+using loyalty::v1::RandomReward;
+
+// Why rule `rule` does not apply to `e`, or "" if it does.
+std::string NotEligible(const RandomReward& rule, const Event& e) {
+  if (rule.on() == RandomReward::PURCHASE) {
+    if (!e.has_purchase()) return "not a purchase";
+    if (rule.category().empty()) return "";
+    for (const auto& item : e.purchase().items()) {
+      if (item.category() == rule.category()) return "";
+    }
+    return absl::StrCat("no \"", rule.category(), "\" item");
+  }
+  if (!e.has_engagement()) return "not an engagement";
+  if (!rule.category().empty() && rule.category() != e.engagement().action()) {
+    return absl::StrCat("action is not \"", rule.category(), "\"");
+  }
+  return "";
+}
+
+// Wins of `rule_id` paid to the member on local day `day` (yyyymmdd), from
+// whichever partition store holds the member; -1 if the member is unknown.
+absl::StatusOr<int64_t> PaidWins(const std::string& data_dir, const Event& e,
+                                 const std::string& rule_id, int64_t day) {
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int32_t> partitions, ListPartitions(data_dir));
+  StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  const std::string member_key = keys::Member(e.program_id(), e.member_id());
+  const std::string counter = absl::StrCat("rnd", absl::string_view("\0", 1), rule_id,
+                                           absl::string_view("\0", 1), day);
+  for (int32_t p : partitions) {
+    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(PartitionDir(data_dir, p), options));
+    LOYALTY_ASSIGN_OR_RETURN(auto member, store->Get(Cf::kMembers, member_key));
+    if (!member.has_value()) continue;
+    LOYALTY_ASSIGN_OR_RETURN(auto value,
+                             store->Get(Cf::kCounters, keys::UnderMember(member_key, counter)));
+    return value.has_value() ? keys::DecodeInt(*value) : 0;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ExplainDraw(const ProgramSet& programs, const std::string& event_json,
+                                        const std::string& data_dir) {
+  Event e;
+  google::protobuf::util::JsonParseOptions json_options;
+  json_options.ignore_unknown_fields = true;
+  auto parsed = google::protobuf::util::JsonStringToMessage(event_json, &e, json_options);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("the event is not JSON of a loyalty.v1.Event: ",
+                                                   parsed.message().as_string()));
+  }
+  if (e.event_id().empty()) return absl::InvalidArgumentError("the event has no event_id");
+  const CompiledProgram* program = programs.Find(e.program_id());
+  if (program == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the event's program_id \"", e.program_id(), "\" is not in --program"));
+  }
+  auto occurred = TimestampToNanos(e.occurred_at());
+  if (!e.has_occurred_at() || !occurred.ok()) {
+    return absl::InvalidArgumentError("the event has no valid occurred_at");
+  }
+  const int64_t day = LocalDayKey(*occurred, program->time_zone());
+  std::string out = absl::StrFormat(
+      "event %s of member %s, program %s\noccurred_at %s, local day %04d-%02d-%02d (%s)\n",
+      e.event_id(), e.member_id(), e.program_id(), FormatRfc3339(*occurred), day / 10000,
+      day / 100 % 100, day % 100, program->time_zone().name());
+  if (program->proto().random_rewards_size() == 0) {
+    return absl::StrCat(out, "the program has no random reward rules\n");
+  }
+  absl::StrAppend(&out,
+                  "draw = big-endian uint64 of HMAC-SHA256(random_seed, rule_id \"\\0\" "
+                  "event_id)[0..8) mod 1000000; a rule wins iff draw < probability_ppm\n\n");
+  absl::StrAppendFormat(&out, "%-20s %-10s %8s %10s  %s\n", "rule", "on", "draw", "threshold",
+                        "result");
+  for (const RandomReward& rule : program->proto().random_rewards()) {
+    const int64_t draw = RandomDraw(*program, rule.rule_id(), e.event_id());
+    std::string result;
+    const std::string why_not = NotEligible(rule, e);
+    if (!why_not.empty()) {
+      result = absl::StrCat("does not apply: ", why_not);
+    } else if (draw >= rule.probability_ppm()) {
+      result = "lost: draw >= threshold";
+    } else {
+      result = "won the draw";
+      if (rule.on() == RandomReward::ENGAGEMENT) result += " (paid only if the engagement applied)";
+      if (rule.max_per_member_per_local_day() > 0) {
+        absl::StrAppend(&result, "; daily cap ", rule.max_per_member_per_local_day());
+        if (!data_dir.empty()) {
+          LOYALTY_ASSIGN_OR_RETURN(int64_t wins, PaidWins(data_dir, e, rule.rule_id(), day));
+          if (wins < 0) {
+            absl::StrAppend(&result, ", member not in ", data_dir);
+          } else {
+            absl::StrAppend(&result, ", wins paid that day (this one included if paid): ", wins);
+          }
+        }
+      }
+    }
+    absl::StrAppendFormat(&out, "%-20s %-10s %8d %10d  %s\n", rule.rule_id(),
+                          RandomReward::Trigger_Name(rule.on()), draw, rule.probability_ppm(),
+                          result);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> FindEventLine(const std::string& path, const std::string& event_id) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  const std::string needle = absl::StrCat("\"", event_id, "\"");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) == std::string::npos) continue;
+    Event e;
+    google::protobuf::util::JsonParseOptions json_options;
+    json_options.ignore_unknown_fields = true;
+    if (google::protobuf::util::JsonStringToMessage(line, &e, json_options).ok() &&
+        e.event_id() == event_id) {
+      return line;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(path, ": no event with event_id \"", event_id, "\""));
+}
+
+}  // namespace loyalty
