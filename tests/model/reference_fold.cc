@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -23,6 +25,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "loyalty/v1/events.pb.h"
 #include "loyalty/v1/program.pb.h"
+#include "openssl/evp.h"
+#include "openssl/hmac.h"
 
 namespace loyalty::model {
 namespace {
@@ -169,11 +173,19 @@ __int128 FloorDiv(__int128 a, __int128 b) {
 // ---------------------------------------------------------------------------
 // Model state.
 
+// A promotion's bounds, parsed once from the program text.
+struct PromotionBounds {
+  std::optional<int64_t> from_ns, until_ns;  // nullopt = unbounded
+  int start_minute = 0;                      // local minute of day
+  int end_minute = 24 * 60;                  // "24:00" = the end of the day
+};
+
 struct ProgramModel {
   Program program;
   absl::TimeZone tz;
   bool allow_negative_balance = true;
-  int64_t tick_time_ns = 0;  // the largest Tick.now seen (0 = none)
+  int64_t tick_time_ns = 0;                 // the largest Tick.now seen (0 = none)
+  std::vector<PromotionBounds> promotions;  // parallel to program.promotions()
 };
 
 struct Lot {
@@ -182,6 +194,11 @@ struct Lot {
   int64_t available_at_ns = 0;
   std::optional<int64_t> expires_at_ns;  // nullopt = never
   bool pending = false;
+};
+
+// The tier metrics of one local calendar month of t.
+struct MonthBucket {
+  int64_t spend_minor = 0, purchase_count = 0, earned_points = 0;
 };
 
 struct MemberModel {
@@ -193,6 +210,19 @@ struct MemberModel {
   // (action, local day of occurred_at) -> applied engagements.
   std::map<std::pair<std::string, absl::CivilDay>, int64_t> engagements_per_day;
   std::set<std::pair<std::string, std::string>> used_refs;  // (action, ref)
+  // (random rule_id, local day of occurred_at) -> paying wins.
+  std::map<std::pair<std::string, absl::CivilDay>, int64_t> random_wins_per_day;
+  // Tiers. `held_tier` is H of docs/semantics.md (an index into tiers);
+  // `held_until_ns` is set while H > 0 and is the grace review's due time.
+  int held_tier = 0;
+  std::optional<int64_t> held_until_ns;
+  // The paid plan's tier while a plan runs (its end is a maturity due at
+  // state.vip_until_ns); -1 = no running plan.
+  int paid_tier = -1;
+  // Local month index (year * 12 + month - 1) -> metrics. Every month is kept
+  // for ever: months before the window are never summed again (t only grows),
+  // so dropping them, as the engine does, cannot change a metric.
+  std::map<int64_t, MonthBucket> months;
 };
 
 struct Order {
@@ -200,6 +230,7 @@ struct Order {
   int64_t points = 0;  // what the purchase earned
   int64_t refunded_minor = 0;
   int64_t lot_id = 0;  // 0 = no lot (earned 0 points)
+  int64_t month = 0;   // local month index of the purchase's t
 };
 
 using Key3 = std::tuple<std::string, std::string, std::string>;
@@ -236,6 +267,75 @@ int64_t AddLocalMonths(int64_t ns, int64_t months, absl::TimeZone tz) {
   return absl::ToUnixNanos(absl::FromCivil(out, tz)) + subsecond;
 }
 
+// The local calendar month of `ns` as year * 12 + (month - 1).
+int64_t LocalMonth(int64_t ns, absl::TimeZone tz) {
+  const absl::CivilMonth m = absl::ToCivilMonth(absl::FromUnixNanos(ns), tz);
+  return m.year() * 12 + (m.month() - 1);
+}
+
+absl::CivilDay LocalDay(int64_t ns, absl::TimeZone tz) {
+  return absl::ToCivilDay(absl::FromUnixNanos(ns), tz);
+}
+
+// "HH:MM" -> minutes since midnight; `empty` for "". The program loader has
+// validated the text, so a plain parse is enough.
+int ParseLocalMinute(const std::string& hh_mm, int empty) {
+  if (hh_mm.size() != 5) return empty;
+  return ((hh_mm[0] - '0') * 10 + (hh_mm[1] - '0')) * 60 + (hh_mm[3] - '0') * 10 + (hh_mm[4] - '0');
+}
+
+std::optional<int64_t> ParseInstant(const std::string& rfc3339) {
+  if (rfc3339.empty()) return std::nullopt;
+  absl::Time t;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) return std::nullopt;
+  return absl::ToUnixNanos(t);
+}
+
+// Monday = 1 ... Sunday = 7, as Promotion.DayOfWeek numbers them.
+int DayOfWeekNumber(absl::CivilDay day) {
+  switch (absl::GetWeekday(day)) {
+    case absl::Weekday::monday:
+      return 1;
+    case absl::Weekday::tuesday:
+      return 2;
+    case absl::Weekday::wednesday:
+      return 3;
+    case absl::Weekday::thursday:
+      return 4;
+    case absl::Weekday::friday:
+      return 5;
+    case absl::Weekday::saturday:
+      return 6;
+    case absl::Weekday::sunday:
+      return 7;
+  }
+  return 0;
+}
+
+// SPEC §6 "Random rewards": u = big-endian uint64 of the first 8 bytes of
+// HMAC-SHA256(key = random_seed, msg = rule_id "\0" event_id).
+uint64_t RandomDraw(const std::string& random_seed, const std::string& rule_id,
+                    const std::string& event_id) {
+  std::string msg = rule_id;
+  msg.push_back('\0');
+  msg += event_id;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), random_seed.data(), static_cast<int>(random_seed.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &mac_len);
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | mac[i];
+  return u;
+}
+
+bool HasItemOfCategory(const loyalty::v1::Purchase& purchase, const std::string& category) {
+  for (const auto& item : purchase.items()) {
+    if (item.category() == category) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------
 
 class Folder {
@@ -248,6 +348,14 @@ class Folder {
       if (!absl::LoadTimeZone(tz_name, &p.tz)) p.tz = absl::UTCTimeZone();
       p.allow_negative_balance =
           program.has_allow_negative_balance() ? program.allow_negative_balance() : true;
+      for (const auto& promo : program.promotions()) {
+        PromotionBounds b;
+        b.from_ns = ParseInstant(promo.valid_from());
+        b.until_ns = ParseInstant(promo.valid_until());
+        b.start_minute = ParseLocalMinute(promo.start_local(), 0);
+        b.end_minute = ParseLocalMinute(promo.end_local(), 24 * 60);
+        p.promotions.push_back(b);
+      }
       programs_.emplace(program.program_id(), std::move(p));
     }
   }
@@ -290,6 +398,7 @@ class Folder {
       }
       m.state.available_points = available - m.state.debt_points;
       m.state.pending_points = pending;
+      m.state.tier_held_until_ns = m.held_tier > 0 ? m.held_until_ns : std::nullopt;
       result_.members.emplace(key, m.state);
     }
     return std::move(result_);
@@ -432,9 +541,97 @@ class Folder {
     // Every member of this program in the partition.
     for (auto it = members_.lower_bound({e.program_id(), ""});
          it != members_.end() && it->first.first == e.program_id(); ++it) {
-      Mature(&it->second, now);
+      Mature(p, &it->second, now);
     }
     return "APPLIED";
+  }
+
+  // --- Tiers -----------------------------------------------------------------
+
+  // The effective tier (index into tiers, -1 without tiers): max(H, the paid
+  // tier while a plan runs).
+  static int EffectiveTier(const ProgramModel& p, const MemberModel& m) {
+    if (p.program.tiers_size() == 0) return -1;
+    return std::max(m.held_tier, m.paid_tier);
+  }
+
+  static std::string TierId(const ProgramModel& p, int tier) {
+    return tier < 0 ? "" : p.program.tiers(tier).tier_id();
+  }
+
+  static int TierIndex(const Program& program, const std::string& tier_id) {
+    for (int i = 0; i < program.tiers_size(); ++i) {
+      if (program.tiers(i).tier_id() == tier_id) return i;
+    }
+    return -1;
+  }
+
+  // Records an effective tier change (one TIER_CHANGED outcome) if the
+  // effective tier is no longer `before`.
+  void NoteTierChange(const ProgramModel& p, MemberModel* m, int before, const char* cause) {
+    const int after = EffectiveTier(p, *m);
+    m->state.tier_id = TierId(p, after);
+    if (after == before) return;
+    ++result_.outcome_reasons["APPLIED:TIER_CHANGED"];
+    ++result_.tier_changes[cause];
+  }
+
+  // metric(t): Σ of the program's metric over the local months
+  // m(t) − window_months + 1 .. m(t).
+  static int64_t Metric(const ProgramModel& p, const MemberModel& m, int64_t t) {
+    const auto& q = p.program.tier_qualification();
+    const int64_t last = LocalMonth(t, p.tz);
+    const int64_t first = last - q.window_months() + 1;
+    int64_t sum = 0;
+    for (auto it = m.months.lower_bound(first); it != m.months.end() && it->first <= last; ++it) {
+      switch (q.metric()) {
+        case loyalty::v1::TierQualification::SPEND_MINOR:
+          sum += it->second.spend_minor;
+          break;
+        case loyalty::v1::TierQualification::PURCHASE_COUNT:
+          sum += it->second.purchase_count;
+          break;
+        case loyalty::v1::TierQualification::EARNED_POINTS:
+          sum += it->second.earned_points;
+          break;
+        default:
+          break;
+      }
+    }
+    return sum;
+  }
+
+  // docs/semantics.md "Tier evaluation", at time `t` (an event's t or a
+  // grace review's due time). Programs without tier_qualification have no
+  // metric: H stays the first tier.
+  void EvaluateTier(const ProgramModel& p, MemberModel* m, int64_t t) {
+    if (!p.program.has_tier_qualification() || p.program.tiers_size() == 0) return;
+    const int64_t metric = Metric(p, *m, t);
+    int q = 0;
+    for (int i = 0; i < p.program.tiers_size(); ++i) {
+      if (p.program.tiers(i).threshold() <= metric) q = i;
+    }
+    const int64_t grace_ns =
+        int64_t{p.program.tier_qualification().grace_days()} * kSecondsPerDay * kNanosPerSecond;
+    const int before = EffectiveTier(p, *m);
+    const char* cause = "QUALIFIED";
+    if (q > m->held_tier) {
+      m->held_tier = q;
+      m->held_until_ns = t + grace_ns;
+    } else if (q == m->held_tier) {
+      m->held_until_ns = t + grace_ns;
+    } else if (t >= m->held_until_ns.value_or(0)) {
+      m->held_tier = q;
+      m->held_until_ns = t + grace_ns;
+      cause = "GRACE_ENDED";
+    }
+    // In the first tier nothing is held (and no review is due).
+    if (m->held_tier == 0) m->held_until_ns = std::nullopt;
+    NoteTierChange(p, m, before, cause);
+  }
+
+  MonthBucket& Bucket(const ProgramModel& p, MemberModel* m, int64_t t) {
+    return m->months[LocalMonth(t, p.tz)];
   }
 
   // --- Lots ------------------------------------------------------------------
@@ -470,29 +667,43 @@ class Folder {
     return lot.lot_id;
   }
 
-  // Every maturity of `m` due at or before `upto_ns`, in due-time order, ties
-  // by lot creation, a release before the expiry of the same lot.
-  static void Mature(MemberModel* m, int64_t upto_ns) {
-    enum Kind { kRelease = 0, kExpiry = 1 };
-    std::vector<std::tuple<int64_t, int64_t, int>> due;  // (due, lot_id, kind)
-    for (const Lot& lot : m->lots) {
-      if (lot.pending && lot.available_at_ns <= upto_ns) {
-        due.emplace_back(lot.available_at_ns, lot.lot_id, kRelease);
+  // Every maturity of `m` due at or before `upto_ns`, one at a time, the
+  // earliest first. At equal due times: lots first (by lot id, a release
+  // before the expiry of the same lot), then the grace review, then the plan
+  // end. A grace review sets the next review, which may itself be due by
+  // `upto_ns`, so the candidates are looked for again after each one.
+  void Mature(const ProgramModel& p, MemberModel* m, int64_t upto_ns) {
+    enum Kind { kRelease = 0, kExpiry = 1, kGraceReview = 2, kPlanEnd = 3 };
+    while (true) {
+      // (due, class, lot_id, kind): class 0 = lots, 1 = review, 2 = plan end.
+      std::optional<std::tuple<int64_t, int, int64_t, int>> next;
+      const auto consider = [&](std::tuple<int64_t, int, int64_t, int> candidate) {
+        if (std::get<0>(candidate) <= upto_ns && (!next || candidate < *next)) next = candidate;
+      };
+      for (const Lot& lot : m->lots) {
+        if (lot.pending) consider({lot.available_at_ns, 0, lot.lot_id, kRelease});
+        if (lot.expires_at_ns) consider({*lot.expires_at_ns, 0, lot.lot_id, kExpiry});
       }
-      if (lot.expires_at_ns.has_value() && *lot.expires_at_ns <= upto_ns) {
-        due.emplace_back(*lot.expires_at_ns, lot.lot_id, kExpiry);
+      if (m->held_tier > 0 && m->held_until_ns) consider({*m->held_until_ns, 1, 0, kGraceReview});
+      if (m->paid_tier >= 0 && m->state.vip_until_ns) {
+        consider({*m->state.vip_until_ns, 2, 0, kPlanEnd});
       }
-    }
-    std::sort(due.begin(), due.end());
-    for (const auto& [due_ns, lot_id, kind] : due) {
-      Lot* lot = FindLot(m, lot_id);
+      if (!next) break;
+      const auto [due_ns, cls, lot_id, kind] = *next;
       if (kind == kRelease) {
+        Lot* lot = FindLot(m, lot_id);
         lot->pending = false;
         PayDebt(m, lot);
-      } else {
+      } else if (kind == kExpiry) {
+        Lot* lot = FindLot(m, lot_id);
         m->state.expired_points += lot->remaining_points;
-        lot->remaining_points = 0;
-        lot->pending = false;
+        std::erase_if(m->lots, [&](const Lot& l) { return l.lot_id == lot_id; });
+      } else if (kind == kGraceReview) {
+        EvaluateTier(p, m, due_ns);
+      } else {
+        const int before = EffectiveTier(p, *m);
+        m->paid_tier = -1;
+        NoteTierChange(p, m, before, "PLAN_ENDED");
       }
     }
     DropEmptyLots(m);
@@ -551,44 +762,51 @@ class Folder {
     if (created) {
       m.state.program_id = e.program_id();
       m.state.member_id = e.member_id();
-      if (p.program.tiers_size() > 0) {
-        m.state.tier_id = p.program.tiers(0).tier_id();
-      }
+      m.state.tier_id = TierId(p, EffectiveTier(p, m));
     }
     const int64_t occurred_ns = ToNanos(e.occurred_at());
     const int64_t t = std::max({occurred_ns, m.clock_ns.value_or(occurred_ns), p.tick_time_ns});
-    Mature(&m, t);
+    Mature(p, &m, t);
     m.clock_ns = t;
+
+    // Kept whatever the outcome, rule or not.
+    if (e.has_engagement() && e.engagement().action() == "nps") {
+      m.state.last_nps_score = e.engagement().score();
+      ++result_.rule_hits["nps"];
+    }
 
     std::string outcome;
     const bool grows = e.has_purchase() || e.has_engagement() || e.has_adjustment();
     if (grows && NearCounterLimit(m.state)) {
-      DropEmptyLots(&m);
-      return "REJECTED:COUNTER_LIMIT";
+      outcome = "REJECTED:COUNTER_LIMIT";
+    } else {
+      switch (e.body_case()) {
+        case Event::kPurchase:
+          outcome = ApplyPurchase(p, &m, e, t, occurred_ns);
+          break;
+        case Event::kEngagement:
+          outcome = ApplyEngagement(p, &m, e, t, occurred_ns);
+          break;
+        case Event::kRedemption:
+          outcome = ApplyRedemption(p, &m, e);
+          break;
+        case Event::kRefund:
+          outcome = ApplyRefund(p, &m, e);
+          break;
+        case Event::kAdjustment:
+          outcome = ApplyAdjustment(p, &m, e, t);
+          break;
+        case Event::kMembership:
+          outcome = ApplyMembership(p, &m, e, t);
+          break;
+        default:
+          outcome = "UNREACHABLE";
+          break;
+      }
     }
-    switch (e.body_case()) {
-      case Event::kPurchase:
-        outcome = ApplyPurchase(p, &m, e, t, occurred_ns);
-        break;
-      case Event::kEngagement:
-        outcome = ApplyEngagement(p, &m, e, t, occurred_ns);
-        break;
-      case Event::kRedemption:
-        outcome = ApplyRedemption(p, &m, e);
-        break;
-      case Event::kRefund:
-        outcome = ApplyRefund(p, &m, e);
-        break;
-      case Event::kAdjustment:
-        outcome = ApplyAdjustment(p, &m, e, t);
-        break;
-      case Event::kMembership:
-        outcome = ApplyMembership(p, &m, e, t);
-        break;
-      default:
-        outcome = "UNREACHABLE";
-        break;
-    }
+    // After every member event that reaches the apply path, whatever its
+    // outcome.
+    EvaluateTier(p, &m, t);
     DropEmptyLots(&m);
     return outcome;
   }
@@ -598,6 +816,71 @@ class Folder {
       if (cm.category() == category) return cm.multiplier_bp();
     }
     return kBpOne;
+  }
+
+  // docs/semantics.md "Promotions": valid_from ≤ occurred_at < valid_until,
+  // the category, and the weekly window on the local wall clock.
+  static bool PromotionMatches(const ProgramModel& p, int index,
+                               const loyalty::v1::Purchase& purchase, int64_t occurred_ns) {
+    const loyalty::v1::Promotion& promo = p.program.promotions(index);
+    const PromotionBounds& b = p.promotions[index];
+    if (b.from_ns && occurred_ns < *b.from_ns) return false;
+    if (b.until_ns && occurred_ns >= *b.until_ns) return false;
+    if (!promo.category().empty() && !HasItemOfCategory(purchase, promo.category())) return false;
+
+    const absl::CivilSecond local = absl::ToCivilSecond(absl::FromUnixNanos(occurred_ns), p.tz);
+    const int x = local.hour() * 60 + local.minute();
+    const int day = DayOfWeekNumber(absl::CivilDay(local));
+    const int day_before = day == 1 ? 7 : day - 1;
+    const auto listed = [&](int d) {
+      if (promo.days_of_week_size() == 0) return true;
+      for (int listed_day : promo.days_of_week()) {
+        if (listed_day == d) return true;
+      }
+      return false;
+    };
+    if (b.end_minute > b.start_minute) {
+      return listed(day) && b.start_minute <= x && x < b.end_minute;
+    }
+    // Past midnight: the evening part on a listed day, the morning part on
+    // the day after one.
+    return (listed(day) && x >= b.start_minute) || (listed(day_before) && x < b.end_minute);
+  }
+
+  void IssueReward(MemberModel* m, const std::string& reward_id, const std::string& source,
+                   const std::string& rule_id, int64_t count) {
+    m->state.rewards_issued[reward_id] += count;
+    result_.issued_rewards[absl::StrCat(source, ":", rule_id, ":", reward_id)] += count;
+  }
+
+  // Random rewards of `trigger` (rules in file order) for the event; `matches`
+  // says whether a rule's category fits. Paying wins issue the reward and put
+  // the bonus into a new available lot, counted in the month bucket of t.
+  void DrawRandomRewards(const ProgramModel& p, MemberModel* m, const Event& e,
+                         loyalty::v1::RandomReward::Trigger trigger,
+                         const std::function<bool(const std::string&)>& matches, int64_t t,
+                         int64_t occurred_ns) {
+    for (const auto& rule : p.program.random_rewards()) {
+      if (rule.on() != trigger || !(rule.category().empty() || matches(rule.category()))) {
+        continue;
+      }
+      const uint64_t u = RandomDraw(p.program.random_seed(), rule.rule_id(), e.event_id());
+      if (static_cast<int64_t>(u % 1000000) >= rule.probability_ppm()) continue;
+      int64_t& wins = m->random_wins_per_day[{rule.rule_id(), LocalDay(occurred_ns, p.tz)}];
+      if (rule.max_per_member_per_local_day() > 0 && wins >= rule.max_per_member_per_local_day()) {
+        ++result_.rule_hits["random_capped:" + rule.rule_id()];
+        continue;
+      }
+      ++wins;
+      ++result_.rule_hits["random_win:" + rule.rule_id()];
+      if (!rule.reward_id().empty()) IssueReward(m, rule.reward_id(), "RANDOM", rule.rule_id(), 1);
+      if (rule.bonus_points() > 0) {
+        AddLot(p, m, rule.bonus_points(), t, /*pending=*/false);
+        m->state.lifetime_earned_points += rule.bonus_points();
+        Bucket(p, m, t).earned_points += rule.bonus_points();
+        result_.rule_hits["bonus_points"] += rule.bonus_points();
+      }
+    }
   }
 
   std::string ApplyPurchase(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t,
@@ -615,19 +898,35 @@ class Folder {
             static_cast<__int128>(item.amount_minor()) * CategoryBp(program, item.category());
       }
     }
-    __int128 base = 0;
+    __int128 earn = 0;
     if (program.earn().per_minor() > 0) {
       const __int128 divisor = static_cast<__int128>(program.earn().per_minor()) * kBpOne;
-      base = FloorDiv(weighted * program.earn().points(), divisor);
+      earn = FloorDiv(weighted * program.earn().points(), divisor);
     }
-    // × the first tier's multiplier (tiers are not evaluated yet).
-    const int64_t tier_bp =
-        program.tiers_size() > 0 ? program.tiers(0).earn_multiplier_bp() : kBpOne;
-    const int64_t points = static_cast<int64_t>(FloorDiv(base * tier_bp, kBpOne));
+    // × the effective tier before this event (maturities have run).
+    const int tier = EffectiveTier(p, *m);
+    const int64_t tier_bp = tier < 0 ? kBpOne : program.tiers(tier).earn_multiplier_bp();
+    earn = FloorDiv(earn * tier_bp, kBpOne);
+    // × each matching promotion's multiplier in file order, then + their
+    // bonuses.
+    std::vector<int> promotions;
+    for (int i = 0; i < program.promotions_size(); ++i) {
+      if (PromotionMatches(p, i, pu, occurred_ns)) promotions.push_back(i);
+    }
+    for (int i : promotions) {
+      const int64_t bp = program.promotions(i).multiplier_bp();
+      earn = FloorDiv(earn * (bp == 0 ? kBpOne : bp), kBpOne);
+    }
+    for (int i : promotions) {
+      earn += program.promotions(i).bonus_points();
+      ++result_.rule_hits["promotion:" + program.promotions(i).promotion_id()];
+    }
+    const int64_t points = static_cast<int64_t>(earn);
 
     Order order;
     order.amount_minor = pu.amount_minor();
     order.points = points;
+    order.month = LocalMonth(t, p.tz);
     if (points > 0) {
       const int64_t pending_ns = int64_t{program.pending_days()} * kSecondsPerDay * kNanosPerSecond;
       order.lot_id = AddLot(p, m, points, t + pending_ns, pending_ns > 0);
@@ -635,10 +934,35 @@ class Folder {
     }
     orders_.emplace(Key3{e.program_id(), e.member_id(), pu.order_id()}, order);
 
+    // Punch cards, in file order; the remainder is carried.
+    for (const auto& card : program.punch_cards()) {
+      int64_t stamps = 0;
+      for (const auto& item : pu.items()) {
+        if (item.category() == card.category()) stamps += item.quantity();
+      }
+      if (stamps == 0) continue;
+      int64_t& on_card = m->state.stamps[card.card_id()];
+      on_card += stamps;
+      const int64_t filled = on_card / card.stamps_required();
+      on_card %= card.stamps_required();
+      if (filled > 0) IssueReward(m, card.reward_id(), "PUNCH_CARD", card.card_id(), filled);
+    }
+    // Promotions' rewards, once per matching purchase.
+    for (int i : promotions) {
+      const auto& promo = program.promotions(i);
+      if (!promo.reward_id().empty()) {
+        IssueReward(m, promo.reward_id(), "PROMOTION", promo.promotion_id(), 1);
+      }
+    }
+    DrawRandomRewards(
+        p, m, e, loyalty::v1::RandomReward::PURCHASE,
+        [&](const std::string& category) { return HasItemOfCategory(pu, category); }, t,
+        occurred_ns);
     if (!program.first_purchase_reward_id().empty() && !m->has_purchased) {
-      ++m->state.rewards_issued[program.first_purchase_reward_id()];
+      IssueReward(m, program.first_purchase_reward_id(), "FIRST_PURCHASE", "", 1);
     }
     m->has_purchased = true;
+
     ++m->state.purchase_count;
     m->state.spend_minor += pu.amount_minor();
     RefMember& s = m->state;
@@ -648,11 +972,15 @@ class Folder {
     if (!s.last_purchase_at_ns || occurred_ns > *s.last_purchase_at_ns) {
       s.last_purchase_at_ns = occurred_ns;
     }
+    MonthBucket& bucket = Bucket(p, m, t);
+    bucket.spend_minor += pu.amount_minor();
+    bucket.purchase_count += 1;
+    bucket.earned_points += points;
     return "APPLIED";
   }
 
-  static std::string ApplyEngagement(const ProgramModel& p, MemberModel* m, const Event& e,
-                                     int64_t t, int64_t occurred_ns) {
+  std::string ApplyEngagement(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t,
+                              int64_t occurred_ns) {
     const auto& en = e.engagement();
     const loyalty::v1::EngagementRule* rule = nullptr;
     for (const auto& r : p.program.engagement_rules()) {
@@ -668,8 +996,7 @@ class Folder {
         return "IGNORED:REF_ALREADY_USED";
       }
     }
-    const absl::CivilDay day = absl::ToCivilDay(absl::FromUnixNanos(occurred_ns), p.tz);
-    const std::pair<std::string, absl::CivilDay> day_key{en.action(), day};
+    const std::pair<std::string, absl::CivilDay> day_key{en.action(), LocalDay(occurred_ns, p.tz)};
     auto count_it = m->engagements_per_day.find(day_key);
     const int64_t count = count_it == m->engagements_per_day.end() ? 0 : count_it->second;
     if (rule->max_per_local_day() > 0 && count >= rule->max_per_local_day()) {
@@ -680,7 +1007,11 @@ class Folder {
     if (rule->points() > 0) {
       AddLot(p, m, rule->points(), t, /*pending=*/false);
       m->state.lifetime_earned_points += rule->points();
+      Bucket(p, m, t).earned_points += rule->points();
     }
+    DrawRandomRewards(
+        p, m, e, loyalty::v1::RandomReward::ENGAGEMENT,
+        [&](const std::string& category) { return category == en.action(); }, t, occurred_ns);
     return "APPLIED";
   }
 
@@ -697,16 +1028,9 @@ class Folder {
       }
       if (reward == nullptr) return "REJECTED:UNKNOWN_REWARD";
       if (reward->cost_points() == 0) return "REJECTED:NOT_REDEEMABLE";
-      if (!reward->min_tier_id().empty()) {
-        // The member is in tier 0; the reward needs the rank of min_tier_id.
-        int min_rank = p.program.tiers_size();  // unknown tier: unreachable
-        for (int i = 0; i < p.program.tiers_size(); ++i) {
-          if (p.program.tiers(i).tier_id() == reward->min_tier_id()) {
-            min_rank = i;
-            break;
-          }
-        }
-        if (min_rank > 0) return "REJECTED:TIER_TOO_LOW";
+      if (!reward->min_tier_id().empty() &&
+          EffectiveTier(p, *m) < TierIndex(p.program, reward->min_tier_id())) {
+        return "REJECTED:TIER_TOO_LOW";
       }
       cost = reward->cost_points();
     }
@@ -743,6 +1067,13 @@ class Folder {
     m->state.clawed_back_points += taken;
     m->state.spend_minor -= after - before;
     if (after == order.amount_minor) --m->state.purchase_count;
+    // The purchase's month bucket shrinks by the refunded amount and the
+    // clawback as computed (a written-off part included: the purchase no
+    // longer earned it). Months before the window are never summed again.
+    MonthBucket& bucket = m->months[order.month];
+    bucket.spend_minor -= after - before;
+    bucket.earned_points -= clawback;
+    if (after == order.amount_minor) bucket.purchase_count -= 1;
     return "APPLIED";
   }
 
@@ -768,13 +1099,17 @@ class Folder {
     return false;
   }
 
-  static std::string ApplyMembership(const ProgramModel& p, MemberModel* m, const Event& e,
-                                     int64_t t) {
+  std::string ApplyMembership(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t) {
     const loyalty::v1::PaidPlan* plan = FindPlan(p.program, e.membership().plan_id());
     const int64_t from = std::max(m->state.vip_until_ns.value_or(t), t);
     const int64_t until = AddLocalMonths(from, plan->months(), p.tz);
     if (until >= kTimeEndSeconds * kNanosPerSecond) return "REJECTED:VIP_UNTIL_LIMIT";
     m->state.vip_until_ns = until;
+    // The plan's tier, or the higher one of a plan still running (an ended
+    // plan's tier was dropped by its maturity before this event).
+    const int before = EffectiveTier(p, *m);
+    m->paid_tier = std::max(m->paid_tier, TierIndex(p.program, plan->tier_id()));
+    NoteTierChange(p, m, before, "PLAN_STARTED");
     return "APPLIED";
   }
 

@@ -17,10 +17,10 @@
 //   loyalty::model::RefResult r = loyalty::model::Fold(lines, programs);
 //   const loyalty::model::RefMember& m = r.members.at({"cafe", "m1"});
 //
-// What it leaves out (not implemented by the engine yet either): tier
-// qualification and reviews (every member stays in the first tier), paid-plan
-// tier effects, promotions, punch cards, random rewards, NPS keeping, version
-// numbers, ledger entries, voucher codes.
+// It models every programme rule of docs/semantics.md (tiers with month
+// buckets and grace reviews, paid plans, promotions, punch cards, random
+// rewards, the first-purchase reward, NPS keeping). What it leaves out:
+// version numbers, ledger entries, voucher codes (see README.md).
 //
 // Thread-safety: Fold is a pure function; call it from any thread.
 
@@ -38,17 +38,19 @@
 
 namespace loyalty::model {
 
-// The member state of SPEC §6 "Member state", minus version, tier_held_until
-// and stamps (not modelled).
+// The member state of SPEC §6 "Member state" (proto MemberState), minus
+// version (not modelled).
 struct RefMember {
   std::string program_id, member_id;
   int64_t available_points = 0, pending_points = 0, debt_points = 0, lifetime_earned_points = 0,
           redeemed_points = 0, expired_points = 0, clawed_back_points = 0, adjusted_points = 0,
           purchase_count = 0, spend_minor = 0;
-  std::string tier_id;
-  std::optional<int64_t> vip_until_ns, first_purchase_at_ns,
-      last_purchase_at_ns;  // unix nanos
-  std::map<std::string, int64_t> rewards_issued;
+  std::string tier_id;  // the effective tier
+  std::optional<int64_t> tier_held_until_ns, vip_until_ns, first_purchase_at_ns,
+      last_purchase_at_ns;                        // unix nanos
+  std::map<std::string, int64_t> stamps;          // card -> stamps on it
+  std::map<std::string, int64_t> rewards_issued;  // reward -> times issued by rules
+  std::optional<int32_t> last_nps_score;
 };
 
 struct RefResult {
@@ -60,8 +62,21 @@ struct RefResult {
   int64_t duplicates = 0;
   // "APPLIED", "IGNORED:DAILY_CAP", "REJECTED:INSUFFICIENT_POINTS", ... ->
   // count. Ticks count too: "APPLIED", or "IGNORED:STALE_TICK" when
-  // now <= the program's tick_time.
+  // now <= the program's tick_time. Each effective tier change adds one
+  // "APPLIED:TIER_CHANGED" (the extra outcome of docs/semantics.md).
   std::map<std::string, int64_t> outcome_reasons;
+  // Tier changes by cause: "QUALIFIED", "GRACE_ENDED", "PLAN_STARTED",
+  // "PLAN_ENDED" -> count.
+  std::map<std::string, int64_t> tier_changes;
+  // Rewards issued by rules, as the outcomes' IssuedReward name them:
+  // "<SOURCE>:<rule_id>:<reward_id>" (SOURCE as in IssuedReward.Source,
+  // rule_id empty for FIRST_PURCHASE) -> Σ count.
+  std::map<std::string, int64_t> issued_rewards;
+  // How often the rules did what, for coverage checks of generated streams:
+  // "promotion:<id>" (matching purchases), "random_win:<rule>" (paying wins),
+  // "random_capped:<rule>" (wins refused by the daily cap), "bonus_points"
+  // (random bonus points paid), "nps" (scores kept).
+  std::map<std::string, int64_t> rule_hits;
 };
 
 // Folds JSON Lines (one proto3-JSON loyalty.v1.Event per line, without the

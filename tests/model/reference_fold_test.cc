@@ -6,7 +6,10 @@
 #include "tests/model/reference_fold.h"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -74,6 +77,31 @@ std::string Refund(const std::string& order_id, int64_t amount_minor) {
 
 std::string Adjust(int64_t points, const std::string& reason = "goodwill") {
   return absl::StrCat(R"("adjustment":{"points":")", points, R"(","reason":")", reason, R"("})");
+}
+
+// A purchase with line items {category, quantity, amount_minor}; the amount is
+// their sum.
+struct Item {
+  std::string category;
+  int quantity;
+  int64_t amount_minor;
+};
+std::string PurchaseItems(const std::string& order_id, const std::vector<Item>& items,
+                          const std::string& currency = "EUR") {
+  int64_t amount = 0;
+  std::string json;
+  for (const Item& item : items) {
+    amount += item.amount_minor;
+    absl::StrAppend(&json, json.empty() ? "" : ",", R"({"sku":"s","category":")", item.category,
+                    R"(","quantity":)", item.quantity, R"(,"amount_minor":")", item.amount_minor,
+                    R"("})");
+  }
+  return absl::StrCat(R"("purchase":{"order_id":")", order_id, R"(","amount_minor":")", amount,
+                      R"(","currency":")", currency, R"(","items":[)", json, "]}");
+}
+
+std::string Nps(int score) {
+  return absl::StrCat(R"("engagement":{"action":"nps","score":)", score, "}");
 }
 
 std::string Join(const std::string& plan_id) {
@@ -581,7 +609,12 @@ TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-04-29T09:00:00Z"));
   EXPECT_EQ(Member(r, "n").vip_until_ns, Ns("2025-02-28T12:00:00Z"));
-  EXPECT_EQ(Member(r, "m").tier_id, "member");  // no paid-plan tier yet
+  // The plans run (t < vip_until): the paid tier "gold" is the effective
+  // tier, one PLAN_STARTED each; renewals while a plan runs change nothing.
+  EXPECT_EQ(Member(r, "m").tier_id, "gold");
+  EXPECT_EQ(Member(r, "n").tier_id, "gold");
+  EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"PLAN_STARTED", 2}}));
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 2);
 }
 
 // --- Dedupe ----------------------------------------------------------------
@@ -733,6 +766,452 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
   EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 4);
   // 1 + 10 + 10^10 points.
   EXPECT_EQ(Member(r, "m").lifetime_earned_points, 10000000011);
+}
+
+// --- Tiers -----------------------------------------------------------------
+
+TEST(ReferenceFoldTest, TiersQualifyHoldAndDowngradeAtGraceReview) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "UTC"
+    earn { points: 1 per_minor: 100 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 2 grace_days: 10 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "silver" threshold: 2 earn_multiplier_bp: 15000 }
+    tiers { tier_id: "gold" threshold: 3 earn_multiplier_bp: 20000 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // m: 10 points (member), then 2 purchases -> silver (held until
+      // 01-21), 10 points at the tier before the event.
+      Ev("e1", "m", "2024-01-10T12:00:00Z", Purchase("A", 1000)),
+      Ev("e2", "m", "2024-01-11T12:00:00Z", Purchase("B", 1000)),
+      // 3 purchases -> gold, held until 01-25T12:00; earned at silver:
+      // 10 × 15000 / 10000 = 15.
+      Ev("e3", "m", "2024-01-15T12:00:00Z", Purchase("C", 1000)),
+      // k: member, silver, gold within the day; held until 01-20T14:00.
+      Ev("k1", "k", "2024-01-10T12:00:00Z", Purchase("A", 1000)),  // 10
+      Ev("k2", "k", "2024-01-10T13:00:00Z", Purchase("B", 1000)),  // 10
+      Ev("k3", "k", "2024-01-10T14:00:00Z", Purchase("C", 1000)),  // 15
+      // m's reviews: 01-25 (window Dec–Jan: 3 = gold, renewed to 02-04),
+      // 02-04, 02-14, 02-24 (window Jan–Feb: 3) -> held until 03-05T12:00.
+      // The event's own evaluation: window Feb–Mar = 0 < gold, but
+      // t < held_until: nothing changes. IGNORED (no rule), still evaluated.
+      Ev("e4", "m", "2024-03-05T11:00:00Z", Engage("like")),
+      // The review due at 03-05T12:00 runs at the tick: window Feb–Mar = 0,
+      // t >= held_until: straight down to member, nothing held.
+      // k's reviews: 01-20T14:00, 01-30, 02-09, 02-19, 02-29 (window Jan–Feb:
+      // 3) -> held until 03-10T14:00, not due yet.
+      Tick("t1", "2024-03-05T12:00:00Z"),
+      Ev("e5", "m", "2024-03-06T12:00:00Z", Purchase("D", 1000)),  // 10, member
+      // k: gold until its review: 2 × 20 points at gold.
+      Ev("k4", "k", "2024-03-08T12:00:00Z", Purchase("D", 1000)),
+      Ev("k5", "k", "2024-03-09T12:00:00Z", Purchase("E", 1000)),
+      // The review at 03-10T14:00: window Feb–Mar = 2 purchases = silver
+      // (straight to Q), held until 03-20T14:00; then the event's own
+      // evaluation (Q = H) renews it: 03-22T12:00.
+      Ev("k6", "k", "2024-03-12T12:00:00Z", Adjust(5)),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 3), programs);
+    EXPECT_EQ(Member(r, "m").tier_id, "gold");
+    EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-01-25T12:00:00Z"));
+    EXPECT_EQ(Member(r, "m").lifetime_earned_points, 35);
+  }
+  {
+    const RefResult r = Fold(Prefix(lines, 7), programs);
+    EXPECT_EQ(Member(r, "m").tier_id, "gold");
+    EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-03-05T12:00:00Z"));
+    EXPECT_EQ(Member(r, "k").tier_held_until_ns, Ns("2024-01-20T14:00:00Z"));
+  }
+  {
+    const RefResult r = Fold(Prefix(lines, 8), programs);
+    EXPECT_EQ(Member(r, "m").tier_id, "member");
+    EXPECT_EQ(Member(r, "m").tier_held_until_ns, std::nullopt);
+    EXPECT_EQ(Member(r, "k").tier_id, "gold");
+    EXPECT_EQ(Member(r, "k").tier_held_until_ns, Ns("2024-03-10T14:00:00Z"));
+  }
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.tier_id, "member");
+  EXPECT_EQ(m.lifetime_earned_points, 10 + 10 + 15 + 10);
+  const RefMember& k = Member(r, "k");
+  EXPECT_EQ(k.tier_id, "silver");
+  EXPECT_EQ(k.tier_held_until_ns, Ns("2024-03-22T12:00:00Z"));
+  EXPECT_EQ(k.lifetime_earned_points, 10 + 10 + 15 + 20 + 20);
+  EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"QUALIFIED", 4}, {"GRACE_ENDED", 2}}));
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 6);
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 11);  // 10 member events + the tick
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:NO_RULE"), 1);
+}
+
+TEST(ReferenceFoldTest, SpendMetricShrinksWithRefundsInThePurchasesMonth) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    tier_qualification { metric: SPEND_MINOR window_months: 1 grace_days: 5 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "plus" threshold: 5000 earn_multiplier_bp: 10000 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // 2024-01-31T23:30Z is 2024-02-01 00:30 in Paris: the February bucket.
+      Ev("e1", "m", "2024-01-31T23:30:00Z", Purchase("A", 3000)),
+      Ev("e2", "m", "2024-02-01T10:00:00Z", Purchase("B", 2500)),  // 5500: plus
+      // Partial refund: February spend 4500 < 5000, held until 02-06T10:00.
+      Ev("e3", "m", "2024-02-02T10:00:00Z", Refund("B", 1000)),
+      // n: January (local) 3000, February 2500: never 5000 in one month.
+      Ev("n1", "n", "2024-01-31T22:30:00Z", Purchase("A", 3000)),  // 23:30 local
+      Ev("n2", "n", "2024-02-01T10:00:00Z", Purchase("B", 2500)),
+      // The review at 02-06T10:00 downgrades m; this purchase adds 600:
+      // 5100 again, plus again, held until 02-08T10:00.
+      Ev("e4", "m", "2024-02-03T10:00:00Z", Purchase("C", 600)),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 5), programs);
+    EXPECT_EQ(Member(r, "m").tier_id, "plus");
+    EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-02-06T10:00:00Z"));
+    EXPECT_EQ(Member(r, "m").purchase_count, 2);  // a partial refund keeps the count
+    EXPECT_EQ(Member(r, "n").tier_id, "member");
+  }
+  const RefResult r = Fold(lines, programs);
+  // e4 is before held_until (02-03 < 02-06): no review yet; Q = plus = H
+  // renews: 02-08T10:00.
+  EXPECT_EQ(Member(r, "m").tier_id, "plus");
+  EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-02-08T10:00:00Z"));
+  EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"QUALIFIED", 1}}));
+}
+
+TEST(ReferenceFoldTest, EarnedPointsMetricCountsEngagementsNotAdjustmentsAndRefundsShrinkIt) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "UTC"
+    earn { points: 1 per_minor: 100 }
+    allow_negative_balance: false
+    tier_qualification { metric: EARNED_POINTS window_months: 1 grace_days: 5 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "plus" threshold: 12 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "like" points: 5 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // 20 earned: plus, held until 01-15T10:00.
+      Ev("a1", "m", "2024-01-10T10:00:00Z", Purchase("A", 2000)),
+      Ev("a2", "m", "2024-01-10T10:01:00Z", Adjust(100)),     // not a metric
+      Ev("a3", "m", "2024-01-10T10:02:00Z", Engage("like")),  // 25
+      // 30; held until 01-15T10:03.
+      Ev("a4", "m", "2024-01-10T10:03:00Z", Purchase("B", 500)),
+      // Lots (no expiry, creation order): A 20, adj 100, like 5, B 5.
+      // Redeem 125: A, adj, like; B's 5 is left.
+      Ev("a5", "m", "2024-01-10T10:04:00Z", RedeemPoints(125)),
+      // Clawback 20: A's own lot is empty, FIFO takes B's 5, 15 written
+      // off. The bucket loses the clawback as computed: 30 − 20 = 10.
+      Ev("a6", "m", "2024-01-10T10:05:00Z", Refund("A", 2000)),
+      // The review at 01-15T10:03: 10 < 12, straight down to member.
+      Ev("a7", "m", "2024-01-20T00:00:00Z", Adjust(1)),
+  };
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.tier_id, "member");
+  EXPECT_EQ(m.tier_held_until_ns, std::nullopt);
+  EXPECT_EQ(m.lifetime_earned_points, 30);
+  EXPECT_EQ(m.clawed_back_points, 5);
+  EXPECT_EQ(m.available_points, 1);
+  ExpectInvariant(m);
+  EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"QUALIFIED", 1}, {"GRACE_ENDED", 1}}));
+}
+
+TEST(ReferenceFoldTest, PaidPlansSetTheEffectiveTierAndEndAfterTheGraceReview) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "UTC"
+    earn { points: 1 per_minor: 100 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 31 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "silver" threshold: 1 earn_multiplier_bp: 12000 }
+    tiers { tier_id: "gold" threshold: 100 earn_multiplier_bp: 20000 }
+    paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
+    paid_plans { plan_id: "silver-year" tier_id: "silver" months: 12 }
+    rewards { reward_id: "lounge" cost_points: 50 min_tier_id: "gold" }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // vip_until 02-01T12:00; member -> gold (PLAN_STARTED).
+      Ev("j1", "m", "2024-01-01T12:00:00Z", Join("gold-month")),
+      // 10 × 20000 / 10000 = 20 at gold. 1 purchase: H = silver, held
+      // until 01-01 + 31 days = 02-01T12:00 (the plan's end too). The
+      // effective tier stays gold.
+      Ev("j2", "m", "2024-01-01T12:00:00Z", Purchase("A", 1000)),
+      Ev("j3", "m", "2024-01-01T12:00:00Z", Adjust(100)),
+      Ev("j4", "m", "2024-01-01T12:00:00Z", RedeemReward("lounge")),  // gold: ok
+      // silver from 01-05, then gold on top: vip_until = 2025-01-05 + 1
+      // month = 2025-02-05; the paid tier is the higher one.
+      Ev("n1", "n", "2024-01-05T00:00:00Z", Join("silver-year")),
+      Ev("n2", "n", "2024-01-06T00:00:00Z", Join("gold-month")),
+      // Both due at 02-01T12:00: the grace review first (February: 0
+      // purchases, H -> member; the effective tier stays gold: no change),
+      // then the plan end: gold -> member, one PLAN_ENDED.
+      Tick("t1", "2024-02-01T12:00:00Z"),
+      Ev("j5", "m", "2024-02-01T13:00:00Z", RedeemReward("lounge")),
+      // The plan end at 2025-02-05T00:00 runs before this event.
+      Ev("n3", "n", "2025-02-05T00:00:00Z", Adjust(1)),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 6), programs);
+    EXPECT_EQ(Member(r, "m").tier_id, "gold");
+    EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-02-01T12:00:00Z"));
+    EXPECT_EQ(Member(r, "n").tier_id, "gold");
+    EXPECT_EQ(Member(r, "n").vip_until_ns, Ns("2025-02-05T00:00:00Z"));
+  }
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.tier_id, "member");
+  EXPECT_EQ(m.tier_held_until_ns, std::nullopt);
+  EXPECT_EQ(m.vip_until_ns, Ns("2024-02-01T12:00:00Z"));  // kept after the end
+  EXPECT_EQ(m.lifetime_earned_points, 20);
+  EXPECT_EQ(m.redeemed_points, 50);
+  EXPECT_EQ(m.available_points, 70);
+  EXPECT_EQ(Member(r, "n").tier_id, "member");
+  EXPECT_EQ(r.outcome_reasons.at("REJECTED:TIER_TOO_LOW"), 1);
+  // m: PLAN_STARTED, PLAN_ENDED; n: member -> silver -> gold -> member.
+  EXPECT_EQ(r.tier_changes,
+            (std::map<std::string, int64_t>{{"PLAN_STARTED", 3}, {"PLAN_ENDED", 2}}));
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 5);
+}
+
+// --- Promotions ------------------------------------------------------------
+
+TEST(ReferenceFoldTest, PromotionsPastMidnightAcrossDstAndValidityBounds) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    promotions {
+      promotion_id: "late-owl"
+      days_of_week: SATURDAY
+      start_local: "23:00"
+      end_local: "03:00"
+      multiplier_bp: 20000
+    }
+    promotions {
+      promotion_id: "spring"
+      category: "food"
+      valid_from: "2024-03-01T00:00:00+01:00"
+      valid_until: "2024-03-02T00:00:00+01:00"
+      bonus_points: 7
+      reward_id: "cake"
+    }
+    rewards { reward_id: "cake" cost_points: 0 }
+  )pb")};
+  // One member per purchase of 10 base points: (member, occurred_at, points).
+  const std::vector<std::tuple<std::string, std::string, int64_t>> owl = {
+      {"a", "2024-03-30T21:59:00Z", 10},   // Sat 22:59 CET
+      {"b", "2024-03-30T22:00:00Z", 20},   // Sat 23:00 CET
+      {"c", "2024-03-31T00:59:59Z", 20},   // Sun 01:59:59 CET, the day after Sat
+      {"d", "2024-03-31T01:00:00Z", 10},   // Sun 03:00 CEST (02:00–03:00 skipped)
+      {"e", "2024-03-29T22:30:00Z", 10},   // Fri 23:30: Friday not listed
+      {"f", "2024-03-30T00:30:00Z", 10},   // Sat 01:30: the day before is Friday
+      {"g", "2024-03-31T21:30:00Z", 10},   // Sun 23:30 CEST
+      {"h", "2024-10-27T00:30:00Z", 20},   // Sun 02:30 CEST
+      {"i", "2024-10-27T01:30:00Z", 20},   // Sun 02:30 CET (the repeated hour)
+      {"j", "2024-10-27T01:59:59Z", 20},   // Sun 02:59:59 CET
+      {"k", "2024-10-27T02:00:00Z", 10},   // Sun 03:00 CET
+      {"l", "2024-10-26T21:00:00Z", 20},   // Sat 23:00 CEST
+      {"l0", "2024-10-26T20:59:00Z", 10},  // Sat 22:59 CEST
+  };
+  // spring: food, [2024-02-29T23:00Z, 2024-03-01T23:00Z), +7 and a cake.
+  const std::vector<std::tuple<std::string, std::string, std::string, int64_t>> spring = {
+      {"s1", "2024-02-29T22:59:59Z", "food", 10},   {"s2", "2024-02-29T23:00:00Z", "food", 17},
+      {"s3", "2024-03-01T22:59:59Z", "food", 17},   {"s4", "2024-03-01T23:00:00Z", "food", 10},
+      {"s5", "2024-03-01T12:00:00Z", "coffee", 10},  // no food item
+  };
+  std::vector<std::string> lines;
+  for (const auto& [member, at, points] : owl) {
+    lines.push_back(Ev("e-" + member, member, at, Purchase("A", 1000)));
+  }
+  for (const auto& [member, at, category, points] : spring) {
+    lines.push_back(Ev("e-" + member, member, at, PurchaseItems("A", {{category, 1, 1000}})));
+  }
+  const RefResult r = Fold(lines, programs);
+  for (const auto& [member, at, points] : owl) {
+    EXPECT_EQ(Member(r, member).lifetime_earned_points, points) << member << " " << at;
+  }
+  for (const auto& [member, at, category, points] : spring) {
+    EXPECT_EQ(Member(r, member).lifetime_earned_points, points) << member << " " << at;
+  }
+  EXPECT_EQ(r.rule_hits.at("promotion:late-owl"), 6);
+  EXPECT_EQ(r.rule_hits.at("promotion:spring"), 2);
+  EXPECT_EQ(Member(r, "s2").rewards_issued, (std::map<std::string, int64_t>{{"cake", 1}}));
+  EXPECT_EQ(r.issued_rewards, (std::map<std::string, int64_t>{{"PROMOTION:spring:cake", 2}}));
+}
+
+TEST(ReferenceFoldTest, PromotionMultipliersFloorStageByStageThenAddBonuses) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "UTC"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 12000 }
+    promotions { promotion_id: "a" multiplier_bp: 15000 }
+    promotions {
+      promotion_id: "b"
+      days_of_week: WEDNESDAY
+      multiplier_bp: 15000
+      bonus_points: 3
+      reward_id: "mug"
+    }
+    promotions { promotion_id: "c" category: "coffee" bonus_points: 1 }
+    rewards { reward_id: "mug" cost_points: 0 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // Wednesday: 13 -> × 1.2 = 15 (15.6) -> a: 22 (22.5) -> b: 33 -> + 3 = 36
+      // (one product 13 × 1.2 × 1.5 × 1.5 = 35.1 would give 38).
+      Ev("e1", "m", "2024-01-03T10:00:00Z", Purchase("A", 1300)),
+      // Thursday, coffee: 13 -> 15 -> a: 22 -> c (multiplier 0 = 1×): 22 -> +1.
+      Ev("e2", "n", "2024-01-04T10:00:00Z", PurchaseItems("A", {{"coffee", 1, 1300}})),
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").lifetime_earned_points, 36);
+  EXPECT_EQ(Member(r, "m").rewards_issued, (std::map<std::string, int64_t>{{"mug", 1}}));
+  EXPECT_EQ(Member(r, "n").lifetime_earned_points, 23);
+}
+
+// --- Punch cards -----------------------------------------------------------
+
+TEST(ReferenceFoldTest, PunchCardsCarryStampsAndFillMoreThanOnce) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    punch_cards {
+      card_id: "coffee-card"
+      category: "coffee"
+      stamps_required: 3
+      reward_id: "free-coffee"
+    }
+    punch_cards { card_id: "food-card" category: "food" stamps_required: 2 reward_id: "cake" }
+    rewards { reward_id: "free-coffee" cost_points: 0 }
+    rewards { reward_id: "cake" cost_points: 0 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // coffee 2, food 1.
+      Ev("e1", "m", "2024-01-01T10:00:00Z",
+         PurchaseItems("A", {{"coffee", 2, 200}, {"food", 1, 100}})),
+      // coffee 2 + 2 + 3 = 7: two free coffees, 1 carried.
+      Ev("e2", "m", "2024-01-01T11:00:00Z",
+         PurchaseItems("B", {{"coffee", 2, 200}, {"coffee", 3, 300}})),
+      Ev("e3", "m", "2024-01-01T12:00:00Z", Purchase("C", 500)),  // no items: no stamps
+      // food 2: one cake, 0 left (the card stays listed).
+      Ev("e4", "m", "2024-01-01T13:00:00Z", PurchaseItems("D", {{"food", 1, 100}})),
+      Ev("e5", "n", "2024-01-01T13:00:00Z", PurchaseItems("A", {{"merch", 4, 100}})),
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").stamps,
+            (std::map<std::string, int64_t>{{"coffee-card", 1}, {"food-card", 0}}));
+  EXPECT_EQ(Member(r, "m").rewards_issued,
+            (std::map<std::string, int64_t>{{"free-coffee", 2}, {"cake", 1}}));
+  EXPECT_TRUE(Member(r, "n").stamps.empty());
+  EXPECT_EQ(r.issued_rewards,
+            (std::map<std::string, int64_t>{{"PUNCH_CARD:coffee-card:free-coffee", 2},
+                                            {"PUNCH_CARD:food-card:cake", 1}}));
+}
+
+// --- Random rewards, NPS ---------------------------------------------------
+
+TEST(ReferenceFoldTest, RandomRewardsDrawWithTheSeedAndCapPerLocalDay) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "America/New_York"
+    random_seed: "seed"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "like" points: 1 max_per_local_day: 1 }
+    random_rewards {
+      rule_id: "r"
+      on: PURCHASE
+      probability_ppm: 450000
+      reward_id: "gift"
+      bonus_points: 4
+      max_per_member_per_local_day: 2
+    }
+    random_rewards {
+      rule_id: "luck"
+      on: ENGAGEMENT
+      category: "like"
+      probability_ppm: 500000
+      bonus_points: 10
+    }
+    random_rewards {
+      rule_id: "always"
+      on: PURCHASE
+      category: "coffee"
+      probability_ppm: 1000000
+      reward_id: "cup"
+    }
+    rewards { reward_id: "gift" cost_points: 0 }
+    rewards { reward_id: "cup" cost_points: 0 }
+  )pb")};
+  // u mod 10^6 of HMAC-SHA256("seed", rule "\0" event_id), computed with
+  // `printf 'r\0e1' | openssl dgst -sha256 -hmac seed`:
+  //   r:    e1 432442, e2 83546, e3 117951, e8 69582 (< 450000: win)
+  //   luck: e2 474409, e3 282173, e4 101444 (< 500000: win), e6 991055
+  const std::vector<std::string> lines = {
+      // Local day 2024-01-10 (EST): two paying wins of r: 2 × (gift + 4).
+      Ev("e1", "m", "2024-01-10T15:00:00Z", Purchase("A", 1000)),
+      Ev("e2", "m", "2024-01-10T20:00:00Z", Purchase("B", 1000)),
+      // 23:59 local, still 01-10: r wins but the cap (2) refuses it.
+      Ev("e3", "m", "2024-01-11T04:59:00Z", Purchase("C", 1000)),
+      // 00:00 local 01-11: like 1 + luck 10.
+      Ev("e4", "m", "2024-01-11T05:00:00Z", Engage("like")),
+      // 01-11: r pays again (4 + gift); "always" gives a cup (coffee item).
+      Ev("e8", "m", "2024-01-11T05:01:00Z", PurchaseItems("D", {{"coffee", 1, 1000}})),
+      // n: a like (luck loses), a capped like (luck would win: not drawn),
+      // the next day a like that wins luck.
+      Ev("e6", "n", "2024-01-10T15:00:00Z", Engage("like")),
+      Ev("e3", "n", "2024-01-10T16:00:00Z", Engage("like")),
+      Ev("e2", "n", "2024-01-11T15:00:00Z", Engage("like")),
+  };
+  const RefResult r = Fold(lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.lifetime_earned_points, 40 + 3 * 4 + 1 + 10);
+  EXPECT_EQ(m.rewards_issued, (std::map<std::string, int64_t>{{"gift", 3}, {"cup", 1}}));
+  ExpectInvariant(m);
+  EXPECT_EQ(Member(r, "n").lifetime_earned_points, 1 + 1 + 10);
+  EXPECT_EQ(r.rule_hits.at("random_win:r"), 3);
+  EXPECT_EQ(r.rule_hits.at("random_capped:r"), 1);
+  EXPECT_EQ(r.rule_hits.at("random_win:luck"), 2);
+  EXPECT_EQ(r.rule_hits.at("random_win:always"), 1);
+  EXPECT_EQ(r.rule_hits.at("bonus_points"), 3 * 4 + 2 * 10);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:DAILY_CAP"), 1);
+  EXPECT_EQ(r.issued_rewards,
+            (std::map<std::string, int64_t>{{"RANDOM:r:gift", 3}, {"RANDOM:always:cup", 1}}));
+}
+
+TEST(ReferenceFoldTest, NpsScoreKeptWhateverTheOutcome) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    earn { points: 1 per_minor: 100 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    engagement_rules { action: "nps" points: 0 max_per_local_day: 1 }
+    engagement_rules { action: "like" points: 1 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Nps(7)),
+      Ev("e2", "m", "2024-01-01T11:00:00Z", Nps(3)),  // DAILY_CAP, still kept
+      Ev("e3", "k", "2024-01-01T11:00:00Z", R"("engagement":{"action":"nps"})"),  // 0
+      Ev("e4", "z", "2024-01-01T11:00:00Z", Engage("like")),
+  };
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").last_nps_score, 3);
+  EXPECT_EQ(Member(r, "k").last_nps_score, 0);
+  EXPECT_EQ(Member(r, "z").last_nps_score, std::nullopt);
+  EXPECT_EQ(r.outcome_reasons.at("IGNORED:DAILY_CAP"), 1);
 }
 
 }  // namespace
