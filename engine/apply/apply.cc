@@ -273,6 +273,7 @@ void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause,
   o.mutable_tier_change()->set_from_tier_id(st->tier_id());
   o.mutable_tier_change()->set_to_tier_id(to);
   o.mutable_tier_change()->set_cause(std::string(cause));
+  *o.mutable_tier_change()->mutable_perks() = program.proto().tiers(effective).perks();
   st->set_tier_id(to);
   ops.Touch();
 }

@@ -50,7 +50,7 @@ constexpr char kBase[] = R"pb(
   category_multipliers { category: "coffee" multiplier_bp: 20000 }
   category_multipliers { category: "gift" multiplier_bp: 0 }
   tiers { tier_id: "base" threshold: 0 earn_multiplier_bp: 12500 }
-  tiers { tier_id: "gold" threshold: 10 earn_multiplier_bp: 15000 }
+  tiers { tier_id: "gold" threshold: 10 earn_multiplier_bp: 15000 perks: "lounge-access" }
   tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 30 }
   paid_plans { plan_id: "vip" tier_id: "gold" months: 1 }
   paid_plans { plan_id: "fifty-years" tier_id: "gold" months: 600 }
@@ -426,6 +426,8 @@ TEST_F(ApplyTest, TierUpgradesAtOnceAndItsMultiplierAppliesFromTheNextPurchase) 
   EXPECT_EQ(change.from_tier_id(), "base");
   EXPECT_EQ(change.to_tier_id(), "gold");
   EXPECT_EQ(change.cause(), "QUALIFIED");
+  ASSERT_EQ(change.perks_size(), 1);
+  EXPECT_EQ(change.perks(0), "lounge-access");
   EXPECT_EQ(last_tier_outcomes_[0].member_version(), st().version());
   // held_until = t + 30 days.
   EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2024-02-09T10:09:00Z"));
