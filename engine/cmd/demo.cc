@@ -433,7 +433,9 @@ struct OutputCounts {
   std::map<std::string, int64_t> ignored;  // reason -> count
   std::map<std::string, int64_t> refused;  // reason -> count (REJECTED)
   int64_t tick_outcomes = 0;
-  std::map<std::string, int64_t> dlq;  // reason header -> count
+  std::map<std::string, int64_t> tier_changes;    // cause -> count (reason TIER_CHANGED)
+  std::map<std::string, int64_t> issued_by_rule;  // "punch card coffee-card" -> rewards
+  std::map<std::string, int64_t> dlq;             // reason header -> count
 };
 
 // Calls `fn` for every record of `topics` (all partitions, from the start to
@@ -511,8 +513,18 @@ absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topic
             c.outcome_status["(not an Outcome)"]++;
             return;
           }
+          if (outcome.reason() == "TIER_CHANGED") {
+            c.tier_changes[outcome.tier_change().cause()]++;
+            return;
+          }
           c.outcome_status[Outcome::Status_Name(outcome.status())]++;
           if (outcome.member_id().empty()) c.tick_outcomes++;
+          static constexpr const char* kSource[] = {"", "first purchase", "punch card",
+                                                    "promotion", "random"};
+          for (const auto& r : outcome.issued_rewards()) {
+            c.issued_by_rule[absl::StrCat(kSource[r.source()], r.rule_id().empty() ? "" : " ",
+                                          r.rule_id())] += r.count();
+          }
           if (outcome.status() == Outcome::IGNORED) c.ignored[outcome.reason()]++;
           if (outcome.status() == Outcome::REJECTED) c.refused[outcome.reason()]++;
         } else if (topic == topics.dlq) {
@@ -823,6 +835,13 @@ absl::Status RunDemo(const DemoOptions& o) {
     row("duplicates", outputs.outcome_status["DUPLICATE"],
         "the resent purchases: outcome DUPLICATE, no effect");
     row("to the DLQ", dlq_total, Tally(outputs.dlq));
+    int64_t tier_changes = 0;
+    for (const auto& [cause, n] : outputs.tier_changes) tier_changes += n;
+    row("tier changes", tier_changes,
+        absl::StrCat("extra TIER_CHANGED outcomes: ", Tally(outputs.tier_changes)));
+    int64_t issued = 0;
+    for (const auto& [rule, n] : outputs.issued_by_rule) issued += n;
+    row("rewards", issued, absl::StrCat("issued by the rules: ", Tally(outputs.issued_by_rule)));
   }
   std::vector<std::string> topic_counts;
   int64_t published = 0;
@@ -871,7 +890,7 @@ absl::Status RunDemo(const DemoOptions& o) {
   row("outstanding", Num(outstanding),
       absl::StrCat("points: a liability of ",
                    Money(outstanding * program->proto().point_value_minor(), currency)));
-  row("rewards", Num(rewards_total), absl::StrCat("issued by the rules: ", Tally(rewards)));
+  row("rewards", Num(rewards_total), absl::StrCat("issued, as counted in the members: ", Tally(rewards)));
   absl::FPrintF(out, "\n");
 
   std::vector<const MemberSummary*> top;
