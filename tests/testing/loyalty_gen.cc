@@ -1,14 +1,19 @@
 // loyalty-gen: writes a seeded JSON Lines event stream (the test generator)
-// for demos and benchmarks.
+// for demos and benchmarks; with --year-of, a year of events for one program
+// file (tests/testing/year_gen.h, what tests/examples_test.cc replays).
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "tests/testing/event_gen.h"
+#include "tests/testing/year_gen.h"
 
 int main(int argc, char** argv) {
   loyalty::testing::GeneratorOptions o;
   std::string out;
+  std::string year_of;
+  std::string partners;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&](const char* name) -> const char* {
@@ -18,8 +23,13 @@ int main(int argc, char** argv) {
     if (a == "--help") {
       std::printf(
           "loyalty-gen --out=FILE [--events=N] [--members=N] [--seed=N] [--cafe-only]\n"
+          "loyalty-gen --out=FILE --year-of=PROGRAM_FILE [--events=N] [--members=N]\n"
+          "            [--seed=N] [--partners=ID,ID]\n"
           "Writes a seeded JSON Lines stream of every event kind, with duplicates and\n"
-          "bad lines mixed in, for the programs in programs/ (cafe) and the tests (shop).\n");
+          "bad lines mixed in, for the programs in programs/ (cafe) and the tests (shop).\n"
+          "With --year-of: a calendar year (2026) of events for that program, what its\n"
+          "rules name (categories, actions, rewards, plans), with ticks, and purchases\n"
+          "at the --partners (10%% of them).\n");
       return 0;
     } else if (const char* v = val("--out=")) {
       out = v;
@@ -29,6 +39,10 @@ int main(int argc, char** argv) {
       o.members = std::strtoll(v, nullptr, 10);
     } else if (const char* v = val("--seed=")) {
       o.seed = std::strtoull(v, nullptr, 10);
+    } else if (const char* v = val("--year-of=")) {
+      year_of = v;
+    } else if (const char* v = val("--partners=")) {
+      partners = v;
     } else if (a == "--cafe-only") {
       o.two_programs = false;
     } else {
@@ -39,6 +53,29 @@ int main(int argc, char** argv) {
   if (out.empty()) {
     std::fprintf(stderr, "loyalty-gen: --out=FILE is required (see --help)\n");
     return 2;
+  }
+  if (!year_of.empty()) {
+    auto programs = loyalty::LoadPrograms(year_of);
+    if (!programs.ok() || programs->size() != 1) {
+      std::fprintf(stderr, "loyalty-gen: --year-of=%s: %s\n", year_of.c_str(),
+                   programs.ok() ? "not one program" : programs.status().ToString().c_str());
+      return 1;
+    }
+    loyalty::testing::YearOptions y;
+    y.seed = o.seed;
+    y.events = o.events;
+    y.members = o.members;
+    if (!partners.empty()) {
+      y.partner_ids = absl::StrSplit(partners, ',', absl::SkipEmpty());
+      y.partner_permille = 100;
+    }
+    auto year = loyalty::testing::GenerateYear(*programs->Find(programs->ids()[0]), y);
+    loyalty::testing::WriteLines(out, year.lines);
+    std::fprintf(stderr, "loyalty-gen: %zu lines (%lld bad, %lld duplicates, %lld ticks) to %s\n",
+                 year.lines.size(), static_cast<long long>(year.bad_lines),
+                 static_cast<long long>(year.duplicate_lines), static_cast<long long>(year.ticks),
+                 out.c_str());
+    return 0;
   }
   auto stream = loyalty::testing::GenerateStream(o);
   loyalty::testing::WriteLines(out, stream.lines);
