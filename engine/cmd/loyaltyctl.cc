@@ -1,7 +1,10 @@
 // loyaltyctl: inspect and audit a Loyalty Ledger data directory.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -12,6 +15,7 @@
 #include "engine/base/time.h"
 #include "engine/cmd/flags.h"
 #include "engine/program/program.h"
+#include "engine/report/report.h"
 #include "engine/store/store.h"
 
 namespace {
@@ -23,6 +27,8 @@ Usage:
   loyaltyctl --data-dir=DIR history MEMBER [--program-id=ID]
   loyaltyctl --data-dir=DIR dump
   loyaltyctl --data-dir=DIR verify
+  loyaltyctl --data-dir=DIR report --program=PATH [--program-id=ID] [--format=text|json]
+             [--as-of=RFC3339] [--chart=FILE.html]
   loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N]
   loyaltyctl --brokers=HOST:PORT produce FILE.jsonl
   loyaltyctl --brokers=HOST:PORT tick --now=RFC3339 --program=PATH
@@ -34,6 +40,12 @@ Commands:
                    partition then (program, member) order
   verify           recompute every member from its ledger entries and check
                    the ledger invariants; exit status 1 on any mismatch
+  report           the KPI report of every program of --program (or of
+                   --program-id): members, active members, repeat-purchase
+                   and churn rates, spend per member, NPS, tiers, points
+                   issued/redeemed/expired, breakage, liability by expiry
+                   month, points per partner, points per month
+                   (docs/report.md defines each figure)
   create-topics    create the input and output topics with N partitions each
                    (default 8; balances compacted); existing ones are kept if
                    their partition count matches
@@ -47,8 +59,14 @@ Commands:
 
 Options:
   --data-dir=DIR     the ledger's data directory (required)
-  --program-id=ID    the member's program, when the directory holds several
-  --program=PATH     program file or directory; checked when given
+  --program-id=ID    the member's program, when the directory holds several;
+                     for report, the one program to report
+  --program=PATH     program file or directory; checked when given; required
+                     by report
+  --format=F         report output: text (default) or json (one JSON object)
+  --as-of=RFC3339    report: the end of the activity and churn windows
+                     (default: the latest effective time in the stores)
+  --chart=FILE.html  report: also write a self-contained HTML page of charts
   --brokers=LIST     Kafka bootstrap servers (create-topics, produce, tick)
   --events-topic=T   the input topic (default loyalty.events)
   --partitions=N     partitions per topic for create-topics (default 8)
@@ -114,6 +132,55 @@ absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& store
   return std::make_pair(where, program);
 }
 
+// report: the KPI report (engine/report/report.h).
+int ReportCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Fail(2, "report takes no arguments");
+  auto data_dir = flags.Require("data-dir");
+  if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
+  auto program_path = flags.Require("program");
+  if (!program_path.ok()) return Fail(2, std::string(program_path.status().message()));
+  const std::string format = flags.Get("format", "text");
+  if (format != "text" && format != "json") {
+    return Fail(2, absl::StrCat("--format must be text or json, not \"", format, "\""));
+  }
+  loyalty::ReportOptions options;
+  options.program_id = flags.Get("program-id");
+  if (flags.Has("as-of")) {
+    auto as_of = loyalty::ParseRfc3339(flags.Get("as-of"));
+    if (!as_of.ok()) return Fail(2, absl::StrCat("--as-of: ", as_of.status().message()));
+    options.as_of_ns = *as_of;
+  }
+  if (isatty(STDERR_FILENO)) {
+    options.progress = [](const loyalty::ReportProgress& p) {
+      std::cerr << "report: " << p.partition_path << " (" << p.partitions_done << "/"
+                << p.partitions_total << "): " << p.members << " members, " << p.ledger_entries
+                << " ledger entries\n";
+    };
+  }
+  auto programs = loyalty::LoadPrograms(*program_path);
+  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  if (!options.program_id.empty() && programs->Find(options.program_id) == nullptr) {
+    return Fail(2, absl::StrCat("--program-id: no program \"", options.program_id, "\" in ",
+                                *program_path));
+  }
+  auto report = loyalty::BuildReport(*data_dir, *programs, options);
+  if (!report.ok()) return Fail(1, std::string(report.status().message()));
+  if (flags.Has("chart")) {
+    const std::string chart = flags.Get("chart");
+    std::ofstream out(chart, std::ios::binary | std::ios::trunc);
+    if (out) out << loyalty::FormatReportChartHtml(*report);
+    out.close();
+    if (!out) {
+      return Fail(1, absl::StrCat(chart, ": cannot write the chart: ", std::strerror(errno)));
+    }
+    std::cerr << "report: chart written to " << chart << "\n";
+  }
+  std::cout << (format == "json" ? loyalty::FormatReportJson(*report)
+                                 : loyalty::FormatReportText(*report));
+  std::cout.flush();
+  return std::cout ? 0 : Fail(1, "cannot write the report to stdout");
+}
+
 }  // namespace
 
 // create-topics, produce, tick: the commands that talk to Kafka.
@@ -173,10 +240,11 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
 }
 
 int main(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(
-      argc, argv, 1,
-      {"data-dir", "program-id", "program", "brokers", "events-topic", "partitions", "now", "help"},
-      {"help"});
+  auto flags =
+      loyalty::Flags::Parse(argc, argv, 1,
+                            {"data-dir", "program-id", "program", "brokers", "events-topic",
+                             "partitions", "now", "format", "as-of", "chart", "help"},
+                            {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help") || argc < 2) {
     (flags->Has("help") ? std::cout : std::cerr) << kUsage;
@@ -188,6 +256,7 @@ int main(int argc, char** argv) {
   if (command == "create-topics" || command == "produce" || command == "tick") {
     return KafkaCommand(*flags, args);
   }
+  if (command == "report") return ReportCommand(*flags, args);
   const std::set<std::string> commands = {"balance", "history", "dump", "verify"};
   if (commands.count(command) == 0) {
     return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
