@@ -291,9 +291,15 @@ std::string PercentCell(const Ratio& r) {
 
 std::string TierLabel(const std::string& tier_id) { return tier_id.empty() ? "(none)" : tier_id; }
 
+// "1 point = 2 minor units of EUR"
+std::string PointValue(const ProgramReport& p) {
+  return absl::StrCat("1 point = ", p.point_value_minor,
+                      p.point_value_minor == 1 ? " minor unit of " : " minor units of ",
+                      p.currency);
+}
+
 void AppendProgramText(const ProgramReport& p, std::string* out) {
-  absl::StrAppend(out, "\n== ", p.program_id, " (", p.currency, ", ", p.timezone,
-                  "; 1 point = ", p.point_value_minor, " minor units) ==\n");
+  absl::StrAppend(out, "\n== ", p.program_id, " (", p.timezone, "; ", PointValue(p), ") ==\n");
   absl::StrAppend(
       out,
       Table(
@@ -715,8 +721,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
 
 void AppendProgramHtml(const ProgramReport& p, std::string* out) {
   absl::StrAppend(out, "<section>\n<h2>", Html(p.program_id), "</h2>\n<p class=\"sub\">",
-                  Html(p.currency), ", ", Html(p.timezone), "; 1 point = ", p.point_value_minor,
-                  " minor units</p>\n<table>\n");
+                  Html(p.timezone), "; ", Html(PointValue(p)), "</p>\n<table>\n");
   auto row = [out](const std::string& name, const std::string& value) {
     absl::StrAppend(out, "<tr><th>", Html(name), "</th><td>", Html(value), "</td></tr>\n");
   };
