@@ -642,6 +642,20 @@ int64_t NiceCeiling(int64_t v) {
   return v;
 }
 
+// An axis label: 375000 -> "375k", 12500000 -> "12.5M", 1250 -> "1250".
+std::string AxisNumber(int64_t v) {
+  constexpr std::pair<int64_t, const char*> kUnits[] = {
+      {1'000'000'000'000, "T"}, {1'000'000'000, "G"}, {1'000'000, "M"}, {1'000, "k"}};
+  for (const auto& [unit, suffix] : kUnits) {
+    if (v >= unit && v % (unit / 10) == 0) {
+      const int64_t tenths = v % unit / (unit / 10);
+      return tenths == 0 ? absl::StrCat(v / unit, suffix)
+                         : absl::StrCat(v / unit, ".", tenths, suffix);
+    }
+  }
+  return absl::StrCat(v);
+}
+
 struct Series {
   std::string name;
   std::string color;
@@ -658,7 +672,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
   constexpr int kBottom = 70;
   const int bar_width = series.size() > 1 ? 12 : 28;
   const int group_width = static_cast<int>(series.size()) * bar_width + 10;
-  const int plot_width = std::max(240, static_cast<int>(labels.size()) * group_width);
+  const int plot_width = std::max(320, static_cast<int>(labels.size()) * group_width);
   const int width = kLeft + plot_width + 20;
   const int height = kTop + kPlotHeight + kBottom + (series.size() > 1 ? 20 : 0);
   int64_t max_value = 0;
@@ -679,7 +693,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
     absl::StrAppend(&svg, "<line x1=\"", kLeft, "\" y1=\"", y, "\" x2=\"", kLeft + plot_width,
                     "\" y2=\"", y, "\" class=\"grid\"/>\n");
     absl::StrAppend(&svg, "<text x=\"", kLeft - 6, "\" y=\"", y + 4, "\" class=\"axis\">",
-                    static_cast<int64_t>(tick), "</text>\n");
+                    AxisNumber(static_cast<int64_t>(tick)), "</text>\n");
   }
   if (labels.empty()) {
     absl::StrAppend(&svg, "<text x=\"", kLeft + 20, "\" y=\"", base_y - kPlotHeight / 2,
