@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "engine/base/status.h"
 #include "engine/store/keys.h"
 #include "engine/store/store.h"

@@ -395,6 +395,17 @@ TEST_F(ReportTest, ExplicitAsOfMovesTheWindows) {
   // a1 (02-20) and a2 (05-10) are <= 2026-07-05: 2 / 3, truncated.
   EXPECT_EQ(FormatPercent(b.churn), "66.66");
   EXPECT_EQ(b.spend_minor, 10000);  // the stored state does not move
+  EXPECT_FALSE(absl::StrContains(FormatReportText(*report), "Note:"));
+
+  // An as_of before what the stores have seen: the text says the figures are
+  // of the later state.
+  options.as_of_ns = *ParseRfc3339("2026-06-01T00:00:00Z");
+  auto early = BuildReport(*root_ + "/data", *programs_, options);
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(early->programs[0].active_members, 2);  // a2 (05-10) and a3 (08-20, later)
+  EXPECT_TRUE(absl::StrContains(FormatReportText(*early),
+                                "Note: the stores have seen up to 2026-09-01T12:00:00Z"))
+      << FormatReportText(*early);
 }
 
 // Normalizes runs of spaces so that the test does not depend on column widths.
