@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job of this build: install, build, replay a generated café stream
-# through the ledger core from a file and audit it, then end with the tour on
-# the embedded Kafka broker, `loyaltyd demo` (generated café stream, the
-# engine in-process, a summary a person can read).
+# through the ledger core from a file, audit it and report its KPIs, then end
+# with the tour on the embedded Kafka broker, `loyaltyd demo` (generated café
+# stream, the engine in-process, a summary a person can read).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -17,6 +17,9 @@ build/engine/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$
 build/engine/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$work/data" \
   --events="$work/events.jsonl" --quiet
 build/engine/cmd/loyaltyctl --data-dir="$work/data" verify
+echo "== the KPI report (docs/report.md; --format=json for JSON), charts in $work/report.html"
+build/engine/cmd/loyaltyctl --data-dir="$work/data" --program=programs/cafe.textproto report \
+  --chart="$work/report.html"
 echo "== the ledger is in $work/data (loyaltyctl --data-dir=$work/data balance m1 | history m1 | dump)"
 echo
 echo "== loyaltyd demo: the café on an embedded Kafka broker"
