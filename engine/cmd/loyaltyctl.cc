@@ -13,6 +13,7 @@
 #include "connectors/kafka/kafka.h"
 #include "engine/audit/audit.h"
 #include "engine/base/time.h"
+#include "engine/cmd/explain_draw.h"
 #include "engine/cmd/flags.h"
 #include "engine/program/program.h"
 #include "engine/report/report.h"
@@ -32,6 +33,8 @@ Usage:
   loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N]
   loyaltyctl --brokers=HOST:PORT produce FILE.jsonl
   loyaltyctl --brokers=HOST:PORT tick --now=RFC3339 --program=PATH
+  loyaltyctl --program=PATH explain-draw (--event=JSON | --events=FILE --event-id=ID)
+             [--data-dir=DIR]
 
 Commands:
   balance MEMBER   the member's state (proto3 JSON, proto field names)
@@ -56,6 +59,10 @@ Commands:
                    them)
   tick             produce a Tick at --now to every partition, for each
                    program of --program
+  explain-draw     for one event, each random reward rule of its program:
+                   whether it applies, the draw (0..999999), the threshold
+                   (probability_ppm) and the result; with --data-dir also the
+                   wins paid to the member that local day against the cap
 
 Options:
   --data-dir=DIR     the ledger's data directory (required)
@@ -71,6 +78,9 @@ Options:
   --events-topic=T   the input topic (default loyalty.events)
   --partitions=N     partitions per topic for create-topics (default 8)
   --now=RFC3339      the tick's time
+  --event=JSON       explain-draw: the event as one JSON line
+  --events=FILE      explain-draw: a JSON Lines file to find --event-id in
+  --event-id=ID      explain-draw: the event to explain
   --help             this text
 
 Exit status: 0 on success, 1 on a failed check or an I/O error, 2 on bad usage.
@@ -239,12 +249,32 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
   return 0;
 }
 
+int ExplainDrawCommand(const loyalty::Flags& flags) {
+  auto program_path = flags.Require("program");
+  if (!program_path.ok()) return Fail(2, std::string(program_path.status().message()));
+  std::string line = flags.Get("event");
+  if (line.empty()) {
+    if (!flags.Has("events") || !flags.Has("event-id")) {
+      return Fail(2, "explain-draw needs --event=JSON, or --events=FILE with --event-id=ID");
+    }
+    auto found = loyalty::FindEventLine(flags.Get("events"), flags.Get("event-id"));
+    if (!found.ok()) return Fail(1, std::string(found.status().message()));
+    line = *found;
+  }
+  auto programs = loyalty::LoadPrograms(*program_path);
+  if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  auto text = loyalty::ExplainDraw(*programs, line, flags.Get("data-dir"));
+  if (!text.ok()) return Fail(1, std::string(text.status().message()));
+  std::cout << *text;
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  auto flags =
-      loyalty::Flags::Parse(argc, argv, 1,
-                            {"data-dir", "program-id", "program", "brokers", "events-topic",
-                             "partitions", "now", "format", "as-of", "chart", "help"},
-                            {"help"});
+  auto flags = loyalty::Flags::Parse(
+      argc, argv, 1,
+      {"data-dir", "program-id", "program", "brokers", "events-topic", "partitions", "now", "event",
+       "events", "event-id", "format", "as-of", "chart", "help"},
+      {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help") || argc < 2) {
     (flags->Has("help") ? std::cout : std::cerr) << kUsage;
@@ -257,6 +287,7 @@ int main(int argc, char** argv) {
     return KafkaCommand(*flags, args);
   }
   if (command == "report") return ReportCommand(*flags, args);
+  if (command == "explain-draw") return ExplainDrawCommand(*flags);
   const std::set<std::string> commands = {"balance", "history", "dump", "verify"};
   if (commands.count(command) == 0) {
     return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
