@@ -547,6 +547,7 @@ TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
     rewards { reward_id: "free-coffee" cost_points: 50 }
     rewards { reward_id: "ten-off" cost_points: 0 }
     rewards { reward_id: "lounge" cost_points: 500 min_tier_id: "gold" }
@@ -584,6 +585,7 @@ TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
     earn { points: 1 per_minor: 100 }
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
     tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
     paid_plans { plan_id: "month" tier_id: "gold" months: 1 }
     paid_plans { plan_id: "year" tier_id: "gold" months: 12 }
   )pb")};
