@@ -2,7 +2,12 @@
 // A seeded generator of JSON Lines event streams for tests and benchmarks:
 // every event kind of SPEC §4, ticks, exact duplicates, conflicting
 // duplicates and every DLQ reason mixed in. The same seed gives the same
-// stream, byte for byte.
+// stream, byte for byte. It also reaches every programme rule of the test
+// programs: purchases at the edges of their promotions (DST nights, windows
+// past midnight, valid_from/valid_until) once the stream's clock passes them,
+// bursts of purchases that fill punch cards and reach random rewards' daily
+// caps, partner purchases, NPS scores, paid plans that end, and a moving set
+// of busy members that qualify for tiers and fall back.
 //
 //   GeneratorOptions o;  o.seed = 42;  o.events = 200'000;
 //   GeneratedStream s = GenerateStream(o);
@@ -49,7 +54,8 @@ struct GeneratedStream {
 
 GeneratedStream GenerateStream(const GeneratorOptions& options);
 
-// Text of the programs the generator's events use ("cafe" and "shop").
+// Text of the programs the generator's events use ("cafe" and "shop"),
+// between them every programme rule of SPEC §5.
 std::string CafeProgramText();
 std::string ShopProgramText();
 
