@@ -302,7 +302,7 @@ class YearGenerator {
       int64_t amount = rng_.Uniform(3) == 0 ? o.amount : 1 + rng_.Uniform(o.amount);
       Accept(absl::StrCat(Head(id, o.member, OccurredAt()), ",\"refund\":{\"order_id\":\"",
                           o.order_id, "\",\"amount_minor\":\"", amount, "\"}}"));
-    } else if (kind < 970 || plan_ids_.empty()) {
+    } else if (kind < 990 || plan_ids_.empty()) {
       int64_t points = rng_.Uniform(3) == 0
                            ? -(1 + rng_.Uniform(rng_.Uniform(10) == 0 ? 5000 : 300))
                            : 1 + rng_.Uniform(200);
