@@ -701,6 +701,124 @@ TEST(ModelTest, HandWrittenEdgeStreamsAgreeWithTheEngine) {
     }
     ReplayAndCompare(root + "/promotions", {program}, lines);
   }
+  {
+    SCOPED_TRACE("TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "UTC"
+      earn { points: 1 per_minor: 100 }
+      tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      tiers { tier_id: "silver" threshold: 1 earn_multiplier_bp: 15000 }
+      tiers { tier_id: "gold" threshold: 2 earn_multiplier_bp: 20000 }
+      paid_plans { plan_id: "silver-month" tier_id: "silver" months: 1 }
+      paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
+      rewards { reward_id: "lounge" cost_points: 10 min_tier_id: "gold" }
+    )pb";
+    const std::vector<std::string> lines = {
+        // a: silver, held until 02-04T00:00.
+        Ev("a1", "a", "2024-01-25T00:00:00Z", Purchase("A", 1000)),  // 10
+        // At exactly held_until: the review runs first (February: 0 ->
+        // member), so the purchase earns at member: 10; then 1 purchase in
+        // February: silver again, held until 02-14.
+        Ev("a2", "a", "2024-02-04T00:00:00Z", Purchase("B", 1000)),
+        // b: gold by plan until 02-10T00:00.
+        Ev("b1", "b", "2024-01-10T00:00:00Z", Join("gold-month")),
+        Ev("b2", "b", "2024-01-11T00:00:00Z", Adjust(100)),
+        // At exactly vip_until: the plan has ended (t < vip_until no longer
+        // holds): earn at member, 10; then silver by qualification, held until
+        // 02-20.
+        Ev("b3", "b", "2024-02-10T00:00:00Z", Purchase("A", 1000)),
+        Ev("b4", "b", "2024-02-10T00:00:00Z", RedeemReward("lounge")),  // silver: refused
+        // c: gold by 2 purchases (10 at member, 15 at silver), held until
+        // 01-20T01:00; a silver plan below it changes nothing.
+        Ev("c1", "c", "2024-01-10T00:00:00Z", Purchase("A", 1000)),
+        Ev("c2", "c", "2024-01-10T01:00:00Z", Purchase("B", 1000)),
+        Ev("c3", "c", "2024-01-10T02:00:00Z", Join("silver-month")),    // until 02-10T02:00
+        Ev("c4", "c", "2024-01-10T03:00:00Z", RedeemReward("lounge")),  // gold: 25 - 10
+        // c's reviews: 01-20T01:00 and 01-30T01:00 renew (January: 2), the one
+        // at 02-09T01:00 downgrades H to member: effective gold -> silver (the
+        // plan), GRACE_ENDED; the plan end at 02-10T02:00: silver -> member.
+        Tick("t1", "2024-02-10T02:00:00Z"),
+    };
+    ReplayAndCompare(absl::StrCat(root, "/TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd"),
+                     {program}, lines);
+  }
+  {
+    SCOPED_TRACE("RefundShrinksThePurchasesMonthNotTheRefundsMonth");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "UTC"
+      earn { points: 1 per_minor: 100 }
+      tier_qualification { metric: SPEND_MINOR window_months: 2 grace_days: 5 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      tiers { tier_id: "plus" threshold: 1000 earn_multiplier_bp: 10000 }
+    )pb";
+    const std::vector<std::string> lines = {
+        Ev("r1", "m", "2024-01-10T00:00:00Z", Purchase("A", 1000)),  // January 1000: plus
+        // Reviews every 5 days renew (Jan–Feb: 1000); the event: 2200.
+        Ev("r2", "m", "2024-02-20T00:00:00Z", Purchase("B", 1200)),
+        // January's bucket loses A: Jan 0 + Feb 1200 = 1200, held until 02-26.
+        Ev("r3", "m", "2024-02-21T00:00:00Z", Refund("A", 1000)),
+        // Reviews in March see Feb–Mar = 1200 (had the refund been taken from
+        // February, 200: a downgrade at 03-02).
+        Ev("r4", "m", "2024-03-20T00:00:00Z", Adjust(1)),
+    };
+    ReplayAndCompare(absl::StrCat(root, "/RefundShrinksThePurchasesMonthNotTheRefundsMonth"),
+                     {program}, lines);
+  }
+  {
+    SCOPED_TRACE("RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "UTC"
+      random_seed: "seed"
+      earn { points: 1 per_minor: 100 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      engagement_rules { action: "nps" points: 0 }
+      engagement_rules { action: "like" points: 1 max_per_local_day: 1 }
+      random_rewards { rule_id: "any" on: ENGAGEMENT probability_ppm: 600000 bonus_points: 4 }
+    )pb";
+    const std::vector<std::string> lines = {
+        Ev("e1", "m", "2024-01-01T10:00:00Z", Nps(8)),           // 0 points, wins 4
+        Ev("e3", "m", "2024-01-01T11:00:00Z", Engage("like")),   // 1, wins 4
+        Ev("e5", "m", "2024-01-01T12:00:00Z", Engage("like")),   // DAILY_CAP: no draw
+        Ev("e1", "n", "2024-01-01T10:00:00Z", Engage("share")),  // NO_RULE: no draw
+        Ev("e3", "n", "2024-01-01T10:00:00Z", Engage("share")),
+    };
+    ReplayAndCompare(absl::StrCat(root, "/RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints"),
+                     {program}, lines);
+  }
+  {
+    // Windows without days past midnight, and end = start (24 h from the
+    // listed day's start), as in PromotionWindowsWithoutDaysAndWithEqualEnds.
+    SCOPED_TRACE("PromotionWindowsWithoutDaysAndWithEqualEnds");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "UTC"
+      earn { points: 1 per_minor: 100 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      promotions { promotion_id: "night" start_local: "22:00" end_local: "02:00" bonus_points: 1 }
+      promotions {
+        promotion_id: "monday-noon"
+        days_of_week: MONDAY
+        start_local: "12:00"
+        end_local: "12:00"
+        bonus_points: 10
+      }
+    )pb";
+    std::vector<std::string> lines;
+    for (const char* at : {"2024-01-01T11:59:00Z", "2024-01-01T12:00:00Z", "2024-01-01T23:00:00Z",
+                           "2024-01-02T01:59:00Z", "2024-01-02T02:00:00Z", "2024-01-02T11:59:00Z",
+                           "2024-01-02T12:00:00Z"}) {
+      lines.push_back(Ev("e", at, at, Purchase("A", 1000)));
+    }
+    ReplayAndCompare(root + "/promotion-windows", {program}, lines);
+  }
   std::filesystem::remove_all(root);
 }
 
