@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::string out;
   std::string year_of;
   std::string partners;
+  int closing_months = loyalty::testing::YearOptions().closing_months;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&](const char* name) -> const char* {
@@ -24,12 +25,13 @@ int main(int argc, char** argv) {
       std::printf(
           "loyalty-gen --out=FILE [--events=N] [--members=N] [--seed=N] [--cafe-only]\n"
           "loyalty-gen --out=FILE --year-of=PROGRAM_FILE [--events=N] [--members=N]\n"
-          "            [--seed=N] [--partners=ID,ID]\n"
+          "            [--seed=N] [--partners=ID,ID] [--closing-months=N]\n"
           "Writes a seeded JSON Lines stream of every event kind, with duplicates and\n"
           "bad lines mixed in, for the programs in programs/ (cafe) and the tests (shop).\n"
           "With --year-of: a calendar year (2026) of events for that program, what its\n"
           "rules name (categories, actions, rewards, plans), with ticks, and purchases\n"
-          "at the --partners (10%% of them).\n");
+          "at the --partners (10%% of them), then a tick on each 1st of the next\n"
+          "--closing-months months (default 15; 0 ends the stream with the year).\n");
       return 0;
     } else if (const char* v = val("--out=")) {
       out = v;
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
       year_of = v;
     } else if (const char* v = val("--partners=")) {
       partners = v;
+    } else if (const char* v = val("--closing-months=")) {
+      closing_months = static_cast<int>(std::strtol(v, nullptr, 10));
     } else if (a == "--cafe-only") {
       o.two_programs = false;
     } else {
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
     y.seed = o.seed;
     y.events = o.events;
     y.members = o.members;
+    y.closing_months = closing_months;
     if (!partners.empty()) {
       y.partner_ids = absl::StrSplit(partners, ',', absl::SkipEmpty());
       y.partner_permille = 100;

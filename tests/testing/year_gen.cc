@@ -159,8 +159,11 @@ class YearGenerator {
                                      : rng_.Uniform(o_.members);
     return absl::StrCat("m", m);
   }
-  // Mostly now; sometimes a late event from up to two days before.
-  int64_t OccurredAt() { return rng_.Uniform(20) == 0 ? now_ - rng_.Uniform(2 * 86400) : now_; }
+  // Mostly now; sometimes a late event from up to two days before (never
+  // before the year: the year's reports start with it).
+  int64_t OccurredAt() {
+    return rng_.Uniform(20) == 0 ? std::max(start_, now_ - rng_.Uniform(2 * 86400)) : now_;
+  }
 
   std::string Head(const std::string& id, const std::string& member, int64_t at,
                    const std::string& program_id) {
