@@ -574,6 +574,7 @@ class Folder {
     if (after == before) return;
     ++result_.outcome_reasons["APPLIED:TIER_CHANGED"];
     ++result_.tier_changes[cause];
+    ++result_.rule_hits["tier_to:" + m->state.tier_id];
   }
 
   // metric(t): Σ of the program's metric over the local months
@@ -630,7 +631,7 @@ class Folder {
     NoteTierChange(p, m, before, cause);
   }
 
-  MonthBucket& Bucket(const ProgramModel& p, MemberModel* m, int64_t t) {
+  static MonthBucket& Bucket(const ProgramModel& p, MemberModel* m, int64_t t) {
     return m->months[LocalMonth(t, p.tz)];
   }
 

@@ -75,7 +75,8 @@ struct RefResult {
   // How often the rules did what, for coverage checks of generated streams:
   // "promotion:<id>" (matching purchases), "random_win:<rule>" (paying wins),
   // "random_capped:<rule>" (wins refused by the daily cap), "bonus_points"
-  // (random bonus points paid), "nps" (scores kept).
+  // (random bonus points paid), "nps" (scores kept), "tier_to:<tier_id>"
+  // (effective tier changes into that tier).
   std::map<std::string, int64_t> rule_hits;
 };
 
