@@ -44,7 +44,7 @@ using loyalty::v1::Outcome;
 // Events per program: a year that keeps the whole test within a minute in
 // Debug; sanitizers run the apply path about three times slower.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int64_t kDefaultEvents = 4'000;
+constexpr int64_t kDefaultEvents = 3'000;
 #else
 constexpr int64_t kDefaultEvents = 10'000;
 #endif
