@@ -5,7 +5,8 @@
 // defines fired at least once (tiers up and down, paid plans, punch cards,
 // promotions, random draws, first-purchase rewards, partner earning,
 // pending releases, expiry), so that a rule the engine stopped applying
-// fails here.
+// fails here. And the worked examples of docs/programs.md
+// (docs/examples/*.jsonl) give the numbers that page quotes.
 //
 // LOYALTY_SEED and LOYALTY_EXAMPLES_EVENTS override the stream.
 #include <algorithm>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "engine/audit/audit.h"
+#include "engine/base/status.h"
+#include "engine/base/time.h"
 #include "engine/cmd/replay.h"
 #include "engine/program/program.h"
 #include "engine/store/store.h"
@@ -350,6 +353,213 @@ TEST(ExamplesDirTest, AllProgramsLoad) {
   for (const char* id : {"cafe", "retailer", "travel"}) {
     EXPECT_NE(programs->Find(id), nullptr) << id;
   }
+}
+
+std::string Rfc3339(const google::protobuf::Timestamp& ts) {
+  auto ns = TimestampToNanos(ts);
+  return ns.ok() ? FormatRfc3339(*ns) : "bad timestamp";
+}
+
+// The worked examples of docs/programs.md (docs/examples/*.jsonl): the
+// numbers the page quotes, so that the page fails here before it misleads.
+class WorkedExamples {
+ public:
+  // Replays docs/examples/<name>.jsonl with every program of programs/.
+  explicit WorkedExamples(const std::string& name) {
+    auto programs = LoadPrograms(LOYALTY_PROGRAMS_DIR);
+    LOYALTY_CHECK(programs.ok()) << programs.status();
+    dir_ = testing::MakeTempDir("worked-" + name);
+    ReplayOptions o;
+    o.data_dir = dir_;
+    o.events_path = std::string(LOYALTY_PROGRAMS_DIR) + "/../docs/examples/" + name + ".jsonl";
+    o.outcomes_path = dir_ + "/outcomes.jsonl";
+    auto stats = RunReplay(*programs, o);
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    if (stats.ok()) {
+      EXPECT_EQ(stats->rejected, 0);
+    }
+    std::ifstream in(o.outcomes_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      Outcome out;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &out).ok()) << line;
+      outcomes_.push_back(out);
+    }
+    StoreOptions ro;
+    ro.read_only = true;
+    auto store = PartitionStore::Open(PartitionDir(dir_, 0), ro);
+    LOYALTY_CHECK(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  ~WorkedExamples() {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // The event's own outcome (not a TIER_CHANGED one).
+  const Outcome& Of(const std::string& event_id) const {
+    for (const Outcome& o : outcomes_) {
+      if (o.event_id() == event_id && o.reason() != "TIER_CHANGED") return o;
+    }
+    ADD_FAILURE() << "no outcome of " << event_id;
+    return empty_;
+  }
+  // "from>to cause effective_at" of the tier changes an event caused.
+  std::vector<std::string> TierChanges(const std::string& event_id) const {
+    std::vector<std::string> out;
+    for (const Outcome& o : outcomes_) {
+      if (o.event_id() != event_id || o.reason() != "TIER_CHANGED") continue;
+      out.push_back(o.tier_change().from_tier_id() + ">" + o.tier_change().to_tier_id() + " " +
+                    o.tier_change().cause() + " " + Rfc3339(o.effective_at()));
+    }
+    return out;
+  }
+  // "SOURCE:rule:reward:count" of the rewards an event issued.
+  std::vector<std::string> Issued(const std::string& event_id) const {
+    std::vector<std::string> out;
+    for (const auto& r : Of(event_id).issued_rewards()) {
+      out.push_back(IssuedReward::Source_Name(r.source()) + ":" + r.rule_id() + ":" +
+                    r.reward_id() + ":" + std::to_string(r.count()));
+    }
+    return out;
+  }
+  loyalty::v1::MemberState State(const std::string& program, const std::string& member) {
+    auto rec = store_->GetMember(program, member);
+    EXPECT_TRUE(rec.ok() && rec->has_value()) << member;
+    return rec.ok() && rec->has_value() ? (*rec)->state() : loyalty::v1::MemberState();
+  }
+  // "TYPE points effective_at [partner|rule]" of each ledger entry.
+  std::vector<std::string> History(const std::string& program, const std::string& member) {
+    std::vector<std::string> out;
+    auto st = store_->ForEachEntry(program, member, [&](const LedgerEntry& e) {
+      std::string s = LedgerEntry::Type_Name(e.type()) + " " + std::to_string(e.points()) + " " +
+                      Rfc3339(e.effective_at());
+      if (!e.partner_id().empty()) s += " " + e.partner_id();
+      if (!e.rule_id().empty()) s += " " + e.rule_id();
+      out.push_back(s);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(st.ok()) << st;
+    return out;
+  }
+
+ private:
+  std::string dir_;
+  std::vector<Outcome> outcomes_;
+  std::unique_ptr<PartitionStore> store_;
+  Outcome empty_;
+};
+
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(WorkedExamplesTest, Cafe) {
+  WorkedExamples w("cafe");
+  for (int n = 1001; n <= 1010; ++n) EXPECT_EQ(w.Of("cafe-" + std::to_string(n)).points(), 4);
+  EXPECT_EQ(w.Issued("cafe-1001"), std::vector<std::string>{"FIRST_PURCHASE::ten-off:1"});
+  EXPECT_EQ(w.Issued("cafe-1010"),
+            std::vector<std::string>{"PUNCH_CARD:coffee-card:free-coffee:1"});
+  EXPECT_EQ(w.TierChanges("cafe-1010"),
+            std::vector<std::string>{"member>silver QUALIFIED 2026-03-13T07:30:00Z"});
+  EXPECT_EQ(w.Of("cafe-1011").points(), 10);  // floor(8.9) = 8, silver floor(8 x 1.25) = 10
+  EXPECT_EQ(w.Issued("cafe-1011"),
+            std::vector<std::string>{"PROMOTION:wednesday-night:free-coffee:1"});
+  EXPECT_EQ(w.Of("cafe-1012").points(), 20);  // double-weekend
+  EXPECT_EQ(w.Of("cafe-1013").points(), 35);
+  EXPECT_EQ(w.Issued("cafe-1013"),
+            std::vector<std::string>{"PUNCH_CARD:coffee-card:free-coffee:1"});
+  EXPECT_EQ(w.Of("cafe-1146").points(), 2);
+  EXPECT_EQ(w.Issued("cafe-1146"), std::vector<std::string>{"RANDOM:surprise:free-coffee:1"});
+  EXPECT_TRUE(w.Issued("cafe-1194").empty());  // won the draw, daily cap reached
+  EXPECT_EQ(w.Of("cafe-1014").points(), -10);
+  EXPECT_EQ(w.Of("cafe-1015").points(), -50);
+  EXPECT_EQ(w.TierChanges("tick-cafe-2027-04-01T00:00:00Z"),
+            std::vector<std::string>{"silver>member GRACE_ENDED 2027-03-21T07:30:00Z"});
+  const auto s = w.State("cafe", "alice");
+  EXPECT_EQ(s.lifetime_earned_points(), 109);
+  EXPECT_EQ(s.redeemed_points(), 50);
+  EXPECT_EQ(s.clawed_back_points(), 10);
+  EXPECT_EQ(s.expired_points(), 49);
+  EXPECT_EQ(s.available_points(), 0);
+  EXPECT_EQ(s.stamps().at("coffee-card"), 1);
+  EXPECT_EQ(s.rewards_issued().at("free-coffee"), 4);
+  EXPECT_EQ(s.rewards_issued().at("ten-off"), 1);
+  EXPECT_EQ(s.purchase_count(), 15);
+  EXPECT_EQ(s.spend_minor(), 4520);
+  EXPECT_EQ(s.tier_id(), "member");
+  const auto h = w.History("cafe", "alice");
+  for (const char* e : {"EXPIRE -20 2027-03-31T22:00:00Z", "EXPIRE -25 2027-03-31T22:00:00Z",
+                        "EXPIRE -2 2027-03-31T22:00:00Z"}) {
+    EXPECT_TRUE(Has(h, e)) << e;
+  }
+}
+
+TEST(WorkedExamplesTest, Retailer) {
+  WorkedExamples w("retailer");
+  EXPECT_EQ(w.Of("retail-3001").points(), 190);
+  EXPECT_EQ(w.Issued("retail-3001"), std::vector<std::string>{"FIRST_PURCHASE::ten-off:1"});
+  EXPECT_EQ(w.Of("retail-3002").points(), 27);
+  EXPECT_EQ(w.Of("retail-3003").points(), 115);
+  EXPECT_EQ(w.Issued("retail-3003"),
+            std::vector<std::string>{"PUNCH_CARD:pet-food-card:free-pet-food:1"});
+  EXPECT_EQ(w.Of("retail-3019").points(), 650);  // 450 + a 200-point scratch card
+  EXPECT_EQ(w.Issued("retail-3019"), std::vector<std::string>{"PROMOTION:black-friday:ten-off:1"});
+  const auto bob = w.History("retailer", "bob");
+  for (const char* e :
+       {"EARN 27 2026-03-20T22:00:00Z fuel-station", "RELEASE 0 2026-04-13T12:30:00Z",
+        "EARN 450 2026-11-27T15:00:00Z", "BONUS 200 2026-11-27T15:00:00Z scratch-card",
+        "RELEASE 0 2026-12-27T15:00:00Z", "EXPIRE -190 2027-05-01T04:00:00Z",
+        "EXPIRE -27 2027-05-01T04:00:00Z", "EXPIRE -115 2027-05-01T04:00:00Z"}) {
+    EXPECT_TRUE(Has(bob, e)) << e;
+  }
+  EXPECT_EQ(w.State("retailer", "bob").available_points(), 650);
+  EXPECT_EQ(w.State("retailer", "bob").stamps().at("pet-food-card"), 1);
+  EXPECT_EQ(w.Of("retail-3004").points(), 600);
+  EXPECT_EQ(w.TierChanges("retail-3004"),
+            std::vector<std::string>{"member>insider QUALIFIED 2026-01-10T16:00:00Z"});
+  EXPECT_EQ(w.TierChanges("retail-3005"),
+            std::vector<std::string>{"insider>vip PLAN_STARTED 2026-06-15T16:00:00Z"});
+  EXPECT_EQ(w.Of("retail-3006").points(), 150);
+  EXPECT_TRUE(w.TierChanges("tick-retailer-2027-02-01T05:00:00Z").empty());
+  EXPECT_EQ(w.TierChanges("tick-retailer-2027-07-01T04:00:00Z"),
+            std::vector<std::string>{"vip>member PLAN_ENDED 2027-06-15T16:00:00Z"});
+  EXPECT_EQ(Rfc3339(w.State("retailer", "carol").vip_until()), "2027-06-15T16:00:00Z");
+  EXPECT_EQ(w.Of("retail-3007").points(), 240);
+  EXPECT_EQ(w.Of("retail-3008").points(), -76);
+  EXPECT_EQ(w.Of("retail-3009").points(), -164);
+  const auto dave = w.State("retailer", "dave");
+  EXPECT_EQ(dave.purchase_count(), 0);
+  EXPECT_EQ(dave.spend_minor(), 0);
+  EXPECT_EQ(dave.clawed_back_points(), 240);
+}
+
+TEST(WorkedExamplesTest, Travel) {
+  WorkedExamples w("travel");
+  EXPECT_EQ(w.Of("travel-2001").points(), 180);
+  EXPECT_EQ(w.Issued("travel-2001"),
+            std::vector<std::string>{"FIRST_PURCHASE::welcome-lounge-pass:1"});
+  EXPECT_EQ(w.Of("travel-2002").points(), 360);
+  EXPECT_EQ(w.Of("travel-2003").points(), 600);
+  EXPECT_EQ(w.TierChanges("travel-2003"),
+            std::vector<std::string>{"explorer>silver QUALIFIED 2026-05-05T17:00:00Z"});
+  EXPECT_EQ(w.Of("travel-2004").points(), 1887);  // 900, 1125, floor(1687.5), + 200
+  EXPECT_EQ(w.Of("travel-2083").points(), 300);   // review 50 + draw 250
+  EXPECT_EQ(w.Of("travel-2034").points(), 400);
+  EXPECT_EQ(w.Issued("travel-2034"),
+            std::vector<std::string>{"RANDOM:surprise-upgrade:upgrade-voucher:1"});
+  EXPECT_EQ(w.TierChanges("tick-travel-2028-07-31T22:00:00Z"),
+            std::vector<std::string>{"silver>explorer GRACE_ENDED 2027-08-16T07:00:00Z"});
+  const auto h = w.History("travel", "emma");
+  for (const char* e :
+       {"RELEASE 0 2026-07-28T09:00:00Z", "BONUS 250 2026-07-30T18:00:00Z review-draw",
+        "EXPIRE -180 2028-02-29T23:00:00Z", "EXPIRE -1887 2028-07-31T22:00:00Z"}) {
+    EXPECT_TRUE(Has(h, e)) << e;
+  }
+  const auto s = w.State("travel", "emma");
+  EXPECT_EQ(s.available_points(), 400);
+  EXPECT_EQ(s.lifetime_earned_points(), 3727);
+  EXPECT_EQ(s.expired_points(), 3327);
 }
 
 }  // namespace
