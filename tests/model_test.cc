@@ -209,6 +209,7 @@ Compared ReplayAndCompare(const std::string& root, const std::vector<std::string
     }
   }
   EXPECT_EQ(mismatched, 0) << "of " << c.members << " members";
+  EXPECT_GT(c.members, 0) << "nothing compared";
 
   int64_t dlq = 0;
   for (const auto& [reason, n] : ref.dlq_by_reason) dlq += n;
@@ -817,6 +818,33 @@ TEST(ModelTest, HandWrittenEdgeStreamsAgreeWithTheEngine) {
       lines.push_back(Ev("e", at, at, Purchase("A", 1000)));
     }
     ReplayAndCompare(root + "/promotion-windows", {program}, lines);
+  }
+  {
+    SCOPED_TRACE("MembershipEndingOnSkippedOrRepeatedWallTimes");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "Europe/Paris"
+      earn { points: 1 per_minor: 100 }
+      tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      tiers { tier_id: "gold" threshold: 100 earn_multiplier_bp: 15000 }
+      paid_plans { plan_id: "one" tier_id: "gold" months: 1 }
+      paid_plans { plan_id: "two" tier_id: "gold" months: 2 }
+    )pb";
+    const std::vector<std::string> lines = {
+        // 01-31 02:30 CET + 2 months = 03-31 02:30, skipped that night: as
+        // absl::FromCivil maps it, the transition, 01:00Z (03:00 CEST).
+        Ev("e1", "m", "2024-01-31T01:30:00Z", Join("two")),
+        // 09-27 02:30 CEST + 1 month = 10-27 02:30, which happens twice: the
+        // first one, 00:30Z (CEST).
+        Ev("e2", "n", "2024-09-27T00:30:00Z", Join("one")),
+        // Both plans end by these events.
+        Ev("e3", "m", "2024-03-31T01:00:00Z", Adjust(1)),
+        Ev("e4", "n", "2024-10-27T00:30:00Z", Adjust(1)),
+    };
+    ReplayAndCompare(absl::StrCat(root, "/MembershipEndingOnSkippedOrRepeatedWallTimes"), {program},
+                     lines);
   }
   std::filesystem::remove_all(root);
 }

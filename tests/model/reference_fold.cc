@@ -254,8 +254,8 @@ std::optional<int64_t> ExpiresAt(const ProgramModel& p, int64_t available_at_ns)
 }
 
 // `ns` + `months` local civil months, day clamped to the month's end, local
-// wall time kept (a skipped wall time maps as absl::FromCivil does: with the
-// offset before the transition), sub-second part kept.
+// wall time kept (as absl::FromCivil maps it: a skipped wall time to the
+// transition, a repeated one to its first instant), sub-second part kept.
 int64_t AddLocalMonths(int64_t ns, int64_t months, absl::TimeZone tz) {
   const absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixNanos(ns), tz);
   const int64_t subsecond = ((ns % kNanosPerSecond) + kNanosPerSecond) % kNanosPerSecond;

@@ -1359,5 +1359,40 @@ TEST(ReferenceFoldTest, RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints) {
   EXPECT_EQ(r.rule_hits.at("random_win:any"), 2);
 }
 
+TEST(ReferenceFoldTest, MembershipEndingOnSkippedOrRepeatedWallTimes) {
+  const std::vector<Program> programs = {ParseProgram(R"pb(
+    program_id: "p"
+    currency: "EUR"
+    timezone: "Europe/Paris"
+    earn { points: 1 per_minor: 100 }
+    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
+    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+    tiers { tier_id: "gold" threshold: 100 earn_multiplier_bp: 15000 }
+    paid_plans { plan_id: "one" tier_id: "gold" months: 1 }
+    paid_plans { plan_id: "two" tier_id: "gold" months: 2 }
+  )pb")};
+  const std::vector<std::string> lines = {
+      // 01-31 02:30 CET + 2 months = 03-31 02:30, skipped that night: as
+      // absl::FromCivil maps it, the transition, 01:00Z (03:00 CEST).
+      Ev("e1", "m", "2024-01-31T01:30:00Z", Join("two")),
+      // 09-27 02:30 CEST + 1 month = 10-27 02:30, which happens twice: the
+      // first one, 00:30Z (CEST).
+      Ev("e2", "n", "2024-09-27T00:30:00Z", Join("one")),
+      // Both plans end by these events.
+      Ev("e3", "m", "2024-03-31T01:00:00Z", Adjust(1)),
+      Ev("e4", "n", "2024-10-27T00:30:00Z", Adjust(1)),
+  };
+  {
+    const RefResult r = Fold(Prefix(lines, 2), programs);
+    EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-03-31T01:00:00Z"));
+    EXPECT_EQ(Member(r, "n").vip_until_ns, Ns("2024-10-27T00:30:00Z"));
+  }
+  const RefResult r = Fold(lines, programs);
+  EXPECT_EQ(Member(r, "m").tier_id, "member");
+  EXPECT_EQ(Member(r, "n").tier_id, "member");
+  EXPECT_EQ(r.tier_changes,
+            (std::map<std::string, int64_t>{{"PLAN_STARTED", 2}, {"PLAN_ENDED", 2}}));
+}
+
 }  // namespace
 }  // namespace loyalty::model
