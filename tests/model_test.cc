@@ -846,6 +846,33 @@ TEST(ModelTest, HandWrittenEdgeStreamsAgreeWithTheEngine) {
     ReplayAndCompare(absl::StrCat(root, "/MembershipEndingOnSkippedOrRepeatedWallTimes"), {program},
                      lines);
   }
+  {
+    SCOPED_TRACE("StackedPlansKeepTheHigherTierUntilTheLastEnd");
+    const std::string program = R"pb(
+      program_id: "p"
+      currency: "EUR"
+      timezone: "UTC"
+      earn { points: 1 per_minor: 100 }
+      tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
+      tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
+      tiers { tier_id: "silver" threshold: 100 earn_multiplier_bp: 15000 }
+      tiers { tier_id: "gold" threshold: 200 earn_multiplier_bp: 20000 }
+      paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
+      paid_plans { plan_id: "silver-year" tier_id: "silver" months: 12 }
+    )pb";
+    const std::vector<std::string> lines = {
+        Ev("q1", "q", "2024-01-01T00:00:00Z", Join("gold-month")),  // gold until 02-01
+        // A cheaper plan while the gold one runs: vip_until = 02-01 + 12 months
+        // = 2025-02-01, and the paid tier "stays the higher one": gold.
+        Ev("q2", "q", "2024-01-15T00:00:00Z", Join("silver-year")),
+        Ev("q3", "q", "2024-06-01T00:00:00Z", Adjust(1)),
+        Ev("q4", "q", "2025-02-01T00:00:00Z", Adjust(1)),  // the plan has ended
+        // 2099-06-01 + 12 months >= 2100-01-01: refused, nothing changes.
+        Ev("v1", "v", "2099-06-01T00:00:00Z", Join("silver-year")),
+    };
+    ReplayAndCompare(absl::StrCat(root, "/StackedPlansKeepTheHigherTierUntilTheLastEnd"), {program},
+                     lines);
+  }
   std::filesystem::remove_all(root);
 }
 
