@@ -46,7 +46,14 @@ using loyalty::v1::Outcome;
 
 // Events per program: a year that keeps the whole test within a minute in
 // Debug; sanitizers run the apply path about three times slower.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC
+#define LOYALTY_EXAMPLES_SANITIZED 1
+#elif defined(__has_feature)  // Clang
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LOYALTY_EXAMPLES_SANITIZED 1
+#endif
+#endif
+#ifdef LOYALTY_EXAMPLES_SANITIZED
 constexpr int64_t kDefaultEvents = 3'000;
 #else
 constexpr int64_t kDefaultEvents = 10'000;
