@@ -663,7 +663,8 @@ TEST_F(ApplyTest, RandomDrawIsTheSpecHmac) {
 
 TEST_F(ApplyTest, RandomRuleAt10000PpmWinsOnePercentWithinThreeSigma) {
   // Over n = 10^6 event ids the wins are binomial(n, 0.01): mean 10,000,
-  // sigma = sqrt(n p (1 - p)) = 99.5, so 3 sigma = 298.
+  // sigma = sqrt(n p (1 - p)) = 99.5, so 3 sigma = 298. (Python's hmac over
+  // the same ids counts 9,857 wins: -1.4 sigma.)
   int64_t wins = 0;
   for (int i = 0; i < 1'000'000; ++i) {
     if (RandomDraw(*program_, "surprise", "event-" + std::to_string(i)) < 10'000) ++wins;
