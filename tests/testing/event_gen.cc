@@ -9,31 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "tests/testing/rng.h"
 
 namespace loyalty::testing {
 namespace {
-
-// splitmix64: tiny, seeded, identical on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Uniform(int64_t n) { return static_cast<int64_t>(Next() % static_cast<uint64_t>(n)); }
-  bool Permille(int p) { return Uniform(1000) < p; }
-
- private:
-  uint64_t state_;
-};
-
-std::string Time(int64_t unix_seconds) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_seconds),
-                          absl::UTCTimeZone());
-}
 
 // Instants next to the edges of the test programs' promotions (windows past
 // midnight, DST nights, valid_from/valid_until): when the stream's clock
@@ -149,7 +128,8 @@ class Generator {
   std::string Head(const std::string& id, const std::string& program, const std::string& member,
                    int64_t at) {
     return absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program,
-                        "\",\"member_id\":\"", member, "\",\"occurred_at\":\"", Time(at), "\"");
+                        "\",\"member_id\":\"", member, "\",\"occurred_at\":\"", Rfc3339Utc(at),
+                        "\"");
   }
 
   // `category`: if not empty, the first item is of it (bursts and probes).
@@ -194,8 +174,8 @@ class Generator {
     for (const char* program : {"cafe", "shop"}) {
       if (!o_.two_programs && std::string(program) == "shop") continue;
       Accept(absl::StrCat("{\"event_id\":\"tick-", now_, "-", program, "\",\"program_id\":\"",
-                          program, "\",\"occurred_at\":\"", Time(now_), "\",\"tick\":{\"now\":\"",
-                          Time(now_), "\"}}"));
+                          program, "\",\"occurred_at\":\"", Rfc3339Utc(now_),
+                          "\",\"tick\":{\"now\":\"", Rfc3339Utc(now_), "\"}}"));
     }
   }
 
@@ -306,7 +286,7 @@ class Generator {
       case 1:
         reason = "MISSING_FIELD";
         line = absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program,
-                            "\",\"occurred_at\":\"", Time(now_),
+                            "\",\"occurred_at\":\"", Rfc3339Utc(now_),
                             "\",\"engagement\":{\"action\":\"like\"}}");
         break;
       case 2:

@@ -5,38 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "tests/testing/rng.h"
 
 namespace loyalty::testing {
 namespace {
 
 using loyalty::v1::Program;
 using loyalty::v1::RandomReward;
-
-// splitmix64, as in event_gen.cc: tiny, seeded, identical on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Uniform(int64_t n) { return static_cast<int64_t>(Next() % static_cast<uint64_t>(n)); }
-  bool Permille(int p) { return Uniform(1000) < p; }
-  template <typename T>
-  const T& Pick(const std::vector<T>& v) {
-    return v[Uniform(static_cast<int64_t>(v.size()))];
-  }
-
- private:
-  uint64_t state_;
-};
-
-std::string Time(int64_t unix_seconds) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_seconds),
-                          absl::UTCTimeZone());
-}
 
 // Adds `s` to `v` unless it is there already: keeps file order, which keeps
 // the generator independent of any container's iteration order.
@@ -168,7 +143,8 @@ class YearGenerator {
   std::string Head(const std::string& id, const std::string& member, int64_t at,
                    const std::string& program_id) {
     return absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", program_id,
-                        "\",\"member_id\":\"", member, "\",\"occurred_at\":\"", Time(at), "\"");
+                        "\",\"member_id\":\"", member, "\",\"occurred_at\":\"", Rfc3339Utc(at),
+                        "\"");
   }
   std::string Head(const std::string& id, const std::string& member, int64_t at) {
     return Head(id, member, at, p_.program_id());
@@ -180,9 +156,10 @@ class YearGenerator {
   }
 
   void Tick(int64_t at) {
-    out_.lines.push_back(absl::StrCat(
-        "{\"event_id\":\"tick-", p_.program_id(), "-", at, "\",\"program_id\":\"", p_.program_id(),
-        "\",\"occurred_at\":\"", Time(at), "\",\"tick\":{\"now\":\"", Time(at), "\"}}"));
+    out_.lines.push_back(absl::StrCat("{\"event_id\":\"tick-", p_.program_id(), "-", at,
+                                      "\",\"program_id\":\"", p_.program_id(),
+                                      "\",\"occurred_at\":\"", Rfc3339Utc(at),
+                                      "\",\"tick\":{\"now\":\"", Rfc3339Utc(at), "\"}}"));
     out_.ticks++;
   }
 
@@ -329,7 +306,7 @@ class YearGenerator {
         break;
       case 1:  // MISSING_FIELD: no member_id
         line = absl::StrCat("{\"event_id\":\"", id, "\",\"program_id\":\"", p_.program_id(),
-                            "\",\"occurred_at\":\"", Time(now_),
+                            "\",\"occurred_at\":\"", Rfc3339Utc(now_),
                             "\",\"engagement\":{\"action\":\"nps\",\"score\":3}}");
         break;
       case 2:  // UNKNOWN_PROGRAM
