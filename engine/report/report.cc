@@ -424,6 +424,23 @@ class JsonWriter {
   void Bool(bool v) { Value(v ? "true" : "false"); }
   // A decimal string, or null for "n/a".
   void Decimal(const std::string& v) { Value(v == "n/a" ? "null" : JsonString(v)); }
+  // A key and its value, as Key() then the one-argument form.
+  void String(absl::string_view key, absl::string_view v) {
+    Key(key);
+    String(v);
+  }
+  void Int(absl::string_view key, int64_t v) {
+    Key(key);
+    Int(v);
+  }
+  void Bool(absl::string_view key, bool v) {
+    Key(key);
+    Bool(v);
+  }
+  void Decimal(absl::string_view key, const std::string& v) {
+    Key(key);
+    Decimal(v);
+  }
   std::string Take() { return std::move(out_) + "\n"; }
 
  private:
@@ -462,98 +479,67 @@ class JsonWriter {
 void WriteRatio(JsonWriter& w, absl::string_view key, const Ratio& r) {
   w.Key(key);
   w.BeginObject();
-  w.Key("numerator");
-  w.Int(r.numerator);
-  w.Key("denominator");
-  w.Int(r.denominator);
-  w.Key("percent");
-  w.Decimal(FormatPercent(r));
+  w.Int("numerator", r.numerator);
+  w.Int("denominator", r.denominator);
+  w.Decimal("percent", FormatPercent(r));
   w.EndObject();
 }
 
 void WritePartner(JsonWriter& w, const PartnerPoints& p) {
   w.BeginObject();
-  w.Key("partner_id");
-  w.String(p.partner_id);
-  w.Key("earned_points");
-  w.Int(p.earned_points);
-  w.Key("purchases");
-  w.Int(p.purchases);
-  w.Key("clawed_back_points");
-  w.Int(p.clawed_back_points);
+  w.String("partner_id", p.partner_id);
+  w.Int("earned_points", p.earned_points);
+  w.Int("purchases", p.purchases);
+  w.Int("clawed_back_points", p.clawed_back_points);
   w.EndObject();
 }
 
 void WriteProgramJson(JsonWriter& w, const ProgramReport& p) {
   w.BeginObject();
-  w.Key("program_id");
-  w.String(p.program_id);
-  w.Key("currency");
-  w.String(p.currency);
-  w.Key("timezone");
-  w.String(p.timezone);
-  w.Key("point_value_minor");
-  w.Int(p.point_value_minor);
-  w.Key("members");
-  w.Int(p.members);
-  w.Key("members_with_purchase");
-  w.Int(p.members_with_purchase);
-  w.Key("active_members");
-  w.Int(p.active_members);
+  w.String("program_id", p.program_id);
+  w.String("currency", p.currency);
+  w.String("timezone", p.timezone);
+  w.Int("point_value_minor", p.point_value_minor);
+  w.Int("members", p.members);
+  w.Int("members_with_purchase", p.members_with_purchase);
+  w.Int("active_members", p.active_members);
   WriteRatio(w, "repeat_purchase_rate", p.repeat_purchase);
   WriteRatio(w, "churn_rate", p.churn);
-  w.Key("spend_minor");
-  w.Int(p.spend_minor);
-  w.Key("spend_per_member_minor");
-  w.Decimal(FormatDecimal(p.spend_per_member.numerator, p.spend_per_member.denominator, 2));
+  w.Int("spend_minor", p.spend_minor);
+  w.Decimal("spend_per_member_minor",
+            FormatDecimal(p.spend_per_member.numerator, p.spend_per_member.denominator, 2));
   w.Key("nps");
   w.BeginObject();
-  w.Key("responses");
-  w.Int(p.nps.responses);
-  w.Key("promoters");
-  w.Int(p.nps.promoters);
-  w.Key("passives");
-  w.Int(p.nps.passives);
-  w.Key("detractors");
-  w.Int(p.nps.detractors);
-  w.Key("score");
-  w.Decimal(FormatNps(p.nps));
+  w.Int("responses", p.nps.responses);
+  w.Int("promoters", p.nps.promoters);
+  w.Int("passives", p.nps.passives);
+  w.Int("detractors", p.nps.detractors);
+  w.Decimal("score", FormatNps(p.nps));
   w.EndObject();
   w.Key("tiers");
   w.BeginArray();
   for (const auto& t : p.tiers) {
     w.BeginObject();
-    w.Key("tier_id");
-    w.String(t.tier_id);
-    w.Key("members");
-    w.Int(t.members);
+    w.String("tier_id", t.tier_id);
+    w.Int("members", t.members);
     w.EndObject();
   }
   w.EndArray();
   w.Key("points");
   w.BeginObject();
-  w.Key("issued");
-  w.Int(p.issued_points);
-  w.Key("redeemed");
-  w.Int(p.redeemed_points);
-  w.Key("expired");
-  w.Int(p.expired_points);
-  w.Key("clawed_back");
-  w.Int(p.clawed_back_points);
-  w.Key("adjusted");
-  w.Int(p.adjusted_points);
-  w.Key("outstanding");
-  w.Int(p.outstanding_points);
+  w.Int("issued", p.issued_points);
+  w.Int("redeemed", p.redeemed_points);
+  w.Int("expired", p.expired_points);
+  w.Int("clawed_back", p.clawed_back_points);
+  w.Int("adjusted", p.adjusted_points);
+  w.Int("outstanding", p.outstanding_points);
   w.EndObject();
   WriteRatio(w, "breakage_rate", p.breakage);
   w.Key("liability");
   w.BeginObject();
-  w.Key("lot_points");
-  w.Int(p.lot_points);
-  w.Key("debt_points");
-  w.Int(p.debt_points);
-  w.Key("net_points");
-  w.Int(p.lot_points - p.debt_points);
+  w.Int("lot_points", p.lot_points);
+  w.Int("debt_points", p.debt_points);
+  w.Int("net_points", p.lot_points - p.debt_points);
   w.Key("net_value_minor");
   int64_t net_value = 0;
   if (__builtin_mul_overflow(p.lot_points - p.debt_points, p.point_value_minor, &net_value)) {
@@ -565,12 +551,9 @@ void WriteProgramJson(JsonWriter& w, const ProgramReport& p) {
   w.BeginArray();
   for (const auto& l : p.liability) {
     w.BeginObject();
-    w.Key("month");
-    w.String(l.month);
-    w.Key("points");
-    w.Int(l.points);
-    w.Key("value_minor");
-    w.Int(l.value_minor);
+    w.String("month", l.month);
+    w.Int("points", l.points);
+    w.Int("value_minor", l.value_minor);
     w.EndObject();
   }
   w.EndArray();
@@ -585,19 +568,14 @@ void WriteProgramJson(JsonWriter& w, const ProgramReport& p) {
   w.BeginArray();
   for (const auto& m : p.monthly) {
     w.BeginObject();
-    w.Key("month");
-    w.String(m.month);
-    w.Key("issued");
-    w.Int(m.issued_points);
-    w.Key("redeemed");
-    w.Int(m.redeemed_points);
-    w.Key("expired");
-    w.Int(m.expired_points);
+    w.String("month", m.month);
+    w.Int("issued", m.issued_points);
+    w.Int("redeemed", m.redeemed_points);
+    w.Int("expired", m.expired_points);
     w.EndObject();
   }
   w.EndArray();
-  w.Key("ledger_entries");
-  w.Int(p.ledger_entries);
+  w.Int("ledger_entries", p.ledger_entries);
   w.EndObject();
 }
 
@@ -915,18 +893,12 @@ std::string FormatReportText(const KpiReport& report) {
 std::string FormatReportJson(const KpiReport& report) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("as_of");
-  w.String(FormatRfc3339(report.as_of_ns));
-  w.Key("as_of_from_store");
-  w.Bool(report.as_of_from_store);
-  w.Key("latest_effective_at");
-  w.String(FormatRfc3339(report.latest_effective_ns));
-  w.Key("active_window_days");
-  w.Int(kActiveWindowDays);
-  w.Key("churn_window_days");
-  w.Int(kChurnWindowDays);
-  w.Key("partitions");
-  w.Int(report.partitions);
+  w.String("as_of", FormatRfc3339(report.as_of_ns));
+  w.Bool("as_of_from_store", report.as_of_from_store);
+  w.String("latest_effective_at", FormatRfc3339(report.latest_effective_ns));
+  w.Int("active_window_days", kActiveWindowDays);
+  w.Int("churn_window_days", kChurnWindowDays);
+  w.Int("partitions", report.partitions);
   w.Key("programs");
   w.BeginArray();
   for (const auto& p : report.programs) WriteProgramJson(w, p);
