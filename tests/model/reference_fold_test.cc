@@ -1,7 +1,9 @@
 // Unit tests of the reference model itself, with expected values computed by
 // hand from SPEC §6–§7 and docs/semantics.md (the arithmetic is in the
 // comments). The model test compares the engine with this model; these tests
-// make sure the model says what the spec says.
+// make sure the model says what the spec says. The streams that the model
+// test also replays through the engine (the tests named as the functions of
+// edge_cases.h) are in edge_cases.cc, with the arithmetic of their lines.
 
 #include "tests/model/reference_fold.h"
 
@@ -18,6 +20,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "loyalty/v1/program.pb.h"
+#include "tests/model/edge_cases.h"
 
 namespace loyalty::model {
 namespace {
@@ -35,77 +38,6 @@ int64_t Ns(const std::string& rfc3339) {
   std::string error;
   EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) << rfc3339 << ": " << error;
   return absl::ToUnixNanos(t);
-}
-
-// --- JSON line builders ----------------------------------------------------
-
-std::string Ev(const std::string& event_id, const std::string& member_id, const std::string& at,
-               const std::string& body, const std::string& program_id = "p") {
-  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")", program_id,
-                      R"(","member_id":")", member_id, R"(","occurred_at":")", at, R"(",)", body,
-                      "}");
-}
-
-std::string Tick(const std::string& event_id, const std::string& now,
-                 const std::string& program_id = "p") {
-  return absl::StrCat(R"({"event_id":")", event_id, R"(","program_id":")", program_id,
-                      R"(","occurred_at":")", now, R"(","tick":{"now":")", now, R"("}})");
-}
-
-std::string Purchase(const std::string& order_id, int64_t amount_minor,
-                     const std::string& currency = "EUR") {
-  return absl::StrCat(R"("purchase":{"order_id":")", order_id, R"(","amount_minor":")",
-                      amount_minor, R"(","currency":")", currency, R"("})");
-}
-
-std::string Engage(const std::string& action, const std::string& ref = "") {
-  return absl::StrCat(R"("engagement":{"action":")", action, R"(","ref":")", ref, R"("})");
-}
-
-std::string RedeemPoints(int64_t points) {
-  return absl::StrCat(R"("redemption":{"points":")", points, R"("})");
-}
-
-std::string RedeemReward(const std::string& reward_id) {
-  return absl::StrCat(R"("redemption":{"reward_id":")", reward_id, R"("})");
-}
-
-std::string Refund(const std::string& order_id, int64_t amount_minor) {
-  return absl::StrCat(R"("refund":{"order_id":")", order_id, R"(","amount_minor":")", amount_minor,
-                      R"("})");
-}
-
-std::string Adjust(int64_t points, const std::string& reason = "goodwill") {
-  return absl::StrCat(R"("adjustment":{"points":")", points, R"(","reason":")", reason, R"("})");
-}
-
-// A purchase with line items {category, quantity, amount_minor}; the amount is
-// their sum.
-struct Item {
-  std::string category;
-  int quantity;
-  int64_t amount_minor;
-};
-std::string PurchaseItems(const std::string& order_id, const std::vector<Item>& items,
-                          const std::string& currency = "EUR") {
-  int64_t amount = 0;
-  std::string json;
-  for (const Item& item : items) {
-    amount += item.amount_minor;
-    absl::StrAppend(&json, json.empty() ? "" : ",", R"({"sku":"s","category":")", item.category,
-                    R"(","quantity":)", item.quantity, R"(,"amount_minor":")", item.amount_minor,
-                    R"("})");
-  }
-  return absl::StrCat(R"("purchase":{"order_id":")", order_id, R"(","amount_minor":")", amount,
-                      R"(","currency":")", currency, R"(","items":[)", json, "]}");
-}
-
-std::string Nps(int score) {
-  return absl::StrCat(R"("engagement":{"action":"nps","score":)", score, "}");
-}
-
-std::string Join(const std::string& plan_id) {
-  return absl::StrCat(R"("membership":{"plan_id":")", plan_id, R"("})");
 }
 
 std::vector<std::string> Prefix(const std::vector<std::string>& lines, size_t n) {
@@ -578,28 +510,9 @@ TEST(ReferenceFoldTest, RedemptionRejectionsInOrder) {
 }
 
 TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "Europe/Paris"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "gold" threshold: 40 earn_multiplier_bp: 15000 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 12 grace_days: 90 }
-    paid_plans { plan_id: "month" tier_id: "gold" months: 1 }
-    paid_plans { plan_id: "year" tier_id: "gold" months: 12 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // 01-31 11:00 CET + 1 month = 02-29 (clamped) 11:00 CET = 10:00Z.
-      Ev("e1", "m", "2024-01-31T10:00:00Z", Join("month")),
-      // From max(vip_until, t) = 02-29 11:00 CET: 03-29 11:00 CET = 10:00Z.
-      Ev("e2", "m", "2024-02-01T00:00:00Z", Join("month")),
-      // 03-29 11:00 CET + 1 month = 04-29 11:00 CEST = 09:00Z (wall time
-      // kept across the DST change).
-      Ev("e3", "m", "2024-02-02T00:00:00Z", Join("month")),
-      // 2024-02-29 13:00 CET + 12 months = 2025-02-28 13:00 CET = 12:00Z.
-      Ev("e4", "n", "2024-02-29T12:00:00Z", Join("year")),
-  };
+  const EdgeCase c = MembershipAddsLocalCivilMonthsClampedToMonthEnd();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 1), programs);
     EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-02-29T10:00:00Z"));
@@ -773,47 +686,9 @@ TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
 // --- Tiers -----------------------------------------------------------------
 
 TEST(ReferenceFoldTest, TiersQualifyHoldAndDowngradeAtGraceReview) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 2 grace_days: 10 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "silver" threshold: 2 earn_multiplier_bp: 15000 }
-    tiers { tier_id: "gold" threshold: 3 earn_multiplier_bp: 20000 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // m: 10 points (member), then 2 purchases -> silver (held until
-      // 01-21), 10 points at the tier before the event.
-      Ev("e1", "m", "2024-01-10T12:00:00Z", Purchase("A", 1000)),
-      Ev("e2", "m", "2024-01-11T12:00:00Z", Purchase("B", 1000)),
-      // 3 purchases -> gold, held until 01-25T12:00; earned at silver:
-      // 10 × 15000 / 10000 = 15.
-      Ev("e3", "m", "2024-01-15T12:00:00Z", Purchase("C", 1000)),
-      // k: member, silver, gold within the day; held until 01-20T14:00.
-      Ev("k1", "k", "2024-01-10T12:00:00Z", Purchase("A", 1000)),  // 10
-      Ev("k2", "k", "2024-01-10T13:00:00Z", Purchase("B", 1000)),  // 10
-      Ev("k3", "k", "2024-01-10T14:00:00Z", Purchase("C", 1000)),  // 15
-      // m's reviews: 01-25 (window Dec–Jan: 3 = gold, renewed to 02-04),
-      // 02-04, 02-14, 02-24 (window Jan–Feb: 3) -> held until 03-05T12:00.
-      // The event's own evaluation: window Feb–Mar = 0 < gold, but
-      // t < held_until: nothing changes. IGNORED (no rule), still evaluated.
-      Ev("e4", "m", "2024-03-05T11:00:00Z", Engage("like")),
-      // The review due at 03-05T12:00 runs at the tick: window Feb–Mar = 0,
-      // t >= held_until: straight down to member, nothing held.
-      // k's reviews: 01-20T14:00, 01-30, 02-09, 02-19, 02-29 (window Jan–Feb:
-      // 3) -> held until 03-10T14:00, not due yet.
-      Tick("t1", "2024-03-05T12:00:00Z"),
-      Ev("e5", "m", "2024-03-06T12:00:00Z", Purchase("D", 1000)),  // 10, member
-      // k: gold until its review: 2 × 20 points at gold.
-      Ev("k4", "k", "2024-03-08T12:00:00Z", Purchase("D", 1000)),
-      Ev("k5", "k", "2024-03-09T12:00:00Z", Purchase("E", 1000)),
-      // The review at 03-10T14:00: window Feb–Mar = 2 purchases = silver
-      // (straight to Q), held until 03-20T14:00; then the event's own
-      // evaluation (Q = H) renews it: 03-22T12:00.
-      Ev("k6", "k", "2024-03-12T12:00:00Z", Adjust(5)),
-  };
+  const EdgeCase c = TiersQualifyHoldAndDowngradeAtGraceReview();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 3), programs);
     EXPECT_EQ(Member(r, "m").tier_id, "gold");
@@ -848,28 +723,9 @@ TEST(ReferenceFoldTest, TiersQualifyHoldAndDowngradeAtGraceReview) {
 }
 
 TEST(ReferenceFoldTest, SpendMetricShrinksWithRefundsInThePurchasesMonth) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "Europe/Paris"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: SPEND_MINOR window_months: 1 grace_days: 5 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "plus" threshold: 5000 earn_multiplier_bp: 10000 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // 2024-01-31T23:30Z is 2024-02-01 00:30 in Paris: the February bucket.
-      Ev("e1", "m", "2024-01-31T23:30:00Z", Purchase("A", 3000)),
-      Ev("e2", "m", "2024-02-01T10:00:00Z", Purchase("B", 2500)),  // 5500: plus
-      // Partial refund: February spend 4500 < 5000, held until 02-06T10:00.
-      Ev("e3", "m", "2024-02-02T10:00:00Z", Refund("B", 1000)),
-      // n: January (local) 3000, February 2500: never 5000 in one month.
-      Ev("n1", "n", "2024-01-31T22:30:00Z", Purchase("A", 3000)),  // 23:30 local
-      Ev("n2", "n", "2024-02-01T10:00:00Z", Purchase("B", 2500)),
-      // The review at 02-06T10:00 downgrades m; this purchase adds 600:
-      // 5100 again, plus again, held until 02-08T10:00.
-      Ev("e4", "m", "2024-02-03T10:00:00Z", Purchase("C", 600)),
-  };
+  const EdgeCase c = SpendMetricShrinksWithRefundsInThePurchasesMonth();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 5), programs);
     EXPECT_EQ(Member(r, "m").tier_id, "plus");
@@ -886,33 +742,9 @@ TEST(ReferenceFoldTest, SpendMetricShrinksWithRefundsInThePurchasesMonth) {
 }
 
 TEST(ReferenceFoldTest, EarnedPointsMetricCountsEngagementsNotAdjustmentsAndRefundsShrinkIt) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    allow_negative_balance: false
-    tier_qualification { metric: EARNED_POINTS window_months: 1 grace_days: 5 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "plus" threshold: 12 earn_multiplier_bp: 10000 }
-    engagement_rules { action: "like" points: 5 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // 20 earned: plus, held until 01-15T10:00.
-      Ev("a1", "m", "2024-01-10T10:00:00Z", Purchase("A", 2000)),
-      Ev("a2", "m", "2024-01-10T10:01:00Z", Adjust(100)),     // not a metric
-      Ev("a3", "m", "2024-01-10T10:02:00Z", Engage("like")),  // 25
-      // 30; held until 01-15T10:03.
-      Ev("a4", "m", "2024-01-10T10:03:00Z", Purchase("B", 500)),
-      // Lots (no expiry, creation order): A 20, adj 100, like 5, B 5.
-      // Redeem 125: A, adj, like; B's 5 is left.
-      Ev("a5", "m", "2024-01-10T10:04:00Z", RedeemPoints(125)),
-      // Clawback 20: A's own lot is empty, FIFO takes B's 5, 15 written
-      // off. The bucket loses the clawback as computed: 30 − 20 = 10.
-      Ev("a6", "m", "2024-01-10T10:05:00Z", Refund("A", 2000)),
-      // The review at 01-15T10:03: 10 < 12, straight down to member.
-      Ev("a7", "m", "2024-01-20T00:00:00Z", Adjust(1)),
-  };
+  const EdgeCase c = EarnedPointsMetricCountsEngagementsNotAdjustmentsAndRefundsShrinkIt();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   const RefMember& m = Member(r, "m");
   EXPECT_EQ(m.tier_id, "member");
@@ -925,40 +757,9 @@ TEST(ReferenceFoldTest, EarnedPointsMetricCountsEngagementsNotAdjustmentsAndRefu
 }
 
 TEST(ReferenceFoldTest, PaidPlansSetTheEffectiveTierAndEndAfterTheGraceReview) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 31 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "silver" threshold: 1 earn_multiplier_bp: 12000 }
-    tiers { tier_id: "gold" threshold: 100 earn_multiplier_bp: 20000 }
-    paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
-    paid_plans { plan_id: "silver-year" tier_id: "silver" months: 12 }
-    rewards { reward_id: "lounge" cost_points: 50 min_tier_id: "gold" }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // vip_until 02-01T12:00; member -> gold (PLAN_STARTED).
-      Ev("j1", "m", "2024-01-01T12:00:00Z", Join("gold-month")),
-      // 10 × 20000 / 10000 = 20 at gold. 1 purchase: H = silver, held
-      // until 01-01 + 31 days = 02-01T12:00 (the plan's end too). The
-      // effective tier stays gold.
-      Ev("j2", "m", "2024-01-01T12:00:00Z", Purchase("A", 1000)),
-      Ev("j3", "m", "2024-01-01T12:00:00Z", Adjust(100)),
-      Ev("j4", "m", "2024-01-01T12:00:00Z", RedeemReward("lounge")),  // gold: ok
-      // silver from 01-05, then gold on top: vip_until = 2025-01-05 + 1
-      // month = 2025-02-05; the paid tier is the higher one.
-      Ev("n1", "n", "2024-01-05T00:00:00Z", Join("silver-year")),
-      Ev("n2", "n", "2024-01-06T00:00:00Z", Join("gold-month")),
-      // Both due at 02-01T12:00: the grace review first (February: 0
-      // purchases, H -> member; the effective tier stays gold: no change),
-      // then the plan end: gold -> member, one PLAN_ENDED.
-      Tick("t1", "2024-02-01T12:00:00Z"),
-      Ev("j5", "m", "2024-02-01T13:00:00Z", RedeemReward("lounge")),
-      // The plan end at 2025-02-05T00:00 runs before this event.
-      Ev("n3", "n", "2025-02-05T00:00:00Z", Adjust(1)),
-  };
+  const EdgeCase c = PaidPlansSetTheEffectiveTierAndEndAfterTheGraceReview();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 6), programs);
     EXPECT_EQ(Member(r, "m").tier_id, "gold");
@@ -985,58 +786,11 @@ TEST(ReferenceFoldTest, PaidPlansSetTheEffectiveTierAndEndAfterTheGraceReview) {
 // --- Promotions ------------------------------------------------------------
 
 TEST(ReferenceFoldTest, PromotionsPastMidnightAcrossDstAndValidityBounds) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "Europe/Paris"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    promotions {
-      promotion_id: "late-owl"
-      days_of_week: SATURDAY
-      start_local: "23:00"
-      end_local: "03:00"
-      multiplier_bp: 20000
-    }
-    promotions {
-      promotion_id: "spring"
-      category: "food"
-      valid_from: "2024-03-01T00:00:00+01:00"
-      valid_until: "2024-03-02T00:00:00+01:00"
-      bonus_points: 7
-      reward_id: "cake"
-    }
-    rewards { reward_id: "cake" cost_points: 0 }
-  )pb")};
-  // One member per purchase of 10 base points: (member, occurred_at, points).
-  const std::vector<std::tuple<std::string, std::string, int64_t>> owl = {
-      {"a", "2024-03-30T21:59:00Z", 10},   // Sat 22:59 CET
-      {"b", "2024-03-30T22:00:00Z", 20},   // Sat 23:00 CET
-      {"c", "2024-03-31T00:59:59Z", 20},   // Sun 01:59:59 CET, the day after Sat
-      {"d", "2024-03-31T01:00:00Z", 10},   // Sun 03:00 CEST (02:00–03:00 skipped)
-      {"e", "2024-03-29T22:30:00Z", 10},   // Fri 23:30: Friday not listed
-      {"f", "2024-03-30T00:30:00Z", 10},   // Sat 01:30: the day before is Friday
-      {"g", "2024-03-31T21:30:00Z", 10},   // Sun 23:30 CEST
-      {"h", "2024-10-27T00:30:00Z", 20},   // Sun 02:30 CEST
-      {"i", "2024-10-27T01:30:00Z", 20},   // Sun 02:30 CET (the repeated hour)
-      {"j", "2024-10-27T01:59:59Z", 20},   // Sun 02:59:59 CET
-      {"k", "2024-10-27T02:00:00Z", 10},   // Sun 03:00 CET
-      {"l", "2024-10-26T21:00:00Z", 20},   // Sat 23:00 CEST
-      {"l0", "2024-10-26T20:59:00Z", 10},  // Sat 22:59 CEST
-  };
-  // spring: food, [2024-02-29T23:00Z, 2024-03-01T23:00Z), +7 and a cake.
-  const std::vector<std::tuple<std::string, std::string, std::string, int64_t>> spring = {
-      {"s1", "2024-02-29T22:59:59Z", "food", 10},   {"s2", "2024-02-29T23:00:00Z", "food", 17},
-      {"s3", "2024-03-01T22:59:59Z", "food", 17},   {"s4", "2024-03-01T23:00:00Z", "food", 10},
-      {"s5", "2024-03-01T12:00:00Z", "coffee", 10},  // no food item
-  };
-  std::vector<std::string> lines;
-  for (const auto& [member, at, points] : owl) {
-    lines.push_back(Ev("e-" + member, member, at, Purchase("A", 1000)));
-  }
-  for (const auto& [member, at, category, points] : spring) {
-    lines.push_back(Ev("e-" + member, member, at, PurchaseItems("A", {{category, 1, 1000}})));
-  }
+  const EdgeCase c = PromotionsPastMidnightAcrossDstAndValidityBounds();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
+  const std::vector<LateOwlProbe>& owl = LateOwlProbes();
+  const std::vector<SpringProbe>& spring = SpringProbes();
   const RefResult r = Fold(lines, programs);
   for (const auto& [member, at, points] : owl) {
     EXPECT_EQ(Member(r, member).lifetime_earned_points, points) << member << " " << at;
@@ -1051,30 +805,9 @@ TEST(ReferenceFoldTest, PromotionsPastMidnightAcrossDstAndValidityBounds) {
 }
 
 TEST(ReferenceFoldTest, PromotionMultipliersFloorStageByStageThenAddBonuses) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 12000 }
-    promotions { promotion_id: "a" multiplier_bp: 15000 }
-    promotions {
-      promotion_id: "b"
-      days_of_week: WEDNESDAY
-      multiplier_bp: 15000
-      bonus_points: 3
-      reward_id: "mug"
-    }
-    promotions { promotion_id: "c" category: "coffee" bonus_points: 1 }
-    rewards { reward_id: "mug" cost_points: 0 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // Wednesday: 13 -> × 1.2 = 15 (15.6) -> a: 22 (22.5) -> b: 33 -> + 3 = 36
-      // (one product 13 × 1.2 × 1.5 × 1.5 = 35.1 would give 38).
-      Ev("e1", "m", "2024-01-03T10:00:00Z", Purchase("A", 1300)),
-      // Thursday, coffee: 13 -> 15 -> a: 22 -> c (multiplier 0 = 1×): 22 -> +1.
-      Ev("e2", "n", "2024-01-04T10:00:00Z", PurchaseItems("A", {{"coffee", 1, 1300}})),
-  };
+  const EdgeCase c = PromotionMultipliersFloorStageByStageThenAddBonuses();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").lifetime_earned_points, 36);
   EXPECT_EQ(Member(r, "m").rewards_issued, (std::map<std::string, int64_t>{{"mug", 1}}));
@@ -1084,33 +817,9 @@ TEST(ReferenceFoldTest, PromotionMultipliersFloorStageByStageThenAddBonuses) {
 // --- Punch cards -----------------------------------------------------------
 
 TEST(ReferenceFoldTest, PunchCardsCarryStampsAndFillMoreThanOnce) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    punch_cards {
-      card_id: "coffee-card"
-      category: "coffee"
-      stamps_required: 3
-      reward_id: "free-coffee"
-    }
-    punch_cards { card_id: "food-card" category: "food" stamps_required: 2 reward_id: "cake" }
-    rewards { reward_id: "free-coffee" cost_points: 0 }
-    rewards { reward_id: "cake" cost_points: 0 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // coffee 2, food 1.
-      Ev("e1", "m", "2024-01-01T10:00:00Z",
-         PurchaseItems("A", {{"coffee", 2, 200}, {"food", 1, 100}})),
-      // coffee 2 + 2 + 3 = 7: two free coffees, 1 carried.
-      Ev("e2", "m", "2024-01-01T11:00:00Z",
-         PurchaseItems("B", {{"coffee", 2, 200}, {"coffee", 3, 300}})),
-      Ev("e3", "m", "2024-01-01T12:00:00Z", Purchase("C", 500)),  // no items: no stamps
-      // food 2: one cake, 0 left (the card stays listed).
-      Ev("e4", "m", "2024-01-01T13:00:00Z", PurchaseItems("D", {{"food", 1, 100}})),
-      Ev("e5", "n", "2024-01-01T13:00:00Z", PurchaseItems("A", {{"merch", 4, 100}})),
-  };
+  const EdgeCase c = PunchCardsCarryStampsAndFillMoreThanOnce();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").stamps,
             (std::map<std::string, int64_t>{{"coffee-card", 1}, {"food-card", 0}}));
@@ -1125,59 +834,9 @@ TEST(ReferenceFoldTest, PunchCardsCarryStampsAndFillMoreThanOnce) {
 // --- Random rewards, NPS ---------------------------------------------------
 
 TEST(ReferenceFoldTest, RandomRewardsDrawWithTheSeedAndCapPerLocalDay) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "America/New_York"
-    random_seed: "seed"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    engagement_rules { action: "like" points: 1 max_per_local_day: 1 }
-    random_rewards {
-      rule_id: "r"
-      on: PURCHASE
-      probability_ppm: 450000
-      reward_id: "gift"
-      bonus_points: 4
-      max_per_member_per_local_day: 2
-    }
-    random_rewards {
-      rule_id: "luck"
-      on: ENGAGEMENT
-      category: "like"
-      probability_ppm: 500000
-      bonus_points: 10
-    }
-    random_rewards {
-      rule_id: "always"
-      on: PURCHASE
-      category: "coffee"
-      probability_ppm: 1000000
-      reward_id: "cup"
-    }
-    rewards { reward_id: "gift" cost_points: 0 }
-    rewards { reward_id: "cup" cost_points: 0 }
-  )pb")};
-  // u mod 10^6 of HMAC-SHA256("seed", rule "\0" event_id), computed with
-  // `printf 'r\0e1' | openssl dgst -sha256 -hmac seed`:
-  //   r:    e1 432442, e2 83546, e3 117951, e8 69582 (< 450000: win)
-  //   luck: e2 474409, e3 282173, e4 101444 (< 500000: win), e6 991055
-  const std::vector<std::string> lines = {
-      // Local day 2024-01-10 (EST): two paying wins of r: 2 × (gift + 4).
-      Ev("e1", "m", "2024-01-10T15:00:00Z", Purchase("A", 1000)),
-      Ev("e2", "m", "2024-01-10T20:00:00Z", Purchase("B", 1000)),
-      // 23:59 local, still 01-10: r wins but the cap (2) refuses it.
-      Ev("e3", "m", "2024-01-11T04:59:00Z", Purchase("C", 1000)),
-      // 00:00 local 01-11: like 1 + luck 10.
-      Ev("e4", "m", "2024-01-11T05:00:00Z", Engage("like")),
-      // 01-11: r pays again (4 + gift); "always" gives a cup (coffee item).
-      Ev("e8", "m", "2024-01-11T05:01:00Z", PurchaseItems("D", {{"coffee", 1, 1000}})),
-      // n: a like (luck loses), a capped like (luck would win: not drawn),
-      // the next day a like that wins luck.
-      Ev("e6", "n", "2024-01-10T15:00:00Z", Engage("like")),
-      Ev("e3", "n", "2024-01-10T16:00:00Z", Engage("like")),
-      Ev("e2", "n", "2024-01-11T15:00:00Z", Engage("like")),
-  };
+  const EdgeCase c = RandomRewardsDrawWithTheSeedAndCapPerLocalDay();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   const RefMember& m = Member(r, "m");
   EXPECT_EQ(m.lifetime_earned_points, 40 + 3 * 4 + 1 + 10);
@@ -1195,20 +854,9 @@ TEST(ReferenceFoldTest, RandomRewardsDrawWithTheSeedAndCapPerLocalDay) {
 }
 
 TEST(ReferenceFoldTest, NpsScoreKeptWhateverTheOutcome) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    engagement_rules { action: "nps" points: 0 max_per_local_day: 1 }
-    engagement_rules { action: "like" points: 1 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      Ev("e1", "m", "2024-01-01T10:00:00Z", Nps(7)),
-      Ev("e2", "m", "2024-01-01T11:00:00Z", Nps(3)),  // DAILY_CAP, still kept
-      Ev("e3", "k", "2024-01-01T11:00:00Z", R"("engagement":{"action":"nps"})"),  // 0
-      Ev("e4", "z", "2024-01-01T11:00:00Z", Engage("like")),
-  };
+  const EdgeCase c = NpsScoreKeptWhateverTheOutcome();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").last_nps_score, 3);
   EXPECT_EQ(Member(r, "k").last_nps_score, 0);
@@ -1219,45 +867,9 @@ TEST(ReferenceFoldTest, NpsScoreKeptWhateverTheOutcome) {
 // --- More edges --------------------------------------------------------------
 
 TEST(ReferenceFoldTest, TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "silver" threshold: 1 earn_multiplier_bp: 15000 }
-    tiers { tier_id: "gold" threshold: 2 earn_multiplier_bp: 20000 }
-    paid_plans { plan_id: "silver-month" tier_id: "silver" months: 1 }
-    paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
-    rewards { reward_id: "lounge" cost_points: 10 min_tier_id: "gold" }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // a: silver, held until 02-04T00:00.
-      Ev("a1", "a", "2024-01-25T00:00:00Z", Purchase("A", 1000)),  // 10
-      // At exactly held_until: the review runs first (February: 0 ->
-      // member), so the purchase earns at member: 10; then 1 purchase in
-      // February: silver again, held until 02-14.
-      Ev("a2", "a", "2024-02-04T00:00:00Z", Purchase("B", 1000)),
-      // b: gold by plan until 02-10T00:00.
-      Ev("b1", "b", "2024-01-10T00:00:00Z", Join("gold-month")),
-      Ev("b2", "b", "2024-01-11T00:00:00Z", Adjust(100)),
-      // At exactly vip_until: the plan has ended (t < vip_until no longer
-      // holds): earn at member, 10; then silver by qualification, held until
-      // 02-20.
-      Ev("b3", "b", "2024-02-10T00:00:00Z", Purchase("A", 1000)),
-      Ev("b4", "b", "2024-02-10T00:00:00Z", RedeemReward("lounge")),  // silver: refused
-      // c: gold by 2 purchases (10 at member, 15 at silver), held until
-      // 01-20T01:00; a silver plan below it changes nothing.
-      Ev("c1", "c", "2024-01-10T00:00:00Z", Purchase("A", 1000)),
-      Ev("c2", "c", "2024-01-10T01:00:00Z", Purchase("B", 1000)),
-      Ev("c3", "c", "2024-01-10T02:00:00Z", Join("silver-month")),    // until 02-10T02:00
-      Ev("c4", "c", "2024-01-10T03:00:00Z", RedeemReward("lounge")),  // gold: 25 - 10
-      // c's reviews: 01-20T01:00 and 01-30T01:00 renew (January: 2), the one
-      // at 02-09T01:00 downgrades H to member: effective gold -> silver (the
-      // plan), GRACE_ENDED; the plan end at 02-10T02:00: silver -> member.
-      Tick("t1", "2024-02-10T02:00:00Z"),
-  };
+  const EdgeCase c = TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "a").tier_id, "silver");
   EXPECT_EQ(Member(r, "a").tier_held_until_ns, Ns("2024-02-14T00:00:00Z"));
@@ -1275,25 +887,9 @@ TEST(ReferenceFoldTest, TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd) {
 }
 
 TEST(ReferenceFoldTest, RefundShrinksThePurchasesMonthNotTheRefundsMonth) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: SPEND_MINOR window_months: 2 grace_days: 5 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "plus" threshold: 1000 earn_multiplier_bp: 10000 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      Ev("r1", "m", "2024-01-10T00:00:00Z", Purchase("A", 1000)),  // January 1000: plus
-      // Reviews every 5 days renew (Jan–Feb: 1000); the event: 2200.
-      Ev("r2", "m", "2024-02-20T00:00:00Z", Purchase("B", 1200)),
-      // January's bucket loses A: Jan 0 + Feb 1200 = 1200, held until 02-26.
-      Ev("r3", "m", "2024-02-21T00:00:00Z", Refund("A", 1000)),
-      // Reviews in March see Feb–Mar = 1200 (had the refund been taken from
-      // February, 200: a downgrade at 03-02).
-      Ev("r4", "m", "2024-03-20T00:00:00Z", Adjust(1)),
-  };
+  const EdgeCase c = RefundShrinksThePurchasesMonthNotTheRefundsMonth();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").tier_id, "plus");
   EXPECT_EQ(Member(r, "m").tier_held_until_ns, Ns("2024-03-25T00:00:00Z"));
@@ -1301,30 +897,10 @@ TEST(ReferenceFoldTest, RefundShrinksThePurchasesMonthNotTheRefundsMonth) {
 }
 
 TEST(ReferenceFoldTest, PromotionWindowsWithoutDaysAndWithEqualEnds) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    promotions { promotion_id: "night" start_local: "22:00" end_local: "02:00" bonus_points: 1 }
-    promotions {
-      promotion_id: "monday-noon"
-      days_of_week: MONDAY
-      start_local: "12:00"
-      end_local: "12:00"
-      bonus_points: 10
-    }
-  )pb")};
-  // 2024-01-01 is a Monday. "night": every day 22:00–02:00; "monday-noon":
-  // end = start, so it runs 24 h, Monday 12:00 to Tuesday 12:00.
-  const std::vector<std::pair<std::string, int64_t>> cases = {
-      {"2024-01-01T11:59:00Z", 10}, {"2024-01-01T12:00:00Z", 20}, {"2024-01-01T23:00:00Z", 21},
-      {"2024-01-02T01:59:00Z", 21}, {"2024-01-02T02:00:00Z", 20}, {"2024-01-02T11:59:00Z", 20},
-      {"2024-01-02T12:00:00Z", 10},
-  };
-  std::vector<std::string> lines;
-  for (const auto& [at, points] : cases) lines.push_back(Ev("e", at, at, Purchase("A", 1000)));
+  const EdgeCase c = PromotionWindowsWithoutDaysAndWithEqualEnds();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
+  const std::vector<WindowProbe>& cases = PromotionWindowProbes();
   const RefResult r = Fold(lines, programs);
   for (const auto& [at, points] : cases) {
     EXPECT_EQ(Member(r, at).lifetime_earned_points, points) << at;
@@ -1332,26 +908,9 @@ TEST(ReferenceFoldTest, PromotionWindowsWithoutDaysAndWithEqualEnds) {
 }
 
 TEST(ReferenceFoldTest, RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    random_seed: "seed"
-    earn { points: 1 per_minor: 100 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    engagement_rules { action: "nps" points: 0 }
-    engagement_rules { action: "like" points: 1 max_per_local_day: 1 }
-    random_rewards { rule_id: "any" on: ENGAGEMENT probability_ppm: 600000 bonus_points: 4 }
-  )pb")};
-  // u mod 10^6 for rule "any": e1 465837, e3 596562, e5 508814 (< 600000:
-  // win), e2 771948, e4 821128.
-  const std::vector<std::string> lines = {
-      Ev("e1", "m", "2024-01-01T10:00:00Z", Nps(8)),           // 0 points, wins 4
-      Ev("e3", "m", "2024-01-01T11:00:00Z", Engage("like")),   // 1, wins 4
-      Ev("e5", "m", "2024-01-01T12:00:00Z", Engage("like")),   // DAILY_CAP: no draw
-      Ev("e1", "n", "2024-01-01T10:00:00Z", Engage("share")),  // NO_RULE: no draw
-      Ev("e3", "n", "2024-01-01T10:00:00Z", Engage("share")),
-  };
+  const EdgeCase c = RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   const RefResult r = Fold(lines, programs);
   EXPECT_EQ(Member(r, "m").lifetime_earned_points, 9);
   EXPECT_EQ(Member(r, "m").last_nps_score, 8);
@@ -1360,28 +919,9 @@ TEST(ReferenceFoldTest, RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints) {
 }
 
 TEST(ReferenceFoldTest, MembershipEndingOnSkippedOrRepeatedWallTimes) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "Europe/Paris"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "gold" threshold: 100 earn_multiplier_bp: 15000 }
-    paid_plans { plan_id: "one" tier_id: "gold" months: 1 }
-    paid_plans { plan_id: "two" tier_id: "gold" months: 2 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // 01-31 02:30 CET + 2 months = 03-31 02:30, skipped that night: as
-      // absl::FromCivil maps it, the transition, 01:00Z (03:00 CEST).
-      Ev("e1", "m", "2024-01-31T01:30:00Z", Join("two")),
-      // 09-27 02:30 CEST + 1 month = 10-27 02:30, which happens twice: the
-      // first one, 00:30Z (CEST).
-      Ev("e2", "n", "2024-09-27T00:30:00Z", Join("one")),
-      // Both plans end by these events.
-      Ev("e3", "m", "2024-03-31T01:00:00Z", Adjust(1)),
-      Ev("e4", "n", "2024-10-27T00:30:00Z", Adjust(1)),
-  };
+  const EdgeCase c = MembershipEndingOnSkippedOrRepeatedWallTimes();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 2), programs);
     EXPECT_EQ(Member(r, "m").vip_until_ns, Ns("2024-03-31T01:00:00Z"));
@@ -1395,28 +935,9 @@ TEST(ReferenceFoldTest, MembershipEndingOnSkippedOrRepeatedWallTimes) {
 }
 
 TEST(ReferenceFoldTest, StackedPlansKeepTheHigherTierUntilTheLastEnd) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "UTC"
-    earn { points: 1 per_minor: 100 }
-    tier_qualification { metric: PURCHASE_COUNT window_months: 1 grace_days: 10 }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    tiers { tier_id: "silver" threshold: 100 earn_multiplier_bp: 15000 }
-    tiers { tier_id: "gold" threshold: 200 earn_multiplier_bp: 20000 }
-    paid_plans { plan_id: "gold-month" tier_id: "gold" months: 1 }
-    paid_plans { plan_id: "silver-year" tier_id: "silver" months: 12 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      Ev("q1", "q", "2024-01-01T00:00:00Z", Join("gold-month")),  // gold until 02-01
-      // A cheaper plan while the gold one runs: vip_until = 02-01 + 12 months
-      // = 2025-02-01, and the paid tier "stays the higher one": gold.
-      Ev("q2", "q", "2024-01-15T00:00:00Z", Join("silver-year")),
-      Ev("q3", "q", "2024-06-01T00:00:00Z", Adjust(1)),
-      Ev("q4", "q", "2025-02-01T00:00:00Z", Adjust(1)),  // the plan has ended
-      // 2099-06-01 + 12 months >= 2100-01-01: refused, nothing changes.
-      Ev("v1", "v", "2099-06-01T00:00:00Z", Join("silver-year")),
-  };
+  const EdgeCase c = StackedPlansKeepTheHigherTierUntilTheLastEnd();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const std::vector<std::string>& lines = c.lines;
   {
     const RefResult r = Fold(Prefix(lines, 3), programs);
     EXPECT_EQ(Member(r, "q").tier_id, "gold");
