@@ -206,18 +206,19 @@ int32_t MonthIndex(UnixNanos t, const absl::TimeZone& tz) {
   return static_cast<int32_t>(yyyymm / 100 * 12 + yyyymm % 100 - 1);
 }
 
-// Adds to the tier metric bucket of month `month`; months outside the kept
-// window (refunds of purchases whose month was dropped) change nothing.
-void AddToBucket(const CompiledProgram& program, MemberRecord* rec, int32_t month,
+// Adds to the tier metric bucket of month `month`. `current`: the month of
+// the member's t, created if missing (t never goes back, so it is the last);
+// otherwise (refunds) a missing month was dropped with its window and nothing
+// changes.
+void AddToBucket(const CompiledProgram& program, MemberRecord* rec, int32_t month, bool current,
                  int64_t spend_minor, int64_t purchases, int64_t points) {
   if (!program.has_tier_qualification()) return;
   auto* months = rec->mutable_months();
   int i = 0;
   while (i < months->size() && months->Get(i).month() < month) ++i;
   if (i == months->size() || months->Get(i).month() != month) {
-    // Only the member's latest month can be new (t never goes back); an
-    // older month missing from the list was dropped with its window.
-    if (i != months->size()) return;
+    if (!current) return;
+    LOYALTY_CHECK(i == months->size()) << "month bucket " << month << " before the last";
     months->Add()->set_month(month);
   }
   loyalty::v1::MonthBucket* b = months->Mutable(i);
@@ -282,9 +283,18 @@ void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause,
 // `t`).
 void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
   const CompiledProgram& program = ops.program();
-  if (!program.has_tier_qualification()) return;
   MemberRecord* rec = ops.record();
   MemberState* st = ops.state();
+  if (!program.has_tier_qualification()) {
+    // A program edited to drop its qualification holds no tier.
+    if (rec->qualified_tier() == 0) return;
+    rec->set_qualified_tier(0);
+    rec->clear_months();
+    st->clear_tier_held_until();
+    ops.Touch();
+    UpdateEffectiveTier(ops, t, "GRACE_ENDED", delta);
+    return;
+  }
   const int64_t metric = WindowMetric(program, rec, t);
   int q = 0;
   for (int i = 0; i < program.proto().tiers_size(); ++i) {
@@ -332,15 +342,23 @@ UnixNanos NextTierDue(const MemberRecord& rec, bool* review) {
 // that keeps the tier schedules the next one grace_days later (>= 1 day), so
 // the loop ends.
 void ApplyTierMaturities(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+  UnixNanos last_due = INT64_MIN;
+  bool last_review = false;
   for (;;) {
     bool review = false;
     const UnixNanos due = NextTierDue(*ops.record(), &review);
     if (due > t) return;
+    // Each step moves on: a review reschedules >= 1 day later or ends the
+    // hold, a plan end clears the plan.
+    LOYALTY_CHECK(due > last_due || (due == last_due && last_review && !review))
+        << "member " << ops.state()->member_id() << ": tier maturity at " << due << " repeats";
+    last_due = due;
+    last_review = review;
     if (review) {
       EvaluateTier(ops, due, delta);
     } else {
+      // Internal only: a change of the public state (the tier) touches.
       ops.record()->set_paid_tier_plus1(0);
-      ops.Touch();
       UpdateEffectiveTier(ops, due, "PLAN_ENDED", delta);
     }
   }
@@ -419,9 +437,9 @@ bool PromotionMatches(const CompiledPromotion& promo, const loyalty::v1::Purchas
                       UnixNanos occurred, const absl::TimeZone& tz) {
   if (occurred < promo.valid_from_ns || occurred >= promo.valid_until_ns) return false;
   const std::string& category = promo.proto->category();
-  if (!category.empty() &&
-      std::none_of(p.items().begin(), p.items().end(),
-                   [&](const auto& item) { return item.category() == category; })) {
+  if (!category.empty() && std::none_of(p.items().begin(), p.items().end(), [&](const auto& item) {
+        return item.category() == category;
+      })) {
     return false;
   }
   const absl::CivilSecond local = absl::ToCivilSecond(NanosToTime(occurred), tz);
@@ -441,8 +459,8 @@ bool PromotionMatches(const CompiledPromotion& promo, const loyalty::v1::Purchas
 void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
                  loyalty::v1::IssuedReward::Source source, const std::string& rule_id,
                  int64_t count, Outcome* out) {
-  static constexpr const char* kTagPrefix[] = {"", "first_purchase", "card:", "promotion:",
-                                               "random:"};
+  static constexpr const char* kTagPrefix[] = {"", "first_purchase",
+                                               "card:", "promotion:", "random:"};
   MemberState* st = ops.state();
   auto& issued = (*st->mutable_rewards_issued())[reward_id];
   issued = CheckedAdd(issued, count);
@@ -471,8 +489,7 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t,
     if (rule.max_per_member_per_local_day() > 0) {
       const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
       const std::string counter =
-          absl::StrCat("rnd", absl::string_view("\0", 1), rule.rule_id(),
-                       absl::string_view("\0", 1), LocalDayKey(occurred, program.time_zone()));
+          RandomWinsCounter(rule.rule_id(), LocalDayKey(occurred, program.time_zone()));
       LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter));
       if (wins >= rule.max_per_member_per_local_day()) continue;
       ctx->PutCounter(*ops.record(), counter, wins + 1);
@@ -595,7 +612,7 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   if (!st->has_last_purchase_at() || *TimestampToNanos(st->last_purchase_at()) < occurred) {
     *st->mutable_last_purchase_at() = NanosToTimestamp(occurred);
   }
-  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), p.amount_minor(), 1,
+  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), true, p.amount_minor(), 1,
               earned + bonus);
   ops.Touch();
   out->set_status(Outcome::APPLIED);
@@ -608,8 +625,10 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   const CompiledProgram& program = ops.program();
   const auto& g = e.engagement();
   // The NPS answer is kept whatever the rules do with the event.
-  if (g.action() == "nps") {
-    ops.state()->set_last_nps_score(g.score());
+  MemberState* nps_st = ops.state();
+  if (g.action() == "nps" &&
+      (!nps_st->has_last_nps_score() || nps_st->last_nps_score() != g.score())) {
+    nps_st->set_last_nps_score(g.score());
     ops.Touch();
   }
   const auto* rule = program.EngagementRule(g.action());
@@ -662,9 +681,9 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   int64_t bonus = 0;
   LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(
       ops, e, t, loyalty::v1::RandomReward::ENGAGEMENT,
-      [&](const std::string& category) { return category.empty() || category == g.action(); },
-      ctx, out, &bonus));
-  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), 0, 0,
+      [&](const std::string& category) { return category.empty() || category == g.action(); }, ctx,
+      out, &bonus));
+  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), true, 0, 0,
               rule->points() + bonus);
   out->set_status(Outcome::APPLIED);
   out->set_points(rule->points() + bonus);
@@ -751,7 +770,7 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
     entry->set_written_off_points(written_off);
     entry->set_debt_points_after(st->debt_points());
   }
-  AddToBucket(ops.program(), ops.record(), order_month, -(r_after - r_before),
+  AddToBucket(ops.program(), ops.record(), order_month, false, -(r_after - r_before),
               r_after == a ? -1 : 0, -clawback);
   out->set_status(Outcome::APPLIED);
   out->set_points(-taken);
@@ -927,6 +946,11 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
   for (int i = 0; i < 12; ++i, bits >>= 5) code.push_back(kAlphabet[bits & 31]);
   for (int i = 0; i < 4; ++i, more >>= 5) code.push_back(kAlphabet[more & 31]);
   return code;
+}
+
+std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day) {
+  return absl::StrCat("rnd", absl::string_view("\0", 1), rule_id, absl::string_view("\0", 1),
+                      local_day);
 }
 
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,

@@ -96,6 +96,10 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
                    absl::string_view event_id);
 
+// The name of the ApplyContext counter of a member's paid wins of random rule
+// `rule_id` on local day `local_day` (yyyymmdd).
+std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day);
+
 }  // namespace loyalty
 
 #endif  // LOYALTY_ENGINE_APPLY_APPLY_H_

@@ -411,7 +411,6 @@ TEST_F(ApplyTest, EffectiveTimeNeverGoesBack) {
   EXPECT_EQ(*TimestampToNanos(ticked.effective_at()), At("2024-06-01T00:00:00Z"));
 }
 
-
 // --- Programme rules (docs/semantics.md "Programme rules") ------------------
 
 TEST_F(ApplyTest, TierUpgradesAtOnceAndItsMultiplierAppliesFromTheNextPurchase) {
@@ -473,8 +472,7 @@ TEST_F(ApplyTest, GraceReviewsRunAsMaturitiesUntilTheWindowEmpties) {
   EXPECT_EQ(st().tier_id(), "base");
   auto change = OnlyTierChange();
   EXPECT_EQ(change.cause(), "GRACE_ENDED");
-  EXPECT_EQ(*TimestampToNanos(last_tier_outcomes_[0].effective_at()),
-            At("2025-01-04T10:09:00Z"));
+  EXPECT_EQ(*TimestampToNanos(last_tier_outcomes_[0].effective_at()), At("2025-01-04T10:09:00Z"));
   EXPECT_EQ(NextDue(rec_), 0);  // nothing left to review
 }
 
@@ -551,8 +549,13 @@ TEST_F(ApplyTest, EarnedPointsMetricCountsPurchaseEngagementAndShrinksWithClawba
 
 TEST_F(ApplyTest, PromotionWindowRunsPastMidnight) {
   // Wednesday 21:00 -> 02:00 in Paris (CET, UTC+1 in January).
-  Load(R"pb(promotions { promotion_id: "late" days_of_week: WEDNESDAY
-                           start_local: "21:00" end_local: "02:00" bonus_points: 100 })pb");
+  Load(R"pb(promotions {
+              promotion_id: "late"
+              days_of_week: WEDNESDAY
+              start_local: "21:00"
+              end_local: "02:00"
+              bonus_points: 100
+            })pb");
   // 1000 minor -> 10 * 1.25 = 12 (base tier); +100 inside the window.
   EXPECT_EQ(Buy(1000, "2024-01-10T19:59:00Z").points(), 12);   // Wed 20:59
   EXPECT_EQ(Buy(1000, "2024-01-10T20:00:00Z").points(), 112);  // Wed 21:00
@@ -565,8 +568,13 @@ TEST_F(ApplyTest, PromotionWindowRunsPastMidnight) {
 
 TEST_F(ApplyTest, PromotionWindowAcrossDstSwitchesFollowsTheWallClock) {
   // Saturday 23:00 -> 03:00 in Paris, doubling the earn.
-  Load(R"pb(promotions { promotion_id: "night" days_of_week: SATURDAY
-                           start_local: "23:00" end_local: "03:00" multiplier_bp: 20000 })pb");
+  Load(R"pb(promotions {
+              promotion_id: "night"
+              days_of_week: SATURDAY
+              start_local: "23:00"
+              end_local: "03:00"
+              multiplier_bp: 20000
+            })pb");
   // Spring forward, Sunday 2026-03-29 02:00 CET -> 03:00 CEST (01:00 UTC):
   // the window is 22:00Z .. 01:00Z, three hours.
   EXPECT_EQ(Buy(1000, "2026-03-28T21:59:59Z").points(), 12);  // Sat 22:59:59 CET
@@ -584,8 +592,13 @@ TEST_F(ApplyTest, PromotionWindowAcrossDstSwitchesFollowsTheWallClock) {
 
 TEST_F(ApplyTest, PromotionsApplyInFileOrderWithDatesCategoryAndRewards) {
   Load(R"pb(
-    promotions { promotion_id: "x3" category: "coffee" multiplier_bp: 30000
-                 valid_from: "2024-01-01T00:00:00+01:00" valid_until: "2024-02-01T00:00:00+01:00" }
+    promotions {
+      promotion_id: "x3"
+      category: "coffee"
+      multiplier_bp: 30000
+      valid_from: "2024-01-01T00:00:00+01:00"
+      valid_until: "2024-02-01T00:00:00+01:00"
+    }
     promotions { promotion_id: "half" multiplier_bp: 5000 bonus_points: 7 reward_id: "voucher" }
   )pb");
   // coffee 999: base floor(999 * 2 / 100) = 19; tier 19 * 1.25 = 23.75 -> 23;
@@ -607,8 +620,12 @@ TEST_F(ApplyTest, PromotionsApplyInFileOrderWithDatesCategoryAndRewards) {
 }
 
 TEST_F(ApplyTest, PunchCardStampsByQuantityAndCarriesTheRemainder) {
-  Load(R"pb(punch_cards { card_id: "card" category: "coffee" stamps_required: 10
-                          reward_id: "voucher" })pb");
+  Load(R"pb(punch_cards {
+              card_id: "card"
+              category: "coffee"
+              stamps_required: 10
+              reward_id: "voucher"
+            })pb");
   EXPECT_EQ(BuyItems(700, "coffee", 7, "2024-01-10T10:00:00Z").issued_rewards_size(), 0);
   EXPECT_EQ(st().stamps().at("card"), 7);
   BuyItems(100, "tea", 3, "2024-01-10T10:01:00Z");  // another category: no stamp
@@ -629,8 +646,13 @@ TEST_F(ApplyTest, RandomRuleAtZeroPpmNeverWinsAndAtOneMillionAlwaysWinsUpToItsDa
   Load(R"pb(
     random_rewards { rule_id: "never" on: PURCHASE probability_ppm: 0 reward_id: "voucher" }
     random_rewards { rule_id: "always" on: PURCHASE probability_ppm: 1000000 bonus_points: 3 }
-    random_rewards { rule_id: "capped" on: PURCHASE probability_ppm: 1000000
-                     reward_id: "coffee" max_per_member_per_local_day: 2 }
+    random_rewards {
+      rule_id: "capped"
+      on: PURCHASE
+      probability_ppm: 1000000
+      reward_id: "coffee"
+      max_per_member_per_local_day: 2
+    }
   )pb");
   int64_t capped_wins = 0;
   for (int i = 0; i < 50; ++i) {
@@ -674,8 +696,13 @@ TEST_F(ApplyTest, RandomRuleAt10000PpmWinsOnePercentWithinThreeSigma) {
 }
 
 TEST_F(ApplyTest, EngagementRandomRewardsFireOnlyForAppliedEngagements) {
-  Load(R"pb(random_rewards { rule_id: "lucky" on: ENGAGEMENT category: "like"
-                             probability_ppm: 1000000 bonus_points: 10 })pb");
+  Load(R"pb(random_rewards {
+              rule_id: "lucky"
+              on: ENGAGEMENT
+              category: "like"
+              probability_ppm: 1000000
+              bonus_points: 10
+            })pb");
   EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T10:00:00Z").points(), 11);
   EXPECT_EQ(Apply("\"engagement\":{\"action\":\"like\"}", "2024-01-10T10:01:00Z").points(), 11);
   // The third like of the day is capped (max 2): IGNORED, and no draw.
@@ -683,9 +710,9 @@ TEST_F(ApplyTest, EngagementRandomRewardsFireOnlyForAppliedEngagements) {
   EXPECT_EQ(capped.status(), Outcome::IGNORED);
   EXPECT_EQ(capped.points(), 0);
   // "review" is not the rule's category.
-  EXPECT_EQ(
-      Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"r1\"}", "2024-01-10T10:03:00Z").points(),
-      20);
+  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"review\",\"ref\":\"r1\"}", "2024-01-10T10:03:00Z")
+                .points(),
+            20);
   EXPECT_EQ(st().lifetime_earned_points(), 42);
 }
 
@@ -705,10 +732,42 @@ TEST_F(ApplyTest, FirstPurchaseRewardPartnerAndNpsAreRecorded) {
   EXPECT_EQ(Buy(1000, "2024-01-11T10:00:00Z").issued_rewards_size(), 0);
   EXPECT_FALSE(st().has_last_nps_score());
   // No "nps" rule: IGNORED, and the answer is kept anyway.
-  EXPECT_EQ(Apply("\"engagement\":{\"action\":\"nps\",\"score\":9}", "2024-01-12T10:00:00Z")
-                .status(),
-            Outcome::IGNORED);
+  EXPECT_EQ(
+      Apply("\"engagement\":{\"action\":\"nps\",\"score\":9}", "2024-01-12T10:00:00Z").status(),
+      Outcome::IGNORED);
   EXPECT_EQ(st().last_nps_score(), 9);
 }
+
+TEST_F(ApplyTest, NoVersionBumpWithoutAPublicChange) {
+  // A plan end that leaves the tier as it was: gold qualified until its
+  // review, the gold plan ends before (2024-02-10T10:00Z + 1 month).
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
+  Apply("\"membership\":{\"plan_id\":\"vip\"}", "2024-01-10T11:00:00Z");
+  ASSERT_EQ(st().tier_id(), "gold");
+  const int64_t version = st().version();
+  // The membership re-evaluated the tier: held until 11:00 + 30 days; the
+  // review comes before the plan end (2024-02-10T11:00Z).
+  EXPECT_EQ(NextDue(rec_), At("2024-02-09T11:00:00Z"));
+  Mature("2024-02-09T10:59:59Z");
+  EXPECT_EQ(st().version(), version);
+  // The review keeps gold (held until 2024-03-10T11:00Z): a public change.
+  Mature("2024-02-09T11:00:00Z");
+  EXPECT_EQ(st().version(), version + 1);
+  EXPECT_EQ(rec_.paid_tier_plus1(), 2);
+  Mature("2024-02-10T11:00:00Z");  // the plan ends; still gold by qualification
+  EXPECT_EQ(rec_.paid_tier_plus1(), 0);
+  EXPECT_EQ(st().tier_id(), "gold");
+  EXPECT_EQ(st().version(), version + 1);
+  EXPECT_TRUE(last_tier_outcomes_.empty());
+  // The same NPS answer twice at one t (so tier_held_until stays): the
+  // second changes nothing.
+  Apply("\"engagement\":{\"action\":\"nps\",\"score\":7}", "2024-02-11T10:00:00Z");
+  const int64_t after_first = st().version();
+  Apply("\"engagement\":{\"action\":\"nps\",\"score\":7}", "2024-02-11T10:00:00Z");
+  EXPECT_EQ(st().version(), after_first);
+  Apply("\"engagement\":{\"action\":\"nps\",\"score\":3}", "2024-02-11T10:00:00Z");
+  EXPECT_EQ(st().version(), after_first + 1);
+}
+
 }  // namespace
 }  // namespace loyalty

@@ -519,10 +519,11 @@ absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topic
           }
           c.outcome_status[Outcome::Status_Name(outcome.status())]++;
           if (outcome.member_id().empty()) c.tick_outcomes++;
-          static constexpr const char* kSource[] = {"", "first purchase", "punch card",
-                                                    "promotion", "random"};
+          static constexpr const char* kSource[] = {"", "first purchase", "punch card", "promotion",
+                                                    "random"};
           for (const auto& r : outcome.issued_rewards()) {
-            c.issued_by_rule[absl::StrCat(kSource[r.source()], r.rule_id().empty() ? "" : " ",
+            const int source = r.source() >= 0 && r.source() < 5 ? r.source() : 0;
+            c.issued_by_rule[absl::StrCat(kSource[source], r.rule_id().empty() ? "" : " ",
                                           r.rule_id())] += r.count();
           }
           if (outcome.status() == Outcome::IGNORED) c.ignored[outcome.reason()]++;
@@ -890,7 +891,8 @@ absl::Status RunDemo(const DemoOptions& o) {
   row("outstanding", Num(outstanding),
       absl::StrCat("points: a liability of ",
                    Money(outstanding * program->proto().point_value_minor(), currency)));
-  row("rewards", Num(rewards_total), absl::StrCat("issued, as counted in the members: ", Tally(rewards)));
+  row("rewards", Num(rewards_total),
+      absl::StrCat("issued, as counted in the members: ", Tally(rewards)));
   absl::FPrintF(out, "\n");
 
   std::vector<const MemberSummary*> top;

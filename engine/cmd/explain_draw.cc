@@ -1,5 +1,6 @@
 #include "engine/cmd/explain_draw.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -43,8 +44,7 @@ absl::StatusOr<int64_t> PaidWins(const std::string& data_dir, const Event& e,
   options.read_only = true;
   options.create_if_missing = false;
   const std::string member_key = keys::Member(e.program_id(), e.member_id());
-  const std::string counter = absl::StrCat("rnd", absl::string_view("\0", 1), rule_id,
-                                           absl::string_view("\0", 1), day);
+  const std::string counter = RandomWinsCounter(rule_id, day);
   for (int32_t p : partitions) {
     LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(PartitionDir(data_dir, p), options));
     LOYALTY_ASSIGN_OR_RETURN(auto member, store->Get(Cf::kMembers, member_key));
@@ -125,9 +125,14 @@ absl::StatusOr<std::string> FindEventLine(const std::string& path, const std::st
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
   const std::string needle = absl::StrCat("\"", event_id, "\"");
+  const bool escaped = std::any_of(event_id.begin(), event_id.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+           static_cast<unsigned char>(c) >= 0x7f;
+  });
   std::string line;
   while (std::getline(in, line)) {
-    if (line.find(needle) == std::string::npos) continue;
+    // A quick filter; ids with characters JSON escapes are parsed on every line.
+    if (!escaped && line.find(needle) == std::string::npos) continue;
     Event e;
     google::protobuf::util::JsonParseOptions json_options;
     json_options.ignore_unknown_fields = true;

@@ -20,15 +20,26 @@ constexpr char kProgram[] = R"pb(
   earn { points: 1 per_minor: 100 }
   random_rewards { rule_id: "never" on: PURCHASE probability_ppm: 0 bonus_points: 1 }
   random_rewards { rule_id: "always" on: PURCHASE probability_ppm: 1000000 bonus_points: 1 }
-  random_rewards { rule_id: "capped" on: PURCHASE probability_ppm: 1000000 bonus_points: 1
-                   max_per_member_per_local_day: 1 }
-  random_rewards { rule_id: "latte" on: PURCHASE category: "latte" probability_ppm: 1000000
-                   bonus_points: 1 }
+  random_rewards {
+    rule_id: "capped"
+    on: PURCHASE
+    probability_ppm: 1000000
+    bonus_points: 1
+    max_per_member_per_local_day: 1
+  }
+  random_rewards {
+    rule_id: "latte"
+    on: PURCHASE
+    category: "latte"
+    probability_ppm: 1000000
+    bonus_points: 1
+  }
 )pb";
 
 std::string Purchase(const std::string& id, const std::string& at) {
-  return "{\"event_id\":\"" + id + "\",\"program_id\":\"p\",\"member_id\":\"m\",\"occurred_at\":\"" +
-         at + "\",\"purchase\":{\"order_id\":\"" + id +
+  return "{\"event_id\":\"" + id +
+         "\",\"program_id\":\"p\",\"member_id\":\"m\",\"occurred_at\":\"" + at +
+         "\",\"purchase\":{\"order_id\":\"" + id +
          "\",\"amount_minor\":100,\"currency\":\"EUR\",\"items\":[{\"category\":\"tea\","
          "\"quantity\":1,\"amount_minor\":100}]}}";
 }

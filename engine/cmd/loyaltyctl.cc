@@ -250,6 +250,7 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
 }
 
 int ExplainDrawCommand(const loyalty::Flags& flags) {
+  if (flags.positional().size() != 1) return Fail(2, "explain-draw takes no arguments");
   auto program_path = flags.Require("program");
   if (!program_path.ok()) return Fail(2, std::string(program_path.status().message()));
   std::string line = flags.Get("event");

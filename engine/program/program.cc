@@ -148,7 +148,9 @@ void Validator::CheckEarnBound() {
   if (points + bonus > kPointsPerEventMax) {
     Fail({{"earn", -1}},
          absl::StrCat("a purchase of ", kAmountMinorMax, " minor units could earn more than ",
-                      kPointsPerEventMax, " points with these rates and multipliers"));
+                      kPointsPerEventMax,
+                      " points with these rates, multipliers and bonuses (promotions and "
+                      "random_rewards bonus_points count)"));
   }
 }
 

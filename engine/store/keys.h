@@ -9,7 +9,7 @@
 //                  "tick" \0 program                          BE64o largest Tick.now (ns)
 //                  "outbox_next_seq"                          BE64o next outbox sequence
 //                  "outbox_published_through"                 BE64o last seq committed to Kafka
-//                  "schema"                                   "loyalty-ledger/1"
+//                  "schema"                                   "loyalty-ledger/2"
 //                  "caller" \0 name                           a caller's own metadata
 //   members        program \0 member                          MemberRecord
 //   ledger         program \0 member \0 BE64 seq              LedgerEntry  (append-only)
@@ -38,7 +38,9 @@ inline constexpr char kNextOffset[] = "next_offset";
 inline constexpr char kOutboxNextSeq[] = "outbox_next_seq";
 inline constexpr char kOutboxPublishedThrough[] = "outbox_published_through";
 inline constexpr char kSchema[] = "schema";
-inline constexpr char kSchemaValue[] = "loyalty-ledger/1";
+// /2: member records carry tier month buckets and the paid tier (issue 4); a
+// /1 store would open with neither, so it is refused.
+inline constexpr char kSchemaValue[] = "loyalty-ledger/2";
 
 std::string Member(absl::string_view program_id, absl::string_view member_id);
 // Keys under a member: member_key \0 suffix.
