@@ -1,7 +1,6 @@
 #include "engine/apply/apply.h"
 
 #include <algorithm>
-#include <functional>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -167,6 +166,18 @@ class MemberOps {
 
   void Touch() { delta_->changed = true; }
 
+  // The local calendar month of `at` as year * 12 + (month - 1). The last
+  // answer is kept: one application asks for the month of its t twice
+  // (bucket, then evaluation).
+  int32_t MonthIndex(UnixNanos at) {
+    if (at != month_of_) {
+      const int64_t yyyymm = LocalMonthKey(at, program_.time_zone());
+      month_ = static_cast<int32_t>(yyyymm / 100 * 12 + yyyymm % 100 - 1);
+      month_of_ = at;
+    }
+    return month_;
+  }
+
   const CompiledProgram& program() const { return program_; }
 
  private:
@@ -174,6 +185,8 @@ class MemberOps {
   MemberRecord* rec_;
   MemberState* st_;
   MemberDelta* delta_;
+  UnixNanos month_of_ = INT64_MIN;  // MonthIndex's last question and answer
+  int32_t month_ = 0;
 };
 
 // Counters may grow by at most kPointsPerEventMax (or 10^12 minor units) per
@@ -200,20 +213,15 @@ void BumpVersion(MemberRecord* rec, MemberDelta* delta, bool was_changed) {
 
 // --- Tiers (SPEC §6 Tiers, docs/semantics.md "Programme rules") -----------
 
-// The local calendar month of `t` as year * 12 + (month - 1).
-int32_t MonthIndex(UnixNanos t, const absl::TimeZone& tz) {
-  const int64_t yyyymm = LocalMonthKey(t, tz);
-  return static_cast<int32_t>(yyyymm / 100 * 12 + yyyymm % 100 - 1);
-}
-
-// Adds to the tier metric bucket of month `month`. `current`: the month of
-// the member's t, created if missing (t never goes back, so it is the last);
-// otherwise (refunds) a missing month was dropped with its window and nothing
-// changes.
-void AddToBucket(const CompiledProgram& program, MemberRecord* rec, int32_t month, bool current,
-                 int64_t spend_minor, int64_t purchases, int64_t points) {
-  if (!program.has_tier_qualification()) return;
-  auto* months = rec->mutable_months();
+// Adds to the tier metric bucket of the local month of `at`. `current`: `at`
+// is the member's t, so its month is created if missing (t never goes back:
+// it is the last); otherwise (refunds) a missing month was dropped with its
+// window and nothing changes. A no-op for programs without qualification.
+void AddToBucket(MemberOps& ops, UnixNanos at, bool current, int64_t spend_minor, int64_t purchases,
+                 int64_t points) {
+  if (!ops.program().has_tier_qualification()) return;
+  const int32_t month = ops.MonthIndex(at);
+  auto* months = ops.record()->mutable_months();
   int i = 0;
   while (i < months->size() && months->Get(i).month() < month) ++i;
   if (i == months->size() || months->Get(i).month() != month) {
@@ -229,10 +237,10 @@ void AddToBucket(const CompiledProgram& program, MemberRecord* rec, int32_t mont
 
 // Drops the buckets before the window that ends with the month of `t` and
 // returns the metric summed over the window.
-int64_t WindowMetric(const CompiledProgram& program, MemberRecord* rec, UnixNanos t) {
-  const auto& q = program.proto().tier_qualification();
-  const int32_t first = MonthIndex(t, program.time_zone()) - q.window_months() + 1;
-  auto* months = rec->mutable_months();
+int64_t WindowMetric(MemberOps& ops, UnixNanos t) {
+  const auto& q = ops.program().proto().tier_qualification();
+  const int32_t first = ops.MonthIndex(t) - q.window_months() + 1;
+  auto* months = ops.record()->mutable_months();
   int drop = 0;
   while (drop < months->size() && months->Get(drop).month() < first) ++drop;
   if (drop > 0) months->DeleteSubrange(0, drop);
@@ -295,7 +303,7 @@ void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
     UpdateEffectiveTier(ops, t, "GRACE_ENDED", delta);
     return;
   }
-  const int64_t metric = WindowMetric(program, rec, t);
+  const int64_t metric = WindowMetric(ops, t);
   int q = 0;
   for (int i = 0; i < program.proto().tiers_size(); ++i) {
     if (program.proto().tiers(i).threshold() <= metric) q = i;
@@ -431,28 +439,39 @@ std::pair<int64_t, int64_t> Spend(MemberOps& ops, int64_t amount, int64_t own_lo
   return {taken + debt, shortfall - debt};
 }
 
+bool HasItemOf(const loyalty::v1::Purchase& p, absl::string_view category) {
+  return std::any_of(p.items().begin(), p.items().end(),
+                     [&](const auto& item) { return item.category() == category; });
+}
+
+// Local wall-clock time of occurred_at, computed once per purchase for all its
+// promotions.
+struct LocalTime {
+  LocalTime(UnixNanos occurred, const absl::TimeZone& tz) {
+    const absl::CivilSecond local = absl::ToCivilSecond(NanosToTime(occurred), tz);
+    day = static_cast<int>(absl::GetWeekday(local)) + 1;  // 1 = Monday .. 7 = Sunday
+    minute = local.hour() * 60 + local.minute();
+  }
+  int day;
+  int minute;  // of the day
+};
+
 // Whether a promotion's window, dates and category match a purchase. The
 // window is in local wall-clock time of occurred_at (docs/semantics.md).
 bool PromotionMatches(const CompiledPromotion& promo, const loyalty::v1::Purchase& p,
-                      UnixNanos occurred, const absl::TimeZone& tz) {
+                      UnixNanos occurred, const LocalTime& local) {
   if (occurred < promo.valid_from_ns || occurred >= promo.valid_until_ns) return false;
   const std::string& category = promo.proto->category();
-  if (!category.empty() && std::none_of(p.items().begin(), p.items().end(), [&](const auto& item) {
-        return item.category() == category;
-      })) {
-    return false;
-  }
-  const absl::CivilSecond local = absl::ToCivilSecond(NanosToTime(occurred), tz);
-  const int day = static_cast<int>(absl::GetWeekday(local)) + 1;  // 1 = Monday .. 7 = Sunday
-  const int yesterday = day == 1 ? 7 : day - 1;
+  if (!category.empty() && !HasItemOf(p, category)) return false;
   auto listed = [&](int d) { return promo.day_mask == 0 || (promo.day_mask & (1u << d)) != 0; };
-  const int minute = local.hour() * 60 + local.minute();
+  const int yesterday = local.day == 1 ? 7 : local.day - 1;
   if (promo.end_minute > promo.start_minute) {
-    return listed(day) && minute >= promo.start_minute && minute < promo.end_minute;
+    return listed(local.day) && local.minute >= promo.start_minute &&
+           local.minute < promo.end_minute;
   }
   // Past midnight: [start, 24:00) on a listed day, [00:00, end) the day after.
-  return (listed(day) && minute >= promo.start_minute) ||
-         (listed(yesterday) && minute < promo.end_minute);
+  return (listed(local.day) && local.minute >= promo.start_minute) ||
+         (listed(yesterday) && local.minute < promo.end_minute);
 }
 
 // A reward given by a rule: in the outcome, counted in rewards_issued.
@@ -474,17 +493,14 @@ void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
   ops.Touch();
 }
 
-// Random rewards of `trigger` for event `e` (docs/semantics.md). `matches`
-// says whether a rule's category fits the event. Returns the bonus points
-// granted.
-absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t,
-                                loyalty::v1::RandomReward::Trigger trigger,
-                                const std::function<bool(const std::string&)>& matches,
-                                ApplyContext* ctx, Outcome* out, int64_t* bonus_total) {
+// The random rewards of event `e` (docs/semantics.md). Returns the bonus
+// points granted.
+absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
+                                Outcome* out, int64_t* bonus_total) {
   const CompiledProgram& program = ops.program();
   *bonus_total = 0;
   for (const auto& rule : program.proto().random_rewards()) {
-    if (rule.on() != trigger || !matches(rule.category())) continue;
+    if (!RandomRuleApplies(rule, e)) continue;
     if (RandomDraw(program, rule.rule_id(), e.event_id()) >= rule.probability_ppm()) continue;
     if (rule.max_per_member_per_local_day() > 0) {
       const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
@@ -536,8 +552,11 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   // Matching promotions in file order: each multiplier with its own floor,
   // then the bonuses.
   std::vector<const CompiledPromotion*> promos;
-  for (const CompiledPromotion& promo : program.promotions()) {
-    if (PromotionMatches(promo, p, occurred, program.time_zone())) promos.push_back(&promo);
+  if (!program.promotions().empty()) {
+    const LocalTime local(occurred, program.time_zone());
+    for (const CompiledPromotion& promo : program.promotions()) {
+      if (PromotionMatches(promo, p, occurred, local)) promos.push_back(&promo);
+    }
   }
   for (const CompiledPromotion* promo : promos) {
     if (promo->proto->multiplier_bp() > 0) points = points * promo->proto->multiplier_bp() / kBp;
@@ -588,14 +607,7 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
                 promo->proto->promotion_id(), 1, out);
   }
   int64_t bonus = 0;
-  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(
-      ops, e, t, loyalty::v1::RandomReward::PURCHASE,
-      [&](const std::string& category) {
-        return category.empty() ||
-               std::any_of(p.items().begin(), p.items().end(),
-                           [&](const auto& item) { return item.category() == category; });
-      },
-      ctx, out, &bonus));
+  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(ops, e, t, ctx, out, &bonus));
 
   // KPI stats: occurred_at decides the purchase dates.
   Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, 1);
@@ -612,8 +624,7 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   if (!st->has_last_purchase_at() || *TimestampToNanos(st->last_purchase_at()) < occurred) {
     *st->mutable_last_purchase_at() = NanosToTimestamp(occurred);
   }
-  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), true, p.amount_minor(), 1,
-              earned + bonus);
+  AddToBucket(ops, t, /*current=*/true, p.amount_minor(), 1, earned + bonus);
   ops.Touch();
   out->set_status(Outcome::APPLIED);
   out->set_points(earned + bonus);
@@ -679,12 +690,8 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
     entry->set_debt_points_after(st->debt_points());
   }
   int64_t bonus = 0;
-  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(
-      ops, e, t, loyalty::v1::RandomReward::ENGAGEMENT,
-      [&](const std::string& category) { return category.empty() || category == g.action(); }, ctx,
-      out, &bonus));
-  AddToBucket(program, ops.record(), MonthIndex(t, program.time_zone()), true, 0, 0,
-              rule->points() + bonus);
+  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(ops, e, t, ctx, out, &bonus));
+  AddToBucket(ops, t, /*current=*/true, 0, 0, rule->points() + bonus);
   out->set_status(Outcome::APPLIED);
   out->set_points(rule->points() + bonus);
   return absl::OkStatus();
@@ -758,7 +765,6 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
   Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, -(r_after - r_before));
   if (r_after == a) Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, -1);
   ops.Touch();
-  const int32_t order_month = MonthIndex(order.effective_at_ns(), ops.program().time_zone());
   int64_t taken = 0;
   if (clawback > 0) {
     auto [took, written_off] = Spend(ops, clawback, order.lot_id());
@@ -770,7 +776,7 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
     entry->set_written_off_points(written_off);
     entry->set_debt_points_after(st->debt_points());
   }
-  AddToBucket(ops.program(), ops.record(), order_month, false, -(r_after - r_before),
+  AddToBucket(ops, order.effective_at_ns(), /*current=*/false, -(r_after - r_before),
               r_after == a ? -1 : 0, -clawback);
   out->set_status(Outcome::APPLIED);
   out->set_points(-taken);
@@ -946,6 +952,15 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
   for (int i = 0; i < 12; ++i, bits >>= 5) code.push_back(kAlphabet[bits & 31]);
   for (int i = 0; i < 4; ++i, more >>= 5) code.push_back(kAlphabet[more & 31]);
   return code;
+}
+
+bool RandomRuleApplies(const loyalty::v1::RandomReward& rule, const Event& e) {
+  if (rule.on() == loyalty::v1::RandomReward::PURCHASE) {
+    return e.has_purchase() &&
+           (rule.category().empty() || HasItemOf(e.purchase(), rule.category()));
+  }
+  return rule.on() == loyalty::v1::RandomReward::ENGAGEMENT && e.has_engagement() &&
+         (rule.category().empty() || rule.category() == e.engagement().action());
 }
 
 std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day) {

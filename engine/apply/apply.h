@@ -96,6 +96,11 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
                    absl::string_view event_id);
 
+// Whether random reward `rule` draws for event `e`: its trigger is the
+// event's kind and its category is empty, a line item's category (purchase)
+// or the action (engagement). Engagements draw only when APPLIED.
+bool RandomRuleApplies(const loyalty::v1::RandomReward& rule, const loyalty::v1::Event& e);
+
 // The name of the ApplyContext counter of a member's paid wins of random rule
 // `rule_id` on local day `local_day` (yyyymmdd).
 std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day);

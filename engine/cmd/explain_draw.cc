@@ -18,21 +18,15 @@ namespace {
 using loyalty::v1::Event;
 using loyalty::v1::RandomReward;
 
-// Why rule `rule` does not apply to `e`, or "" if it does.
+// Why rule `rule` does not apply to `e` (the apply path's RandomRuleApplies
+// decides), or "" if it does.
 std::string NotEligible(const RandomReward& rule, const Event& e) {
+  if (RandomRuleApplies(rule, e)) return "";
   if (rule.on() == RandomReward::PURCHASE) {
-    if (!e.has_purchase()) return "not a purchase";
-    if (rule.category().empty()) return "";
-    for (const auto& item : e.purchase().items()) {
-      if (item.category() == rule.category()) return "";
-    }
-    return absl::StrCat("no \"", rule.category(), "\" item");
+    return e.has_purchase() ? absl::StrCat("no \"", rule.category(), "\" item") : "not a purchase";
   }
-  if (!e.has_engagement()) return "not an engagement";
-  if (!rule.category().empty() && rule.category() != e.engagement().action()) {
-    return absl::StrCat("action is not \"", rule.category(), "\"");
-  }
-  return "";
+  return e.has_engagement() ? absl::StrCat("action is not \"", rule.category(), "\"")
+                            : "not an engagement";
 }
 
 // Wins of `rule_id` paid to the member on local day `day` (yyyymmdd), from
