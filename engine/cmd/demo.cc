@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -519,12 +520,10 @@ absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topic
           }
           c.outcome_status[Outcome::Status_Name(outcome.status())]++;
           if (outcome.member_id().empty()) c.tick_outcomes++;
-          static constexpr const char* kSource[] = {"", "first purchase", "punch card", "promotion",
-                                                    "random"};
           for (const auto& r : outcome.issued_rewards()) {
-            const int source = r.source() >= 0 && r.source() < 5 ? r.source() : 0;
-            c.issued_by_rule[absl::StrCat(kSource[source], r.rule_id().empty() ? "" : " ",
-                                          r.rule_id())] += r.count();
+            c.issued_by_rule[absl::StrCat(
+                absl::AsciiStrToLower(loyalty::v1::IssuedReward::Source_Name(r.source())),
+                r.rule_id().empty() ? "" : " ", r.rule_id())] += r.count();
           }
           if (outcome.status() == Outcome::IGNORED) c.ignored[outcome.reason()]++;
           if (outcome.status() == Outcome::REJECTED) c.refused[outcome.reason()]++;

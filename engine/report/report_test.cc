@@ -32,6 +32,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "loyalty/v1/ledger.pb.h"
+#include "tests/testing/command.h"
 #include "tests/testing/event_gen.h"
 #include "tests/testing/store_hash.h"
 #include "tests/testing/test_env.h"
@@ -693,22 +694,8 @@ TEST(ReportErrorsTest, NamesWhatIsMissing) {
 
 // --- The binary ---------------------------------------------------------------
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult Sh(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using ::loyalty::testing::CommandResult;
+using ::loyalty::testing::Sh;
 
 std::string Loyaltyctl() {
   const char* dir = std::getenv("LOYALTY_BINARY_DIR");

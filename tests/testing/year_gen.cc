@@ -19,25 +19,9 @@ void AddUnique(std::vector<std::string>* v, const std::string& s) {
   if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(s);
 }
 
-int IsoWeekday(absl::CivilDay day) {
-  switch (absl::GetWeekday(day)) {
-    case absl::Weekday::monday:
-      return 1;
-    case absl::Weekday::tuesday:
-      return 2;
-    case absl::Weekday::wednesday:
-      return 3;
-    case absl::Weekday::thursday:
-      return 4;
-    case absl::Weekday::friday:
-      return 5;
-    case absl::Weekday::saturday:
-      return 6;
-    case absl::Weekday::sunday:
-      return 7;
-  }
-  return 0;
-}
+// Monday = 1 ... Sunday = 7, as Promotion.DayOfWeek numbers them (absl's
+// Weekday counts from monday = 0).
+int IsoWeekday(absl::CivilDay day) { return static_cast<int>(absl::GetWeekday(day)) + 1; }
 
 // Whether a purchase at `unix_seconds` falls in the promotion's window, as
 // docs/semantics.md defines it (local weekday and minute of day, seconds

@@ -1,0 +1,36 @@
+// File: tests/testing/command.h
+// Running the project's binaries from tests: a shell command's exit code and
+// its stdout and stderr together.
+//
+//   CommandResult r = Sh(Bin("loyaltyctl") + " --help");
+//   EXPECT_EQ(r.exit_code, 0) << r.output;
+#ifndef LOYALTY_TESTS_TESTING_COMMAND_H_
+#define LOYALTY_TESTS_TESTING_COMMAND_H_
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+namespace loyalty::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // -1 if it could not run or did not exit normally
+  std::string output;  // stdout and stderr
+};
+
+inline CommandResult Sh(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace loyalty::testing
+
+#endif  // LOYALTY_TESTS_TESTING_COMMAND_H_
