@@ -124,10 +124,15 @@ struct PgResultDeleter {
 };
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
-absl::Status PgError(PGconn* conn, absl::string_view what) {
+// libpq's last error, without its trailing newline.
+std::string PgMessage(PGconn* conn) {
   std::string message = PQerrorMessage(conn);
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  return absl::UnavailableError(absl::StrCat("postgres: ", what, ": ", message));
+  return message;
+}
+
+absl::Status PgError(PGconn* conn, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat("postgres: ", what, ": ", PgMessage(conn)));
 }
 
 // Runs `sql` (no parameters; may hold several statements).
@@ -380,8 +385,11 @@ absl::Status Peer::OpenPostgres() {
   pg_.reset(PQconnectdb(options_.conninfo.c_str()));
   if (PQstatus(pg_.get()) != CONNECTION_OK) {
     return absl::UnavailableError(absl::StrCat("--pg=", options_.conninfo,
-                                               ": cannot connect: ", PQerrorMessage(pg_.get())));
+                                               ": cannot connect: ", PgMessage(pg_.get())));
   }
+  // No NOTICEs on stderr for CREATE TABLE IF NOT EXISTS.
+  LOYALTY_RETURN_IF_ERROR(
+      Exec(pg_.get(), "SET client_min_messages TO warning", "client_min_messages"));
   LOYALTY_RETURN_IF_ERROR(Exec(pg_.get(), kSchemaSql, "create tables"));
   if (options_.reset) {
     LOYALTY_RETURN_IF_ERROR(Exec(pg_.get(), "TRUNCATE balances, offsets", "reset"));
