@@ -110,8 +110,15 @@ max_wal_senders = 0
 EOF
   fi
   echo "pg.sh: starting PostgreSQL on 127.0.0.1:$PORT (data $DATA, log $LOG)"
-  as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null ||
-    { tail -20 "$LOG" >&2; exit 1; }
+  # After a crash (kill -9 of the postmaster) its backends take a moment to
+  # exit, and a start before that is refused ("another server might be
+  # running"): retry for a while.
+  local tries=0
+  until as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 10 ]; then tail -20 "$LOG" >&2; exit 1; fi
+    sleep 2
+  done
   for _ in $(seq 1 60); do
     serves && break
     sleep 1
