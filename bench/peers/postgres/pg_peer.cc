@@ -155,6 +155,54 @@ absl::StatusOr<PgResult> ExecPrepared(PGconn* conn, const char* name,
   return r;
 }
 
+// One prepared statement of a transaction and its (text) parameters.
+struct Step {
+  const char* name;
+  std::vector<const std::string*> params;
+};
+
+// Runs BEGIN, `steps` and COMMIT in one round trip (libpq pipeline mode), so
+// that a batch wakes the backend once instead of once per statement. Any
+// error aborts the rest (the transaction is not committed) and is returned;
+// the caller gives up the connection then.
+absl::Status ExecTransaction(PGconn* conn, const std::vector<Step>& steps) {
+  if (PQenterPipelineMode(conn) != 1) return PgError(conn, "pipeline mode");
+  auto send_plain = [conn](const char* sql) {
+    return PQsendQueryParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  };
+  bool sent = send_plain("BEGIN");
+  for (const Step& step : steps) {
+    if (!sent) break;
+    std::vector<const char*> values;
+    values.reserve(step.params.size());
+    for (const std::string* p : step.params) values.push_back(p->c_str());
+    sent = PQsendQueryPrepared(conn, step.name, static_cast<int>(values.size()), values.data(),
+                               nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && send_plain("COMMIT") && PQpipelineSync(conn) == 1;
+  if (!sent) return PgError(conn, "sending the transaction");
+  absl::Status status;
+  for (size_t i = 0; i < steps.size() + 2; ++i) {
+    const char* what = i == 0 ? "BEGIN" : i <= steps.size() ? steps[i - 1].name : "COMMIT";
+    PgResult r(PQgetResult(conn));
+    if (r == nullptr) return PgError(conn, what);
+    const ExecStatusType s = PQresultStatus(r.get());
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && status.ok()) {
+      std::string message = PQresultErrorMessage(r.get());
+      while (!message.empty() && message.back() == '\n') message.pop_back();
+      status = absl::UnavailableError(absl::StrCat(
+          "postgres: ", what, ": ", s == PGRES_PIPELINE_ABORTED ? "aborted" : message));
+    }
+    PgResult end(PQgetResult(conn));  // NULL: the end of this statement's results
+  }
+  PgResult sync(PQgetResult(conn));
+  if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC && status.ok()) {
+    status = PgError(conn, "pipeline sync");
+  }
+  if (status.ok() && PQexitPipelineMode(conn) != 1) status = PgError(conn, "pipeline mode");
+  return status;
+}
+
 absl::Status Prepare(PGconn* conn, const char* name, const char* sql) {
   PgResult r(PQprepare(conn, name, sql, 0, nullptr));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return PgError(conn, name);
@@ -162,16 +210,17 @@ absl::Status Prepare(PGconn* conn, const char* name, const char* sql) {
 }
 
 // Balances are updated in place all the time: a fill factor below 100 keeps
-// room on each page for HOT updates (points is not indexed).
+// room on each page for HOT updates (points is not indexed). Ids are opaque
+// bytes: the "C" collation compares them with memcmp instead of strcoll.
 constexpr char kSchemaSql[] = R"sql(
 CREATE TABLE IF NOT EXISTS balances (
-  program_id text   NOT NULL,
-  member_id  text   NOT NULL,
+  program_id text COLLATE "C" NOT NULL,
+  member_id  text COLLATE "C" NOT NULL,
   points     bigint NOT NULL,
   PRIMARY KEY (program_id, member_id)
 ) WITH (fillfactor = 90);
 CREATE TABLE IF NOT EXISTS offsets (
-  topic       text    NOT NULL,
+  topic       text COLLATE "C" NOT NULL,
   partition   integer NOT NULL,
   next_offset bigint  NOT NULL,
   PRIMARY KEY (topic, partition)
@@ -239,8 +288,8 @@ class LatencyHistogram {
   // The smallest latency with at least q of the samples at or below it.
   int64_t Percentile(double q) const {
     if (total_ == 0) return 0;
-    const int64_t rank = std::max<int64_t>(
-        1, static_cast<int64_t>(q * static_cast<double>(total_) + 0.999999999));
+    const int64_t rank =
+        std::max<int64_t>(1, static_cast<int64_t>(q * static_cast<double>(total_) + 0.999999999));
     int64_t seen = 0;
     for (size_t i = 0; i < counts_.size(); ++i) {
       seen += counts_[i];
@@ -283,6 +332,7 @@ absl::StatusOr<KafkaHandle> NewConsumer(const std::string& brokers) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // The group id is only a name: offsets are assigned from PostgreSQL and
   // never committed to Kafka.
+  // clang-format off
   const std::vector<std::pair<const char*, const char*>> settings = {
       {"bootstrap.servers", brokers.c_str()},
       {"group.id", "loyalty-pg-peer"},
@@ -292,6 +342,7 @@ absl::StatusOr<KafkaHandle> NewConsumer(const std::string& brokers) {
       {"enable.partition.eof", "true"},
       {"auto.offset.reset", "earliest"},
   };
+  // clang-format on
   for (const auto& [name, value] : settings) {
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
@@ -372,9 +423,9 @@ class Peer {
   PgConn pg_;
   KafkaHandle rk_;
   int partitions_ = 0;
-  std::vector<int64_t> committed_;   // next offset per partition, as stored
-  std::vector<int64_t> pending_;     // next offset per partition after the batch in hand
-  std::vector<int64_t> watermark_;   // --until-end: high watermarks read at start
+  std::vector<int64_t> committed_;  // next offset per partition, as stored
+  std::vector<int64_t> pending_;    // next offset per partition after the batch in hand
+  std::vector<int64_t> watermark_;  // --until-end: high watermarks read at start
   // The batch in hand: earn per (program_id, member_id), record timestamps.
   std::map<std::pair<std::string, std::string>, int64_t> earn_;
   std::vector<int64_t> timestamps_ms_;
@@ -384,8 +435,8 @@ class Peer {
 absl::Status Peer::OpenPostgres() {
   pg_.reset(PQconnectdb(options_.conninfo.c_str()));
   if (PQstatus(pg_.get()) != CONNECTION_OK) {
-    return absl::UnavailableError(absl::StrCat("--pg=", options_.conninfo,
-                                               ": cannot connect: ", PgMessage(pg_.get())));
+    return absl::UnavailableError(
+        absl::StrCat("--pg=", options_.conninfo, ": cannot connect: ", PgMessage(pg_.get())));
   }
   // No NOTICEs on stderr for CREATE TABLE IF NOT EXISTS.
   LOYALTY_RETURN_IF_ERROR(
@@ -476,17 +527,12 @@ absl::Status Peer::CommitBatch(Results* results) {
   partitions.push_back('}');
   offsets.push_back('}');
 
-  LOYALTY_RETURN_IF_ERROR(Exec(pg_.get(), "BEGIN", "BEGIN"));
-  if (!earn_.empty()) {
-    LOYALTY_RETURN_IF_ERROR(
-        ExecPrepared(pg_.get(), "upsert_balances", {&programs, &members, &points}).status());
-  }
+  std::vector<Step> steps;
+  if (!earn_.empty()) steps.push_back({"upsert_balances", {&programs, &members, &points}});
   if (partitions.size() > 2) {
-    LOYALTY_RETURN_IF_ERROR(
-        ExecPrepared(pg_.get(), "upsert_offsets", {&options_.topic, &partitions, &offsets})
-            .status());
+    steps.push_back({"upsert_offsets", {&options_.topic, &partitions, &offsets}});
   }
-  LOYALTY_RETURN_IF_ERROR(Exec(pg_.get(), "COMMIT", "COMMIT"));
+  LOYALTY_RETURN_IF_ERROR(ExecTransaction(pg_.get(), steps));
   const int64_t now_ms = SystemNowMs();
   results->last_commit_steady_ms = SteadyNowMs();
   const int64_t measure_from_ms = first_timestamp_ms_ + options_.warmup_s * 1000;
@@ -529,8 +575,7 @@ absl::Status Peer::Run(Results* results) {
       }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         char reason[512];
-        if (rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason)) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
           status = absl::UnavailableError(absl::StrCat("kafka: fatal: ", reason));
           break;
         }
@@ -546,9 +591,9 @@ absl::Status Peer::Run(Results* results) {
       const int64_t ts = rd_kafka_message_timestamp(m.get(), &ts_type);
       if (first_timestamp_ms_ < 0) first_timestamp_ms_ = ts;
       timestamps_ms_.push_back(ts);
-      loyalty::Rejection r = loyalty::DecodeEvent(
-          absl::string_view(static_cast<const char*>(m->payload), m->len),
-          loyalty::InputFormat::kBinary, &event);
+      loyalty::Rejection r =
+          loyalty::DecodeEvent(absl::string_view(static_cast<const char*>(m->payload), m->len),
+                               loyalty::InputFormat::kBinary, &event);
       if (r.ok()) r = loyalty::ValidateEvent(event, programs_);
       if (!r.ok()) {
         ++results->rejected;
@@ -604,8 +649,8 @@ int main(int argc, char** argv) {
   auto batch = flags->GetInt("batch-size", o.batch_records_max);
   auto duration = flags->GetInt("duration-s", 0);
   auto warmup = flags->GetInt("warmup-s", 0);
-  for (const absl::Status& s : {brokers.status(), batch.status(), duration.status(),
-                                warmup.status()}) {
+  for (const absl::Status& s :
+       {brokers.status(), batch.status(), duration.status(), warmup.status()}) {
     if (!s.ok()) return Fail(std::string(s.message()));
   }
   o.brokers = *brokers;
