@@ -71,7 +71,7 @@ start() {
   local bin
   bin=$(bindir) || { echo "pg.sh: no /usr/lib/postgresql/*/bin/initdb" >&2; exit 1; }
   if serves; then
-    echo "pg.sh: something already serves 127.0.0.1:$PORT"
+    echo "pg.sh: a server already answers on 127.0.0.1:$PORT"
     return 0
   fi
   mkdir -p "$DIR"
@@ -134,7 +134,8 @@ EOF
 stop() {
   local bin
   bin=$(bindir) || { echo "pg.sh: PostgreSQL is not installed" >&2; exit 1; }
-  if [ ! -f "$DATA/postmaster.pid" ]; then
+  if [ ! -f "$DATA/postmaster.pid" ] || ! as_owner "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1
+  then
     echo "pg.sh: no server running in $DATA"
     return 0
   fi
