@@ -33,6 +33,9 @@ final class Earn {
   static final long AMOUNT_MINOR_MAX = 1_000_000_000_000L; // engine/program/program.h
   static final int LINE_ITEMS_MAX = 1000;                  // engine/apply/validate.h
   static final int MEMBER_ID_BYTES_MAX = 64;              // engine/apply/validate.h
+  static final int EVENT_ID_BYTES_MAX = 128;              // engine/apply/validate.h
+  static final long TIME_MIN_S = 946_684_800L;            // 2000-01-01T00:00:00Z
+  static final long TIME_LIMIT_S = 4_102_444_800L;        // 2100-01-01T00:00:00Z
   static final long MULTIPLIER_BP_MAX = 1_000_000;         // engine/program/program.h
   static final long POINTS_PER_EVENT_MAX = 1_000_000_000_000_000L; // engine/program/program.h
 
@@ -78,11 +81,18 @@ final class Earn {
 
   /**
    * The points a purchase of this program earns, or -1 for anything else and
-   * for a purchase the engine would reject (SPEC §7: member_id, order_id,
-   * currency, amount, items).
+   * for a purchase the engine would reject (SPEC §7 and engine/apply/validate.cc:
+   * event_id, occurred_at, member_id, order_id, currency, amount, items; not
+   * checked here: the characters of ids and the lengths of other strings).
    */
   long purchasePoints(Event e) {
     if (e.getBodyCase() != Event.BodyCase.PURCHASE) return -1;
+    int eventIdBytes = e.getEventIdBytes().size();
+    if (eventIdBytes < 1 || eventIdBytes > EVENT_ID_BYTES_MAX) return -1;
+    if (!e.hasOccurredAt()) return -1;
+    long seconds = e.getOccurredAt().getSeconds();
+    int nanos = e.getOccurredAt().getNanos();
+    if (nanos < 0 || nanos > 999_999_999 || seconds < TIME_MIN_S || seconds >= TIME_LIMIT_S) return -1;
     int memberBytes = e.getMemberIdBytes().size();
     if (memberBytes < 1 || memberBytes > MEMBER_ID_BYTES_MAX) return -1;
     Purchase p = e.getPurchase();
