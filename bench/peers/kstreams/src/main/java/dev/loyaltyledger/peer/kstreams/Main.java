@@ -95,7 +95,7 @@ public final class Main {
     try {
       programs = Earn.load(Path.of(flags.get("program")));
     } catch (Exception ex) {
-      fail("cannot load --program: " + ex.getMessage());
+      fail("cannot load --program: " + ex);
       return;
     }
 
