@@ -1,4 +1,12 @@
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <cstdint>
+#include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "engine/base/bytes.h"
 #include "engine/base/crypto.h"
@@ -84,6 +92,179 @@ TEST(CryptoTest, KnownVectors) {
   EXPECT_EQ(HexDigest(HmacSha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(First64(HmacSha256("Jefe", "what do ya want for nothing?")), 0x5bdcc146bf60754eULL);
+}
+
+// The references: OpenSSL's one-shot calls, which crypto.cc replaced for
+// speed and must match bit for bit.
+Digest256 ReferenceSha256(const std::string& data) {
+  Digest256 out;
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  return out;
+}
+
+Digest256 ReferenceHmacSha256(const std::string& key, const std::string& message) {
+  Digest256 out;
+  unsigned int len = 0;
+  static const unsigned char kEmpty = 0;  // a non-null pointer for an empty key
+  const void* key_data = key.empty() ? &kEmpty : static_cast<const void*>(key.data());
+  EXPECT_NE(HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()),
+                 reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                 out.data(), &len),
+            nullptr);
+  EXPECT_EQ(len, out.size());
+  return out;
+}
+
+// Deterministic bytes, all 256 values (NULs included).
+std::string Bytes(size_t size, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(size, '\0');
+  for (char& c : out) c = static_cast<char>(rng() & 0xff);
+  return out;
+}
+
+TEST(CryptoTest, Rfc4231Vectors) {
+  struct Case {
+    std::string key, data, hex;
+  };
+  const Case cases[] = {
+      {std::string(20, '\x0b'), "Hi There",  // test case 1
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {std::string(20, '\xaa'), std::string(50, '\xdd'),  // test case 3
+       "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+      {std::string(131, '\xaa'),  // test case 6: a key longer than the block
+       "Test Using Larger Than Block-Size Key - Hash Key First",
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {std::string(131, '\xaa'),  // test case 7: key and data longer than the block
+       "This is a test using a larger than block-size key and a larger than block-size "
+       "data. The key needs to be hashed before being used by the HMAC algorithm.",
+       "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(HexDigest(HmacSha256(c.key, c.data)), c.hex);
+    EXPECT_EQ(HexDigest(HmacSha256Key(c.key).Mac(c.data)), c.hex);
+    EXPECT_EQ(HexDigest(ReferenceHmacSha256(c.key, c.data)), c.hex);
+  }
+  EXPECT_EQ(HexDigest(Sha256("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexDigest(Sha256(std::string(1'000'000, 'a'))),  // FIPS 180-2 million 'a'
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(CryptoTest, Sha256MatchesOneShot) {
+  // Every length across the padding boundaries (55/56, 63/64, 119/120) and a
+  // few long ones.
+  for (size_t size = 0; size <= 200; ++size) {
+    const std::string data = Bytes(size, static_cast<uint32_t>(size));
+    EXPECT_EQ(Sha256(data), ReferenceSha256(data)) << "size " << size;
+  }
+  for (size_t size : {1000u, 4096u, 100'003u}) {
+    const std::string data = Bytes(size, 7);
+    EXPECT_EQ(Sha256(data), ReferenceSha256(data)) << "size " << size;
+  }
+}
+
+TEST(CryptoTest, HmacMatchesOneShotForKeyAndMessageLengths) {
+  // Keys around the 64-byte block (hashed first above it); messages around
+  // the padding boundaries, long ones included.
+  for (size_t key_size : {0u, 1u, 31u, 32u, 63u, 64u, 65u, 128u, 200u}) {
+    const std::string key = Bytes(key_size, 1000 + static_cast<uint32_t>(key_size));
+    const HmacSha256Key held(key);
+    for (size_t msg_size : {0u, 1u, 55u, 56u, 63u, 64u, 65u, 119u, 120u, 1000u, 100'003u}) {
+      const std::string msg = Bytes(msg_size, static_cast<uint32_t>(msg_size));
+      const Digest256 want = ReferenceHmacSha256(key, msg);
+      EXPECT_EQ(HmacSha256(key, msg), want) << "key " << key_size << " msg " << msg_size;
+      EXPECT_EQ(held.Mac(msg), want) << "key " << key_size << " msg " << msg_size;
+      // Again: the second call takes the key's cached blocks.
+      EXPECT_EQ(HmacSha256(key, msg), want) << "key " << key_size << " msg " << msg_size;
+    }
+  }
+}
+
+TEST(CryptoTest, HmacKeysThatDifferOnlyAtTheEndOrInLength) {
+  // Keys sharing a prefix, of one length or the same bytes beyond 64, must
+  // not be confused by the per-thread key cache. ("k" and "k\0" are the same
+  // HMAC key once zero-padded; the cache must still give both right.)
+  const std::string base = Bytes(70, 3);
+  const std::vector<std::string> keys = {
+      "k", std::string("k\0", 2), "kk", base.substr(0, 64), base.substr(0, 65), base,
+      base.substr(0, 69) + "x", base.substr(0, 63) + "y"};
+  const std::string msg = "rule-1" + std::string(1, '\0') + "evt-1";
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& key : keys) {
+      EXPECT_EQ(HmacSha256(key, msg), ReferenceHmacSha256(key, msg)) << key.size();
+    }
+  }
+}
+
+TEST(CryptoTest, HmacAlternatingKeysBeyondTheCache) {
+  // More keys than the per-thread cache keeps, used round robin (a miss on
+  // every call), then in a seeded random order (hits, misses and moves to
+  // the front mixed), then two keys alternating (both stay cached).
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < kHmacKeysPerThreadMax + 5; ++i) {
+    keys.push_back("program-seed-" + std::to_string(i));
+  }
+  std::vector<std::string> messages;
+  for (int i = 0; i < 10; ++i) messages.push_back(Bytes(20 + 13 * i, 50 + i));
+  for (int round = 0; round < 3; ++round) {
+    for (size_t k = 0; k < keys.size(); ++k) {
+      const std::string& msg = messages[(k + round) % messages.size()];
+      ASSERT_EQ(HmacSha256(keys[k], msg), ReferenceHmacSha256(keys[k], msg)) << k;
+    }
+  }
+  std::mt19937 rng(42);
+  for (int i = 0; i < 2000; ++i) {
+    // Skewed towards the first few keys, like a few busy programs.
+    const size_t k = (rng() % 4 == 0) ? rng() % keys.size() : rng() % 3;
+    const std::string& msg = messages[rng() % messages.size()];
+    ASSERT_EQ(HmacSha256(keys[k], msg), ReferenceHmacSha256(keys[k], msg))
+        << "step " << i << " key " << k;
+  }
+  for (int i = 0; i < 50; ++i) {
+    const std::string& key = keys[i % 2 == 0 ? 0 : keys.size() - 1];
+    ASSERT_EQ(HmacSha256(key, messages[0]), ReferenceHmacSha256(key, messages[0]));
+  }
+}
+
+TEST(CryptoTest, HeldKeyMovesAndThreads) {
+  HmacSha256Key a("key-a");
+  HmacSha256Key b(std::move(a));
+  EXPECT_EQ(b.Mac("m"), ReferenceHmacSha256("key-a", "m"));
+  a = HmacSha256Key("key-c");
+  EXPECT_EQ(a.Mac("m"), ReferenceHmacSha256("key-c", "m"));
+
+  // Several threads: one shared held key, the free function with shared and
+  // per-thread keys, and SHA-256, all against references computed up front.
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 500;
+  const std::vector<std::string> keys = {"shared-seed", "seed-0", "seed-1", "seed-2", "seed-3"};
+  std::vector<std::string> messages;
+  std::vector<std::vector<Digest256>> want(keys.size());
+  std::vector<Digest256> want_sha;
+  for (int i = 0; i < 16; ++i) {
+    messages.push_back(Bytes(10 + 17 * i, 900 + i));
+    want_sha.push_back(ReferenceSha256(messages.back()));
+    for (size_t k = 0; k < keys.size(); ++k) {
+      want[k].push_back(ReferenceHmacSha256(keys[k], messages.back()));
+    }
+  }
+  const HmacSha256Key shared(keys[0]);
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const size_t m = (i * 7 + t) % messages.size();
+        const size_t k = (i % 3 == 0) ? 0 : 1 + t;
+        if (shared.Mac(messages[m]) != want[0][m]) ++mismatches[t];
+        if (HmacSha256(keys[k], messages[m]) != want[k][m]) ++mismatches[t];
+        if (Sha256(messages[m]) != want_sha[m]) ++mismatches[t];
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 TEST(TextTest, Utf8AndControls) {

@@ -1,21 +1,77 @@
 // File: engine/base/crypto.h
 // SHA-256 and HMAC-SHA256 (OpenSSL) for payload digests, random rewards and
 // voucher codes.
+//
+//   Digest256 d = Sha256(payload);
+//   Digest256 m = HmacSha256(program.random_seed(), message);
+//
+//   HmacSha256Key key(program.random_seed());  // the key's blocks hashed once
+//   Digest256 m = key.Mac(message);            // same bytes as HmacSha256
+//
+// The results are those of RFC 6234 / RFC 2104 (bit-identical to OpenSSL's
+// one-shot SHA256() and HMAC()). OpenSSL 3's one-shot calls look up the
+// algorithm and set up a context on every call (~0.8 µs of CPU for a short
+// SHA256(), 2-3 µs for an HMAC() on the dev host); these functions fetch the
+// algorithm once per process, reuse one digest context per thread and keep
+// the hashed key blocks of recent HMAC keys per thread (HmacSha256Key):
+// ~0.2 µs and ~0.3 µs.
+//
+// Thread-safety: every function may be called from several threads at once.
+// The per-thread state is thread_local; nothing shared is mutated after the
+// first call. A CHECK aborts if OpenSSL fails (no SHA-256, out of memory).
 #ifndef LOYALTY_ENGINE_BASE_CRYPTO_H_
 #define LOYALTY_ENGINE_BASE_CRYPTO_H_
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header.
 
 namespace loyalty {
 
 using Digest256 = std::array<uint8_t, 32>;
 
 Digest256 Sha256(absl::string_view data);
+
+// HMAC-SHA256 of `message` under `key` (any length, empty included). Keeps
+// the hashed blocks of the last kHmacKeysPerThreadMax keys used by each
+// thread, so a repeated key (a program's random seed) costs the message's
+// blocks plus two block compressions, not OpenSSL's per-call setup.
 Digest256 HmacSha256(absl::string_view key, absl::string_view message);
+
+// The number of keys whose hashed blocks HmacSha256 keeps per thread; a
+// thread alternating between more keys recomputes them (same results, slower).
+inline constexpr size_t kHmacKeysPerThreadMax = 16;
+
+// One HMAC-SHA256 key with its padded blocks (key ^ ipad, key ^ opad; a key
+// longer than the 64-byte block hashed first) absorbed once into two SHA-256
+// states. Mac copies those states instead of hashing the key again.
+// Thread-safety: Mac is const and may be called on one key from several
+// threads at once. Movable, not copyable; a moved-from key may only be
+// destroyed or assigned to.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(absl::string_view key);
+  HmacSha256Key(HmacSha256Key&&) noexcept = default;
+  HmacSha256Key& operator=(HmacSha256Key&&) noexcept = default;
+  ~HmacSha256Key() = default;
+
+  // The same bytes as HmacSha256(key, message).
+  Digest256 Mac(absl::string_view message) const;
+
+ private:
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  using CtxPtr = std::unique_ptr<evp_md_ctx_st, CtxFree>;
+
+  CtxPtr inner_;  // SHA-256 state after absorbing key ^ ipad
+  CtxPtr outer_;  // SHA-256 state after absorbing key ^ opad
+};
 
 // Big-endian uint64 of the first 8 bytes.
 uint64_t First64(const Digest256& d);
