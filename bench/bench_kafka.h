@@ -1,0 +1,107 @@
+// File: bench/bench_kafka.h
+// The Kafka side of loyalty-bench: producing the workload (as fast as
+// possible or at a fixed rate), the raw consume rate of a topic (a physical
+// limit: no processing), and a read_committed probe on an output topic that
+// timestamps what it receives (peers' throughput and latency).
+//
+// Thread-compatible unless said otherwise.
+#ifndef LOYALTY_BENCH_BENCH_KAFKA_H_
+#define LOYALTY_BENCH_BENCH_KAFKA_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bench/workload.h"
+#include "connectors/kafka/kafka.h"
+
+namespace loyalty::bench {
+
+// Wall-clock milliseconds (Kafka timestamps are on this clock).
+int64_t WallMs();
+// Monotonic seconds, for durations.
+double MonoSeconds();
+
+// Creates `topic` with `partitions` partitions (replication 1); an existing
+// topic with that count is fine.
+absl::Status CreateTopic(const std::string& brokers, const std::string& topic, int partitions);
+
+// EnsureTopics (connectors/kafka/kafka.h) that waits out the moment after
+// creation when the broker does not list the new topics yet.
+absl::Status EnsureEngineTopics(const std::string& brokers, const Topics& topics, int partitions);
+
+struct ProduceResult {
+  int64_t records = 0;
+  double seconds = 0;
+};
+
+// Produces every record of `workload` to `topic` as fast as the broker takes
+// them (idempotent producer, murmur2 partitioner like Java clients), then
+// waits for every delivery. `progress(done)` is called about every 100 ms.
+absl::StatusOr<ProduceResult> ProduceAll(const std::string& brokers, const std::string& topic,
+                                         Workload* workload,
+                                         const std::function<void(int64_t)>& progress);
+
+// Produces `workload` at `rate_per_s` records/s (paced per millisecond) for
+// `duration_s` seconds or until the workload ends or `stop` is set.
+// `produced`, if given, follows the count of records handed to librdkafka.
+absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std::string& topic,
+                                           Workload* workload, double rate_per_s, double duration_s,
+                                           const std::atomic<bool>& stop,
+                                           std::atomic<int64_t>* produced = nullptr);
+
+// Reads every partition of `topic` from the beginning to its end offset
+// (read_committed), touching nothing but the message: records/s.
+absl::StatusOr<ProduceResult> RawConsume(const std::string& brokers, const std::string& topic);
+
+// A read_committed consumer of all partitions of an output topic on its own
+// thread, from the topic's start. Records, per received record, the receive
+// time and (receive time - record timestamp).
+class OutputProbe {
+ public:
+  static absl::StatusOr<std::unique_ptr<OutputProbe>> Start(const std::string& brokers,
+                                                            const std::string& topic);
+  ~OutputProbe();
+
+  int64_t received() const { return received_.load(); }
+  // Receive time (wall ms) of the first and the last record; 0 if none.
+  int64_t first_ms() const;
+  int64_t last_ms() const;
+  // Receive time of the first record whose timestamp is > `after_ms`
+  // (0 if none yet).
+  int64_t FirstAfter(int64_t after_ms) const;
+  // Latencies (ms) of records whose timestamp is >= `since_ms`.
+  std::vector<int64_t> LatenciesSince(int64_t since_ms) const;
+  // Set a watch: FirstAfter() answers for this `after_ms` only.
+  void WatchAfter(int64_t after_ms);
+
+ private:
+  OutputProbe() = default;
+  void Loop();
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<int64_t> received_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mu_;
+  int64_t first_ms_ = 0;
+  int64_t last_ms_ = 0;
+  int64_t watch_after_ms_ = -1;
+  int64_t watch_hit_ms_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> samples_;  // (timestamp, latency)
+};
+
+// Percentile q in [0, 1] of `v` (nearest rank; reorders v); 0 if empty.
+double Percentile(std::vector<int64_t>* v, double q);
+
+}  // namespace loyalty::bench
+
+#endif  // LOYALTY_BENCH_BENCH_KAFKA_H_

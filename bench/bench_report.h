@@ -1,0 +1,82 @@
+// File: bench/bench_report.h
+// What loyalty-bench measured, and its three renderings: a JSON results file,
+// a Markdown summary (with the SPEC §9 / issue 5 targets met or missed), and
+// a self-contained HTML page with SVG charts (throughput over time, latency
+// percentiles per offered rate).
+#ifndef LOYALTY_BENCH_BENCH_REPORT_H_
+#define LOYALTY_BENCH_BENCH_REPORT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loyalty::bench {
+
+struct CatchUpRun {
+  double events_per_s = 0;  // records committed after the first batch / time to the last
+  double seconds = 0;       // first commit to last commit
+  int64_t records = 0;
+  double cpu_s_per_m = 0;  // process CPU seconds per 10^6 records (engine phase only)
+  int64_t peak_rss_bytes = 0;
+  std::vector<double> per_second;  // records committed in each second after the first commit
+};
+
+struct LatencyRun {
+  std::string who;  // "engine", "engine (machine)", "kafka-streams", "postgres"
+  double offered_per_s = 0;
+  double achieved_per_s = 0;
+  int64_t samples = 0;
+  double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+  // False if the engine never caught up with the offered rate (the
+  // percentiles then cover every record after the warm-up).
+  bool steady = true;
+};
+
+struct PeerResult {
+  std::string name;  // "kafka-streams", "postgres"
+  double events_per_s = 0;
+  std::optional<LatencyRun> latency;      // the peer at half its catch-up rate
+  std::optional<LatencyRun> engine_same;  // the engine at that same offered rate
+  std::string error;                      // non-empty: the peer failed; why
+};
+
+struct Results {
+  // Configuration.
+  std::string started_utc;
+  uint64_t seed = 0;
+  int64_t events = 0, members = 0, records = 0;
+  int partitions = 0, workers = 0;
+  int64_t batch_records_max = 0;
+  int runs = 0;
+  bool quick = false;
+  std::string machine;  // cores, memory, kernel
+  // Producing the backlog.
+  double produce_per_s = 0;
+  // Physical limits.
+  std::vector<double> raw_consume_per_s;    // one per run
+  std::vector<double> rocksdb_write_per_s;  // one per run, ledger-shaped events/s
+  double rocksdb_ops_per_event = 0;
+  // The engine, --durability=process.
+  std::vector<CatchUpRun> catch_up;
+  std::vector<LatencyRun> latency;
+  double bytes_on_disk_per_event = 0;
+  std::optional<double> recovery_s;
+  std::string recovery_error;
+  // --durability=machine.
+  std::vector<CatchUpRun> catch_up_machine;
+  std::vector<LatencyRun> latency_machine;
+  // Peers.
+  std::vector<PeerResult> peers;
+};
+
+double Median(std::vector<double> v);
+double MedianCatchUp(const std::vector<CatchUpRun>& runs);
+
+std::string RenderJson(const Results& r);
+std::string RenderMarkdown(const Results& r);
+std::string RenderHtml(const Results& r);
+
+}  // namespace loyalty::bench
+
+#endif  // LOYALTY_BENCH_BENCH_REPORT_H_

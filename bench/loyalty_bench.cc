@@ -1,0 +1,1067 @@
+// loyalty-bench: how fast the engine is on this machine, next to the
+// physical limits and the peers, on the SPEC §9 workload (bench/README.md,
+// docs/PERFORMANCE.md). One command; scripts/bench.sh starts the broker and
+// PostgreSQL and runs it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/bench_kafka.h"
+#include "bench/bench_report.h"
+#include "bench/workload.h"
+#include "connectors/kafka/engine.h"
+#include "connectors/kafka/kafka.h"
+#include "engine/base/status.h"
+#include "engine/cmd/flags.h"
+#include "engine/store/keys.h"
+#include "engine/store/store.h"
+
+namespace loyalty::bench {
+namespace {
+
+constexpr char kUsage[] =
+    R"(loyalty-bench: the engine's throughput, latency, recovery and cost on this
+machine, next to the physical limits and the peers (SPEC §9)
+
+Usage: loyalty-bench --brokers=HOST:PORT [options]
+       scripts/bench.sh [options]      # starts the broker and PostgreSQL, then this
+
+  --brokers=LIST        a real Kafka broker (required; deploy/kafka/kafka.sh start)
+  --out=DIR             results.json, summary.md and chart.html go here
+                        (default bench-results)
+  --events=N            workload events (default 10000000)
+  --members=N           member ids, Zipf-distributed (default 1000000)
+  --bad-permille=N      bad records per thousand, for the DLQ (default 10)
+  --seed=N              workload seed (default 1)
+  --partitions=N        partitions of every topic (default 8)
+  --workers=N           engine worker threads (default 2)
+  --batch-size=N        records per engine batch at most (default 4096)
+  --runs=N              catch-up runs of the engine; the median is reported (default 3)
+  --rates=LIST          offered rates for the latency runs: fractions of the
+                        catch-up median (0.25) or absolute events/s (100000)
+                        (default 0.25,0.5,0.75)
+  --rate-seconds=N      length of each latency run (default 20)
+  --warmup-seconds=N    records produced in the first N s of a latency run
+                        are not measured (default 3)
+  --machine=on|off      also the --durability=machine figures (default on)
+  --recovery=on|off     the kill -9 recovery run (default on)
+  --peers=LIST          kafka-streams,postgres, or none (default both)
+  --pg=CONNINFO         PostgreSQL of the postgres peer
+                        (default "host=127.0.0.1 port=19992 dbname=loyalty user=postgres")
+  --loyaltyd=PATH       the engine binary for the recovery run
+                        (default: next to this binary, ../engine/cmd/loyaltyd)
+  --pg-peer=PATH        default: ./peers/postgres/pg_peer next to this binary
+  --kstreams=PATH       the Kafka Streams peer's run.sh (default: in the source tree)
+  --program=PATH        the program of the workload (default programs/cafe.textproto)
+  --quick               small sizes for CI: 20000 events, 10000 members, 1 run,
+                        4 s latency runs (the figures mean nothing; the code runs)
+  --help                this text
+
+The engine runs in this process for the catch-up and latency runs (so its
+commit callback timestamps every record) and as a child `loyaltyd run` for
+the recovery run. Peers run as child processes. Progress goes to stderr.
+)";
+
+struct Config {
+  std::string brokers, out_dir, pg, loyaltyd, pg_peer, kstreams, program;
+  WorkloadOptions workload;
+  int partitions = 8, workers = 2, runs = 3;
+  int64_t batch = 4096;
+  std::vector<std::string> rates;
+  double rate_seconds = 20, warmup_seconds = 3;
+  bool machine = true, recovery = true, kstreams_peer = true, postgres_peer = true, quick = false;
+  std::string tag;  // unique per invocation: topic and group names
+};
+
+int Fail(const std::string& message) {
+  std::cerr << "loyalty-bench: " << message << "\n";
+  return 2;
+}
+
+// --- progress -------------------------------------------------------------
+
+class Progress {
+ public:
+  explicit Progress(std::string phase) : phase_(std::move(phase)), tty_(isatty(2) != 0) {
+    std::fprintf(stderr, "loyalty-bench: %s\n", phase_.c_str());
+  }
+  ~Progress() {
+    if (tty_ && drawn_) std::fprintf(stderr, "\n");
+  }
+  void Update(int64_t done, int64_t total, double per_s) {
+    const double now = MonoSeconds();
+    if (now - last_ < (tty_ ? 0.2 : 5.0)) return;
+    last_ = now;
+    const double f = total > 0 ? std::min(1.0, static_cast<double>(done) / total) : 0;
+    const int filled = static_cast<int>(f * 30);
+    if (tty_) {
+      std::fprintf(stderr, "\r  [%s%s] %5.1f%% %lld/%lld  %.0f/s   ",
+                   std::string(filled, '#').c_str(), std::string(30 - filled, '.').c_str(), 100 * f,
+                   static_cast<long long>(done), static_cast<long long>(total), per_s);
+      drawn_ = true;
+    } else {
+      std::fprintf(stderr, "  %s: %lld/%lld (%.1f%%) %.0f/s\n", phase_.c_str(),
+                   static_cast<long long>(done), static_cast<long long>(total), 100 * f, per_s);
+    }
+  }
+
+ private:
+  std::string phase_;
+  bool tty_;
+  bool drawn_ = false;
+  double last_ = 0;
+};
+
+// --- process accounting ---------------------------------------------------
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Peak RSS (VmHWM) of this process since the last ResetPeakRss, in bytes.
+int64_t PeakRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      int64_t kib = 0;
+      std::istringstream(line.substr(6)) >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+// Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so that
+// the peak covers the engine phase only, not the producing before it.
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+int64_t DirBytes(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) total += static_cast<int64_t>(e.file_size(ec));
+  }
+  return total;
+}
+
+std::string MachineLine() {
+  utsname u{};
+  uname(&u);
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return absl::StrFormat("%d cores, %.0f GiB, %s %s", std::thread::hardware_concurrency(),
+                         static_cast<double>(pages) * static_cast<double>(page) / (1 << 30),
+                         u.sysname, u.release);
+}
+
+// --- child processes ------------------------------------------------------
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    setpgid(0, 0);  // its own group: a kill reaches the JVM under run.sh too
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (pid > 0) setpgid(pid, pid);
+  return pid;
+}
+
+// SIGTERM to the child's group, SIGKILL after `grace_s`; its exit status.
+int Stop(pid_t pid, double grace_s) {
+  kill(-pid, SIGTERM);
+  const double deadline = MonoSeconds() + grace_s;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (MonoSeconds() > deadline) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return status;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The number after "key": in a one-line JSON object (the peers' results).
+std::optional<double> JsonNumber(const std::string& json, const std::string& key) {
+  const size_t at = json.rfind(absl::StrCat("\"", key, "\":"));
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
+}
+
+// The workload of a run at `rate` for `seconds`: the configured one, made
+// longer if it would run out before the end.
+WorkloadOptions WorkloadFor(const Config& c, double rate, double seconds) {
+  WorkloadOptions o = c.workload;
+  o.events = std::max<int64_t>(o.events, static_cast<int64_t>(rate * seconds * 1.1) + 1);
+  return o;
+}
+
+// --- the engine, in this process ------------------------------------------
+
+Topics EngineTopics(const Config& c, const std::string& events_topic, const std::string& name) {
+  Topics t;
+  t.events = events_topic;
+  const std::string p = absl::StrCat("bench.", c.tag, ".", name);
+  t.balances = p + ".balances";
+  t.ledger = p + ".ledger";
+  t.outcomes = p + ".outcomes";
+  t.dlq = p + ".dlq";
+  return t;
+}
+
+// Runs KafkaEngine on `topics` until `done()` or no commit for `idle_s`;
+// commits are reported to `on_commit(now_ms, timestamps)`.
+class EngineUnderTest {
+ public:
+  EngineUnderTest(const Config& c, const ProgramSet* programs, const Topics& topics,
+                  const std::string& name, bool sync_writes)
+      : data_dir_(absl::StrCat(c.out_dir, "/work/", name)) {
+    std::filesystem::remove_all(data_dir_);
+    std::filesystem::create_directories(data_dir_);
+    options_.brokers = c.brokers;
+    options_.topics = topics;
+    options_.group_id = absl::StrCat("bench.", c.tag, ".", name);
+    options_.data_dir = data_dir_;
+    options_.workers = c.workers;
+    options_.batch_records_max = c.batch;
+    options_.sync_writes = sync_writes;
+    programs_ = programs;
+    options_.on_committed = [this](int32_t, const std::vector<int64_t>& ts) {
+      const int64_t now = WallMs();
+      committed_.fetch_add(static_cast<int64_t>(ts.size()));
+      std::lock_guard<std::mutex> lock(mu_);
+      if (on_commit_) on_commit_(now, ts);
+    };
+  }
+
+  void OnCommit(std::function<void(int64_t, const std::vector<int64_t>&)> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_commit_ = std::move(f);
+  }
+
+  absl::Status Start() {
+    auto engine = KafkaEngine::Create(programs_, options_);
+    if (!engine.ok()) return engine.status();
+    engine_ = std::move(*engine);
+    runner_ = std::thread([this] {
+      result_ = engine_->Run(stop_);
+      finished_ = true;
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status WaitOwned(int partitions, double timeout_s) {
+    const double deadline = MonoSeconds() + timeout_s;
+    while (engine_->owned_partitions() < partitions) {
+      if (MonoSeconds() > deadline)
+        return absl::DeadlineExceededError("engine never owned all partitions");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return absl::OkStatus();
+  }
+
+  // Waits until `records` are committed; fails after `idle_s` without progress.
+  absl::Status WaitCommitted(int64_t records, double idle_s, Progress* progress) {
+    int64_t last = -1;
+    double last_change = MonoSeconds();
+    const double start = MonoSeconds();
+    while (committed_.load() < records) {
+      if (finished_.load())
+        return absl::AbortedError(absl::StrCat("engine stopped: ", result_.ToString()));
+      const int64_t now_committed = committed_.load();
+      if (now_committed != last) {
+        last = now_committed;
+        last_change = MonoSeconds();
+      } else if (MonoSeconds() - last_change > idle_s) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("no commit for ", idle_s, " s at ", now_committed, " of ", records));
+      }
+      if (progress) {
+        progress->Update(
+            now_committed, records,
+            static_cast<double>(now_committed) / std::max(1e-3, MonoSeconds() - start));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() {
+    stop_ = true;
+    if (runner_.joinable()) runner_.join();
+    engine_.reset();
+    return result_;
+  }
+
+  // Stops the engine and deletes its stores (runs of 10^7 events are GBs).
+  ~EngineUnderTest() {
+    (void)Finish();
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_, ec);
+  }
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  KafkaEngine::Options options_;
+  const ProgramSet* programs_ = nullptr;
+  std::string data_dir_;
+  std::unique_ptr<KafkaEngine> engine_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<int64_t> committed_{0};
+  absl::Status result_;
+  std::thread runner_;
+  std::mutex mu_;
+  std::function<void(int64_t, const std::vector<int64_t>&)> on_commit_;
+};
+
+// Compacts every store under `data_dir` (p-NNNN) and returns its bytes.
+absl::StatusOr<int64_t> CompactedBytes(const std::string& data_dir) {
+  for (const auto& e : std::filesystem::directory_iterator(data_dir)) {
+    if (!e.is_directory() || e.path().filename().string().rfind("p-", 0) != 0) continue;
+    StoreOptions o;
+    o.create_if_missing = false;
+    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(e.path().string(), o));
+    rocksdb::CompactRangeOptions cro;
+    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
+      rocksdb::Status s =
+          store->db()->CompactRange(cro, store->cf(static_cast<Cf>(cf)), nullptr, nullptr);
+      if (!s.ok())
+        return absl::InternalError(
+            absl::StrCat("compacting ", e.path().string(), ": ", s.ToString()));
+    }
+  }
+  return DirBytes(data_dir);
+}
+
+absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* programs,
+                                         const std::string& backlog, int64_t records,
+                                         const std::string& name, bool sync_writes,
+                                         double* disk_bytes_per_event) {
+  const Topics topics = EngineTopics(c, backlog, name);
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  EngineUnderTest engine(c, programs, topics, name, sync_writes);
+  std::mutex mu;
+  int64_t first_ms = 0, last_ms = 0, after_first = 0;
+  std::vector<double> per_second;
+  engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (first_ms == 0) {
+      first_ms = now;
+    } else {
+      after_first += static_cast<int64_t>(ts.size());
+    }
+    last_ms = now;
+    const auto second = static_cast<size_t>((now - first_ms) / 1000);
+    if (per_second.size() <= second) per_second.resize(second + 1, 0);
+    per_second[second] += static_cast<double>(ts.size());
+  });
+  ResetPeakRss();
+  const double cpu0 = CpuSeconds();
+  LOYALTY_RETURN_IF_ERROR(engine.Start());
+  {
+    Progress progress(absl::StrCat("engine catch-up (", name, ") of ", records, " records"));
+    LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(records, 120, &progress));
+  }
+  const double cpu = CpuSeconds() - cpu0;
+  const int64_t rss = PeakRssBytes();
+  LOYALTY_RETURN_IF_ERROR(engine.Finish());
+  if (disk_bytes_per_event != nullptr) {
+    std::fprintf(stderr, "loyalty-bench: compacting the stores of %s\n", name.c_str());
+    LOYALTY_ASSIGN_OR_RETURN(int64_t bytes, CompactedBytes(engine.data_dir()));
+    *disk_bytes_per_event = static_cast<double>(bytes) / static_cast<double>(records);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  CatchUpRun run;
+  run.records = records;
+  run.seconds = static_cast<double>(last_ms - first_ms) / 1000;
+  run.events_per_s = run.seconds > 0 ? static_cast<double>(after_first) / run.seconds : 0;
+  run.cpu_s_per_m = cpu / static_cast<double>(records) * 1e6;
+  run.peak_rss_bytes = rss;
+  if (!per_second.empty()) per_second.pop_back();  // the last second is partial
+  run.per_second = per_second;
+  std::fprintf(stderr, "  %s: %.0f records/s over %.1f s, %.1f CPU s per 10^6, peak RSS %.0f MiB\n",
+               name.c_str(), run.events_per_s, run.seconds, run.cpu_s_per_m,
+               static_cast<double>(rss) / (1 << 20));
+  return run;
+}
+
+absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* programs, double rate,
+                                         const std::string& name, bool sync_writes,
+                                         const std::string& who) {
+  const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
+  const Topics topics = EngineTopics(c, input, name);
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  EngineUnderTest engine(c, programs, topics, name, sync_writes);
+  // Steady state only: records are measured from the moment the engine,
+  // after --warmup-seconds, is less than a quarter second of input behind
+  // (joining the group, fencing and opening the stores leave a backlog at
+  // the start that says nothing about the offered rate).
+  std::mutex mu;
+  std::vector<std::pair<int64_t, int64_t>> samples;  // (record timestamp, latency)
+  std::atomic<int64_t> measure_from{INT64_MAX};
+  std::atomic<int64_t> warm_until{INT64_MAX};
+  std::atomic<int64_t> produced_now{0};
+  int64_t committed = 0;
+  engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
+    std::lock_guard<std::mutex> lock(mu);
+    committed += static_cast<int64_t>(ts.size());
+    if (measure_from.load() == INT64_MAX && now >= warm_until.load() &&
+        static_cast<double>(produced_now.load() - committed) <= rate / 4) {
+      measure_from = now;
+    }
+    for (int64_t t : ts) samples.emplace_back(t, now - t);
+  });
+  LOYALTY_RETURN_IF_ERROR(engine.Start());
+  LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.partitions, 120));
+  std::fprintf(stderr, "loyalty-bench: %s: %.0f events/s offered for %.0f s\n", who.c_str(), rate,
+               c.rate_seconds);
+  const int64_t start_ms = WallMs();
+  warm_until = start_ms + static_cast<int64_t>(c.warmup_seconds * 1000);
+  Workload workload(WorkloadFor(c, rate, c.rate_seconds));
+  std::atomic<bool> stop{false};
+  LOYALTY_ASSIGN_OR_RETURN(
+      ProduceResult produced,
+      ProducePaced(c.brokers, input, &workload, rate, c.rate_seconds, stop, &produced_now));
+  // Never caught up while producing: everything after the warm-up counts.
+  const bool steady = measure_from.load() != INT64_MAX;
+  if (!steady) measure_from = warm_until.load();
+  LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(produced.records, 60, nullptr));
+  LOYALTY_RETURN_IF_ERROR(engine.Finish());
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<int64_t> latencies;
+  for (const auto& [t, latency] : samples) {
+    if (t >= measure_from.load()) latencies.push_back(latency);
+  }
+  LatencyRun run;
+  run.who = who;
+  run.offered_per_s = rate;
+  run.achieved_per_s = static_cast<double>(produced.records) / produced.seconds;
+  run.samples = static_cast<int64_t>(latencies.size());
+  run.p50_ms = Percentile(&latencies, 0.50);
+  run.p99_ms = Percentile(&latencies, 0.99);
+  run.p999_ms = Percentile(&latencies, 0.999);
+  run.steady = steady;
+  std::fprintf(stderr, "  p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms (%lld samples)\n", run.p50_ms,
+               run.p99_ms, run.p999_ms, static_cast<long long>(run.samples));
+  return run;
+}
+
+// The physical limit of the store: batches of ledger-shaped writes through
+// the engine's own PartitionStore (same options, WAL on), no apply. Per
+// event: a dedupe key, an order (70%), a ledger entry, a due-index delete
+// and put, the member record, three outbox records (balance, entry,
+// outcome): 8.7 operations with our key and value sizes.
+absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, double* ops) {
+  const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit");
+  std::filesystem::remove_all(dir);
+  StoreOptions o;
+  o.sync_writes = sync;
+  LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
+  testing::Rng rng(c.workload.seed);
+  auto bytes = [&rng](size_t n) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; i += 8) {
+      const uint64_t r = rng.Next();
+      std::memcpy(s.data() + i, &r, std::min<size_t>(8, n - i));
+    }
+    return s;
+  };
+  const std::string member_value = bytes(220), entry_value = bytes(90), outbox_value = bytes(110);
+  int64_t total_ops = 0;
+  const double start = MonoSeconds();
+  Progress progress(absl::StrCat("RocksDB ledger-shaped writes, ", events, " events"));
+  for (int64_t n = 0; n < events;) {
+    rocksdb::WriteBatch wb;
+    for (int64_t k = 0; k < c.batch && n < events; ++k, ++n) {
+      const std::string id = absl::StrCat("m", rng.Uniform(c.workload.members));
+      const std::string member = keys::Member("cafe", id);
+      wb.Put(store->cf(Cf::kDedupe), keys::UnderMember(member, absl::StrCat("e1-", n)), bytes(16));
+      ++total_ops;
+      if (rng.Uniform(10) < 7) {
+        wb.Put(store->cf(Cf::kOrders), keys::UnderMember(member, absl::StrCat("o1-", n)),
+               bytes(24));
+        ++total_ops;
+      }
+      wb.Put(store->cf(Cf::kLedger), keys::Ledger(member, n), entry_value);
+      wb.Delete(store->cf(Cf::kDue), keys::Due("cafe", n - 1, id));
+      wb.Put(store->cf(Cf::kDue), keys::Due("cafe", n, id), "");
+      wb.Put(store->cf(Cf::kMembers), member, member_value);
+      for (int64_t j = 0; j < 3; ++j) {
+        wb.Put(store->cf(Cf::kOutbox), keys::Outbox(3 * n + j), outbox_value);
+      }
+      total_ops += 7;
+    }
+    wb.Put(store->cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(n));
+    LOYALTY_RETURN_IF_ERROR(store->Write(&wb));
+    progress.Update(n, events, static_cast<double>(n) / std::max(1e-3, MonoSeconds() - start));
+  }
+  const double seconds = MonoSeconds() - start;
+  *ops = static_cast<double>(total_ops) / static_cast<double>(events);
+  store.reset();
+  std::filesystem::remove_all(dir);
+  return static_cast<double>(events) / seconds;
+}
+
+// --- recovery: kill -9 of a loyaltyd process under load -------------------
+
+absl::StatusOr<double> Recovery(const Config& c, double rate) {
+  const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
+  const Topics topics = EngineTopics(c, input, "recovery");
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  const std::string data_dir = absl::StrCat(c.out_dir, "/work/recovery");
+  std::filesystem::remove_all(data_dir);
+  std::filesystem::create_directories(data_dir);
+  const std::string log = absl::StrCat(c.out_dir, "/work/recovery-loyaltyd.log");
+  const std::vector<std::string> argv = {c.loyaltyd,
+                                         "run",
+                                         "--quiet",
+                                         absl::StrCat("--brokers=", c.brokers),
+                                         absl::StrCat("--program=", c.program),
+                                         absl::StrCat("--data-dir=", data_dir),
+                                         absl::StrCat("--events-topic=", topics.events),
+                                         absl::StrCat("--balances-topic=", topics.balances),
+                                         absl::StrCat("--ledger-topic=", topics.ledger),
+                                         absl::StrCat("--outcomes-topic=", topics.outcomes),
+                                         absl::StrCat("--dlq-topic=", topics.dlq),
+                                         absl::StrCat("--group=bench.", c.tag, ".recovery"),
+                                         absl::StrCat("--instance-id=bench-", c.tag),
+                                         absl::StrCat("--workers=", c.workers),
+                                         absl::StrCat("--batch-size=", c.batch)};
+  LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
+  pid_t pid = Spawn(argv, log);
+  if (pid < 0) return absl::InternalError("fork failed");
+  const double before_s = c.quick ? 4 : 10;
+  std::atomic<bool> stop{false};
+  // Load all along: enough events for the run before the kill and the
+  // longest wait after it.
+  Workload workload(WorkloadFor(c, rate, before_s + 400));
+  absl::Status produce_status;
+  std::thread producer([&] {
+    auto r = ProducePaced(c.brokers, input, &workload, rate, 3600, stop);
+    produce_status = r.status();
+  });
+  std::fprintf(
+      stderr,
+      "loyalty-bench: recovery: loyaltyd under %.0f events/s, kill -9 after %.0f s of output\n",
+      rate, before_s);
+  // Wait until the engine has published for a while.
+  const double deadline = MonoSeconds() + 180;
+  while (probe->received() == 0 && MonoSeconds() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  absl::StatusOr<double> result =
+      absl::DeadlineExceededError(absl::StrCat("no output from loyaltyd in 180 s; see ", log));
+  if (probe->received() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(before_s * 1000)));
+    const int64_t kill_ms = WallMs();
+    probe->WatchAfter(kill_ms);
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    pid = Spawn(argv, log);
+    const double restart_deadline = MonoSeconds() + 120;
+    while (probe->FirstAfter(kill_ms) == 0 && MonoSeconds() < restart_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const int64_t hit = probe->FirstAfter(kill_ms);
+    if (hit == 0) {
+      result =
+          absl::DeadlineExceededError(absl::StrCat("no output 120 s after the restart; see ", log));
+    } else {
+      result = static_cast<double>(hit - kill_ms) / 1000;
+      std::fprintf(stderr, "  first committed output %.2f s after kill -9\n", *result);
+    }
+  }
+  stop = true;
+  producer.join();
+  Stop(pid, 30);
+  if (!produce_status.ok()) return produce_status;
+  return result;
+}
+
+// --- peers ----------------------------------------------------------------
+
+// The Kafka Streams peer on `input` (one output record per input record,
+// input timestamps propagated): catch-up rate from its output, or latency at
+// `rate` when rate > 0.
+absl::StatusOr<double> KStreamsCatchUp(const Config& c, const std::string& input, int64_t records) {
+  const std::string out = absl::StrCat("bench.", c.tag, ".ks.out");
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
+  LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
+  const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-catchup.log");
+  const pid_t pid = Spawn(
+      {c.kstreams, "run", absl::StrCat("--brokers=", c.brokers), absl::StrCat("--input=", input),
+       absl::StrCat("--output=", out), absl::StrCat("--app-id=bench.", c.tag, ".ks"),
+       absl::StrCat("--state-dir=", c.out_dir, "/work/ks-state"),
+       absl::StrCat("--program=", c.program)},
+      log);
+  Progress progress(absl::StrCat("kafka-streams catch-up of ", records, " records"));
+  int64_t last = -1;
+  double last_change = MonoSeconds() + 120;  // JVM start, group join
+  absl::Status status;
+  while (probe->received() < records) {
+    const int64_t n = probe->received();
+    if (n != last) {
+      last = n;
+      last_change = std::max(last_change, MonoSeconds());
+    }
+    if (MonoSeconds() - last_change > 120) {
+      status = absl::DeadlineExceededError(absl::StrCat("kafka-streams: no output for 120 s at ", n,
+                                                        " of ", records, "; see ", log));
+      break;
+    }
+    if (waitpid(pid, nullptr, WNOHANG) == pid) {
+      return absl::AbortedError(absl::StrCat("kafka-streams exited; see ", log));
+    }
+    const double span = static_cast<double>(probe->last_ms() - probe->first_ms()) / 1000;
+    progress.Update(n, records, span > 0 ? static_cast<double>(n) / span : 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Stop(pid, 30);
+  LOYALTY_RETURN_IF_ERROR(status);
+  const double seconds = static_cast<double>(probe->last_ms() - probe->first_ms()) / 1000;
+  return seconds > 0 ? static_cast<double>(records - 1) / seconds : 0;
+}
+
+absl::StatusOr<LatencyRun> KStreamsLatency(const Config& c, double rate) {
+  const std::string input = absl::StrCat("bench.", c.tag, ".kslat.events");
+  const std::string out = absl::StrCat("bench.", c.tag, ".kslat.out");
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
+  LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
+  const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-latency.log");
+  const pid_t pid = Spawn(
+      {c.kstreams, "run", absl::StrCat("--brokers=", c.brokers), absl::StrCat("--input=", input),
+       absl::StrCat("--output=", out), absl::StrCat("--app-id=bench.", c.tag, ".kslat"),
+       absl::StrCat("--state-dir=", c.out_dir, "/work/kslat-state"),
+       absl::StrCat("--program=", c.program)},
+      log);
+  // Ready when it says RUNNING (its README's contract).
+  const double deadline = MonoSeconds() + 180;
+  while (ReadFile(log).find("RUNNING") == std::string::npos) {
+    if (MonoSeconds() > deadline || waitpid(pid, nullptr, WNOHANG) == pid) {
+      Stop(pid, 10);
+      return absl::DeadlineExceededError(absl::StrCat("kafka-streams never RUNNING; see ", log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::fprintf(stderr, "loyalty-bench: kafka-streams: %.0f events/s offered for %.0f s\n", rate,
+               c.rate_seconds);
+  const int64_t measure_from = WallMs() + static_cast<int64_t>(c.warmup_seconds * 1000);
+  Workload workload(WorkloadFor(c, rate, c.rate_seconds));
+  std::atomic<bool> stop{false};
+  auto produced = ProducePaced(c.brokers, input, &workload, rate, c.rate_seconds, stop);
+  const double wait_deadline = MonoSeconds() + 60;
+  while (produced.ok() && probe->received() < produced->records && MonoSeconds() < wait_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Stop(pid, 30);
+  if (!produced.ok()) return produced.status();
+  std::vector<int64_t> latencies = probe->LatenciesSince(measure_from);
+  LatencyRun run;
+  run.who = "kafka-streams";
+  run.offered_per_s = rate;
+  run.achieved_per_s = static_cast<double>(produced->records) / produced->seconds;
+  run.samples = static_cast<int64_t>(latencies.size());
+  run.p50_ms = Percentile(&latencies, 0.5);
+  run.p99_ms = Percentile(&latencies, 0.99);
+  run.p999_ms = Percentile(&latencies, 0.999);
+  if (probe->received() < produced->records) {
+    return absl::DeadlineExceededError(absl::StrCat("kafka-streams output ", probe->received(),
+                                                    " of ", produced->records, " records"));
+  }
+  return run;
+}
+
+absl::StatusOr<std::string> RunPgPeer(const Config& c, const std::vector<std::string>& extra,
+                                      const std::string& name, double timeout_s) {
+  const std::string log = absl::StrCat(c.out_dir, "/work/", name, ".log");
+  const std::string out = absl::StrCat(c.out_dir, "/work/", name, ".json");
+  std::filesystem::remove(out);
+  std::vector<std::string> argv = {c.pg_peer, absl::StrCat("--brokers=", c.brokers),
+                                   absl::StrCat("--pg=", c.pg),
+                                   absl::StrCat("--program=", c.program)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  // stdout (the JSON line) to its own file through a shell-free redirect.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd_out = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int fd_log = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd_out, 1);
+    dup2(fd_log, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  const double deadline = MonoSeconds() + timeout_s;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (MonoSeconds() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return absl::DeadlineExceededError(
+          absl::StrCat("pg_peer ran over ", timeout_s, " s; see ", log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::AbortedError(absl::StrCat("pg_peer failed; see ", log));
+  }
+  return ReadFile(out);
+}
+
+PeerResult PostgresPeer(const Config& c, const std::string& backlog, int64_t records) {
+  PeerResult p;
+  p.name = "postgres";
+  std::fprintf(stderr, "loyalty-bench: postgres peer catch-up of %lld records\n",
+               static_cast<long long>(records));
+  auto caught =
+      RunPgPeer(c, {absl::StrCat("--topic=", backlog), "--until-end"}, "pg-catchup", 7200);
+  if (!caught.ok()) {
+    p.error = caught.status().ToString();
+    return p;
+  }
+  p.events_per_s = JsonNumber(*caught, "events_per_s").value_or(0);
+  std::fprintf(stderr, "  postgres: %.0f events/s\n", p.events_per_s);
+  return p;
+}
+
+absl::StatusOr<LatencyRun> PostgresLatency(const Config& c, double rate) {
+  const std::string input = absl::StrCat("bench.", c.tag, ".pglat.events");
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.partitions));
+  std::fprintf(stderr, "loyalty-bench: postgres: %.0f events/s offered for %.0f s\n", rate,
+               c.rate_seconds);
+  absl::StatusOr<std::string> json = absl::UnknownError("not run");
+  std::thread peer([&] {
+    json = RunPgPeer(c,
+                     {absl::StrCat("--topic=", input),
+                      absl::StrCat("--duration-s=", static_cast<int64_t>(c.rate_seconds + 15)),
+                      absl::StrCat("--warmup-s=", static_cast<int64_t>(c.warmup_seconds))},
+                     "pg-latency", c.rate_seconds + 120);
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // assigned and polling
+  Workload workload(WorkloadFor(c, rate, c.rate_seconds));
+  std::atomic<bool> stop{false};
+  auto produced = ProducePaced(c.brokers, input, &workload, rate, c.rate_seconds, stop);
+  peer.join();
+  if (!produced.ok()) return produced.status();
+  if (!json.ok()) return json.status();
+  LatencyRun run;
+  run.who = "postgres";
+  run.offered_per_s = rate;
+  run.achieved_per_s = static_cast<double>(produced->records) / produced->seconds;
+  run.p50_ms = JsonNumber(*json, "p50").value_or(0);
+  run.p99_ms = JsonNumber(*json, "p99").value_or(0);
+  run.p999_ms = JsonNumber(*json, "p999").value_or(0);
+  run.samples = static_cast<int64_t>(JsonNumber(*json, "events").value_or(0));
+  return run;
+}
+
+// --- main -----------------------------------------------------------------
+
+absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
+  Config c;
+  LOYALTY_ASSIGN_OR_RETURN(c.brokers, f.Require("brokers"));
+  c.quick = f.Has("quick");
+  c.out_dir = f.Get("out", "bench-results");
+  auto integer = [&](const char* name, int64_t fallback) { return f.GetInt(name, fallback); };
+  LOYALTY_ASSIGN_OR_RETURN(int64_t events, integer("events", c.quick ? 20'000 : 10'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t members, integer("members", c.quick ? 10'000 : 1'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t bad, integer("bad-permille", 10));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t seed, integer("seed", 1));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t partitions, integer("partitions", 8));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t workers, integer("workers", 2));
+  LOYALTY_ASSIGN_OR_RETURN(c.batch, integer("batch-size", 4096));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", c.quick ? 1 : 3));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", c.quick ? 4 : 20));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", c.quick ? 1 : 3));
+  if (events < 1 || members < 1 || partitions < 1 || workers < 1 || c.batch < 1 || runs < 1 ||
+      rate_s < 1 || warm_s < 0 || warm_s >= rate_s || bad < 0 || bad > 1000) {
+    return absl::InvalidArgumentError(
+        "--events, --members, --partitions, --workers, --batch-size, --runs and --rate-seconds "
+        "must be positive, --warmup-seconds below --rate-seconds, --bad-permille in 0..1000");
+  }
+  c.workload.events = events;
+  c.workload.members = members;
+  c.workload.bad_permille = static_cast<int>(bad);
+  c.workload.seed = static_cast<uint64_t>(seed);
+  c.workload.partitions = static_cast<int>(partitions);
+  c.partitions = static_cast<int>(partitions);
+  c.workers = static_cast<int>(workers);
+  c.runs = static_cast<int>(runs);
+  c.rate_seconds = static_cast<double>(rate_s);
+  c.warmup_seconds = static_cast<double>(warm_s);
+  c.rates = absl::StrSplit(f.Get("rates", "0.25,0.5,0.75"), ',', absl::SkipEmpty());
+  for (const auto& r : c.rates) {
+    double x;
+    if (!absl::SimpleAtod(r, &x) || x <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rates: '", r, "' is not a positive number"));
+    }
+  }
+  for (const char* flag : {"machine", "recovery"}) {
+    const std::string v = f.Get(flag, "on");
+    if (v != "on" && v != "off")
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": use on or off"));
+  }
+  c.machine = f.Get("machine", "on") == "on";
+  c.recovery = f.Get("recovery", "on") == "on";
+  const std::string peers = f.Get("peers", "kafka-streams,postgres");
+  c.kstreams_peer = c.postgres_peer = false;
+  for (absl::string_view p : absl::StrSplit(peers, ',', absl::SkipEmpty())) {
+    if (p == "kafka-streams") {
+      c.kstreams_peer = true;
+    } else if (p == "postgres") {
+      c.postgres_peer = true;
+    } else if (p != "none") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--peers: unknown peer '", p, "' (kafka-streams, postgres, none)"));
+    }
+  }
+  const std::string bin = std::filesystem::path(self).parent_path().string();
+  c.loyaltyd = f.Get("loyaltyd", bin + "/../engine/cmd/loyaltyd");
+  c.pg_peer = f.Get("pg-peer", bin + "/peers/postgres/pg_peer");
+  c.kstreams = f.Get("kstreams", LOYALTY_SOURCE_DIR "/bench/peers/kstreams/run.sh");
+  c.program = f.Get("program", LOYALTY_SOURCE_DIR "/programs/cafe.textproto");
+  c.pg = f.Get("pg", "host=127.0.0.1 port=19992 dbname=loyalty user=postgres");
+  for (const auto& [path, what] : std::vector<std::pair<std::string, std::string>>{
+           {c.program, "--program"},
+           {c.loyaltyd, c.recovery ? "--loyaltyd" : ""},
+           {c.pg_peer, c.postgres_peer ? "--pg-peer" : ""},
+           {c.kstreams, c.kstreams_peer ? "--kstreams" : ""}}) {
+    if (!what.empty() && !std::filesystem::exists(path)) {
+      return absl::NotFoundError(absl::StrCat(what, ": ", path, " does not exist"));
+    }
+  }
+  c.tag = absl::StrCat(getpid(), "-", WallMs());
+  return c;
+}
+
+double ResolveRate(const std::string& spec, double catch_up) {
+  double x = 0;
+  LOYALTY_CHECK(absl::SimpleAtod(spec, &x));
+  return x <= 1.0 ? x * catch_up : x;
+}
+
+int Main(int argc, char** argv) {
+  auto flags = Flags::Parse(
+      argc, argv, 1,
+      {"brokers",        "out",      "events",     "members", "bad-permille", "seed",
+       "partitions",     "workers",  "batch-size", "runs",    "rates",        "rate-seconds",
+       "warmup-seconds", "machine",  "recovery",   "peers",   "pg",           "loyaltyd",
+       "pg-peer",        "kstreams", "program",    "quick",   "help"},
+      {"quick", "help"});
+  if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto config = ParseConfig(*flags, argv[0]);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  Config& c = *config;
+  std::filesystem::create_directories(c.out_dir + "/work");
+  auto programs = LoadPrograms(c.program);
+  if (!programs.ok()) return Fail(programs.status().ToString());
+
+  Results r;
+  r.started_utc = absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone());
+  r.seed = c.workload.seed;
+  r.events = c.workload.events;
+  r.members = c.workload.members;
+  r.partitions = c.partitions;
+  r.workers = c.workers;
+  r.batch_records_max = c.batch;
+  r.runs = c.runs;
+  r.quick = c.quick;
+  r.machine = MachineLine();
+
+  auto write_results = [&] {
+    std::ofstream(c.out_dir + "/results.json") << RenderJson(r);
+    std::ofstream(c.out_dir + "/summary.md") << RenderMarkdown(r);
+    std::ofstream(c.out_dir + "/chart.html") << RenderHtml(r);
+  };
+  auto step = [&](const absl::Status& s, const char* what) {
+    if (!s.ok()) {
+      write_results();
+      std::cerr << "loyalty-bench: " << what << ": " << s << "\n";
+    }
+    return s.ok();
+  };
+
+  // 1. The backlog.
+  const std::string backlog = absl::StrCat("bench.", c.tag, ".backlog");
+  if (!step(CreateTopic(c.brokers, backlog, c.partitions), "backlog topic")) return 1;
+  {
+    Workload workload(c.workload);
+    r.records = workload.total_records();
+    Progress progress(absl::StrCat("producing the backlog: ", r.records, " records to ", backlog));
+    const double start = MonoSeconds();
+    auto produced = ProduceAll(c.brokers, backlog, &workload, [&](int64_t n) {
+      progress.Update(n, r.records, static_cast<double>(n) / std::max(1e-3, MonoSeconds() - start));
+    });
+    if (!step(produced.status(), "producing")) return 1;
+    r.produce_per_s = static_cast<double>(produced->records) / produced->seconds;
+  }
+
+  // 2. The physical limits.
+  const int limit_runs = std::min(c.runs, 3);
+  for (int i = 0; i < limit_runs; ++i) {
+    std::fprintf(stderr, "loyalty-bench: raw librdkafka consume of the backlog (run %d)\n", i + 1);
+    auto raw = RawConsume(c.brokers, backlog);
+    if (!step(raw.status(), "raw consume")) return 1;
+    r.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
+    std::fprintf(stderr, "  %.0f records/s\n", r.raw_consume_per_s.back());
+    auto rocks =
+        RocksDbLimit(c, std::min<int64_t>(r.records, 2'000'000), false, &r.rocksdb_ops_per_event);
+    if (!step(rocks.status(), "RocksDB limit")) return 1;
+    r.rocksdb_write_per_s.push_back(*rocks);
+    std::fprintf(stderr, "  %.0f ledger-shaped events/s\n", *rocks);
+  }
+
+  // 3. The engine: catch-up runs.
+  for (int i = 0; i < c.runs; ++i) {
+    auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
+                             false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr);
+    if (!step(run.status(), "engine catch-up")) return 1;
+    r.catch_up.push_back(*run);
+    write_results();
+  }
+  const double engine_rate = MedianCatchUp(r.catch_up);
+
+  // 4. Latency at offered rates.
+  for (size_t i = 0; i < c.rates.size(); ++i) {
+    const double rate = ResolveRate(c.rates[i], engine_rate);
+    auto run = EngineLatency(c, &*programs, rate, absl::StrCat("latency", i + 1), false, "engine");
+    if (!step(run.status(), "engine latency")) return 1;
+    r.latency.push_back(*run);
+    write_results();
+  }
+
+  // 5. Recovery after kill -9.
+  if (c.recovery) {
+    auto rec = Recovery(c, engine_rate / 2);
+    if (rec.ok()) {
+      r.recovery_s = *rec;
+    } else {
+      r.recovery_error = rec.status().ToString();
+      std::cerr << "loyalty-bench: recovery: " << rec.status() << "\n";
+    }
+    write_results();
+  }
+
+  // 6. --durability=machine.
+  if (c.machine) {
+    for (int i = 0; i < c.runs; ++i) {
+      auto run = EngineCatchUp(c, &*programs, backlog, r.records,
+                               absl::StrCat("machine-catchup", i + 1), true, nullptr);
+      if (!step(run.status(), "engine catch-up, machine")) return 1;
+      r.catch_up_machine.push_back(*run);
+    }
+    const double machine_rate = MedianCatchUp(r.catch_up_machine);
+    auto run =
+        EngineLatency(c, &*programs, machine_rate / 2, "machine-latency", true, "engine (machine)");
+    if (!step(run.status(), "engine latency, machine")) return 1;
+    r.latency_machine.push_back(*run);
+    write_results();
+  }
+
+  // 7. Peers, on the same backlog, then at half their own catch-up rate
+  // (the engine too, at that same rate).
+  auto finish_peer = [&](PeerResult p,
+                         const std::function<absl::StatusOr<LatencyRun>(double)>& latency) {
+    if (p.error.empty() && p.events_per_s > 0) {
+      const double rate = p.events_per_s / 2;
+      auto l = latency(rate);
+      if (l.ok()) {
+        p.latency = *l;
+        auto e = EngineLatency(c, &*programs, rate, absl::StrCat("at-", p.name), false,
+                               absl::StrCat("engine (at ", p.name, " rate)"));
+        if (e.ok()) {
+          p.engine_same = *e;
+        } else {
+          p.error = absl::StrCat("engine at the same rate: ", e.status().ToString());
+        }
+      } else {
+        p.error = absl::StrCat("latency run: ", l.status().ToString());
+      }
+    }
+    if (!p.error.empty()) std::cerr << "loyalty-bench: " << p.name << ": " << p.error << "\n";
+    r.peers.push_back(std::move(p));
+    write_results();
+  };
+  if (c.kstreams_peer) {
+    PeerResult p;
+    p.name = "kafka-streams";
+    auto rate = KStreamsCatchUp(c, backlog, r.records);
+    if (rate.ok()) {
+      p.events_per_s = *rate;
+      std::fprintf(stderr, "  kafka-streams: %.0f events/s\n", *rate);
+    } else {
+      p.error = rate.status().ToString();
+    }
+    finish_peer(std::move(p), [&](double rate) { return KStreamsLatency(c, rate); });
+  }
+  if (c.postgres_peer) {
+    finish_peer(PostgresPeer(c, backlog, r.records),
+                [&](double rate) { return PostgresLatency(c, rate); });
+  }
+
+  write_results();
+  std::cout << RenderMarkdown(r);
+  std::fprintf(stderr, "loyalty-bench: results in %s/{results.json,summary.md,chart.html}\n",
+               c.out_dir.c_str());
+  bool peers_ok = true;
+  for (const auto& p : r.peers) peers_ok = peers_ok && p.error.empty();
+  return peers_ok && r.recovery_error.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace loyalty::bench
+
+int main(int argc, char** argv) { return loyalty::bench::Main(argc, argv); }

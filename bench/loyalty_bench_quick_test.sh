@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CI's quick variant of loyalty-bench (docs/PERFORMANCE.md): small sizes, a
+# real broker and PostgreSQL started by the project's scripts, both peers.
+# The figures mean nothing at this size; the test checks that every phase
+# ran and produced numbers: the backlog, both limits, catch-up, latency,
+# recovery after kill -9, --durability=machine, and both peers.
+#   LOYALTY_BENCH=build/bench/loyalty-bench bench/loyalty_bench_quick_test.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=${LOYALTY_BENCH:?set LOYALTY_BENCH to the loyalty-bench binary}
+KAFKA_PORT=${LOYALTY_TEST_BENCH_KAFKA_PORT:-19392}
+PG_PORT=${LOYALTY_TEST_BENCH_PG_PORT:-19994}
+WORK=$(mktemp -d /tmp/loyalty-bench-test.XXXXXX)
+chmod 755 "$WORK"
+mkdir -p "$WORK/pg"
+cleanup() {
+  "$ROOT/deploy/kafka/kafka.sh" stop --port="$KAFKA_PORT" --dir="$WORK/kafka" >/dev/null 2>&1 || true
+  "$ROOT/bench/peers/postgres/pg.sh" stop --port="$PG_PORT" --dir="$WORK/pg" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$ROOT/deploy/kafka/kafka.sh" start --port="$KAFKA_PORT" --dir="$WORK/kafka"
+"$ROOT/bench/peers/postgres/pg.sh" start --port="$PG_PORT" --dir="$WORK/pg"
+"$ROOT/bench/peers/kstreams/run.sh" build
+
+"$BENCH" --brokers="127.0.0.1:$KAFKA_PORT" --quick --out="$WORK/out" \
+  --pg="host=127.0.0.1 port=$PG_PORT dbname=loyalty user=postgres" \
+  || fail "loyalty-bench exited $? (see above)"
+
+json="$WORK/out/results.json"
+for f in "$json" "$WORK/out/summary.md" "$WORK/out/chart.html"; do
+  [ -s "$f" ] || fail "$f is missing or empty"
+done
+# A positive number after "key": (the first occurrence).
+positive() {
+  local v
+  v=$(grep -o "\"$1\":[0-9.]*" "$json" | head -1 | cut -d: -f2)
+  [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 0) }' || fail "$1 is not positive in $json: '${v}'"
+}
+for key in produce_per_s raw_consume_per_s rocksdb_write_events_per_s catch_up_median_per_s \
+           bytes_on_disk_per_event recovery_s p99_ms cpu_s_per_million peak_rss_bytes; do
+  case "$key" in
+    raw_consume_per_s|rocksdb_write_events_per_s)
+      grep -q "\"$key\":\[[0-9]" "$json" || fail "$key has no runs" ;;
+    *) positive "$key" ;;
+  esac
+done
+grep -q '"engine_machine":{"catch_up":\[{"events_per_s":[1-9]' "$json" || fail "no --durability=machine catch-up"
+for peer in kafka-streams postgres; do
+  grep -q "{\"name\":\"$peer\",\"events_per_s\":[1-9]" "$json" || fail "peer $peer has no throughput"
+done
+[ "$(grep -o '"error":""' "$json" | wc -l)" -eq 2 ] || fail "a peer reported an error"
+grep -q '"who":"kafka-streams"' "$json" || fail "no kafka-streams latency run"
+grep -q '"who":"postgres"' "$json" || fail "no postgres latency run"
+grep -q "^## Targets" "$WORK/out/summary.md" || fail "summary.md has no targets table"
+grep -q "<svg" "$WORK/out/chart.html" || fail "chart.html has no chart"
+echo "loyalty_bench_quick_test: every phase ran"
