@@ -23,6 +23,85 @@ using loyalty::v1::Event;
 using loyalty::v1::MemberRecord;
 using loyalty::v1::OutboxRecord;
 
+namespace {
+
+// The writes of one batch, staged in memory and handed to RocksDB sorted by
+// (column family, key), with only the last write of each key. RocksDB
+// inserts each write into a memtable skiplist and remembers where the
+// previous insert went: sorted keys are found next to the previous one
+// instead of by a search from the top (the search was ~25% of a batch's
+// time with keys in apply order). Keeping only the last write of a key
+// gives the same state as applying them all in order; the batch stays one
+// atomic WriteBatch.
+class StagedWrites {
+ public:
+  void Put(Cf cf, absl::string_view key, absl::string_view value) { Add(cf, key, value, false); }
+  void Delete(Cf cf, absl::string_view key) { Add(cf, key, {}, true); }
+
+  // Appends the staged writes to `wb`, sorted, and forgets them.
+  void MoveInto(PartitionStore* store, rocksdb::WriteBatch* wb) {
+    std::sort(ops_.begin(), ops_.end(), [this](const Op& a, const Op& b) {
+      if (a.cf != b.cf) return a.cf < b.cf;
+      const int c = Key(a).compare(Key(b));
+      if (c != 0) return c < 0;
+      return a.seq < b.seq;
+    });
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      const Op& op = ops_[i];
+      if (i + 1 < ops_.size() && ops_[i + 1].cf == op.cf && Key(ops_[i + 1]) == Key(op)) {
+        continue;  // a later write of the same key replaces this one
+      }
+      const absl::string_view k = Key(op);
+      const rocksdb::Slice key(k.data(), k.size());
+      rocksdb::ColumnFamilyHandle* cf = store->cf(static_cast<Cf>(op.cf));
+      if (op.del) {
+        LOYALTY_CHECK_OK(FromRocks(wb->Delete(cf, key), "delete"));
+      } else {
+        const absl::string_view v = Value(op);
+        LOYALTY_CHECK_OK(FromRocks(wb->Put(cf, key, rocksdb::Slice(v.data(), v.size())), "put"));
+      }
+    }
+    ops_.clear();
+    bytes_.clear();
+  }
+
+ private:
+  struct Op {
+    size_t key_offset;
+    uint32_t key_size;
+    uint32_t value_size;  // the value follows the key in bytes_
+    uint32_t seq;         // staging order: the last write of a key wins
+    uint16_t cf;
+    uint16_t del;
+  };
+
+  void Add(Cf cf, absl::string_view key, absl::string_view value, bool del) {
+    LOYALTY_CHECK(key.size() <= UINT32_MAX && value.size() <= UINT32_MAX &&
+                  ops_.size() < UINT32_MAX);
+    Op op;
+    op.key_offset = bytes_.size();
+    op.key_size = static_cast<uint32_t>(key.size());
+    op.value_size = static_cast<uint32_t>(value.size());
+    op.seq = static_cast<uint32_t>(ops_.size());
+    op.cf = static_cast<uint16_t>(cf);
+    op.del = del ? 1 : 0;
+    ops_.push_back(op);
+    bytes_.append(key.data(), key.size());
+    bytes_.append(value.data(), value.size());
+  }
+  absl::string_view Key(const Op& op) const {
+    return absl::string_view(bytes_.data() + op.key_offset, op.key_size);
+  }
+  absl::string_view Value(const Op& op) const {
+    return absl::string_view(bytes_.data() + op.key_offset + op.key_size, op.value_size);
+  }
+
+  std::string bytes_;  // keys and values, back to back
+  std::vector<Op> ops_;
+};
+
+}  // namespace
+
 // Everything one ApplyBatch call writes, in one rocksdb::WriteBatch. Reads
 // see the batch's own earlier writes through an overlay: hash maps for the
 // point-read column families (orders, dedupe, counters) and an ordered map
@@ -81,7 +160,8 @@ class Partition::Batch : public ApplyContext {
 
   Partition* p_;
   BatchOutputs* outputs_;
-  rocksdb::WriteBatch wb_;
+  StagedWrites staged_;
+  rocksdb::WriteBatch wb_;  // built from staged_ by Finish
   absl::flat_hash_map<std::string, std::string> overlay_[static_cast<int>(Cf::kCount)];
   std::map<std::string, bool> due_overlay_;  // key -> present after this batch
   int64_t outbox_seq_;
@@ -102,14 +182,16 @@ absl::StatusOr<std::optional<std::string>> Partition::Batch::Get(Cf which, const
 
 void Partition::Batch::Put(Cf which, std::string key, absl::string_view value) {
   LOYALTY_CHECK(which == Cf::kOrders || which == Cf::kDedupe || which == Cf::kCounters);
-  LOYALTY_CHECK_OK(
-      FromRocks(wb_.Put(cf(which), key, rocksdb::Slice(value.data(), value.size())), "put"));
+  staged_.Put(which, key, value);
   overlay_[static_cast<int>(which)].insert_or_assign(std::move(key), std::string(value));
 }
 
 void Partition::Batch::PutDue(std::string key, bool present) {
-  LOYALTY_CHECK_OK(
-      FromRocks(present ? wb_.Put(cf(Cf::kDue), key, "") : wb_.Delete(cf(Cf::kDue), key), "due"));
+  if (present) {
+    staged_.Put(Cf::kDue, key, "");
+  } else {
+    staged_.Delete(Cf::kDue, key);
+  }
   due_overlay_.insert_or_assign(std::move(key), present);
 }
 
@@ -188,8 +270,7 @@ void Partition::Batch::Emit(OutboxRecord record) {
   }
   if (p_->options_.outbox_enabled && record.seq() > p_->published_through_.load()) {
     SerializeDeterministicTo(record, &scratch_);
-    LOYALTY_CHECK_OK(
-        FromRocks(wb_.Put(cf(Cf::kOutbox), keys::Outbox(record.seq()), scratch_), "put"));
+    staged_.Put(Cf::kOutbox, keys::Outbox(record.seq()), scratch_);
   }
   if (collects()) outputs_->records.push_back(std::move(record));
 }
@@ -219,8 +300,7 @@ void Partition::Batch::AfterMemberChange(const std::string& member_key, MemberRe
                                          MemberDelta* delta, absl::string_view cause_event_id) {
   for (const auto& entry : delta->entries) {
     SerializeDeterministicTo(entry, &scratch_);
-    LOYALTY_CHECK_OK(FromRocks(
-        wb_.Put(cf(Cf::kLedger), keys::Ledger(member_key, entry.seq()), scratch_), "put"));
+    staged_.Put(Cf::kLedger, keys::Ledger(member_key, entry.seq()), scratch_);
   }
   const UnixNanos due = NextDue(*member);
   if (due != member->indexed_due_ns()) {
@@ -366,25 +446,22 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
 rocksdb::WriteBatch* Partition::Batch::Finish(
     int64_t next_offset, const std::vector<std::pair<std::string, std::string>>& metadata) {
   for (const auto& [name, value] : metadata) {
-    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMeta), keys::Caller(name), value), "put"));
+    staged_.Put(Cf::kMeta, keys::Caller(name), value);
   }
   for (const std::string& key : dirty_) {
     auto it = p_->cache_.find(key);
     LOYALTY_CHECK(it != p_->cache_.end()) << "dirty member not cached";
     SerializeDeterministicTo(it->second->record, &scratch_);
-    LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf(Cf::kMembers), key, scratch_), "put"));
+    staged_.Put(Cf::kMembers, key, scratch_);
   }
   for (const std::string& program_id : ticked_programs_) {
-    LOYALTY_CHECK_OK(FromRocks(
-        wb_.Put(cf(Cf::kMeta), keys::Tick(program_id), keys::EncodeInt(p_->tick_time_[program_id])),
-        "put"));
+    staged_.Put(Cf::kMeta, keys::Tick(program_id), keys::EncodeInt(p_->tick_time_[program_id]));
   }
-  LOYALTY_CHECK_OK(
-      FromRocks(wb_.Put(cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(next_offset)), "put"));
+  staged_.Put(Cf::kMeta, keys::kNextOffset, keys::EncodeInt(next_offset));
   if (p_->options_.outbox_enabled) {
-    LOYALTY_CHECK_OK(FromRocks(
-        wb_.Put(cf(Cf::kMeta), keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_)), "put"));
+    staged_.Put(Cf::kMeta, keys::kOutboxNextSeq, keys::EncodeInt(outbox_seq_));
   }
+  staged_.MoveInto(p_->store_, &wb_);
   return &wb_;
 }
 
