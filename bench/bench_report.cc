@@ -111,7 +111,8 @@ const LatencyRun* Nearest(const std::vector<LatencyRun>& runs, double rate) {
 std::string RenderJson(const Results& r) {
   std::string out = absl::StrCat(
       "{\"started_utc\":", JsonString(r.started_utc), ",\"seed\":", r.seed,
-      ",\"events\":", r.events, ",\"members\":", r.members, ",\"records\":", r.records,
+      ",\"events\":", r.events, ",\"members\":", r.members,
+      ",\"zipf_exponent\":", Num(r.zipf_exponent), ",\"records\":", r.records,
       ",\"partitions\":", r.partitions, ",\"workers\":", r.workers,
       ",\"batch_records_max\":", r.batch_records_max, ",\"runs\":", r.runs,
       ",\"quick\":", r.quick ? "true" : "false", ",\"machine\":", JsonString(r.machine),
@@ -146,10 +147,10 @@ std::string RenderMarkdown(const Results& r) {
   std::string md = absl::StrCat(
       "# loyalty-bench results\n\n",
       absl::StrFormat("Started %s UTC on %s. Seed %d; %d events (%d Kafka records with ticks) "
-                      "over %d members, Zipf; %d partitions, %d workers, batches up to %d "
+                      "over %d members, Zipf s=%.2f; %d partitions, %d workers, batches up to %d "
                       "records; %d run(s) per figure%s.\n\n",
                       r.started_utc, r.machine, r.seed, r.events, r.records, r.members,
-                      r.partitions, r.workers, r.batch_records_max, r.runs,
+                      r.zipf_exponent, r.partitions, r.workers, r.batch_records_max, r.runs,
                       r.quick ? " (quick variant: sizes too small for conclusions)" : ""));
   absl::StrAppend(&md, "## Engine: exactly-once outputs on, --durability=process\n\n",
                   "| figure | value |\n|---|---|\n");

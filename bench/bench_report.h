@@ -46,6 +46,7 @@ struct Results {
   std::string started_utc;
   uint64_t seed = 0;
   int64_t events = 0, members = 0, records = 0;
+  double zipf_exponent = 0;
   int partitions = 0, workers = 0;
   int64_t batch_records_max = 0;
   int runs = 0;

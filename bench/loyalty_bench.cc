@@ -52,6 +52,7 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
                         (default bench-results)
   --events=N            workload events (default 10000000)
   --members=N           member ids, Zipf-distributed (default 1000000)
+  --zipf-exponent=X     the Zipf exponent s (default 0.99, YCSB's)
   --bad-permille=N      bad records per thousand, for the DLQ (default 10)
   --seed=N              workload seed (default 1)
   --partitions=N        partitions of every topic (default 8)
@@ -64,7 +65,8 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --rate-seconds=N      length of each latency run (default 20)
   --warmup-seconds=N    records produced in the first N s of a latency run
                         are not measured (default 3)
-  --machine=on|off      also the --durability=machine figures (default on)
+  --machine=on|off      also the --durability=machine figures: one catch-up
+                        run and one latency run (default on)
   --recovery=on|off     the kill -9 recovery run (default on)
   --peers=LIST          kafka-streams,postgres, or none (default both)
   --pg=CONNINFO         PostgreSQL of the postgres peer
@@ -492,58 +494,85 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
 }
 
 // The physical limit of the store: batches of ledger-shaped writes through
-// the engine's own PartitionStore (same options, WAL on), no apply. Per
-// event: a dedupe key, an order (70%), a ledger entry, a due-index delete
-// and put, the member record, three outbox records (balance, entry,
-// outcome): 8.7 operations with our key and value sizes.
+// the engine's own PartitionStore (same options, WAL on), no apply, one
+// store per worker thread as the engine has. Per event: a dedupe key, an
+// order (70%), a ledger entry, a due-index delete and put, the member record,
+// three outbox records (balance, entry, outcome), with our key builders and
+// values of our sizes: 8.7 operations. (The engine writes a member record
+// once per batch, so this is a little more than it writes.)
 absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, double* ops) {
-  const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit");
-  std::filesystem::remove_all(dir);
-  StoreOptions o;
-  o.sync_writes = sync;
-  LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
-  testing::Rng rng(c.workload.seed);
-  auto bytes = [&rng](size_t n) {
-    std::string s(n, '\0');
-    for (size_t i = 0; i < n; i += 8) {
-      const uint64_t r = rng.Next();
-      std::memcpy(s.data() + i, &r, std::min<size_t>(8, n - i));
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> total_ops{0};
+  std::vector<absl::Status> status(static_cast<size_t>(c.workers));
+  std::atomic<bool> failed{false};
+  auto writer = [&](int w) -> absl::Status {
+    const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit-", w);
+    std::filesystem::remove_all(dir);
+    StoreOptions o;
+    o.sync_writes = sync;
+    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
+    testing::Rng rng(c.workload.seed + static_cast<uint64_t>(w));
+    auto bytes = [&rng](size_t n) {
+      std::string s(n, '\0');
+      for (size_t i = 0; i < n; i += 8) {
+        const uint64_t r = rng.Next();
+        std::memcpy(s.data() + i, &r, std::min<size_t>(8, n - i));
+      }
+      return s;
+    };
+    const std::string member_value = bytes(220), entry_value = bytes(90), outbox_value = bytes(110);
+    const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
+    for (int64_t n = 0; n < mine;) {
+      rocksdb::WriteBatch wb;
+      int64_t batch_ops = 0;
+      const int64_t first = n;
+      for (int64_t k = 0; k < c.batch && n < mine; ++k, ++n) {
+        const std::string id = absl::StrCat("m", rng.Uniform(c.workload.members));
+        const std::string member = keys::Member("cafe", id);
+        wb.Put(store->cf(Cf::kDedupe), keys::UnderMember(member, absl::StrCat("e1-", n)),
+               bytes(16));
+        if (rng.Uniform(10) < 7) {
+          wb.Put(store->cf(Cf::kOrders), keys::UnderMember(member, absl::StrCat("o1-", n)),
+                 bytes(24));
+          ++batch_ops;
+        }
+        wb.Put(store->cf(Cf::kLedger), keys::Ledger(member, n), entry_value);
+        wb.Delete(store->cf(Cf::kDue), keys::Due("cafe", n - 1, id));
+        wb.Put(store->cf(Cf::kDue), keys::Due("cafe", n, id), "");
+        wb.Put(store->cf(Cf::kMembers), member, member_value);
+        for (int64_t j = 0; j < 3; ++j) {
+          wb.Put(store->cf(Cf::kOutbox), keys::Outbox(3 * n + j), outbox_value);
+        }
+        batch_ops += 8;
+      }
+      wb.Put(store->cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(n));
+      LOYALTY_RETURN_IF_ERROR(store->Write(&wb));
+      total_ops += batch_ops;
+      done += n - first;
     }
-    return s;
+    store.reset();
+    std::filesystem::remove_all(dir);
+    return absl::OkStatus();
   };
-  const std::string member_value = bytes(220), entry_value = bytes(90), outbox_value = bytes(110);
-  int64_t total_ops = 0;
+  Progress progress(
+      absl::StrCat("RocksDB ledger-shaped writes, ", events, " events, ", c.workers, " stores"));
   const double start = MonoSeconds();
-  Progress progress(absl::StrCat("RocksDB ledger-shaped writes, ", events, " events"));
-  for (int64_t n = 0; n < events;) {
-    rocksdb::WriteBatch wb;
-    for (int64_t k = 0; k < c.batch && n < events; ++k, ++n) {
-      const std::string id = absl::StrCat("m", rng.Uniform(c.workload.members));
-      const std::string member = keys::Member("cafe", id);
-      wb.Put(store->cf(Cf::kDedupe), keys::UnderMember(member, absl::StrCat("e1-", n)), bytes(16));
-      ++total_ops;
-      if (rng.Uniform(10) < 7) {
-        wb.Put(store->cf(Cf::kOrders), keys::UnderMember(member, absl::StrCat("o1-", n)),
-               bytes(24));
-        ++total_ops;
-      }
-      wb.Put(store->cf(Cf::kLedger), keys::Ledger(member, n), entry_value);
-      wb.Delete(store->cf(Cf::kDue), keys::Due("cafe", n - 1, id));
-      wb.Put(store->cf(Cf::kDue), keys::Due("cafe", n, id), "");
-      wb.Put(store->cf(Cf::kMembers), member, member_value);
-      for (int64_t j = 0; j < 3; ++j) {
-        wb.Put(store->cf(Cf::kOutbox), keys::Outbox(3 * n + j), outbox_value);
-      }
-      total_ops += 7;
-    }
-    wb.Put(store->cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(n));
-    LOYALTY_RETURN_IF_ERROR(store->Write(&wb));
-    progress.Update(n, events, static_cast<double>(n) / std::max(1e-3, MonoSeconds() - start));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < c.workers; ++w) {
+    threads.emplace_back([&, w] {
+      status[static_cast<size_t>(w)] = writer(w);
+      if (!status[static_cast<size_t>(w)].ok()) failed = true;
+    });
   }
+  while (done.load() < events && !failed.load()) {
+    progress.Update(done.load(), events,
+                    static_cast<double>(done.load()) / std::max(1e-3, MonoSeconds() - start));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& t : threads) t.join();
   const double seconds = MonoSeconds() - start;
-  *ops = static_cast<double>(total_ops) / static_cast<double>(events);
-  store.reset();
-  std::filesystem::remove_all(dir);
+  for (const auto& st : status) LOYALTY_RETURN_IF_ERROR(st);
+  *ops = static_cast<double>(total_ops.load()) / static_cast<double>(events);
   return static_cast<double>(events) / seconds;
 }
 
@@ -827,6 +856,12 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
         "--events, --members, --partitions, --workers, --batch-size, --runs and --rate-seconds "
         "must be positive, --warmup-seconds below --rate-seconds, --bad-permille in 0..1000");
   }
+  const std::string zipf = f.Get("zipf-exponent", "0.99");
+  if (!absl::SimpleAtod(zipf, &c.workload.zipf_exponent) || c.workload.zipf_exponent < 0 ||
+      c.workload.zipf_exponent > 5) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--zipf-exponent: '", zipf, "' is not a number in 0..5"));
+  }
   c.workload.events = events;
   c.workload.members = members;
   c.workload.bad_permille = static_cast<int>(bad);
@@ -914,6 +949,7 @@ int Main(int argc, char** argv) {
   r.seed = c.workload.seed;
   r.events = c.workload.events;
   r.members = c.workload.members;
+  r.zipf_exponent = c.workload.zipf_exponent;
   r.partitions = c.partitions;
   r.workers = c.workers;
   r.batch_records_max = c.batch;
@@ -997,9 +1033,8 @@ int Main(int argc, char** argv) {
 
   // 6. --durability=machine.
   if (c.machine) {
-    for (int i = 0; i < c.runs; ++i) {
-      auto run = EngineCatchUp(c, &*programs, backlog, r.records,
-                               absl::StrCat("machine-catchup", i + 1), true, nullptr);
+    {
+      auto run = EngineCatchUp(c, &*programs, backlog, r.records, "machine-catchup", true, nullptr);
       if (!step(run.status(), "engine catch-up, machine")) return 1;
       r.catch_up_machine.push_back(*run);
     }
