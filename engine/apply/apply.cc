@@ -1,13 +1,7 @@
 #include "engine/apply/apply.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
 #include <algorithm>
-#include <memory>
 #include <tuple>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -26,61 +20,6 @@ using loyalty::v1::Outcome;
 using i128 = __int128;
 
 constexpr UnixNanos kNever = INT64_MAX;
-
-// HMAC-SHA256 of `message` under `key`: the same bytes as HmacSha256, for
-// the random draws and voucher codes of the apply path. OpenSSL's one-shot
-// HMAC looks up the algorithms and allocates a context on every call, which
-// was ~10% of a partition batch; here each thread keeps one keyed context
-// per key (a program's random seed) and re-initializes it with the same key
-// for each message. Bounded: at most kKeyedMacsMax keys per thread.
-Digest256 KeyedHmacSha256(absl::string_view key, absl::string_view message) {
-  struct MacCtxFree {
-    void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-  };
-  struct KeyedMac {
-    std::string key;
-    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx;
-  };
-  constexpr size_t kKeyedMacsMax = 64;
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);  // kept for the process
-  LOYALTY_CHECK(mac != nullptr) << "OpenSSL has no HMAC";
-  thread_local std::vector<KeyedMac> keyed;
-  EVP_MAC_CTX* ctx = nullptr;
-  for (const KeyedMac& k : keyed) {
-    if (k.key == key) {
-      ctx = k.ctx.get();
-      break;
-    }
-  }
-  if (ctx == nullptr) {
-    if (keyed.size() >= kKeyedMacsMax) keyed.clear();
-    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> fresh(EVP_MAC_CTX_new(mac));
-    LOYALTY_CHECK(fresh != nullptr) << "EVP_MAC_CTX_new failed";
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    static const unsigned char kEmpty = 0;  // a non-null pointer for an empty key
-    LOYALTY_CHECK(EVP_MAC_init(fresh.get(),
-                               key.empty() ? &kEmpty
-                                           : reinterpret_cast<const unsigned char*>(key.data()),
-                               key.size(), params) == 1)
-        << "HMAC-SHA256 init failed";
-    ctx = fresh.get();
-    keyed.push_back(KeyedMac{std::string(key), std::move(fresh)});
-  } else {
-    // A null key keeps the key set before: only the inner state is reset.
-    LOYALTY_CHECK(EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1) << "HMAC-SHA256 init failed";
-  }
-  Digest256 out;
-  size_t len = 0;
-  LOYALTY_CHECK(EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(message.data()),
-                               message.size()) == 1 &&
-                EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size())
-      << "HMAC-SHA256 failed";
-  return out;
-}
 
 // Counters never wrap: an overflow is a broken invariant (events are bounded
 // by kPointsPerEventMax, so reaching it takes ~9,000 maximal events).
@@ -1006,7 +945,7 @@ std::string VoucherCode(const CompiledProgram& program, absl::string_view member
     msg.push_back('\0');
     msg.append(tag.data(), tag.size());
   }
-  Digest256 d = KeyedHmacSha256(program.proto().random_seed(), msg);
+  Digest256 d = HmacSha256(program.proto().random_seed(), msg);
   std::string code;
   uint64_t bits = First64(d);
   uint64_t more = First64(Digest256{d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]});
@@ -1034,7 +973,7 @@ int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
   std::string msg(rule_id.data(), rule_id.size());
   msg.push_back('\0');
   msg.append(event_id.data(), event_id.size());
-  return static_cast<int64_t>(First64(KeyedHmacSha256(program.proto().random_seed(), msg)) % 1'000'000);
+  return static_cast<int64_t>(First64(HmacSha256(program.proto().random_seed(), msg)) % 1'000'000);
 }
 
 }  // namespace loyalty

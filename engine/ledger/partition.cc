@@ -1,7 +1,5 @@
 #include "engine/ledger/partition.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -26,26 +24,6 @@ using loyalty::v1::MemberRecord;
 using loyalty::v1::OutboxRecord;
 
 namespace {
-
-// SHA-256 of `data`: the same bytes as Sha256, without OpenSSL's algorithm
-// lookup on every call (the one-shot SHA256 of OpenSSL 3 fetches it each
-// time). One digest context per thread, reused.
-Digest256 PayloadSha256(absl::string_view data) {
-  struct MdCtxFree {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // kept for the process
-  LOYALTY_CHECK(md != nullptr) << "OpenSSL has no SHA256";
-  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  LOYALTY_CHECK(ctx != nullptr) << "EVP_MD_CTX_new failed";
-  Digest256 out;
-  unsigned int len = 0;
-  LOYALTY_CHECK(EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
-                EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
-                EVP_DigestFinal_ex(ctx.get(), out.data(), &len) == 1 && len == out.size())
-      << "SHA-256 failed";
-  return out;
-}
 
 // The writes of one batch, staged in memory and handed to RocksDB sorted by
 // (column family, key), with only the last write of each key. RocksDB
@@ -413,7 +391,7 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
 
   // Dedupe on (program, member, event_id) with a digest of the payload.
   const std::string dedupe_key = keys::UnderMember(member_key, e.event_id());
-  const Digest256 digest = PayloadSha256(SerializeDeterministic(e));
+  const Digest256 digest = Sha256(SerializeDeterministic(e));
   const std::string digest16(reinterpret_cast<const char*>(digest.data()), 16);
   LOYALTY_ASSIGN_OR_RETURN(auto seen, Get(Cf::kDedupe, dedupe_key));
   if (seen.has_value()) {
