@@ -12,6 +12,7 @@
 #include "engine/base/crypto.h"
 #include "engine/base/text.h"
 #include "engine/base/time.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "gtest/gtest.h"
 
 namespace loyalty {
@@ -84,6 +85,21 @@ TEST(BytesTest, BigEndianSortsNumerically) {
   EXPECT_EQ(SignedFromOrdered(ReadBigEndian64(b)), 3);
 }
 
+// A scratch string that once held something big must come back holding
+// exactly the message's bytes.
+TEST(BytesTest, SerializeDeterministicToReusesAScratchString) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(1'772'438'400);
+  ts.set_nanos(5);
+  std::string scratch(1 << 20, 'x');
+  SerializeDeterministicTo(ts, &scratch);
+  EXPECT_EQ(scratch, ts.SerializeAsString());
+  ts.Clear();
+  SerializeDeterministicTo(ts, &scratch);
+  EXPECT_EQ(scratch, "");
+  EXPECT_EQ(SerializeDeterministic(ts), "");
+}
+
 TEST(CryptoTest, KnownVectors) {
   // FIPS 180-2 "abc".
   EXPECT_EQ(HexDigest(Sha256("abc")),
@@ -108,8 +124,8 @@ Digest256 ReferenceHmacSha256(const std::string& key, const std::string& message
   static const unsigned char kEmpty = 0;  // a non-null pointer for an empty key
   const void* key_data = key.empty() ? &kEmpty : static_cast<const void*>(key.data());
   EXPECT_NE(HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()),
-                 reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                 out.data(), &len),
+                 reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
+                 &len),
             nullptr);
   EXPECT_EQ(len, out.size());
   return out;
@@ -186,9 +202,14 @@ TEST(CryptoTest, HmacKeysThatDifferOnlyAtTheEndOrInLength) {
   // not be confused by the per-thread key cache. ("k" and "k\0" are the same
   // HMAC key once zero-padded; the cache must still give both right.)
   const std::string base = Bytes(70, 3);
-  const std::vector<std::string> keys = {
-      "k", std::string("k\0", 2), "kk", base.substr(0, 64), base.substr(0, 65), base,
-      base.substr(0, 69) + "x", base.substr(0, 63) + "y"};
+  const std::vector<std::string> keys = {"k",
+                                         std::string("k\0", 2),
+                                         "kk",
+                                         base.substr(0, 64),
+                                         base.substr(0, 65),
+                                         base,
+                                         base.substr(0, 69) + "x",
+                                         base.substr(0, 63) + "y"};
   const std::string msg = "rule-1" + std::string(1, '\0') + "evt-1";
   for (int round = 0; round < 3; ++round) {
     for (const std::string& key : keys) {

@@ -1,5 +1,6 @@
 #include "engine/base/bytes.h"
 
+#include "engine/base/status.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -21,15 +22,18 @@ uint64_t ReadBigEndian64(absl::string_view in) {
 }
 
 void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::string* out) {
-  out->clear();
   // ByteSizeLong caches the sizes that SerializeWithCachedSizes relies on.
-  out->reserve(msg.ByteSizeLong());
-  {
-    google::protobuf::io::StringOutputStream stream(out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    msg.SerializeWithCachedSizes(&coded);
-  }
+  const size_t size = msg.ByteSizeLong();
+  // Exactly `size` bytes: a StringOutputStream would first grow the string
+  // to its whole capacity (a memset), and callers reuse one scratch string
+  // whose capacity a big member record once made megabytes.
+  out->resize(size);
+  google::protobuf::io::ArrayOutputStream stream(out->data(), static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  msg.SerializeWithCachedSizes(&coded);
+  LOYALTY_CHECK(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size)
+      << "serialized " << coded.ByteCount() << " of " << size << " bytes";
 }
 
 std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {
