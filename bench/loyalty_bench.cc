@@ -654,20 +654,26 @@ absl::StatusOr<double> Recovery(const Config& c, double rate) {
 
 // --- peers ----------------------------------------------------------------
 
-// The Kafka Streams peer on `input` (one output record per input record,
-// input timestamps propagated): catch-up rate from its output, or latency at
-// `rate` when rate > 0.
+// Starts the Kafka Streams peer (bench/peers/kstreams/run.sh) from `input`
+// to `out`, with its own application id and state directory `name`.
+pid_t SpawnKStreams(const Config& c, const std::string& input, const std::string& out,
+                    const std::string& name, const std::string& log) {
+  return Spawn(
+      {c.kstreams, "run", absl::StrCat("--brokers=", c.brokers), absl::StrCat("--input=", input),
+       absl::StrCat("--output=", out), absl::StrCat("--app-id=bench.", c.tag, ".", name),
+       absl::StrCat("--state-dir=", c.out_dir, "/work/", name, "-state"),
+       absl::StrCat("--program=", c.program)},
+      log);
+}
+
+// The Kafka Streams peer's catch-up rate on `input`, from its output topic
+// (one output record per input record, input timestamps propagated).
 absl::StatusOr<double> KStreamsCatchUp(const Config& c, const std::string& input, int64_t records) {
   const std::string out = absl::StrCat("bench.", c.tag, ".ks.out");
   LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
   const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-catchup.log");
-  const pid_t pid = Spawn(
-      {c.kstreams, "run", absl::StrCat("--brokers=", c.brokers), absl::StrCat("--input=", input),
-       absl::StrCat("--output=", out), absl::StrCat("--app-id=bench.", c.tag, ".ks"),
-       absl::StrCat("--state-dir=", c.out_dir, "/work/ks-state"),
-       absl::StrCat("--program=", c.program)},
-      log);
+  const pid_t pid = SpawnKStreams(c, input, out, "ks", log);
   Progress progress(absl::StrCat("kafka-streams catch-up of ", records, " records"));
   int64_t last = -1;
   double last_change = MonoSeconds() + 120;  // JVM start, group join
@@ -703,12 +709,7 @@ absl::StatusOr<LatencyRun> KStreamsLatency(const Config& c, double rate) {
   LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
   const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-latency.log");
-  const pid_t pid = Spawn(
-      {c.kstreams, "run", absl::StrCat("--brokers=", c.brokers), absl::StrCat("--input=", input),
-       absl::StrCat("--output=", out), absl::StrCat("--app-id=bench.", c.tag, ".kslat"),
-       absl::StrCat("--state-dir=", c.out_dir, "/work/kslat-state"),
-       absl::StrCat("--program=", c.program)},
-      log);
+  const pid_t pid = SpawnKStreams(c, input, out, "kslat", log);
   // Ready when it says RUNNING (its README's contract).
   const double deadline = MonoSeconds() + 180;
   while (ReadFile(log).find("RUNNING") == std::string::npos) {
