@@ -530,13 +530,9 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
   return absl::OkStatus();
 }
 
-absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
-                           Outcome* out) {
-  const CompiledProgram& program = ops.program();
-  const auto& p = e.purchase();
-  MemberState* st = ops.state();
-  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
-  // Base earn: floor(sum(amount_i * cat_bp_i) * points / (per_minor * 10000)).
+}  // namespace
+
+__int128 BaseEarn(const CompiledProgram& program, const loyalty::v1::Purchase& p) {
   i128 weighted = 0;
   if (p.items_size() == 0) {
     weighted = i128{p.amount_minor()} * program.CategoryBp("");
@@ -546,7 +542,18 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
     }
   }
   const auto& earn = program.proto().earn();
-  i128 points = weighted * earn.points() / (i128{earn.per_minor()} * kBp);
+  return weighted * earn.points() / (i128{earn.per_minor()} * kBp);
+}
+
+namespace {
+
+absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
+                           Outcome* out) {
+  const CompiledProgram& program = ops.program();
+  const auto& p = e.purchase();
+  MemberState* st = ops.state();
+  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+  i128 points = BaseEarn(program, p);
   // The tier before this event.
   points = points * program.TierEarnBp(program.TierIndex(st->tier_id())) / kBp;
   // Matching promotions in file order: each multiplier with its own floor,

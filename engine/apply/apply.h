@@ -90,6 +90,12 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1:
 std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
                         absl::string_view event_id, absl::string_view tag = "");
 
+// The base earn of a purchase (SPEC §6), before tier and promotions:
+// floor(sum(amount_i * cat_bp_i) * earn.points / (earn.per_minor * 10000));
+// no items is one item of the whole amount in category "". Exact in 128
+// bits; the caller bounds it.
+__int128 BaseEarn(const CompiledProgram& program, const loyalty::v1::Purchase& purchase);
+
 // The draw of random reward rule `rule_id` for `event_id`:
 // big-endian uint64 of HMAC-SHA256(random_seed, rule_id \0 event_id)[0..8)
 // mod 1,000,000. The rule wins iff it is below probability_ppm (SPEC §6).

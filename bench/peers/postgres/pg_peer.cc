@@ -49,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/apply/apply.h"
 #include "engine/apply/validate.h"
 #include "engine/base/status.h"
 #include "engine/cmd/flags.h"
@@ -257,20 +258,10 @@ void AppendArrayText(std::string* out, absl::string_view s) {
 // ---------------------------------------------------------------------------
 // The earn
 
-// The engine's base earn (engine/apply/apply.cc, ApplyPurchase):
-// floor(sum(amount_i * cat_bp_i) * points / (per_minor * 10000)); no items
-// is one item of the whole amount in category "".
-int64_t BaseEarn(const loyalty::CompiledProgram& program, const loyalty::v1::Purchase& p) {
-  i128 weighted = 0;
-  if (p.items_size() == 0) {
-    weighted = i128{p.amount_minor()} * program.CategoryBp("");
-  } else {
-    for (const auto& item : p.items()) {
-      weighted += i128{item.amount_minor()} * program.CategoryBp(item.category());
-    }
-  }
-  const auto& earn = program.proto().earn();
-  const i128 points = weighted * earn.points() / (i128{earn.per_minor()} * loyalty::kBp);
+// The engine's own base earn (loyalty::BaseEarn, engine/apply/apply.h),
+// bounded as the engine bounds an event's earn.
+int64_t PurchaseEarn(const loyalty::CompiledProgram& program, const loyalty::v1::Purchase& p) {
+  const i128 points = loyalty::BaseEarn(program, p);
   LOYALTY_CHECK(points >= 0 && points <= loyalty::kPointsPerEventMax) << "earn out of bounds";
   return static_cast<int64_t>(points);
 }
@@ -605,7 +596,7 @@ absl::Status Peer::Run(Results* results) {
       }
       ++results->purchases;
       const loyalty::CompiledProgram* program = programs_.Find(event.program_id());
-      earn_[{event.program_id(), event.member_id()}] += BaseEarn(*program, event.purchase());
+      earn_[{event.program_id(), event.member_id()}] += PurchaseEarn(*program, event.purchase());
     }
     if (!status.ok()) break;
     if (records > 0 || pending_ != committed_) status = CommitBatch(results);
