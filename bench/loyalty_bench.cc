@@ -927,11 +927,11 @@ double ResolveRate(const std::string& spec, double catch_up) {
 
 int Main(int argc, char** argv) {
   auto flags = Flags::Parse(
-      argc, argv, 1,
-      {"brokers",        "out",      "events",     "members", "bad-permille", "seed",
-       "partitions",     "workers",  "batch-size", "runs",    "rates",        "rate-seconds",
-       "warmup-seconds", "machine",  "recovery",   "peers",   "pg",           "loyaltyd",
-       "pg-peer",        "kstreams", "program",    "quick",   "help"},
+      argc, argv, 1, {"brokers", "out",          "events",         "members",    "bad-permille",
+                      "seed",    "partitions",   "workers",        "batch-size", "runs",
+                      "rates",   "rate-seconds", "warmup-seconds", "machine",    "recovery",
+                      "peers",   "pg",           "loyaltyd",       "pg-peer",    "kstreams",
+                      "program", "quick",        "zipf-exponent",  "help"},
       {"quick", "help"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
