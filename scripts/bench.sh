@@ -6,7 +6,7 @@
 # loyalty-bench with the given flags, and stops what it started.
 #
 #   scripts/bench.sh                      the full SPEC §9 run (10^7 events; hours here)
-#   scripts/bench.sh --events=1000000     a shorter run
+#   scripts/bench.sh --events=300000      the run of docs/PERFORMANCE.md (about 10 min)
 #   scripts/bench.sh --quick              small sizes, a couple of minutes: the code runs
 #   scripts/bench.sh --help               loyalty-bench's flags
 #
@@ -22,7 +22,7 @@ PG_PORT=${LOYALTY_BENCH_PG_PORT:-19992}
 for arg in "$@"; do
   case "$arg" in
     --help|-h)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       echo
       [ -x "$BUILD/bench/loyalty-bench" ] && exec "$BUILD/bench/loyalty-bench" --help
       exit 0 ;;
