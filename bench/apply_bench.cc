@@ -366,8 +366,9 @@ void BM_Apply(benchmark::State& state, Kind kind, int items) {
       const bool applied = kind == Kind::kTick
                                ? !delta.entries.empty()
                                : delta.outcome.status() == loyalty::v1::Outcome::APPLIED;
-      if (!applied) Die(absl::StrCat("event ", k, " of kind ", static_cast<int>(kind),
-                                     " did not apply: ", delta.outcome.reason()));
+      if (!applied)
+        Die(absl::StrCat("event ", k, " of kind ", static_cast<int>(kind),
+                         " did not apply: ", delta.outcome.reason()));
     }
   }
   std::vector<MemberRecord> members = f.members;
@@ -514,20 +515,30 @@ void BuildWriteBatch(const ShapedBatch& b, PartitionStore* store, int64_t next_o
   put(Cf::kMeta, keys::kNextOffset, keys::EncodeInt(next_offset));
 }
 
-void BM_WriteBatchBuild(benchmark::State& state) {
-  const size_t n = static_cast<size_t>(state.range(0));
-  const ShapedBatch batch = Shape(n);
+// What both write benchmarks use: the shaped batch of n events, a store, and
+// the WriteBatch rebuilt from them.
+struct BatchBench {
+  explicit BatchBench(size_t events) : n(events), batch(Shape(events)) {}
+  void Rebuild() {
+    wb.Clear();
+    BuildWriteBatch(batch, s.store.get(), static_cast<int64_t>(n), &scratch, &wb);
+  }
+  size_t n;
+  ShapedBatch batch;
   ScratchStore s;
   rocksdb::WriteBatch wb;
   std::string scratch;
+};
+
+void BM_WriteBatchBuild(benchmark::State& state) {
+  BatchBench b(static_cast<size_t>(state.range(0)));
   for (auto _ : state) {
-    wb.Clear();
-    BuildWriteBatch(batch, s.store.get(), static_cast<int64_t>(n), &scratch, &wb);
-    benchmark::DoNotOptimize(wb.Data().data());
+    b.Rebuild();
+    benchmark::DoNotOptimize(b.wb.Data().data());
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(b.n));
   state.counters["bytes_per_event"] =
-      static_cast<double>(wb.GetDataSize()) / static_cast<double>(n);
+      static_cast<double>(b.wb.GetDataSize()) / static_cast<double>(b.n);
 }
 BENCHMARK(BM_WriteBatchBuild)->Arg(1)->Arg(64)->Arg(4096)->Unit(benchmark::kMicrosecond);
 
@@ -535,19 +546,14 @@ BENCHMARK(BM_WriteBatchBuild)->Arg(1)->Arg(64)->Arg(4096)->Unit(benchmark::kMicr
 // with BM_WriteBatchBuild, what a batch costs after the apply path. The
 // batch is rebuilt with the timer paused; the same keys are rewritten.
 void BM_StoreWrite(benchmark::State& state) {
-  const size_t n = static_cast<size_t>(state.range(0));
-  const ShapedBatch batch = Shape(n);
-  ScratchStore s;
-  rocksdb::WriteBatch wb;
-  std::string scratch;
+  BatchBench b(static_cast<size_t>(state.range(0)));
   for (auto _ : state) {
     state.PauseTiming();
-    wb.Clear();
-    BuildWriteBatch(batch, s.store.get(), static_cast<int64_t>(n), &scratch, &wb);
+    b.Rebuild();
     state.ResumeTiming();
-    if (!s.store->Write(&wb).ok()) Die("store write");
+    if (!b.s.store->Write(&b.wb).ok()) Die("store write");
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(b.n));
 }
 BENCHMARK(BM_StoreWrite)->Arg(64)->Arg(4096)->Unit(benchmark::kMicrosecond);
 

@@ -317,9 +317,9 @@ void OutputProbe::WatchAfter(int64_t after_ms) {
   watch_hit_ms_ = 0;
 }
 
-int64_t OutputProbe::FirstAfter(int64_t after_ms) const {
+int64_t OutputProbe::WatchHit() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return watch_after_ms_ == after_ms ? watch_hit_ms_ : 0;
+  return watch_hit_ms_;
 }
 
 std::vector<int64_t> OutputProbe::LatenciesSince(int64_t since_ms) const {

@@ -74,13 +74,12 @@ class OutputProbe {
   // Receive time (wall ms) of the first and the last record; 0 if none.
   int64_t first_ms() const;
   int64_t last_ms() const;
-  // Receive time of the first record whose timestamp is > `after_ms`
-  // (0 if none yet).
-  int64_t FirstAfter(int64_t after_ms) const;
   // Latencies (ms) of records whose timestamp is >= `since_ms`.
   std::vector<int64_t> LatenciesSince(int64_t since_ms) const;
-  // Set a watch: FirstAfter() answers for this `after_ms` only.
+  // Watches for the first record whose timestamp is > `after_ms`; WatchHit
+  // is its receive time (wall ms), 0 until one arrives.
   void WatchAfter(int64_t after_ms);
+  int64_t WatchHit() const;
 
  private:
   OutputProbe() = default;

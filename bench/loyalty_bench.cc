@@ -633,10 +633,10 @@ absl::StatusOr<double> Recovery(const Config& c, double rate) {
     waitpid(pid, nullptr, 0);
     pid = Spawn(argv, log);
     const double restart_deadline = MonoSeconds() + 120;
-    while (probe->FirstAfter(kill_ms) == 0 && MonoSeconds() < restart_deadline) {
+    while (probe->WatchHit() == 0 && MonoSeconds() < restart_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    const int64_t hit = probe->FirstAfter(kill_ms);
+    const int64_t hit = probe->WatchHit();
     if (hit == 0) {
       result =
           absl::DeadlineExceededError(absl::StrCat("no output 120 s after the restart; see ", log));
