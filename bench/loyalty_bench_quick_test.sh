@@ -21,8 +21,11 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$ROOT/deploy/kafka/kafka.sh" start --port="$KAFKA_PORT" --dir="$WORK/kafka"
-"$ROOT/bench/peers/postgres/pg.sh" start --port="$PG_PORT" --dir="$WORK/pg"
+# Another run's servers may hold the ports: take the next free ones.
+"$ROOT/deploy/kafka/kafka.sh" start --port="$KAFKA_PORT" --dir="$WORK/kafka" --find-port
+KAFKA_PORT=$(cat "$WORK/kafka/port")
+"$ROOT/bench/peers/postgres/pg.sh" start --port="$PG_PORT" --dir="$WORK/pg" --find-port
+PG_PORT=$(cat "$WORK/pg/port")
 "$ROOT/bench/peers/kstreams/run.sh" build
 
 "$BENCH" --brokers="127.0.0.1:$KAFKA_PORT" --quick --out="$WORK/out" \

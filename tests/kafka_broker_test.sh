@@ -10,10 +10,17 @@ trap 'kafka stop >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-kafka start
+# Another run's broker may hold $PORT: take the next free one, and keep it.
+kafka start --find-port
+PORT=$(cat "$DIR/port")
 kafka status || fail "not serving after start"
 kcat -b "127.0.0.1:$PORT" -L | grep -q "broker 1 at 127.0.0.1:$PORT" || fail "metadata lacks broker 1"
 cluster=$(grep cluster.id "$DIR/data/meta.properties")
+# A second broker on the same port must be refused, not share this one.
+rc=0
+"$ROOT/deploy/kafka/kafka.sh" start --port="$PORT" --dir="$DIR.other" >/dev/null 2>&1 || rc=$?
+rm -rf "$DIR.other"
+[ "$rc" = 3 ] || fail "a start on a port another broker serves exited $rc, not 3"
 kafka stop
 if kafka status; then fail "still serving after stop"; fi
 kafka start

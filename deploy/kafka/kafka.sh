@@ -3,14 +3,17 @@
 # 127.0.0.1 for tests and benchmarks.
 #
 #   deploy/kafka/kafka.sh fetch                  fetch the pinned jars from Maven Central
-#   deploy/kafka/kafka.sh start [--port=N] [--dir=D]
+#   deploy/kafka/kafka.sh start [--port=N] [--dir=D] [--find-port]
 #                                                format D (once) and start; waits until it serves
 #   deploy/kafka/kafka.sh stop  [--port=N] [--dir=D]
 #                                                SIGTERM, then SIGKILL after 30 s
-#   deploy/kafka/kafka.sh status [--port=N]      exit 0 if it serves
+#   deploy/kafka/kafka.sh status [--port=N] [--dir=D]   exit 0 if it serves
 #
 # Defaults: --port=19092 (controller on port+1), --dir=/tmp/loyalty-kafka-<port>.
 # The data directory survives stop/start, so a broker restart keeps its log.
+# A start refuses (exit 3) a port that something else answers on, rather than
+# share another run's broker; with --find-port (and --dir) it takes the first
+# free pair of N, N+10, ... instead. Either way the port is written to D/port.
 # Jars are cached in .cache/kafka/<version>/libs (ignored by git); set
 # LOYALTY_KAFKA_CACHE to move it.
 set -euo pipefail
@@ -21,22 +24,33 @@ VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.x
 CACHE=${LOYALTY_KAFKA_CACHE:-$ROOT/.cache/kafka/$VERSION}
 PORT=19092
 DIR=""
+FIND_PORT=0
+PORT_GIVEN=0
+# shellcheck source=../../scripts/lib/ports.sh
+. "$ROOT/scripts/lib/ports.sh"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 2; }
 shift
 for arg in "$@"; do
   case "$arg" in
-    --port=*) PORT=${arg#--port=} ;;
+    --port=*) PORT=${arg#--port=}; PORT_GIVEN=1 ;;
     --dir=*) DIR=${arg#--dir=} ;;
+    --find-port) FIND_PORT=1 ;;
     --help|-h) usage; exit 0 ;;
     *) echo "kafka.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
-CONTROLLER_PORT=$((PORT + 1))
+[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "kafka.sh: --port=$PORT: not a port number" >&2; exit 2; }
+if [ "$FIND_PORT" = 1 ] && [ -z "$DIR" ]; then
+  echo "kafka.sh: --find-port needs --dir (the port is written to D/port)" >&2; exit 2
+fi
 DIR=${DIR:-/tmp/loyalty-kafka-$PORT}
+# stop and status without --port mean the port this directory's broker took.
+if [ "$PORT_GIVEN" = 0 ] && [ "$cmd" != start ] && [ -f "$DIR/port" ]; then PORT=$(cat "$DIR/port"); fi
+CONTROLLER_PORT=$((PORT + 1))
 
 need_java() {
   if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
@@ -88,11 +102,17 @@ java_args() {
     -cp "$CACHE/libs/*")
 }
 
-start() {
-  fetch
-  command -v kcat >/dev/null || { echo "kafka.sh: kcat is missing (scripts/install-deps.sh)" >&2; exit 1; }
-  if serves; then echo "kafka.sh: a broker already serves 127.0.0.1:$PORT"; return 0; fi
+# Whether the broker this directory's pid file names is alive.
+own_broker_alive() { [ -f "$DIR/kafka.pid" ] && kill -0 "$(cat "$DIR/kafka.pid")" 2>/dev/null; }
+
+# logged_since N TEXT FILE: whether a line of FILE after its first N has TEXT.
+logged_since() { awk -v n="$1" -v t="$2" 'NR > n && index($0, t) { f = 1 } END { exit !f }' "$3" 2>/dev/null; }
+
+# One attempt on $PORT: 0 when it serves, 3 when the port turned out to be
+# taken (another process bound it first), 1 on any other failure.
+start_once() {
   write_config
+  echo "$PORT" > "$DIR/port"
   java_args
   if [ ! -f "$DIR/data/meta.properties" ]; then
     local id
@@ -100,24 +120,62 @@ start() {
     java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" \
       >/dev/null
   fi
+  # server.log is appended to across restarts: only lines after this count.
+  local log="$DIR/logs/server.log" seen=0
+  [ -f "$log" ] && seen=$(wc -l < "$log")
   # Its own session, so that it outlives this script and its caller's signals.
   setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$DIR/server.properties" \
     > "$DIR/logs/stdout.log" 2>&1 < /dev/null &
   echo $! > "$DIR/kafka.pid"
   for _ in $(seq 1 120); do
-    if serves; then
+    # Serving is not enough: another broker may answer on this port while
+    # ours fails to bind it. Ours says it started in its own log.
+    if logged_since "$seen" "Kafka Server started" "$log" && serves; then
       echo "kafka.sh: Kafka $VERSION serves 127.0.0.1:$PORT (pid $(cat "$DIR/kafka.pid"), data $DIR)"
       return 0
     fi
-    if ! kill -0 "$(cat "$DIR/kafka.pid")" 2>/dev/null; then
+    if ! own_broker_alive; then
+      rm -f "$DIR/kafka.pid"
+      if logged_since "$seen" "Address already in use" "$log" ||
+          logged_since 0 "Address already in use" "$DIR/logs/stdout.log"; then
+        echo "kafka.sh: 127.0.0.1:$PORT or :$CONTROLLER_PORT was taken while the broker started" >&2
+        return 3
+      fi
       echo "kafka.sh: the broker exited; last lines of $DIR/logs:" >&2
-      tail -n 30 "$DIR/logs/stdout.log" "$DIR/logs/server.log" >&2 2>/dev/null || true
-      exit 1
+      tail -n 30 "$DIR/logs/stdout.log" "$log" >&2 2>/dev/null || true
+      return 1
     fi
     sleep 0.5
   done
   echo "kafka.sh: the broker did not serve 127.0.0.1:$PORT within 60 s; see $DIR/logs" >&2
-  exit 1
+  return 1
+}
+
+start() {
+  fetch
+  command -v kcat >/dev/null || { echo "kafka.sh: kcat is missing (scripts/install-deps.sh)" >&2; exit 1; }
+  if own_broker_alive && serves; then
+    echo "kafka.sh: the broker of $DIR already serves 127.0.0.1:$PORT"; return 0
+  fi
+  mkdir -p "$DIR"
+  local attempt rc
+  for attempt in 1 2 3 4 5; do
+    if [ "$FIND_PORT" = 1 ]; then
+      PORT=$(free_port "$PORT" 2) || {
+        echo "kafka.sh: no free port pair from $PORT in 20 steps of 10" >&2; exit 3; }
+      CONTROLLER_PORT=$((PORT + 1))
+    elif port_in_use "$PORT" || port_in_use "$CONTROLLER_PORT"; then
+      echo "kafka.sh: 127.0.0.1:$PORT or :$CONTROLLER_PORT is in use by another process" \
+        "(another broker or test run?); choose another --port, or --find-port" >&2
+      exit 3
+    fi
+    rc=0
+    start_once || rc=$?
+    [ "$rc" = 0 ] && return 0
+    [ "$rc" = 3 ] && [ "$FIND_PORT" = 1 ] || exit "$rc"
+    PORT=$((PORT + 10))
+  done
+  exit 3
 }
 
 stop() {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/kafka.h"
@@ -31,7 +32,18 @@ absl::Status KafkaBroker::Script(const std::string& command) {
   return absl::OkStatus();
 }
 
-absl::Status KafkaBroker::Start() { return Script("start"); }
+absl::Status KafkaBroker::Start() {
+  if (started_) return Script("start");  // a restart keeps the port its clients know
+  LOYALTY_RETURN_IF_ERROR(Script("start --find-port"));
+  std::ifstream in(dir_ + "/port");
+  int port = 0;
+  if (!(in >> port) || port <= 0) {
+    return absl::InternalError(absl::StrCat(dir_, "/port: kafka.sh did not write the port"));
+  }
+  port_ = port;
+  started_ = true;
+  return absl::OkStatus();
+}
 absl::Status KafkaBroker::Stop() { return Script("stop"); }
 
 absl::StatusOr<std::map<int, std::vector<std::string>>> ReadTopic(

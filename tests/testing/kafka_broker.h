@@ -15,8 +15,10 @@ namespace loyalty::testing {
 
 class KafkaBroker {
  public:
-  // A broker on 127.0.0.1:`port` (controller on port + 1) with its log in a
-  // fresh temporary directory.
+  // A broker on 127.0.0.1 with its log in a fresh temporary directory. The
+  // first Start() takes `port` (controller on port + 1), or the first free
+  // pair of port + 10, port + 20, ... when another run holds it; brokers()
+  // names the one taken, and a restart keeps it.
   explicit KafkaBroker(int port);
   ~KafkaBroker();  // stops the broker and removes its directory
 
@@ -28,6 +30,7 @@ class KafkaBroker {
   absl::Status Script(const std::string& command);
 
   int port_;
+  bool started_ = false;
   std::string dir_;
 };
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # A PostgreSQL server on 127.0.0.1 for the PostgreSQL peer of loyalty-bench.
 #
-#   bench/peers/postgres/pg.sh start  [--port=N] [--dir=D]
+#   bench/peers/postgres/pg.sh start  [--port=N] [--dir=D] [--find-port]
 #                       install PostgreSQL and libpq (Debian) if missing,
 #                       initdb D (once), start, wait until it serves and
 #                       create the database "loyalty"
 #   bench/peers/postgres/pg.sh stop   [--port=N] [--dir=D]    fast shutdown
-#   bench/peers/postgres/pg.sh status [--port=N]              exit 0 if it serves
+#   bench/peers/postgres/pg.sh status [--port=N] [--dir=D]    exit 0 if it serves
 #
-# Defaults: --port=19992, --dir=/tmp/loyalty-pg-<port>. Listens on 127.0.0.1
+# Defaults: --port=19992, --dir=/tmp/loyalty-pg-<port>. A start refuses
+# (exit 3) a port that another server answers on; with --find-port (and
+# --dir) it takes the first free one of N, N+10, ... instead. Either way the
+# port is written to D/port. Listens on 127.0.0.1
 # only, trust authentication (user postgres, no password), Unix socket in D.
 # Settings (README.md says why): synchronous_commit=off with fsync=on (a
 # commit survives a kill -9 of the peer; a crash of the server or the machine
@@ -17,25 +20,36 @@
 # wal_compression=on. The data directory survives stop/start.
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 PORT=19992
+PORT_GIVEN=0
 DIR=""
+FIND_PORT=0
+# shellcheck source=../../../scripts/lib/ports.sh
+. "$ROOT/scripts/lib/ports.sh"
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 2; }
 shift
 for arg in "$@"; do
   case "$arg" in
-    --port=*) PORT=${arg#--port=} ;;
+    --port=*) PORT=${arg#--port=}; PORT_GIVEN=1 ;;
     --dir=*) DIR=${arg#--dir=} ;;
+    --find-port) FIND_PORT=1 ;;
     --help|-h) usage; exit 0 ;;
     *) echo "pg.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$cmd" in --help|-h) usage; exit 0 ;; esac
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "pg.sh: --port=$PORT: not a port number" >&2; exit 2; }
+if [ "$FIND_PORT" = 1 ] && [ -z "$DIR" ]; then
+  echo "pg.sh: --find-port needs --dir (the port is written to D/port)" >&2; exit 2
+fi
 DIR=${DIR:-/tmp/loyalty-pg-$PORT}
+# stop and status without --port mean the port this directory's server took.
+if [ "$PORT_GIVEN" = 0 ] && [ "$cmd" != start ] && [ -f "$DIR/port" ]; then PORT=$(cat "$DIR/port"); fi
 DATA="$DIR/data"
 LOG="$DIR/postgres.log"
 DB=loyalty
@@ -70,11 +84,20 @@ start() {
   install_if_missing
   local bin
   bin=$(bindir) || { echo "pg.sh: no /usr/lib/postgresql/*/bin/initdb" >&2; exit 1; }
-  if serves; then
-    echo "pg.sh: a server already answers on 127.0.0.1:$PORT"
+  if [ -f "$DATA/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1 &&
+      serves; then
+    echo "pg.sh: the server of $DATA already serves 127.0.0.1:$PORT"
     return 0
   fi
+  if [ "$FIND_PORT" = 1 ]; then
+    PORT=$(free_port "$PORT" 1) || { echo "pg.sh: no free port from $PORT in 20 steps of 10" >&2; exit 3; }
+  elif port_in_use "$PORT"; then
+    echo "pg.sh: 127.0.0.1:$PORT is in use by another process (another server or test run?);" \
+      "choose another --port, or --find-port" >&2
+    exit 3
+  fi
   mkdir -p "$DIR"
+  echo "$PORT" > "$DIR/port"
   [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
   if [ ! -f "$DATA/PG_VERSION" ]; then
     echo "pg.sh: initdb $DATA"
@@ -114,7 +137,7 @@ EOF
   # exit, and a start before that is refused ("another server might be
   # running"): retry for a while.
   local tries=0
-  until as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 2>&1; do
+  until as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $PORT" -w -t 60 start >/dev/null 2>&1; do
     tries=$((tries + 1))
     if [ "$tries" -ge 10 ]; then tail -20 "$LOG" >&2; exit 1; fi
     sleep 2
