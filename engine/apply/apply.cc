@@ -98,20 +98,32 @@ class MemberOps {
 
   // Consumes up to `amount` from available lots: earliest expiry first
   // (never-expiring last), then creation order. Returns what was taken.
+  //
+  // A member may hold thousands of lots while a spend takes a few of them:
+  // a heap (O(lots + taken × log lots)) rather than a sort of all of them.
   int64_t ConsumeAvailable(int64_t amount) {
-    std::vector<Lot*> order;
+    if (amount <= 0) return 0;
+    struct Candidate {
+      UnixNanos expires;  // kNever for a lot that never expires
+      int64_t lot_id;
+      Lot* lot;
+    };
+    // std::*_heap keep the largest first; this puts the earliest first.
+    auto later = [](const Candidate& a, const Candidate& b) {
+      return std::tie(a.expires, a.lot_id) > std::tie(b.expires, b.lot_id);
+    };
+    std::vector<Candidate> heap;
+    heap.reserve(static_cast<size_t>(rec_->lots_size()));
     for (Lot& lot : *rec_->mutable_lots()) {
-      if (!lot.pending() && lot.remaining_points() > 0) order.push_back(&lot);
+      if (lot.pending() || lot.remaining_points() <= 0) continue;
+      heap.push_back({lot.expires_at_ns() == 0 ? kNever : lot.expires_at_ns(), lot.lot_id(), &lot});
     }
-    std::sort(order.begin(), order.end(), [](const Lot* a, const Lot* b) {
-      auto key = [](const Lot* l) {
-        return std::make_tuple(l->expires_at_ns() == 0 ? kNever : l->expires_at_ns(), l->lot_id());
-      };
-      return key(a) < key(b);
-    });
+    std::make_heap(heap.begin(), heap.end(), later);
     int64_t taken = 0;
-    for (Lot* lot : order) {
-      if (taken == amount) break;
+    while (taken < amount && !heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      Lot* lot = heap.back().lot;
+      heap.pop_back();
       int64_t take = std::min(amount - taken, lot->remaining_points());
       lot->set_remaining_points(lot->remaining_points() - take);
       taken += take;
@@ -137,26 +149,25 @@ class MemberOps {
     Touch();
   }
 
-  // Drops empty lots and recomputes available/pending from lots and debt.
+  // Drops empty lots (keeping creation order) and recomputes
+  // available/pending from lots and debt, in one pass.
   void Settle() {
     auto* lots = rec_->mutable_lots();
     int keep = 0;
-    for (int i = 0; i < lots->size(); ++i) {
-      if (lots->Get(i).remaining_points() > 0) {
-        if (keep != i) lots->SwapElements(keep, i);
-        ++keep;
-      }
-    }
-    while (lots->size() > keep) lots->RemoveLast();
     int64_t available = 0;
     int64_t pending = 0;
-    for (const Lot& lot : *lots) {
+    for (int i = 0; i < lots->size(); ++i) {
+      const Lot& lot = lots->Get(i);
+      if (lot.remaining_points() <= 0) continue;
       if (lot.pending()) {
         pending = CheckedAdd(pending, lot.remaining_points());
       } else {
         available = CheckedAdd(available, lot.remaining_points());
       }
+      if (keep != i) lots->SwapElements(keep, i);
+      ++keep;
     }
+    while (lots->size() > keep) lots->RemoveLast();
     LOYALTY_CHECK(st_->debt_points() == 0 || available == 0)
         << "member " << st_->member_id() << " owes " << st_->debt_points() << " while holding "
         << available << " available points";
@@ -376,7 +387,8 @@ void ApplyTierMaturities(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
 struct Maturity {
   UnixNanos due;
   int64_t lot_id;
-  int kind;  // 0 = release, 1 = expiry (created in this order with the lot)
+  int kind;   // 0 = release, 1 = expiry (created in this order with the lot)
+  int index;  // the lot's place in the record; lots stay put until Settle()
   bool operator<(const Maturity& o) const {
     return std::tie(due, lot_id, kind) < std::tie(o.due, o.lot_id, o.kind);
   }
@@ -394,22 +406,21 @@ void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
 void ApplyLotMaturities(MemberOps& ops, UnixNanos t) {
   MemberRecord* rec = ops.record();
   std::vector<Maturity> due;
-  for (const Lot& lot : rec->lots()) {
+  for (int i = 0; i < rec->lots_size(); ++i) {
+    const Lot& lot = rec->lots(i);
     if (lot.pending() && lot.available_at_ns() <= t) {
-      due.push_back({lot.available_at_ns(), lot.lot_id(), 0});
+      due.push_back({lot.available_at_ns(), lot.lot_id(), 0, i});
     }
     if (lot.expires_at_ns() != 0 && lot.expires_at_ns() <= t) {
-      due.push_back({lot.expires_at_ns(), lot.lot_id(), 1});
+      due.push_back({lot.expires_at_ns(), lot.lot_id(), 1, i});
     }
   }
   if (due.empty()) return;
   std::sort(due.begin(), due.end());
   for (const Maturity& m : due) {
-    Lot* lot = nullptr;
-    for (Lot& l : *rec->mutable_lots()) {
-      if (l.lot_id() == m.lot_id) lot = &l;
-    }
-    if (lot == nullptr || lot->remaining_points() == 0) continue;
+    Lot* lot = rec->mutable_lots(m.index);
+    LOYALTY_CHECK(lot->lot_id() == m.lot_id) << "lot " << m.lot_id << " moved";
+    if (lot->remaining_points() == 0) continue;
     if (m.kind == 0) {
       lot->set_pending(false);
       ops.PayDebt(lot);

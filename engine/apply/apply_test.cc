@@ -2,7 +2,9 @@
 // debt, maturities, earn arithmetic, engagement caps, redemptions, refunds.
 #include "engine/apply/apply.h"
 
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "engine/base/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -198,6 +200,56 @@ TEST_F(ApplyTest, NeverExpiringLotsAreSpentLast) {
   ASSERT_EQ(rec_.lots_size(), 1);
   EXPECT_EQ(rec_.lots(0).lot_id(), 1);
   EXPECT_EQ(rec_.lots(0).remaining_points(), 5);
+}
+
+// Many lots of mixed expiry (ties, never-expiring, out of creation order):
+// a spend takes exactly what a full sort by (expiry, never last; lot id)
+// would take, whatever way ConsumeAvailable finds them.
+TEST_F(ApplyTest, SpendingManyLotsTakesThemInExpiryThenCreationOrder) {
+  const uint32_t seed = 20261123;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng(seed);
+  const UnixNanos base = At("2024-06-01T00:00:00Z");
+  int64_t total = 0;
+  for (int i = 0; i < 2000; ++i) {
+    loyalty::v1::Lot* lot = rec_.add_lots();
+    lot->set_lot_id(i + 1);
+    lot->set_remaining_points(1 + static_cast<int64_t>(rng() % 50));
+    lot->set_available_at_ns(base);
+    // A tenth never expire; the rest fall on 40 days, so many tie.
+    const uint32_t day = rng() % 44;
+    lot->set_expires_at_ns(day >= 40 ? 0 : base + (day + 1) * kNanosPerDay);
+    total += lot->remaining_points();
+  }
+  rec_.set_next_lot_id(2001);
+  rec_.mutable_state()->set_available_points(total);
+  rec_.mutable_state()->set_lifetime_earned_points(total);
+  // The reference: remaining points per lot id after taking `cost` in order.
+  const int64_t cost = total / 3;
+  std::vector<const loyalty::v1::Lot*> order;
+  for (const auto& lot : rec_.lots()) order.push_back(&lot);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    auto key = [](const loyalty::v1::Lot* l) {
+      return std::make_pair(l->expires_at_ns() == 0 ? INT64_MAX : l->expires_at_ns(), l->lot_id());
+    };
+    return key(a) < key(b);
+  });
+  std::map<int64_t, int64_t> expected;
+  int64_t left = cost;
+  for (const auto* lot : order) {
+    const int64_t take = std::min(left, lot->remaining_points());
+    left -= take;
+    if (lot->remaining_points() > take) expected[lot->lot_id()] = lot->remaining_points() - take;
+  }
+  Adjust(-cost, "2024-06-01T00:00:00Z");
+  std::map<int64_t, int64_t> got;
+  for (const auto& lot : rec_.lots()) got[lot.lot_id()] = lot.remaining_points();
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(st().available_points(), total - cost);
+  // Settle keeps creation order.
+  for (int i = 1; i < rec_.lots_size(); ++i) {
+    EXPECT_LT(rec_.lots(i - 1).lot_id(), rec_.lots(i).lot_id());
+  }
 }
 
 TEST_F(ApplyTest, RoundToMonthEndExpiresAtTheNextLocalMonth) {
