@@ -399,6 +399,42 @@ BENCHMARK_CAPTURE(BM_Apply, adjustment, Kind::kAdjustment, 0);
 BENCHMARK_CAPTURE(BM_Apply, membership, Kind::kMembership, 0);
 BENCHMARK_CAPTURE(BM_Apply, tick, Kind::kTick, 0);
 
+// A hot member: `state.range(0)` lots of 10^6 points (one adjustment each, a
+// minute apart, none expiring within the run), then one spend of a point per
+// iteration. Every event of such a member walks its lots (maturities, the
+// spend, Settle), so this is the per-event cost that grows with a member's
+// history. The first lot would empty after 10^6 iterations; "lots" reports
+// how many there were at the end.
+void BM_ApplyHotMemberSpend(benchmark::State& state) {
+  const CompiledProgram& cafe = Cafe();
+  const int64_t lots = state.range(0);
+  const UnixNanos start = Rfc3339("2024-05-06T08:00:00Z");
+  MemberRecord member = NewMemberRecord(cafe, "hot");
+  MapContext ctx;
+  for (int64_t i = 0; i < lots; ++i) {
+    Event adj = NewEvent(absl::StrCat("seed-", i), "hot", start + i * 60 * kNanosPerSecond);
+    adj.mutable_adjustment()->set_points(1'000'000);
+    adj.mutable_adjustment()->set_reason("seed");
+    MemberDelta delta;
+    absl::Status s =
+        ApplyMemberEvent(cafe, adj, EffectiveTime(adj, member, 0), &member, &ctx, &delta);
+    if (!s.ok()) Die(s.ToString());
+  }
+  Event spend = NewEvent("spend", "hot", start + lots * 60 * kNanosPerSecond);
+  spend.mutable_adjustment()->set_points(-1);
+  spend.mutable_adjustment()->set_reason("spend");
+  for (auto _ : state) {
+    MemberDelta delta;
+    absl::Status s =
+        ApplyMemberEvent(cafe, spend, EffectiveTime(spend, member, 0), &member, &ctx, &delta);
+    if (!s.ok() || delta.outcome.status() != loyalty::v1::Outcome::APPLIED) Die("spend refused");
+    benchmark::DoNotOptimize(delta);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["lots"] = static_cast<double>(member.lots_size());
+}
+BENCHMARK(BM_ApplyHotMemberSpend)->Arg(100)->Arg(1000)->Arg(10000);
+
 // ---------------------------------------------------------------------------
 // WriteBatch building.
 //
