@@ -333,10 +333,28 @@ absl::Status KafkaEngine::Impl::TrimPublished(Owned* o) {
 void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    // Open each partition's store and start it at its stored offset.
+    // Open each partition's store and start it at its stored offset. The
+    // partitions open at once, one thread each, since they share nothing
+    // while they open: opening waits for the broker (the transactional
+    // producer's init, which first aborts a killed owner's open
+    // transaction, and the output topics' tails) and replays the store's
+    // WAL, and one partition after another made a restart after kill -9
+    // take over 7 s with 8 partitions.
+    std::vector<absl::StatusOr<std::unique_ptr<Owned>>> opened(
+        static_cast<size_t>(partitions->cnt));
+    {
+      std::vector<std::thread> openers;
+      openers.reserve(opened.size());
+      for (int i = 0; i < partitions->cnt; ++i) {
+        openers.emplace_back([this, &opened, partitions, i] {
+          opened[static_cast<size_t>(i)] = OpenPartition(partitions->elems[i].partition);
+        });
+      }
+      for (std::thread& t : openers) t.join();
+    }
     for (int i = 0; i < partitions->cnt; ++i) {
       rd_kafka_topic_partition_t* tp = &partitions->elems[i];
-      auto owned = OpenPartition(tp->partition);
+      auto& owned = opened[static_cast<size_t>(i)];
       if (!owned.ok()) {
         Fail(owned.status());
         tp->offset = RD_KAFKA_OFFSET_END;  // read nothing; Run stops
