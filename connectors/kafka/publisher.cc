@@ -108,6 +108,14 @@ absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
                                        {"group.id", "loyalty-outbox-reader"},
                                        {"enable.auto.commit", "false"},
                                        {"enable.partition.eof", "true"},
+                                       // The end of a transactional topic is a
+                                       // commit marker, never delivered: the
+                                       // read ends at EOF, which is a fetch
+                                       // that finds nothing and so waits the
+                                       // broker's full fetch.wait.max.ms
+                                       // (500 ms by default) per topic, four
+                                       // topics per partition at a restart.
+                                       {"fetch.wait.max.ms", "10"},
                                        // Retention moving the log start
                                        // under us is an error, never a
                                        // silent jump to the end.
@@ -116,7 +124,7 @@ absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
 }
 
 absl::StatusOr<int64_t> LastCommittedSeq(rd_kafka_t* reader, const Topics& topics,
-                                             int32_t partition, int timeout_ms) {
+                                         int32_t partition, int timeout_ms) {
   int64_t best = 0;
   for (const std::string& topic : topics.outputs()) {
     LOYALTY_ASSIGN_OR_RETURN(int64_t seq, LastSeqOf(reader, topic, partition, timeout_ms));
@@ -214,7 +222,7 @@ absl::Status OutboxPublisher::Reset() {
         rd_kafka_topic_destroy(t);
       }
       auto seq = LastCommittedSeq(impl_->reader.get(), options_.topics, options_.partition,
-                                      options_.call_timeout_ms);
+                                  options_.call_timeout_ms);
       if (seq.ok()) {
         AdvancePublished(*seq);
         return absl::OkStatus();
