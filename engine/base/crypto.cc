@@ -24,10 +24,7 @@ const EVP_MD* Sha256Md() {
   return md;
 }
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using crypto_internal::MdCtxPtr;
 
 MdCtxPtr NewMdCtx() {
   MdCtxPtr ctx(EVP_MD_CTX_new());
@@ -85,15 +82,13 @@ Digest256 Sha256(absl::string_view data) {
   return Final(ctx);
 }
 
-void HmacSha256Key::CtxFree::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
+void crypto_internal::MdCtxFree::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
 
 // RFC 2104: HMAC(K, m) = H((K0 ^ opad) || H((K0 ^ ipad) || m)), where K0 is
 // K zero-padded to the 64-byte block, or H(K) zero-padded if K is longer
 // than the block. Each padded key is exactly one block, so the states after
 // absorbing it are all a MAC needs from the key.
-HmacSha256Key::HmacSha256Key(absl::string_view key)
-    : inner_(EVP_MD_CTX_new()), outer_(EVP_MD_CTX_new()) {
-  LOYALTY_CHECK(inner_ != nullptr && outer_ != nullptr) << "EVP_MD_CTX_new failed";
+HmacSha256Key::HmacSha256Key(absl::string_view key) : inner_(NewMdCtx()), outer_(NewMdCtx()) {
   unsigned char block[kSha256BlockBytes] = {};
   if (key.size() > kSha256BlockBytes) {
     const Digest256 hashed = Sha256(key);

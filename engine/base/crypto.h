@@ -35,6 +35,14 @@ namespace loyalty {
 
 using Digest256 = std::array<uint8_t, 32>;
 
+namespace crypto_internal {
+// Owns an OpenSSL digest context (EVP_MD_CTX_free on destruction).
+struct MdCtxFree {
+  void operator()(evp_md_ctx_st* ctx) const;
+};
+using MdCtxPtr = std::unique_ptr<evp_md_ctx_st, MdCtxFree>;
+}  // namespace crypto_internal
+
 Digest256 Sha256(absl::string_view data);
 
 // HMAC-SHA256 of `message` under `key` (any length, empty included). Keeps
@@ -64,13 +72,8 @@ class HmacSha256Key {
   Digest256 Mac(absl::string_view message) const;
 
  private:
-  struct CtxFree {
-    void operator()(evp_md_ctx_st* ctx) const;
-  };
-  using CtxPtr = std::unique_ptr<evp_md_ctx_st, CtxFree>;
-
-  CtxPtr inner_;  // SHA-256 state after absorbing key ^ ipad
-  CtxPtr outer_;  // SHA-256 state after absorbing key ^ opad
+  crypto_internal::MdCtxPtr inner_;  // SHA-256 state after absorbing key ^ ipad
+  crypto_internal::MdCtxPtr outer_;  // SHA-256 state after absorbing key ^ opad
 };
 
 // Big-endian uint64 of the first 8 bytes.
