@@ -39,7 +39,11 @@ done
 # A positive number after "key": (the first occurrence).
 positive() {
   local v
-  v=$(grep -o "\"$1\":[0-9.]*" "$json" | head -1 | cut -d: -f2)
+  # No pipe: under pipefail a missing key would end the script here rather
+  # than reach the message below.
+  v=$(grep -o "\"$1\":[0-9.]*" "$json" || true)
+  v=${v%%$'\n'*}  # the first occurrence
+  v=${v#*:}
   [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 0) }' || fail "$1 is not positive in $json: '${v}'"
 }
 for key in produce_per_s raw_consume_per_s rocksdb_write_events_per_s catch_up_median_per_s \

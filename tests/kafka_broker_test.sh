@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 kafka start --find-port
 PORT=$(cat "$DIR/port")
 kafka status || fail "not serving after start"
-kcat -b "127.0.0.1:$PORT" -L | grep -q "broker 1 at 127.0.0.1:$PORT" || fail "metadata lacks broker 1"
+grep -q "broker 1 at 127.0.0.1:$PORT" <<<"$(kcat -b "127.0.0.1:$PORT" -L)" || fail "metadata lacks broker 1"
 cluster=$(grep cluster.id "$DIR/data/meta.properties")
 # A second broker on the same port must be refused, not share this one.
 rc=0

@@ -158,23 +158,18 @@ start() {
     echo "kafka.sh: the broker of $DIR already serves 127.0.0.1:$PORT"; return 0
   fi
   mkdir -p "$DIR"
-  local attempt rc
-  for attempt in 1 2 3 4 5; do
-    if [ "$FIND_PORT" = 1 ]; then
-      PORT=$(free_port "$PORT" 2) || {
-        echo "kafka.sh: no free port pair from $PORT in 20 steps of 10" >&2; exit 3; }
-      CONTROLLER_PORT=$((PORT + 1))
-    elif port_in_use "$PORT" || port_in_use "$CONTROLLER_PORT"; then
-      echo "kafka.sh: 127.0.0.1:$PORT or :$CONTROLLER_PORT is in use by another process" \
-        "(another broker or test run?); choose another --port, or --find-port" >&2
-      exit 3
-    fi
+  # Another process may bind the port between the check and the broker's
+  # start: with --find-port, try the next free pair (a few times).
+  local rc
+  for _ in 1 2 3 4 5; do
+    claim_port kafka.sh 2  # the broker's port and the controller's
+    CONTROLLER_PORT=$((PORT + 1))
     rc=0
     start_once || rc=$?
-    [ "$rc" = 0 ] && return 0
-    [ "$rc" = 3 ] && [ "$FIND_PORT" = 1 ] || exit "$rc"
+    if [ "$rc" != 3 ] || [ "$FIND_PORT" != 1 ]; then exit "$rc"; fi
     PORT=$((PORT + 10))
   done
+  echo "kafka.sh: every port tried was taken while the broker started" >&2
   exit 3
 }
 

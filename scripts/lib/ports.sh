@@ -8,11 +8,13 @@
 # port_in_use P: succeeds if something accepts connections on 127.0.0.1:P.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port FIRST SPAN: prints the first P of FIRST, FIRST+10, ..., FIRST+190
-# whose ports P..P+SPAN-1 are all free; fails if there is none.
+# free_port FIRST SPAN: prints the first P of FIRST, FIRST+10, ...
+# (PORT_TRIES of them) whose ports P..P+SPAN-1 are all free; fails if there
+# is none.
+PORT_TRIES=20
 free_port() {
   local first=$1 span=$2 try p i busy
-  for try in $(seq 0 19); do
+  for ((try = 0; try < PORT_TRIES; try++)); do
     p=$((first + 10 * try))
     busy=0
     for ((i = 0; i < span; i++)); do
@@ -21,4 +23,23 @@ free_port() {
     if [ "$busy" = 0 ]; then echo "$p"; return 0; fi
   done
   return 1
+}
+
+# claim_port WHO SPAN: settles $PORT (and the SPAN - 1 after it) for a start.
+# With FIND_PORT=1, moves $PORT to the first free run (free_port); otherwise
+# keeps it, and exits 3 with a message naming WHO if any of them answers.
+claim_port() {
+  local who=$1 span=$2 i
+  if [ "${FIND_PORT:-0}" = 1 ]; then
+    PORT=$(free_port "$PORT" "$span") || {
+      echo "$who: no free port from $PORT in $PORT_TRIES steps of 10" >&2; exit 3; }
+    return 0
+  fi
+  for ((i = 0; i < span; i++)); do
+    if port_in_use $((PORT + i)); then
+      echo "$who: 127.0.0.1:$((PORT + i)) is in use by another process (another server or" \
+        "test run?); choose another --port, or --find-port" >&2
+      exit 3
+    fi
+  done
 }

@@ -89,13 +89,7 @@ start() {
     echo "pg.sh: the server of $DATA already serves 127.0.0.1:$PORT"
     return 0
   fi
-  if [ "$FIND_PORT" = 1 ]; then
-    PORT=$(free_port "$PORT" 1) || { echo "pg.sh: no free port from $PORT in 20 steps of 10" >&2; exit 3; }
-  elif port_in_use "$PORT"; then
-    echo "pg.sh: 127.0.0.1:$PORT is in use by another process (another server or test run?);" \
-      "choose another --port, or --find-port" >&2
-    exit 3
-  fi
+  claim_port pg.sh 1
   mkdir -p "$DIR"
   echo "$PORT" > "$DIR/port"
   [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
