@@ -55,7 +55,6 @@ std::string Workload::Member() {
 
 bool Workload::Next(WorkloadRecord* record) {
   record->partition = -1;
-  record->bad = false;
   if (pending_ticks_ > 0) {
     loyalty::v1::Event e;
     e.set_event_id(absl::StrCat("tick-", options_.seed, "-", events_done_));
@@ -88,7 +87,6 @@ void Workload::NextEvent(WorkloadRecord* record) {
   e.set_source("pos");
 
   if (rng_.Permille(options_.bad_permille)) {
-    record->bad = true;
     switch (rng_.Uniform(4)) {
       case 0:  // not a protobuf at all
         record->key = member;

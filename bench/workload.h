@@ -51,7 +51,6 @@ struct WorkloadRecord {
   std::string key;         // member_id; empty for ticks
   std::string value;       // binary loyalty.v1.Event (or garbage, if bad)
   int32_t partition = -1;  // -1: by key (the producer's partitioner); else this one
-  bool bad = false;
 };
 
 class Workload {
@@ -63,7 +62,6 @@ class Workload {
 
   // Kafka records the whole workload produces: events + ticks x partitions.
   int64_t total_records() const;
-  int64_t events_done() const { return events_done_; }
 
  private:
   std::string Member();
