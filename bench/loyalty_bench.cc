@@ -87,10 +87,12 @@ the recovery run. Peers run as child processes. Progress goes to stderr.
 
 struct Config {
   std::string brokers, out_dir, pg, loyaltyd, pg_peer, kstreams, program;
-  WorkloadOptions workload;
-  int partitions = 8, workers = 2, runs = 3;
+  WorkloadOptions workload;  // workload.partitions: partitions of every topic
+  int workers = 2, runs = 3;
   int64_t batch = 4096;
-  std::vector<std::string> rates;
+  // Offered rates of the latency runs: <= 1 a fraction of the catch-up
+  // median, else absolute events/s (ResolveRate).
+  std::vector<double> rates;
   double rate_seconds = 20, warmup_seconds = 3;
   bool machine = true, recovery = true, kstreams_peer = true, postgres_peer = true, quick = false;
   std::string tag;  // unique per invocation: topic and group names
@@ -182,16 +184,27 @@ std::string MachineLine() {
 
 // --- child processes ------------------------------------------------------
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+// Starts `argv` with stderr appended to `log_path`, and stdout too unless
+// `stdout_path` names a file of its own (truncated). With `own_group` the
+// child leads a new process group, which Stop signals as a whole.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+            const std::string& stdout_path = "", bool own_group = true) {
   const pid_t pid = fork();
   if (pid == 0) {
+    if (!stdout_path.empty()) {
+      const int fd = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        close(fd);
+      }
+    }
     const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
-      dup2(fd, 1);
+      if (stdout_path.empty()) dup2(fd, 1);
       dup2(fd, 2);
       close(fd);
     }
-    setpgid(0, 0);  // its own group: a kill reaches the JVM under run.sh too
+    if (own_group) setpgid(0, 0);  // a kill reaches the JVM under run.sh too
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -199,24 +212,32 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
     std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
     _exit(127);
   }
-  if (pid > 0) setpgid(pid, pid);
+  if (pid > 0 && own_group) setpgid(pid, pid);
   return pid;
 }
 
-// SIGTERM to the child's group, SIGKILL after `grace_s`; its exit status.
-int Stop(pid_t pid, double grace_s) {
-  kill(-pid, SIGTERM);
-  const double deadline = MonoSeconds() + grace_s;
+// Waits up to `timeout_s` for the child, then SIGKILLs it (its group if
+// `group`); its exit status. *killed: whether it ran over.
+int WaitOrKill(pid_t pid, double timeout_s, bool group, bool* killed = nullptr) {
+  const double deadline = MonoSeconds() + timeout_s;
   int status = 0;
+  if (killed != nullptr) *killed = false;
   while (waitpid(pid, &status, WNOHANG) == 0) {
     if (MonoSeconds() > deadline) {
-      kill(-pid, SIGKILL);
+      kill(group ? -pid : pid, SIGKILL);
       waitpid(pid, &status, 0);
+      if (killed != nullptr) *killed = true;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return status;
+}
+
+// SIGTERM to the child's group, SIGKILL after `grace_s`; its exit status.
+int Stop(pid_t pid, double grace_s) {
+  kill(-pid, SIGTERM);
+  return WaitOrKill(pid, grace_s, /*group=*/true);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -385,7 +406,7 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
                                          const std::string& name, bool sync_writes,
                                          double* disk_bytes_per_event) {
   const Topics topics = EngineTopics(c, backlog, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
   std::mutex mu;
   int64_t first_ms = 0, last_ms = 0, after_first = 0;
@@ -432,12 +453,27 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
   return run;
 }
 
+// A latency run at `rate` offered: what was produced, and the percentiles of
+// `latencies` (reordered).
+LatencyRun MakeLatencyRun(const std::string& who, double rate, const ProduceResult& produced,
+                          std::vector<int64_t>* latencies) {
+  LatencyRun run;
+  run.who = who;
+  run.offered_per_s = rate;
+  run.achieved_per_s = static_cast<double>(produced.records) / produced.seconds;
+  run.samples = static_cast<int64_t>(latencies->size());
+  run.p50_ms = Percentile(latencies, 0.50);
+  run.p99_ms = Percentile(latencies, 0.99);
+  run.p999_ms = Percentile(latencies, 0.999);
+  return run;
+}
+
 absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* programs, double rate,
                                          const std::string& name, bool sync_writes,
                                          const std::string& who) {
   const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
   const Topics topics = EngineTopics(c, input, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
   // Steady state only: records are measured from the moment the engine,
   // after --warmup-seconds, is less than a quarter second of input behind
@@ -459,7 +495,7 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
     for (int64_t t : ts) samples.emplace_back(t, now - t);
   });
   LOYALTY_RETURN_IF_ERROR(engine.Start());
-  LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.partitions, 120));
+  LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.workload.partitions, 120));
   std::fprintf(stderr, "loyalty-bench: %s: %.0f events/s offered for %.0f s\n", who.c_str(), rate,
                c.rate_seconds);
   const int64_t start_ms = WallMs();
@@ -479,14 +515,7 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
   for (const auto& [t, latency] : samples) {
     if (t >= measure_from.load()) latencies.push_back(latency);
   }
-  LatencyRun run;
-  run.who = who;
-  run.offered_per_s = rate;
-  run.achieved_per_s = static_cast<double>(produced.records) / produced.seconds;
-  run.samples = static_cast<int64_t>(latencies.size());
-  run.p50_ms = Percentile(&latencies, 0.50);
-  run.p99_ms = Percentile(&latencies, 0.99);
-  run.p999_ms = Percentile(&latencies, 0.999);
+  LatencyRun run = MakeLatencyRun(who, rate, produced, &latencies);
   run.steady = steady;
   std::fprintf(stderr, "  p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms (%lld samples)\n", run.p50_ms,
                run.p99_ms, run.p999_ms, static_cast<long long>(run.samples));
@@ -581,7 +610,7 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, 
 absl::StatusOr<double> Recovery(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
   const Topics topics = EngineTopics(c, input, "recovery");
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
   const std::string data_dir = absl::StrCat(c.out_dir, "/work/recovery");
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);
@@ -670,7 +699,7 @@ pid_t SpawnKStreams(const Config& c, const std::string& input, const std::string
 // (one output record per input record, input timestamps propagated).
 absl::StatusOr<double> KStreamsCatchUp(const Config& c, const std::string& input, int64_t records) {
   const std::string out = absl::StrCat("bench.", c.tag, ".ks.out");
-  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.workload.partitions));
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
   const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-catchup.log");
   const pid_t pid = SpawnKStreams(c, input, out, "ks", log);
@@ -705,8 +734,8 @@ absl::StatusOr<double> KStreamsCatchUp(const Config& c, const std::string& input
 absl::StatusOr<LatencyRun> KStreamsLatency(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".kslat.events");
   const std::string out = absl::StrCat("bench.", c.tag, ".kslat.out");
-  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.partitions));
-  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.workload.partitions));
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, out, c.workload.partitions));
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, out));
   const std::string log = absl::StrCat(c.out_dir, "/work/kstreams-latency.log");
   const pid_t pid = SpawnKStreams(c, input, out, "kslat", log);
@@ -732,14 +761,7 @@ absl::StatusOr<LatencyRun> KStreamsLatency(const Config& c, double rate) {
   Stop(pid, 30);
   if (!produced.ok()) return produced.status();
   std::vector<int64_t> latencies = probe->LatenciesSince(measure_from);
-  LatencyRun run;
-  run.who = "kafka-streams";
-  run.offered_per_s = rate;
-  run.achieved_per_s = static_cast<double>(produced->records) / produced->seconds;
-  run.samples = static_cast<int64_t>(latencies.size());
-  run.p50_ms = Percentile(&latencies, 0.5);
-  run.p99_ms = Percentile(&latencies, 0.99);
-  run.p999_ms = Percentile(&latencies, 0.999);
+  LatencyRun run = MakeLatencyRun("kafka-streams", rate, *produced, &latencies);
   if (probe->received() < produced->records) {
     return absl::DeadlineExceededError(absl::StrCat("kafka-streams output ", probe->received(),
                                                     " of ", produced->records, " records"));
@@ -756,29 +778,14 @@ absl::StatusOr<std::string> RunPgPeer(const Config& c, const std::vector<std::st
                                    absl::StrCat("--pg=", c.pg),
                                    absl::StrCat("--program=", c.program)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  // stdout (the JSON line) to its own file through a shell-free redirect.
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd_out = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int fd_log = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd_out, 1);
-    dup2(fd_log, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  const double deadline = MonoSeconds() + timeout_s;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (MonoSeconds() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return absl::DeadlineExceededError(
-          absl::StrCat("pg_peer ran over ", timeout_s, " s; see ", log));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // stdout (the JSON line) to its own file through a shell-free redirect;
+  // in this process's group, killed alone.
+  const pid_t pid = Spawn(argv, log, out, /*own_group=*/false);
+  bool ran_over = false;
+  const int status = WaitOrKill(pid, timeout_s, /*group=*/false, &ran_over);
+  if (ran_over) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("pg_peer ran over ", timeout_s, " s; see ", log));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::AbortedError(absl::StrCat("pg_peer failed; see ", log));
@@ -804,7 +811,7 @@ PeerResult PostgresPeer(const Config& c, const std::string& backlog, int64_t rec
 
 absl::StatusOr<LatencyRun> PostgresLatency(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".pglat.events");
-  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.partitions));
+  LOYALTY_RETURN_IF_ERROR(CreateTopic(c.brokers, input, c.workload.partitions));
   std::fprintf(stderr, "loyalty-bench: postgres: %.0f events/s offered for %.0f s\n", rate,
                c.rate_seconds);
   absl::StatusOr<std::string> json = absl::UnknownError("not run");
@@ -868,26 +875,26 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.workload.bad_permille = static_cast<int>(bad);
   c.workload.seed = static_cast<uint64_t>(seed);
   c.workload.partitions = static_cast<int>(partitions);
-  c.partitions = static_cast<int>(partitions);
   c.workers = static_cast<int>(workers);
   c.runs = static_cast<int>(runs);
   c.rate_seconds = static_cast<double>(rate_s);
   c.warmup_seconds = static_cast<double>(warm_s);
-  c.rates = absl::StrSplit(f.Get("rates", "0.25,0.5,0.75"), ',', absl::SkipEmpty());
-  for (const auto& r : c.rates) {
+  for (absl::string_view r :
+       absl::StrSplit(f.Get("rates", "0.25,0.5,0.75"), ',', absl::SkipEmpty())) {
     double x;
     if (!absl::SimpleAtod(r, &x) || x <= 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("--rates: '", r, "' is not a positive number"));
     }
+    c.rates.push_back(x);
   }
-  for (const char* flag : {"machine", "recovery"}) {
+  for (const auto& [flag, on] : {std::pair<const char*, bool*>{"machine", &c.machine},
+                                 std::pair<const char*, bool*>{"recovery", &c.recovery}}) {
     const std::string v = f.Get(flag, "on");
     if (v != "on" && v != "off")
       return absl::InvalidArgumentError(absl::StrCat("--", flag, ": use on or off"));
+    *on = v == "on";
   }
-  c.machine = f.Get("machine", "on") == "on";
-  c.recovery = f.Get("recovery", "on") == "on";
   const std::string peers = f.Get("peers", "kafka-streams,postgres");
   c.kstreams_peer = c.postgres_peer = false;
   for (absl::string_view p : absl::StrSplit(peers, ',', absl::SkipEmpty())) {
@@ -919,11 +926,8 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   return c;
 }
 
-double ResolveRate(const std::string& spec, double catch_up) {
-  double x = 0;
-  LOYALTY_CHECK(absl::SimpleAtod(spec, &x));
-  return x <= 1.0 ? x * catch_up : x;
-}
+// A --rates value as events/s: <= 1 is a fraction of `catch_up`.
+double ResolveRate(double x, double catch_up) { return x <= 1.0 ? x * catch_up : x; }
 
 int Main(int argc, char** argv) {
   auto flags = Flags::Parse(
@@ -951,7 +955,7 @@ int Main(int argc, char** argv) {
   r.events = c.workload.events;
   r.members = c.workload.members;
   r.zipf_exponent = c.workload.zipf_exponent;
-  r.partitions = c.partitions;
+  r.partitions = c.workload.partitions;
   r.workers = c.workers;
   r.batch_records_max = c.batch;
   r.runs = c.runs;
@@ -973,7 +977,7 @@ int Main(int argc, char** argv) {
 
   // 1. The backlog.
   const std::string backlog = absl::StrCat("bench.", c.tag, ".backlog");
-  if (!step(CreateTopic(c.brokers, backlog, c.partitions), "backlog topic")) return 1;
+  if (!step(CreateTopic(c.brokers, backlog, c.workload.partitions), "backlog topic")) return 1;
   {
     Workload workload(c.workload);
     r.records = workload.total_records();
