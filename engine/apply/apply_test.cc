@@ -6,7 +6,6 @@
 #include <map>
 #include <random>
 
-#include "absl/strings/str_cat.h"
 #include "engine/base/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -122,7 +121,7 @@ class ApplyTest : public ::testing::Test {
   }
   Outcome Buy(int64_t amount, const std::string& when, const std::string& order = "",
               const std::string& category = "") {
-    std::string id = order.empty() ? absl::StrCat("o", seq_ + 1) : order;
+    std::string id = order.empty() ? "o" + std::to_string(seq_ + 1) : order;
     std::string items = category.empty()
                             ? ""
                             : ",\"items\":[{\"category\":\"" + category +
@@ -489,7 +488,7 @@ TEST_F(ApplyTest, TierUpgradesAtOnceAndItsMultiplierAppliesFromTheNextPurchase) 
 }
 
 TEST_F(ApplyTest, DowngradeHappensExactlyAtTheEndOfGrace) {
-  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", absl::StrCat("o", i));
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
   ASSERT_EQ(st().tier_id(), "gold");
   // A full refund takes the purchase out of January's count: 9 < 10, but the
   // tier is held until 2024-02-09T10:00:00Z.
@@ -503,7 +502,7 @@ TEST_F(ApplyTest, DowngradeHappensExactlyAtTheEndOfGrace) {
 }
 
 TEST_F(ApplyTest, OneSecondBeforeTheEndOfGraceTheTierIsKept) {
-  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", absl::StrCat("o", i));
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
   Apply("\"refund\":{\"order_id\":\"o0\",\"amount_minor\":1000}", "2024-01-20T00:00:00Z");
   Adjust(1, "2024-02-09T09:59:59Z");
   EXPECT_EQ(st().tier_id(), "gold");
@@ -794,7 +793,7 @@ TEST_F(ApplyTest, FirstPurchaseRewardPartnerAndNpsAreRecorded) {
 TEST_F(ApplyTest, NoVersionBumpWithoutAPublicChange) {
   // A plan end that leaves the tier as it was: gold qualified until its
   // review, the gold plan ends before (2024-02-10T10:00Z + 1 month).
-  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", absl::StrCat("o", i));
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-01-10T10:00:00Z", "o" + std::to_string(i));
   Apply("\"membership\":{\"plan_id\":\"vip\"}", "2024-01-10T11:00:00Z");
   ASSERT_EQ(st().tier_id(), "gold");
   const int64_t version = st().version();
