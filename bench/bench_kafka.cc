@@ -36,141 +36,41 @@ double Percentile(std::vector<int64_t>* v, double q) {
 }
 
 absl::Status CreateTopic(const std::string& brokers, const std::string& topic, int partitions) {
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
-  char err[512];
-  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
-  if (nt == nullptr) return absl::InvalidArgumentError(absl::StrCat("topic ", topic, ": ", err));
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30'000);
-  absl::Status status = absl::DeadlineExceededError(absl::StrCat("creating topic ", topic));
-  if (ev != nullptr) {
-    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n == 1) e = rd_kafka_topic_result_error(results[0]);
-    status = e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
-                 ? absl::OkStatus()
-                 : FromKafka(e, absl::StrCat("creating topic ", topic));
-    rd_kafka_event_destroy(ev);
-  }
-  rd_kafka_queue_destroy(q);
-  rd_kafka_NewTopic_destroy(nt);
-  LOYALTY_RETURN_IF_ERROR(status);
-  // The new topic's metadata reaches the broker's cache a moment later.
-  absl::StatusOr<int> partitions_now = absl::NotFoundError(topic);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    partitions_now = PartitionCount(brokers, topic, 30'000);
-    if (partitions_now.ok() || !absl::IsNotFound(partitions_now.status())) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  LOYALTY_ASSIGN_OR_RETURN(int count, partitions_now);
-  if (count != partitions) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("topic ", topic, " has ", count, " partitions, not ", partitions));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status EnsureEngineTopics(const std::string& brokers, const Topics& topics, int partitions) {
-  absl::Status s;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    s = EnsureTopics(brokers, topics, partitions, 30'000);
-    if (!absl::IsNotFound(s)) return s;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return s;
+  return EnsureTopics(brokers, std::vector<TopicSpec>{{topic, {}}}, partitions, 30'000);
 }
 
 namespace {
 
-struct DeliveryCount {
-  std::atomic<int64_t> delivered{0};
-  std::atomic<int64_t> failed{0};
-};
-
-// The per-message opaque (RD_KAFKA_V_OPAQUE) is m->_private.
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
-  auto* c = static_cast<DeliveryCount*>(m->_private);
-  (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? c->delivered : c->failed).fetch_add(1);
+// The workload's producer: the shared RecordProducer, batching for
+// throughput (the paced runs produce every 0.5 ms, so linger stays short).
+absl::StatusOr<std::unique_ptr<RecordProducer>> OpenProducer(const std::string& brokers,
+                                                             const std::string& topic) {
+  return RecordProducer::Open(brokers, topic,
+                              {{"linger.ms", "5"},
+                               {"batch.num.messages", "10000"},
+                               {"queue.buffering.max.messages", "500000"},
+                               {"queue.buffering.max.kbytes", "262144"}});
 }
 
-class Producer {
- public:
-  static absl::StatusOr<std::unique_ptr<Producer>> Open(const std::string& brokers,
-                                                        const std::string& topic) {
-    auto p = std::unique_ptr<Producer>(new Producer());
-    p->topic_ = topic;
-    LOYALTY_ASSIGN_OR_RETURN(p->rk_, NewClient(RD_KAFKA_PRODUCER,
-                                               {{"bootstrap.servers", brokers},
-                                                {"enable.idempotence", "true"},
-                                                {"partitioner", "murmur2_random"},
-                                                {"linger.ms", "5"},
-                                                {"batch.num.messages", "10000"},
-                                                {"queue.buffering.max.messages", "500000"},
-                                                {"queue.buffering.max.kbytes", "262144"}},
-                                               OnDelivery));
-    return p;
-  }
+absl::Status Produce(RecordProducer* producer, const WorkloadRecord& r) {
+  return producer->Produce(r.value, r.key, r.partition < 0 ? RecordProducer::kByKey : r.partition);
+}
 
-  absl::Status Produce(const WorkloadRecord& r) {
-    for (;;) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()),
-          RD_KAFKA_V_PARTITION(r.partition < 0 ? RD_KAFKA_PARTITION_UA : r.partition),
-          RD_KAFKA_V_KEY(r.key.empty() ? nullptr : r.key.data(), r.key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&count_), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return FromKafka(err, "producing");
-      rd_kafka_poll(rk_.get(), 10);
-    }
-    ++produced_;
-    if ((produced_ & 1023) == 0) rd_kafka_poll(rk_.get(), 0);
-    return absl::OkStatus();
-  }
-
-  absl::Status Flush() {
-    LOYALTY_RETURN_IF_ERROR(FromKafka(rd_kafka_flush(rk_.get(), 120'000), "flushing"));
-    if (count_.failed.load() > 0 || count_.delivered.load() != produced_) {
-      return absl::UnavailableError(
-          absl::StrCat(count_.failed.load(), " of ", produced_, " records were not delivered"));
-    }
-    return absl::OkStatus();
-  }
-
-  int64_t produced() const { return produced_; }
-
- private:
-  Producer() = default;
-  std::string topic_;
-  KafkaHandle rk_;
-  DeliveryCount count_;
-  int64_t produced_ = 0;
-};
+constexpr int kFlushTimeoutMs = 120'000;
 
 }  // namespace
 
 absl::StatusOr<ProduceResult> ProduceAll(const std::string& brokers, const std::string& topic,
                                          Workload* workload,
                                          const std::function<void(int64_t)>& progress) {
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, Producer::Open(brokers, topic));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, OpenProducer(brokers, topic));
   const double start = MonoSeconds();
-  double last_progress = start;
   WorkloadRecord r;
   while (workload->Next(&r)) {
-    LOYALTY_RETURN_IF_ERROR(producer->Produce(r));
-    if ((producer->produced() & 4095) == 0 && progress) {
-      const double now = MonoSeconds();
-      if (now - last_progress >= 0.1) {
-        progress(producer->produced());
-        last_progress = now;
-      }
-    }
+    LOYALTY_RETURN_IF_ERROR(Produce(producer.get(), r));
+    if ((producer->produced() & 4095) == 0 && progress) progress(producer->produced());
   }
-  LOYALTY_RETURN_IF_ERROR(producer->Flush());
+  LOYALTY_RETURN_IF_ERROR(producer->Flush(kFlushTimeoutMs));
   if (progress) progress(producer->produced());
   return ProduceResult{producer->produced(), MonoSeconds() - start};
 }
@@ -179,7 +79,7 @@ absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std
                                            Workload* workload, double rate_per_s, double duration_s,
                                            const std::atomic<bool>& stop,
                                            std::atomic<int64_t>* produced) {
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, Producer::Open(brokers, topic));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, OpenProducer(brokers, topic));
   const double start = MonoSeconds();
   WorkloadRecord r;
   bool more = true;
@@ -188,12 +88,12 @@ absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std
     if (elapsed >= duration_s) break;
     const auto due = static_cast<int64_t>(elapsed * rate_per_s);
     while (producer->produced() < due && (more = workload->Next(&r))) {
-      LOYALTY_RETURN_IF_ERROR(producer->Produce(r));
+      LOYALTY_RETURN_IF_ERROR(Produce(producer.get(), r));
     }
     if (produced != nullptr) produced->store(producer->produced());
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
-  LOYALTY_RETURN_IF_ERROR(producer->Flush());
+  LOYALTY_RETURN_IF_ERROR(producer->Flush(kFlushTimeoutMs));
   return ProduceResult{producer->produced(), MonoSeconds() - start};
 }
 

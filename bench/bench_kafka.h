@@ -29,13 +29,9 @@ int64_t WallMs();
 // Monotonic seconds, for durations.
 double MonoSeconds();
 
-// Creates `topic` with `partitions` partitions (replication 1); an existing
-// topic with that count is fine.
+// Creates `topic` with `partitions` partitions, no topic configs
+// (EnsureTopics of connectors/kafka/kafka.h).
 absl::Status CreateTopic(const std::string& brokers, const std::string& topic, int partitions);
-
-// EnsureTopics (connectors/kafka/kafka.h) that waits out the moment after
-// creation when the broker does not list the new topics yet.
-absl::Status EnsureEngineTopics(const std::string& brokers, const Topics& topics, int partitions);
 
 struct ProduceResult {
   int64_t records = 0;
@@ -44,7 +40,8 @@ struct ProduceResult {
 
 // Produces every record of `workload` to `topic` as fast as the broker takes
 // them (idempotent producer, murmur2 partitioner like Java clients), then
-// waits for every delivery. `progress(done)` is called about every 100 ms.
+// waits for every delivery. `progress(done)` is called every 4096 records
+// and at the end (the caller's Progress rate-limits its own output).
 absl::StatusOr<ProduceResult> ProduceAll(const std::string& brokers, const std::string& topic,
                                          Workload* workload,
                                          const std::function<void(int64_t)>& progress);

@@ -406,7 +406,7 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
                                          const std::string& name, bool sync_writes,
                                          double* disk_bytes_per_event) {
   const Topics topics = EngineTopics(c, backlog, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
   std::mutex mu;
   int64_t first_ms = 0, last_ms = 0, after_first = 0;
@@ -473,7 +473,7 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
                                          const std::string& who) {
   const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
   const Topics topics = EngineTopics(c, input, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
   // Steady state only: records are measured from the moment the engine,
   // after --warmup-seconds, is less than a quarter second of input behind
@@ -610,7 +610,7 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, 
 absl::StatusOr<double> Recovery(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
   const Topics topics = EngineTopics(c, input, "recovery");
-  LOYALTY_RETURN_IF_ERROR(EnsureEngineTopics(c.brokers, topics, c.workload.partitions));
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
   const std::string data_dir = absl::StrCat(c.out_dir, "/work/recovery");
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);

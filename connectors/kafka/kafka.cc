@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/file/jsonl.h"
@@ -58,26 +59,23 @@ absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
   return out;
 }
 
-absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
-                          int timeout_ms) {
+absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics,
+                          int partitions, int timeout_ms) {
   LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
                            NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
-  std::vector<std::string> names = topics.outputs();
-  names.insert(names.begin(), topics.events);
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   char err[512];
-  for (const std::string& name : names) {
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(name.c_str(), partitions, 1, err, sizeof(err));
-    LOYALTY_CHECK(nt != nullptr) << err;
-    if (name == topics.balances) {
-      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact") ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (const TopicSpec& topic : topics) {
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(topic.name.c_str(), partitions, 1, err, sizeof(err));
+    if (nt == nullptr) {
+      rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+      return absl::InvalidArgumentError(absl::StrCat("topic ", topic.name, ": ", err));
     }
-    if (name == topics.dlq) {
-      // A DLQ record is a rejected input record, whatever its size, plus
-      // headers (docs/kafka.md).
-      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "max.message.bytes", "16777216") ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (const auto& [name, value] : topic.configs) {
+      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str()) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR)
+          << topic.name << ": " << name << "=" << value;
     }
     new_topics.push_back(nt);
   }
@@ -110,15 +108,37 @@ absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int 
   rd_kafka_queue_destroy(queue);
   rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
   LOYALTY_RETURN_IF_ERROR(status);
-  // Existing topics must have the same partition count (output p <- input p).
-  for (const std::string& name : names) {
-    LOYALTY_ASSIGN_OR_RETURN(int count, PartitionCount(brokers, name, timeout_ms));
-    if (count != partitions) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("topic ", name, " has ", count, " partitions, expected ", partitions));
+  // Existing topics must have the same partition count (output p <- input
+  // p). A topic just created reaches the broker's metadata a moment later:
+  // NotFound is waited out until the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (const TopicSpec& topic : topics) {
+    absl::StatusOr<int> count = PartitionCount(brokers, topic.name, timeout_ms);
+    while (!count.ok() && absl::IsNotFound(count.status()) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      count = PartitionCount(brokers, topic.name, timeout_ms);
+    }
+    LOYALTY_RETURN_IF_ERROR(count.status());
+    if (*count != partitions) {
+      return absl::FailedPreconditionError(absl::StrCat("topic ", topic.name, " has ", *count,
+                                                        " partitions, expected ", partitions));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
+                          int timeout_ms) {
+  std::vector<TopicSpec> specs = {{topics.events, {}}};
+  for (const std::string& name : topics.outputs()) {
+    TopicSpec& spec = specs.emplace_back(TopicSpec{name, {}});
+    if (name == topics.balances) spec.configs.emplace_back("cleanup.policy", "compact");
+    // A DLQ record is a rejected input record, whatever its size, plus
+    // headers (docs/kafka.md).
+    if (name == topics.dlq) spec.configs.emplace_back("max.message.bytes", "16777216");
+  }
+  return EnsureTopics(brokers, specs, partitions, timeout_ms);
 }
 
 namespace {
@@ -129,7 +149,8 @@ struct Delivery {
   std::string first_error;
 };
 
-// Each record carries its Delivery as the per-message opaque.
+// Each record carries its Delivery as the per-message opaque. Called from
+// rd_kafka_poll/flush on the producing thread.
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   auto* d = static_cast<Delivery*>(m->_private);
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -139,19 +160,75 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   }
 }
 
+}  // namespace
+
+struct RecordProducer::Impl {
+  std::string topic;
+  KafkaHandle rk;
+  Delivery delivery;
+};
+
+RecordProducer::RecordProducer() : impl_(std::make_unique<Impl>()) {}
+RecordProducer::~RecordProducer() = default;
+
+absl::StatusOr<std::unique_ptr<RecordProducer>> RecordProducer::Open(
+    const std::string& brokers, const std::string& topic,
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::unique_ptr<RecordProducer> p(new RecordProducer());
+  p->impl_->topic = topic;
+  kafka_internal::Settings all = {{"bootstrap.servers", brokers},
+                                  {"enable.idempotence", "true"},
+                                  {"partitioner", "murmur2_random"}};
+  all.insert(all.end(), settings.begin(), settings.end());  // later settings win
+  LOYALTY_ASSIGN_OR_RETURN(p->impl_->rk, NewClient(RD_KAFKA_PRODUCER, all, OnDelivery));
+  return p;
+}
+
+absl::Status RecordProducer::Produce(absl::string_view value, absl::string_view key,
+                                     int32_t partition) {
+  rd_kafka_t* rk = impl_->rk.get();
+  for (;;) {
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(impl_->topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&impl_->delivery),
+        RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return FromKafka(err, absl::StrCat("produce to ", impl_->topic));
+    }
+    rd_kafka_poll(rk, 10);  // the queue is bounded: wait for deliveries
+  }
+  ++produced_;
+  if ((produced_ & 1023) == 0) rd_kafka_poll(rk, 0);  // serve delivery reports
+  return absl::OkStatus();
+}
+
+absl::Status RecordProducer::Flush(int timeout_ms) {
+  LOYALTY_RETURN_IF_ERROR(FromKafka(rd_kafka_flush(impl_->rk.get(), timeout_ms), "flush"));
+  const Delivery& d = impl_->delivery;
+  if (d.failed > 0 || d.delivered != produced_) {
+    return absl::UnavailableError(absl::StrCat(produced_ - d.delivered, " of ", produced_,
+                                               " records not delivered to ", impl_->topic, ": ",
+                                               d.failed > 0 ? d.first_error : "flush ended"));
+  }
+  return absl::OkStatus();
+}
+
+int64_t RecordProducer::delivered() const { return impl_->delivery.delivered; }
+
+namespace {
+
 // Produces input lines as ProduceFile describes.
-class LineProducerImpl {
+class LineProducer {
  public:
-  static absl::StatusOr<std::unique_ptr<LineProducerImpl>> Open(const ProduceOptions& o) {
-    auto p = std::unique_ptr<LineProducerImpl>(new LineProducerImpl(o));
+  static absl::StatusOr<std::unique_ptr<LineProducer>> Open(const ProduceOptions& o) {
+    auto p = std::unique_ptr<LineProducer>(new LineProducer(o));
     LOYALTY_ASSIGN_OR_RETURN(p->partitions_, PartitionCount(o.brokers, o.topic, o.timeout_ms));
-    LOYALTY_ASSIGN_OR_RETURN(p->rk_, NewClient(RD_KAFKA_PRODUCER,
-                                               {{"bootstrap.servers", o.brokers},
-                                                {"enable.idempotence", "true"},
-                                                {"partitioner", "murmur2_random"},
-                                                {"linger.ms", "20"},
-                                                {"compression.type", "lz4"}},
-                                               OnDelivery));
+    LOYALTY_ASSIGN_OR_RETURN(
+        p->producer_, RecordProducer::Open(o.brokers, o.topic,
+                                           {{"linger.ms", "20"}, {"compression.type", "lz4"}}));
     return p;
   }
 
@@ -162,62 +239,45 @@ class LineProducerImpl {
     // other, so that the engine names the same reason as a file replay.
     const bool parsed =
         r.ok() || (r.reason == loyalty::v1::OVERSIZED && text.size() <= kRecordBytesMax);
+    const auto by_line = static_cast<int32_t>(line_number % partitions_);
     if (!parsed) {
       stats_.unkeyed++;
-      LOYALTY_RETURN_IF_ERROR(Produce(text, "", static_cast<int32_t>(line_number % partitions_)));
-    } else if (!event_.has_tick() && event_.member_id().empty()) {
+      return producer_->Produce(text, {}, by_line);
+    }
+    event_.SerializeToString(&value_);
+    if (!event_.has_tick() && event_.member_id().empty()) {
       // No key to place it by (the engine will reject it): spread by line.
       stats_.unkeyed++;
-      event_.SerializeToString(&value_);
-      LOYALTY_RETURN_IF_ERROR(Produce(value_, "", static_cast<int32_t>(line_number % partitions_)));
-    } else if (event_.has_tick()) {
-      stats_.ticks++;
-      event_.SerializeToString(&value_);
-      for (int32_t p = 0; p < partitions_; ++p) LOYALTY_RETURN_IF_ERROR(Produce(value_, "", p));
-    } else {
-      stats_.events++;
-      event_.SerializeToString(&value_);
-      LOYALTY_RETURN_IF_ERROR(Produce(value_, event_.member_id(), RD_KAFKA_PARTITION_UA));
+      return producer_->Produce(value_, {}, by_line);
     }
-    rd_kafka_poll(rk_.get(), 0);
-    return absl::OkStatus();
+    if (event_.has_tick()) {
+      stats_.ticks++;
+      for (int32_t p = 0; p < partitions_; ++p) {
+        LOYALTY_RETURN_IF_ERROR(producer_->Produce(value_, {}, p));
+      }
+      return absl::OkStatus();
+    }
+    stats_.events++;
+    return producer_->Produce(value_, event_.member_id());
   }
 
   // Waits for every delivery.
   absl::StatusOr<ProduceStats> Finish() {
-    LOYALTY_RETURN_IF_ERROR(FromKafka(rd_kafka_flush(rk_.get(), o_.timeout_ms), "flush"));
-    stats_.records = delivery_.delivered;
-    if (delivery_.failed > 0) {
-      return absl::UnavailableError(absl::StrCat(delivery_.failed, " records not delivered to ",
-                                                 o_.topic, ": ", delivery_.first_error));
-    }
+    const absl::Status s = producer_->Flush(o_.timeout_ms);
+    stats_.records = producer_->delivered();
+    LOYALTY_RETURN_IF_ERROR(s);
     return stats_;
   }
 
   const ProduceStats& stats() const { return stats_; }
-  int64_t delivered() const { return delivery_.delivered; }
+  int64_t delivered() const { return producer_->delivered(); }
 
  private:
-  explicit LineProducerImpl(const ProduceOptions& o) : o_(o) {}
-
-  absl::Status Produce(absl::string_view bytes, const std::string& key, int32_t partition) {
-    for (;;) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(o_.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
-          RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&delivery_), RD_KAFKA_V_END);
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        return FromKafka(err, absl::StrCat("produce to ", o_.topic));
-      }
-      rd_kafka_poll(rk_.get(), 100);  // the queue is bounded: wait for deliveries
-    }
-  }
+  explicit LineProducer(const ProduceOptions& o) : o_(o) {}
 
   ProduceOptions o_;
   int partitions_ = 0;
-  KafkaHandle rk_;
-  Delivery delivery_;
+  std::unique_ptr<RecordProducer> producer_;
   ProduceStats stats_;
   loyalty::v1::Event event_;
   std::string value_;
@@ -225,28 +285,9 @@ class LineProducerImpl {
 
 }  // namespace
 
-struct LineProducer::Impl {
-  std::unique_ptr<LineProducerImpl> p;
-};
-
-LineProducer::LineProducer() : impl_(std::make_unique<Impl>()) {}
-LineProducer::~LineProducer() = default;
-
-absl::StatusOr<std::unique_ptr<LineProducer>> LineProducer::Open(const ProduceOptions& options) {
-  std::unique_ptr<LineProducer> out(new LineProducer());
-  LOYALTY_ASSIGN_OR_RETURN(out->impl_->p, LineProducerImpl::Open(options));
-  return out;
-}
-
-absl::Status LineProducer::Add(absl::string_view line, int64_t line_number) {
-  return impl_->p->Add(line, line_number);
-}
-
-absl::StatusOr<ProduceStats> LineProducer::Finish() { return impl_->p->Finish(); }
-
 absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
   LOYALTY_ASSIGN_OR_RETURN(auto reader, JsonlReader::Open(o.path));
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducerImpl::Open(o));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
   auto last_progress = std::chrono::steady_clock::now();
   JsonlReader::Line line;
   while (reader->Next(&line)) {
@@ -266,7 +307,7 @@ absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& o) {
 
 absl::StatusOr<ProduceStats> ProduceLines(const ProduceOptions& o,
                                           const std::vector<std::string>& lines) {
-  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducerImpl::Open(o));
+  LOYALTY_ASSIGN_OR_RETURN(auto producer, LineProducer::Open(o));
   for (size_t i = 0; i < lines.size(); ++i) {
     LOYALTY_RETURN_IF_ERROR(producer->Add(lines[i], static_cast<int64_t>(i) + 1));
   }

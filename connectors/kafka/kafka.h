@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,9 +34,21 @@ struct Topics {
   std::vector<std::string> outputs() const { return {balances, ledger, outcomes, dlq}; }
 };
 
-// Creates the input and output topics with `partitions` partitions each
-// (balances with cleanup.policy=compact). Topics that exist are kept if their
-// partition count matches, else FailedPrecondition names the topic.
+// One topic to create: its name and topic configs (name, value).
+struct TopicSpec {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> configs;
+};
+
+// Creates `topics` with `partitions` partitions each (replication 1). Topics
+// that exist are kept if their partition count matches, else
+// FailedPrecondition names the topic. Returns once the broker's metadata
+// lists every topic (a new topic shows there a moment after its creation).
+absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics,
+                          int partitions, int timeout_ms);
+
+// The input and output topics of `topics`, as above (balances with
+// cleanup.policy=compact, the DLQ accepting records up to 16 MiB).
 absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
                           int timeout_ms);
 
@@ -74,19 +87,33 @@ absl::StatusOr<ProduceStats> ProduceFile(const ProduceOptions& options);
 absl::StatusOr<ProduceStats> ProduceLines(const ProduceOptions& options,
                                           const std::vector<std::string>& lines);
 
-// Produces lines one at a time as ProduceFile does (for paced producing).
-class LineProducer {
+// An idempotent producer of records to one topic that keeps count of their
+// deliveries. A record with a key and no partition goes where Java
+// producers would put it (murmur2). Produce waits while the bounded local
+// queue is full; Flush waits for every delivery and fails if any record was
+// not delivered. `settings` (librdkafka name, value) add to or override the
+// defaults (idempotence, murmur2_random partitioner).
+class RecordProducer {
  public:
-  static absl::StatusOr<std::unique_ptr<LineProducer>> Open(const ProduceOptions& options);
-  ~LineProducer();
-  absl::Status Add(absl::string_view line, int64_t line_number);
-  // Waits for every delivery; fails if any record was not delivered.
-  absl::StatusOr<ProduceStats> Finish();
+  static constexpr int32_t kByKey = -1;  // RD_KAFKA_PARTITION_UA
+
+  static absl::StatusOr<std::unique_ptr<RecordProducer>> Open(
+      const std::string& brokers, const std::string& topic,
+      const std::vector<std::pair<std::string, std::string>>& settings = {});
+  ~RecordProducer();
+
+  absl::Status Produce(absl::string_view value, absl::string_view key = {},
+                       int32_t partition = kByKey);
+  absl::Status Flush(int timeout_ms);
+
+  int64_t produced() const { return produced_; }
+  int64_t delivered() const;
 
  private:
-  LineProducer();
+  RecordProducer();
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  int64_t produced_ = 0;
 };
 
 }  // namespace loyalty
