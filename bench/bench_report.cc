@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/text.h"
 
 namespace loyalty::bench {
 
@@ -26,20 +27,6 @@ double MedianCatchUp(const std::vector<CatchUpRun>& runs) {
 namespace {
 
 std::string Num(double x) { return absl::StrFormat("%.3f", x); }
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      absl::StrAppend(&out, "\\", std::string(1, c));
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
 
 std::string JsonNumbers(const std::vector<double>& v) {
   std::vector<std::string> parts;

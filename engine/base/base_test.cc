@@ -300,5 +300,12 @@ TEST(TextTest, Utf8AndControls) {
   EXPECT_FALSE(IsCleanText("c1\xc2\x85"));  // U+0085 NEL
 }
 
+TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
+  EXPECT_EQ(JsonString(""), "\"\"");
+  EXPECT_EQ(JsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonString(std::string("n\n\0\x7f", 4)), "\"n\\u000a\\u0000\\u007f\"");
+  EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 as it is
+}
+
 }  // namespace
 }  // namespace loyalty

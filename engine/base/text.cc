@@ -2,6 +2,9 @@
 
 #include <cstdint>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
 namespace loyalty {
 namespace {
 
@@ -50,6 +53,22 @@ bool IsCleanText(absl::string_view s) {
     if (cp < 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return false;
   }
   return true;
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out += "\"";
+  return out;
 }
 
 }  // namespace loyalty

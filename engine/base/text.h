@@ -1,7 +1,10 @@
 // File: engine/base/text.h
-// Checks for identifiers: valid UTF-8, no control characters.
+// Checks for identifiers (valid UTF-8, no control characters) and JSON
+// string quoting.
 #ifndef LOYALTY_ENGINE_BASE_TEXT_H_
 #define LOYALTY_ENGINE_BASE_TEXT_H_
+
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -11,6 +14,10 @@ namespace loyalty {
 bool IsValidUtf8(absl::string_view s);
 // True if `s` is valid UTF-8 without C0/C1 control characters or DEL.
 bool IsCleanText(absl::string_view s);
+
+// `s` as a JSON string literal: quotes, backslash-escaped '"' and '\\',
+// and \u00XX for control characters and DEL; other bytes as they are.
+std::string JsonString(absl::string_view s);
 
 }  // namespace loyalty
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/base/status.h"
+#include "engine/base/text.h"
 #include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "loyalty/v1/ledger.pb.h"
@@ -390,22 +391,6 @@ void AppendProgramText(const ProgramReport& p, std::string* out) {
 }
 
 // --- JSON -------------------------------------------------------------------
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 // Pretty-printed JSON, two spaces per level, keys in the order written.
 class JsonWriter {
