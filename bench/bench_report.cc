@@ -11,6 +11,12 @@
 
 namespace loyalty::bench {
 
+double RecordShape::puts_per_record() const {
+  double n = 0;
+  for (const Family& f : families) n += f.puts_per_record;
+  return n;
+}
+
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

@@ -33,6 +33,26 @@ struct LatencyRun {
   bool steady = true;
 };
 
+// What the engine did per input record in a catch-up run (from
+// KafkaEngine::Stats): the shape that the RocksDB limit and the null
+// pipeline reproduce, and the cost figures of the issue (RocksDB writes and
+// output records per event).
+struct RecordShape {
+  int64_t records = 0;  // input records the figures are over
+  // Per column family: its name, puts and deletes per input record, and the
+  // average key and value size of a put.
+  struct Family {
+    std::string name;
+    double puts_per_record = 0, deletes_per_record = 0, key_bytes = 0, value_bytes = 0;
+  };
+  std::vector<Family> families;
+  double batches_per_record = 0;       // store writes (one per batch)
+  double outputs_per_record = 0;       // Kafka records produced
+  double output_value_bytes = 0;       // their average value size
+  double transactions_per_record = 0;  // output transactions
+  double puts_per_record() const;
+};
+
 struct PeerResult {
   std::string name;  // "kafka-streams", "postgres"
   double events_per_s = 0;
@@ -54,10 +74,12 @@ struct Results {
   std::string machine;  // cores, memory, kernel
   // Producing the backlog.
   double produce_per_s = 0;
+  // What the engine's first catch-up run did per input record.
+  RecordShape shape;
   // Physical limits.
   std::vector<double> raw_consume_per_s;    // one per run
-  std::vector<double> rocksdb_write_per_s;  // one per run, ledger-shaped events/s
-  double rocksdb_ops_per_event = 0;
+  std::vector<double> rocksdb_write_per_s;  // one per run: records/s of the engine's write shape
+  double rocksdb_ops_per_event = 0;         // writes per record in that shape
   // The engine, --durability=process.
   std::vector<CatchUpRun> catch_up;
   std::vector<LatencyRun> latency;

@@ -34,7 +34,6 @@
 #include "connectors/kafka/kafka.h"
 #include "engine/base/status.h"
 #include "engine/cmd/flags.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 
 namespace loyalty::bench {
@@ -352,6 +351,8 @@ class EngineUnderTest {
     return absl::OkStatus();
   }
 
+  KafkaEngine::Stats stats() const { return engine_->stats(); }
+
   absl::Status Finish() {
     stop_ = true;
     if (runner_.joinable()) runner_.join();
@@ -401,10 +402,37 @@ absl::StatusOr<int64_t> CompactedBytes(const std::string& data_dir) {
   return DirBytes(data_dir);
 }
 
+// What the engine did per input record: its stats since Create.
+RecordShape ShapeOf(const KafkaEngine::Stats& st) {
+  RecordShape shape;
+  shape.records = st.records;
+  const double records = static_cast<double>(std::max<int64_t>(1, st.records));
+  for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
+    RecordShape::Family f;
+    f.name = CfName(static_cast<Cf>(cf));
+    const double puts = static_cast<double>(st.writes.puts[cf]);
+    f.puts_per_record = puts / records;
+    f.deletes_per_record = static_cast<double>(st.writes.deletes[cf]) / records;
+    if (puts > 0) {
+      f.key_bytes = static_cast<double>(st.writes.key_bytes[cf]) / puts;
+      f.value_bytes = static_cast<double>(st.writes.value_bytes[cf]) / puts;
+    }
+    shape.families.push_back(f);
+  }
+  shape.batches_per_record = static_cast<double>(st.batches) / records;
+  shape.outputs_per_record = static_cast<double>(st.kafka_records) / records;
+  if (st.kafka_records > 0) {
+    shape.output_value_bytes =
+        static_cast<double>(st.kafka_bytes) / static_cast<double>(st.kafka_records);
+  }
+  shape.transactions_per_record = static_cast<double>(st.transactions) / records;
+  return shape;
+}
+
 absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* programs,
                                          const std::string& backlog, int64_t records,
                                          const std::string& name, bool sync_writes,
-                                         double* disk_bytes_per_event) {
+                                         double* disk_bytes_per_event, RecordShape* shape) {
   const Topics topics = EngineTopics(c, backlog, name);
   LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
@@ -432,6 +460,7 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
   }
   const double cpu = CpuSeconds() - cpu0;
   const int64_t rss = PeakRssBytes();
+  if (shape != nullptr) *shape = ShapeOf(engine.stats());
   LOYALTY_RETURN_IF_ERROR(engine.Finish());
   if (disk_bytes_per_event != nullptr) {
     std::fprintf(stderr, "loyalty-bench: compacting the stores of %s\n", name.c_str());
@@ -522,23 +551,28 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
   return run;
 }
 
-// The physical limit of the store: batches of ledger-shaped writes through
-// the engine's own PartitionStore (same options, WAL on), no apply, one
-// store per worker thread as the engine has. Per event: a dedupe key, an
-// order (70%), a ledger entry, a due-index delete and put, the member record,
-// three outbox records (balance, entry, outcome), with our key builders and
-// values of our sizes: 8.7 operations. (The engine writes a member record
-// once per batch, so this is a little more than it writes.)
-absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, double* ops) {
+// The physical limit of the store: the engine's write shape (`shape`: puts
+// per record and column family, their key and value sizes, one write per
+// batch of the engine's batch size) through the engine's own PartitionStore
+// (same options, WAL on), with no apply, one store per worker thread as the
+// engine has. Keys are random within their family (member-prefixed keys land
+// all over the keyspace, as the engine's do); the journal's keys ascend.
+absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, int64_t events,
+                                    bool sync) {
   std::atomic<int64_t> done{0};
-  std::atomic<int64_t> total_ops{0};
   std::vector<absl::Status> status(static_cast<size_t>(c.workers));
   std::atomic<bool> failed{false};
+  const auto resources = StoreResources::Default();
+  const int64_t batch_records =
+      shape.batches_per_record > 0
+          ? std::max<int64_t>(1, static_cast<int64_t>(1 / shape.batches_per_record))
+          : c.batch;
   auto writer = [&](int w) -> absl::Status {
     const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit-", w);
     std::filesystem::remove_all(dir);
     StoreOptions o;
     o.sync_writes = sync;
+    o.resources = resources;
     LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
     testing::Rng rng(c.workload.seed + static_cast<uint64_t>(w));
     auto bytes = [&rng](size_t n) {
@@ -549,42 +583,66 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, 
       }
       return s;
     };
-    const std::string member_value = bytes(220), entry_value = bytes(90), outbox_value = bytes(110);
-    const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
-    for (int64_t n = 0; n < mine;) {
-      rocksdb::WriteBatch wb;
-      int64_t batch_ops = 0;
-      const int64_t first = n;
-      for (int64_t k = 0; k < c.batch && n < mine; ++k, ++n) {
-        const std::string id = absl::StrCat("m", rng.Uniform(c.workload.members));
-        const std::string member = keys::Member("cafe", id);
-        wb.Put(store->cf(Cf::kDedupe), keys::UnderMember(member, absl::StrCat("e1-", n)),
-               bytes(16));
-        if (rng.Uniform(10) < 7) {
-          wb.Put(store->cf(Cf::kOrders), keys::UnderMember(member, absl::StrCat("o1-", n)),
-                 bytes(24));
-          ++batch_ops;
-        }
-        wb.Put(store->cf(Cf::kLedger), keys::Ledger(member, n), entry_value);
-        wb.Delete(store->cf(Cf::kDue), keys::Due("cafe", n - 1, id));
-        wb.Put(store->cf(Cf::kDue), keys::Due("cafe", n, id), "");
-        wb.Put(store->cf(Cf::kMembers), member, member_value);
-        for (int64_t j = 0; j < 3; ++j) {
-          wb.Put(store->cf(Cf::kOutbox), keys::Outbox(3 * n + j), outbox_value);
-        }
-        batch_ops += 8;
+    struct Family {
+      rocksdb::ColumnFamilyHandle* cf;
+      double puts, deletes;
+      size_t key_bytes;
+      std::string value;
+      double owed = 0;  // fractional puts carried to the next record
+    };
+    std::vector<Family> families;
+    const RecordShape::Family* journal = nullptr;
+    for (size_t i = 0; i < shape.families.size(); ++i) {
+      const RecordShape::Family& f = shape.families[i];
+      if (f.name == CfName(Cf::kJournal)) {
+        journal = &f;
+        continue;
       }
-      wb.Put(store->cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(n));
-      LOYALTY_RETURN_IF_ERROR(store->Write(&wb));
-      total_ops += batch_ops;
+      if (f.puts_per_record + f.deletes_per_record == 0) continue;
+      families.push_back({store->cf(static_cast<Cf>(i)), f.puts_per_record, f.deletes_per_record,
+                          std::max<size_t>(16, static_cast<size_t>(f.key_bytes)),
+                          bytes(static_cast<size_t>(f.value_bytes))});
+    }
+    const std::string journal_value =
+        journal == nullptr ? ""
+                           : bytes(static_cast<size_t>(journal->value_bytes * journal->puts_per_record *
+                                                       static_cast<double>(batch_records)));
+    const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
+    std::string key;
+    rocksdb::WriteBatch wb;
+    for (int64_t n = 0; n < mine;) {
+      wb.Clear();
+      const int64_t first = n;
+      for (int64_t k = 0; k < batch_records && n < mine; ++k, ++n) {
+        for (Family& f : families) {
+          f.owed += f.puts + f.deletes;
+          for (; f.owed >= 1; f.owed -= 1) {
+            // A random prefix (the member's place in the keyspace), then a
+            // counter that keeps the key unique.
+            key = bytes(8);
+            key.append(absl::StrCat(n, "/", f.owed));
+            key.resize(f.key_bytes, 'k');
+            LOYALTY_RETURN_IF_ERROR(FromRocks(wb.Put(f.cf, key, f.value), "put"));
+          }
+        }
+      }
+      if (journal != nullptr) {
+        key.clear();
+        for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((first >> (8 * i)) & 0xff));
+        LOYALTY_RETURN_IF_ERROR(
+            FromRocks(wb.Put(store->cf(Cf::kJournal), key, journal_value), "put"));
+      }
+      LOYALTY_RETURN_IF_ERROR(FromRocks(store->db()->Write(rocksdb::WriteOptions(), &wb), "write"));
       done += n - first;
     }
     store.reset();
     std::filesystem::remove_all(dir);
     return absl::OkStatus();
   };
-  Progress progress(
-      absl::StrCat("RocksDB ledger-shaped writes, ", events, " events, ", c.workers, " stores"));
+  Progress progress(absl::StrCat("RocksDB writes of the engine's shape (",
+                                 absl::StrFormat("%.2f", shape.puts_per_record()),
+                                 " puts per record), ", events, " records, ", c.workers,
+                                 " stores"));
   const double start = MonoSeconds();
   std::vector<std::thread> threads;
   for (int w = 0; w < c.workers; ++w) {
@@ -601,7 +659,6 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, int64_t events, bool sync, 
   for (auto& t : threads) t.join();
   const double seconds = MonoSeconds() - start;
   for (const auto& st : status) LOYALTY_RETURN_IF_ERROR(st);
-  *ops = static_cast<double>(total_ops.load()) / static_cast<double>(events);
   return static_cast<double>(events) / seconds;
 }
 
@@ -990,30 +1047,33 @@ int Main(int argc, char** argv) {
     r.produce_per_s = static_cast<double>(produced->records) / produced->seconds;
   }
 
-  // 2. The physical limits.
+  // 2. The engine: catch-up runs. The first tells the write shape the
+  // limits reproduce.
+  for (int i = 0; i < c.runs; ++i) {
+    auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
+                             false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr,
+                             i == 0 ? &r.shape : nullptr);
+    if (!step(run.status(), "engine catch-up")) return 1;
+    r.catch_up.push_back(*run);
+    write_results();
+  }
+  const double engine_rate = MedianCatchUp(r.catch_up);
+
+  // 3. The physical limits, in the engine's shape.
   const int limit_runs = std::min(c.runs, 3);
+  r.rocksdb_ops_per_event = r.shape.puts_per_record();
   for (int i = 0; i < limit_runs; ++i) {
     std::fprintf(stderr, "loyalty-bench: raw librdkafka consume of the backlog (run %d)\n", i + 1);
     auto raw = RawConsume(c.brokers, backlog);
     if (!step(raw.status(), "raw consume")) return 1;
     r.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
     std::fprintf(stderr, "  %.0f records/s\n", r.raw_consume_per_s.back());
-    auto rocks =
-        RocksDbLimit(c, std::min<int64_t>(r.records, 2'000'000), false, &r.rocksdb_ops_per_event);
+    auto rocks = RocksDbLimit(c, r.shape, std::min<int64_t>(r.records, 2'000'000), false);
     if (!step(rocks.status(), "RocksDB limit")) return 1;
     r.rocksdb_write_per_s.push_back(*rocks);
-    std::fprintf(stderr, "  %.0f ledger-shaped events/s\n", *rocks);
-  }
-
-  // 3. The engine: catch-up runs.
-  for (int i = 0; i < c.runs; ++i) {
-    auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
-                             false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr);
-    if (!step(run.status(), "engine catch-up")) return 1;
-    r.catch_up.push_back(*run);
+    std::fprintf(stderr, "  %.0f records/s in the engine's write shape\n", *rocks);
     write_results();
   }
-  const double engine_rate = MedianCatchUp(r.catch_up);
 
   // 4. Latency at offered rates.
   for (size_t i = 0; i < c.rates.size(); ++i) {
@@ -1039,7 +1099,8 @@ int Main(int argc, char** argv) {
   // 6. --durability=machine.
   if (c.machine) {
     {
-      auto run = EngineCatchUp(c, &*programs, backlog, r.records, "machine-catchup", true, nullptr);
+      auto run = EngineCatchUp(c, &*programs, backlog, r.records, "machine-catchup", true, nullptr,
+                               nullptr);
       if (!step(run.status(), "engine catch-up, machine")) return 1;
       r.catch_up_machine.push_back(*run);
     }

@@ -17,7 +17,6 @@
 #include "engine/apply/validate.h"
 #include "engine/audit/audit.h"
 #include "engine/cmd/replay.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/event_gen.h"
@@ -75,21 +74,25 @@ States ReadStates(const std::string& data_dir) {
 struct StoreFacts {
   std::map<int, int64_t> last_seq;
   std::map<std::string, int64_t> version;
+  std::map<std::string, int64_t> last_entry;  // "program/member" -> its last ledger entry seq
 };
 
 StoreFacts ReadStoreFacts(const std::string& data_dir) {
   StoreFacts f;
   ForEachStore(data_dir, [&](int32_t p, PartitionStore* store) {
-    auto next = store->Get(Cf::kMeta, keys::kOutboxNextSeq);
-    EXPECT_TRUE(next.ok()) << next.status();
-    int64_t next_seq = 1;
-    if (next.ok() && next->has_value()) next_seq = keys::DecodeInt(**next);
+    auto meta = store->ReadMeta({});
+    EXPECT_TRUE(meta.ok()) << meta.status();
+    const int64_t next_seq = meta.ok() ? meta->next_seq : 1;
     if (next_seq > 1) f.last_seq[p] = next_seq - 1;
     EXPECT_TRUE(store
                     ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
                       const auto& st = rec.state();
                       if (st.version() > 0) {
                         f.version[st.program_id() + "/" + st.member_id()] = st.version();
+                      }
+                      if (rec.next_entry_seq() > 1) {
+                        f.last_entry[st.program_id() + "/" + st.member_id()] =
+                            rec.next_entry_seq() - 1;
                       }
                       return absl::OkStatus();
                     })
@@ -239,24 +242,29 @@ class KafkaEngineTest : public ::testing::Test {
   }
 
   // A read_committed consumer that is not ours (kcat) finds every output
-  // exactly once: outbox sequences 1..N per partition, balance versions
-  // rising by 1 per member up to the store's, one DLQ record per bad line.
-  void ExpectOutputsExactlyOnce(const std::string& data_dir) {
+  // exactly once: output sequences 1..N per partition, balance versions
+  // rising by 1 per member up to the store's, every ledger entry of a member
+  // once inside its outcomes, in order, up to the store's, one DLQ record
+  // per bad line; the ledger topic holds exactly those entries when
+  // `ledger` (published), and nothing otherwise.
+  void ExpectOutputsExactlyOnce(const std::string& data_dir, bool ledger = false) {
     auto check = testing::CheckOutputs(broker_->brokers(), topics_);
     ASSERT_TRUE(check.ok()) << check.status();
     for (const std::string& p : check->problems) ADD_FAILURE() << p;
     const StoreFacts facts = ReadStoreFacts(data_dir);
-    EXPECT_EQ(check->last_seq, facts.last_seq) << "outbox records not published";
+    EXPECT_EQ(check->last_seq, facts.last_seq) << "output records not published";
     EXPECT_EQ(check->last_version, facts.version) << "balances behind the stores";
+    EXPECT_EQ(check->last_entry, facts.last_entry) << "ledger entries behind the stores";
+    EXPECT_GT(check->entries, 0);
     EXPECT_EQ(check->dlq_by_reason, bad_by_reason_);
-    EXPECT_GT(check->records[topics_.ledger], 0);
+    EXPECT_EQ(check->records[topics_.ledger], ledger ? check->entries : 0);
   }
 
   // The stores under root_/data equal one uninterrupted replay, and their
   // outputs were published exactly once.
-  void ExpectExactlyOnce() {
+  void ExpectExactlyOnce(bool ledger = false) {
     EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-    ExpectOutputsExactlyOnce(root_ + "/data");
+    ExpectOutputsExactlyOnce(root_ + "/data", ledger);
   }
 
   static testing::KafkaBroker* broker_;
@@ -275,9 +283,12 @@ TEST_F(KafkaEngineTest, StopAndRestartMidStreamEqualsOneReplay) {
   const int64_t records = Produce(lines, 0, lines.size());
   ASSERT_GT(records, 12'000);
   int64_t applied = 0;
-  // Three runs, each stopped part-way (the last one at the end).
+  // Three runs, each stopped part-way (the last one at the end), publishing
+  // the optional ledger topic too.
+  KafkaEngine::Options options = EngineOptions();
+  options.outputs.ledger = true;
   for (int64_t target : {records / 3, 2 * records / 3, records}) {
-    auto run = Start(EngineOptions());
+    auto run = Start(options);
     const int64_t before = applied;
     EXPECT_TRUE(WaitFor([&] { return before + run->engine->records_applied(); }, target))
         << "stalled at " << before + run->engine->records_applied() << " of " << records;
@@ -286,7 +297,7 @@ TEST_F(KafkaEngineTest, StopAndRestartMidStreamEqualsOneReplay) {
     applied += run->engine->records_applied();
   }
   EXPECT_EQ(applied, records) << "records applied twice or not at all";
-  ExpectExactlyOnce();
+  ExpectExactlyOnce(/*ledger=*/true);
 }
 
 TEST_F(KafkaEngineTest, ASecondEngineJoinsAndLeavesWhileEventsFlow) {

@@ -1,9 +1,11 @@
 // The model test: an independent reference fold of the events
 // (tests/model/, written from the spec, not from engine code) agrees with the
 // engine's member states, as `loyaltyctl dump` prints them, its outcomes
-// (statuses and reasons, tier changes by cause, rewards issued by rules) and
-// its DLQ reasons, on a generated stream of every event kind that exercises
-// every programme rule of the test programs.
+// (statuses and reasons, MATURED outcomes of ticks included, tier changes by
+// cause, rewards issued by rules, and each member's outcomes one by one: the
+// status, the points, the tier changes and the ledger entries that name a
+// lot) and its DLQ reasons, on a generated stream of every event kind that
+// exercises every programme rule of the test programs.
 //
 // LOYALTY_SEED and LOYALTY_MODEL_EVENTS override the stream.
 #include <cstdio>
@@ -11,7 +13,10 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -62,13 +67,93 @@ std::string ModelText(const model::RefMember& m) {
                       " nps ", m.last_nps_score ? std::to_string(*m.last_nps_score) : "-");
 }
 
-// Counts of the engine's outcomes file in the model's terms.
+// The engine's outcomes file in the model's terms.
 struct EngineOutcomes {
   std::map<std::string, int64_t> reasons;  // "STATUS" or "STATUS:REASON", DUPLICATE excluded
   int64_t duplicates = 0;
   std::map<std::string, int64_t> tier_changes;    // cause -> count
   std::map<std::string, int64_t> issued_rewards;  // "SOURCE:rule_id:reward_id" -> Σ count
+  std::vector<model::RefOutcome> outcomes;        // DUPLICATE excluded, in file order
 };
+
+int64_t NsOf(const google::protobuf::Timestamp& ts) { return *TimestampToNanos(ts); }
+
+// An engine outcome as the model describes one: the entries that name a lot
+// (EARN, ENGAGE, BONUS, positive ADJUST, RELEASE, EXPIRE) one by one, the
+// others only through `points`.
+model::RefOutcome ToRef(const loyalty::v1::Outcome& o) {
+  model::RefOutcome r;
+  r.program_id = o.program_id();
+  r.member_id = o.member_id();
+  r.event_id = o.event_id();
+  r.status = loyalty::v1::Outcome::Status_Name(o.status());
+  if (!o.reason().empty()) absl::StrAppend(&r.status, ":", o.reason());
+  r.points = o.points();
+  for (const auto& tc : o.tier_changes()) {
+    model::RefTierChange c;
+    c.from_tier_id = tc.from_tier_id();
+    c.to_tier_id = tc.to_tier_id();
+    c.cause = tc.cause();
+    c.effective_at_ns = NsOf(tc.effective_at());
+    c.perks.assign(tc.perks().begin(), tc.perks().end());
+    r.tier_changes.push_back(std::move(c));
+  }
+  for (const auto& e : o.entries()) {
+    using T = loyalty::v1::LedgerEntry;
+    const bool names_lot = e.type() == T::EARN || e.type() == T::ENGAGE || e.type() == T::BONUS ||
+                           e.type() == T::RELEASE || e.type() == T::EXPIRE ||
+                           (e.type() == T::ADJUST && e.points() > 0);
+    if (!names_lot) continue;
+    r.lot_entries.push_back(
+        {T::Type_Name(e.type()), e.lot_id(), e.points(), NsOf(e.effective_at())});
+  }
+  for (const auto& issued : o.issued_rewards()) {
+    r.issued_rewards.push_back({loyalty::v1::IssuedReward::Source_Name(issued.source()),
+                                issued.rule_id(), issued.reward_id(), issued.count()});
+  }
+  return r;
+}
+
+// Each (program, member)'s outcomes in order (a tick's own outcomes under
+// member ""), described.
+using OutcomesByMember = std::map<std::pair<std::string, std::string>, std::vector<std::string>>;
+
+OutcomesByMember ByMember(const std::vector<model::RefOutcome>& outcomes) {
+  OutcomesByMember by;
+  for (const model::RefOutcome& o : outcomes) {
+    by[{o.program_id, o.member_id}].push_back(model::Describe(o));
+  }
+  return by;
+}
+
+// Expects the same outcomes per member, in the same order; prints the first
+// difference of the first few members that differ.
+void ExpectSameOutcomesPerMember(const std::vector<model::RefOutcome>& engine_outcomes,
+                                 const std::vector<model::RefOutcome>& model_outcomes) {
+  const OutcomesByMember engine = ByMember(engine_outcomes);
+  const OutcomesByMember model = ByMember(model_outcomes);
+  std::set<std::pair<std::string, std::string>> keys;
+  for (const auto& [key, v] : engine) keys.insert(key);
+  for (const auto& [key, v] : model) keys.insert(key);
+  const std::vector<std::string> none;
+  int64_t differing = 0;
+  for (const auto& key : keys) {
+    auto e = engine.find(key);
+    auto m = model.find(key);
+    const std::vector<std::string>& got = e == engine.end() ? none : e->second;
+    const std::vector<std::string>& want = m == model.end() ? none : m->second;
+    if (got == want) continue;
+    if (++differing > 5) continue;
+    size_t i = 0;
+    while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+    ADD_FAILURE() << "outcomes of " << key.first << "/" << key.second << " differ at #" << i
+                  << " (engine " << got.size() << ", model " << want.size() << ")"
+                  << (i > 0 ? "\n  both:   " + got[i - 1] : "")
+                  << "\n  engine: " << (i < got.size() ? got[i] : "(none)")
+                  << "\n  model:  " << (i < want.size() ? want[i] : "(none)");
+  }
+  EXPECT_EQ(differing, 0) << "of " << keys.size() << " members' outcome sequences";
+}
 
 EngineOutcomes ReadOutcomes(const std::string& path) {
   EngineOutcomes out;
@@ -87,7 +172,8 @@ EngineOutcomes ReadOutcomes(const std::string& path) {
     std::string key = loyalty::v1::Outcome::Status_Name(o.status());
     if (!o.reason().empty()) absl::StrAppend(&key, ":", o.reason());
     ++out.reasons[key];
-    if (o.has_tier_change()) ++out.tier_changes[o.tier_change().cause()];
+    for (const auto& tc : o.tier_changes()) ++out.tier_changes[tc.cause()];
+    out.outcomes.push_back(ToRef(o));
     for (const auto& issued : o.issued_rewards()) {
       out.issued_rewards[absl::StrCat(loyalty::v1::IssuedReward::Source_Name(issued.source()), ":",
                                       issued.rule_id(), ":", issued.reward_id())] += issued.count();
@@ -121,8 +207,9 @@ struct Compared {
 // Writes `program_texts` and `lines` into `root`, replays them through the
 // engine (loyaltyd replay's path, with outcomes and DLQ files) and folds them
 // through the model; expects the same member states (as `loyaltyctl dump`
-// prints them), DLQ reasons, duplicates, outcomes, tier changes and rewards
-// issued by rules.
+// prints them), DLQ reasons, duplicates, outcomes (counted by status and
+// reason, and one by one per member), tier changes and rewards issued by
+// rules.
 Compared ReplayAndCompare(const std::string& root, const std::vector<std::string>& program_texts,
                           const std::vector<std::string>& lines) {
   Compared c;
@@ -225,6 +312,7 @@ Compared ReplayAndCompare(const std::string& root, const std::vector<std::string
   EXPECT_EQ(outcomes.duplicates, ref.duplicates);
   EXPECT_EQ(outcomes.tier_changes, ref.tier_changes);
   EXPECT_EQ(outcomes.issued_rewards, ref.issued_rewards);
+  ExpectSameOutcomesPerMember(outcomes.outcomes, ref.outcomes);
   return c;
 }
 
@@ -257,18 +345,38 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   EXPECT_EQ(ref.dlq_by_reason, stream.bad_by_reason);
   for (const char* kind : {"APPLIED", "IGNORED:DAILY_CAP", "IGNORED:UNKNOWN_ORDER",
                            "REJECTED:INSUFFICIENT_POINTS", "REJECTED:UNKNOWN_REWARD",
-                           "IGNORED:NO_RULE", "REJECTED:TIER_TOO_LOW", "APPLIED:TIER_CHANGED"}) {
+                           "IGNORED:NO_RULE", "REJECTED:TIER_TOO_LOW", "APPLIED:MATURED"}) {
     EXPECT_GT(ref.outcome_reasons[kind], 0) << kind << " never happened in the stream";
   }
   for (const char* cause : {"QUALIFIED", "GRACE_ENDED", "PLAN_STARTED", "PLAN_ENDED"}) {
     EXPECT_GT(ref.tier_changes[cause], 0) << "no tier change " << cause;
   }
+  // Tier changes ride in MATURED outcomes of ticks and, for maturities
+  // applied before a member event, in that event's outcome.
+  int64_t in_matured = 0, matured_before_event = 0;
+  for (const model::RefOutcome& o : ref.outcomes) {
+    for (const model::RefTierChange& tc : o.tier_changes) {
+      if (o.status == "APPLIED:MATURED") {
+        ++in_matured;
+      } else if (tc.cause == "GRACE_ENDED" || tc.cause == "PLAN_ENDED") {
+        ++matured_before_event;
+      }
+    }
+  }
+  EXPECT_GT(in_matured, 0) << "no tier change at a tick";
+  EXPECT_GT(matured_before_event, 0) << "no tier change by a maturity before a member event";
   for (const char* hit :
        {"promotion:wednesday-night", "promotion:late-owl", "promotion:double-weekend",
         "promotion:spring-food", "promotion:happy-hour", "promotion:black-friday",
         "random_win:surprise", "random_win:coffee-luck", "random_capped:coffee-luck",
         "random_win:like-luck", "random_capped:like-luck", "random_win:shop-draw",
-        "random_win:review-draw", "nps"}) {
+        "random_win:review-draw", "nps",
+        // Lots (SPEC §6): releases that became the available lot of their
+        // expiry or merged into it, credits that paid debt or went to it
+        // entirely, refunds from the purchase's pending or available lot or,
+        // that lot gone, by expiry.
+        "release:kept_id", "release:merged", "credit:paid_debt", "credit:all_to_debt",
+        "refund_lot:pending", "refund_lot:available", "refund_lot:none"}) {
     EXPECT_GT(ref.rule_hits[hit], 0) << hit << " never happened in the stream";
   }
   for (const char* issued :
@@ -300,7 +408,11 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
 // by chance (a grace review and a plan end at the same instant, reviews due
 // one after another before one event, a refund's clawback partly written off
 // in an EARNED_POINTS programme, DST nights inside promotion windows, a
-// random reward's daily cap at local midnight).
+// random reward's daily cap at local midnight, lots expiring and released at
+// local day starts across DST changes and a skipped midnight, refunds that
+// follow their purchase's lot through its release, credits and releases
+// that pay debt, lot maturities at one instant, MATURED and STALE_TICK
+// outcomes).
 
 TEST(ModelTest, HandWrittenEdgeStreamsAgreeWithTheEngine) {
   const std::string root = testing::MakeTempDir("model-edges");

@@ -11,7 +11,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "gtest/gtest.h"
 #include "loyalty/v1/ledger.pb.h"
@@ -147,21 +146,23 @@ TEST_F(ToolsTest, VerifyFailsOnACorruptedStore) {
   ReplaySome();
   const std::string dir = PartitionDir(root_ + "/data", 0);
   const std::string ctl = absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/data verify");
+  // Through RocksDB's own write, below the store's typed API: what a
+  // damaged or tampered store looks like.
   auto corrupt = [&](const std::function<void(PartitionStore*, rocksdb::WriteBatch*)>& f) {
     auto store = PartitionStore::Open(dir, StoreOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     rocksdb::WriteBatch batch;
     f(store->get(), &batch);
-    ASSERT_TRUE((*store)->Write(&batch).ok());
+    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), &batch).ok());
   };
-  const std::string member_key = keys::Member("cafe", "m1");
+  const std::string member_key = std::string("cafe") + '\0' + "m1";
   // 1. A balance that the ledger does not explain.
   corrupt([&](PartitionStore* s, rocksdb::WriteBatch* b) {
-    auto rec = s->GetMember("cafe", "m1");
-    ASSERT_TRUE(rec.ok() && rec->has_value());
-    loyalty::v1::MemberRecord r = **rec;
+    loyalty::v1::MemberRecord r;
+    auto found = s->GetMember(MemberRef{"cafe", "m1"}, &r);
+    ASSERT_TRUE(found.ok() && *found);
     r.mutable_state()->set_available_points(r.state().available_points() + 5);
-    b->Put(s->cf(Cf::kMembers), member_key, r.SerializeAsString());
+    ASSERT_TRUE(b->Put(s->cf(Cf::kMembers), member_key, r.SerializeAsString()).ok());
   });
   CommandResult bad = Sh(ctl);
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
@@ -169,11 +170,30 @@ TEST_F(ToolsTest, VerifyFailsOnACorruptedStore) {
   EXPECT_TRUE(absl::StrContains(bad.output, "cafe/m1")) << bad.output;
   EXPECT_TRUE(absl::StrContains(bad.output, "entries sum to")) << bad.output;
 
-  // 2. Restore by replaying into a fresh directory, then drop a ledger entry.
+  // 2. Restore by replaying into a fresh directory, then drop a ledger entry
+  // from the journal: m1's second entry leaves its outcome.
   std::filesystem::remove_all(root_ + "/data");
   ReplaySome();
   corrupt([&](PartitionStore* s, rocksdb::WriteBatch* b) {
-    b->Delete(s->cf(Cf::kLedger), keys::Ledger(member_key, 2));
+    std::unique_ptr<rocksdb::Iterator> it(
+        s->db()->NewIterator(rocksdb::ReadOptions(), s->cf(Cf::kJournal)));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    loyalty::v1::JournalBatch journal;
+    ASSERT_TRUE(journal.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+    bool dropped = false;
+    for (auto& r : *journal.mutable_records()) {
+      if (!r.has_outcome() || r.key() != "cafe/m1") continue;
+      auto* entries = r.mutable_outcome()->mutable_entries();
+      for (int i = 0; i < entries->size() && !dropped; ++i) {
+        if (entries->Get(i).seq() == 2) {
+          entries->DeleteSubrange(i, 1);
+          dropped = true;
+        }
+      }
+    }
+    ASSERT_TRUE(dropped);
+    ASSERT_TRUE(b->Put(s->cf(Cf::kJournal), it->key(), journal.SerializeAsString()).ok());
   });
   CommandResult gap = Sh(ctl);
   EXPECT_EQ(gap.exit_code, 1) << gap.output;

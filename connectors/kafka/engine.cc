@@ -16,7 +16,6 @@
 #include "connectors/kafka/publisher.h"
 #include "engine/base/status.h"
 #include "engine/ledger/partition.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 
 namespace loyalty {
@@ -100,15 +99,24 @@ class KafkaEngine::Impl {
   int64_t records_applied() const { return applied_.load(); }
   int owned_partitions() const { return owned_count_.load(); }
   int64_t output_transactions() const { return transactions_.load(); }
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    Stats s = stats_;
+    s.records = applied_.load();
+    s.transactions = transactions_.load();
+    return s;
+  }
 
   // librdkafka's rebalance callback (on the Run thread, inside poll).
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
 
  private:
-  // Records read but not yet handed to the worker.
+  // Records read but not yet handed to the worker: their values back to
+  // back in one buffer (no allocation per record).
   struct Pending {
-    std::vector<std::string> values;
+    std::string bytes;
     std::vector<int64_t> offsets;
+    std::vector<uint32_t> ends;          // end of each value in bytes
     std::vector<int64_t> timestamps_ms;  // only with on_committed
     Clock::time_point first;
   };
@@ -117,11 +125,10 @@ class KafkaEngine::Impl {
     int32_t partition = 0;
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
-    std::unique_ptr<OutboxPublisher> publisher;  // null with outputs off
-    std::atomic<int64_t> next_offset{0};         // for group offset commits
-    int64_t trimmed_through = 0;                 // outbox deleted up to (publishing thread)
+    std::unique_ptr<JournalPublisher> publisher;  // null with outputs off
+    std::atomic<int64_t> next_offset{0};          // for group offset commits
     // Set when the assignment is lost: nothing more is applied or published
-    // here (the next owner takes over from the store and the outbox).
+    // here (the next owner takes over from the store and its journal).
     std::atomic<bool> lost{false};
     // Batches applied and not yet published, oldest first.
     struct Applied {
@@ -130,6 +137,9 @@ class KafkaEngine::Impl {
     };
     std::mutex unpublished_mu;
     std::vector<Applied> unpublished;
+    // Publishing thread only.
+    Clock::time_point last_transaction{};
+    std::vector<JournalRecordView> views;
     // Runs the publisher; last, so that it is joined (after running what it
     // holds) before the rest is destroyed.
     std::unique_ptr<Worker> publish_thread;
@@ -138,7 +148,6 @@ class KafkaEngine::Impl {
   Worker& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
   absl::Status Republish(Owned* owned);
-  absl::Status TrimPublished(Owned* o);  // on o's publishing thread (or at open)
   void CommitGroupOffsets();
   void PublishPending(Owned* o);  // on o's publishing thread
   void Dispatch(int32_t partition);
@@ -151,15 +160,19 @@ class KafkaEngine::Impl {
 
   const ProgramSet* programs_;
   Options options_;
+  std::shared_ptr<StoreResources> resources_;
   rd_kafka_t* rk_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<int32_t, std::unique_ptr<Owned>> owned_;  // Run thread only
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
   std::atomic<int64_t> transactions_{0};
+  mutable std::mutex stats_mu_;
+  Stats stats_;  // but records and transactions (the atomics)
   const std::atomic<bool>* stop_ = nullptr;  // Run's; cancels publish retries
   std::atomic<int> owned_count_{0};
   std::atomic<bool> failed_{false};
+  bool rebalanced_ = false;  // Run thread only: the group gave an assignment
   std::mutex error_mu_;
   absl::Status error_;
   absl::Status rebalance_error_;
@@ -178,13 +191,17 @@ absl::Status KafkaEngine::Impl::Init() {
   if (options_.brokers.empty()) return absl::InvalidArgumentError("brokers are required");
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   if (options_.workers < 1) return absl::InvalidArgumentError("workers must be >= 1");
+  if (options_.commit_interval_ms < 0) {
+    return absl::InvalidArgumentError("commit_interval_ms must be >= 0");
+  }
+  resources_ = StoreResources::Create(options_.block_cache_bytes, options_.memtable_bytes);
   if (options_.outputs_enabled) {
     // Output partition p mirrors input partition p: the topics must exist
     // with the input's partition count (loyaltyctl create-topics).
     constexpr int kTimeoutMs = 30'000;
     LOYALTY_ASSIGN_OR_RETURN(const int partitions,
                              PartitionCount(options_.brokers, options_.topics.events, kTimeoutMs));
-    for (const std::string& topic : options_.topics.outputs()) {
+    for (const std::string& topic : options_.topics.published(options_.outputs)) {
       LOYALTY_ASSIGN_OR_RETURN(const int n, PartitionCount(options_.brokers, topic, kTimeoutMs));
       if (n != partitions) {
         return absl::FailedPreconditionError(absl::StrCat("output topic ", topic, " has ", n,
@@ -247,6 +264,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   StoreOptions store_options;
   store_options.sync_writes = options_.sync_writes;
   store_options.env = options_.env;
+  store_options.resources = resources_;
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.store_lock_wait_ms);
   for (;;) {
     auto store = PartitionStore::Open(PartitionDir(options_.data_dir, partition), store_options);
@@ -260,7 +278,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   }
   PartitionOptions partition_options;
   partition_options.partition = partition;
-  partition_options.outbox_enabled = options_.outputs_enabled;
+  partition_options.members_cached_max = options_.members_cached_max;
   LOYALTY_ASSIGN_OR_RETURN(owned->ledger,
                            Partition::Open(programs_, owned->store.get(), partition_options));
   owned->next_offset.store(owned->ledger->next_offset());
@@ -268,6 +286,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
     PublisherOptions p;
     p.brokers = options_.brokers;
     p.topics = options_.topics;
+    p.outputs = options_.outputs;
     p.partition = partition;
     p.transactional_id =
         absl::StrCat(options_.transactional_id_prefix.empty() ? options_.group_id
@@ -275,7 +294,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
                      ".", options_.topics.events, ".", partition);
     p.transaction_timeout_ms = options_.transaction_timeout_ms;
     p.call_timeout_ms = options_.transaction_call_timeout_ms;
-    LOYALTY_ASSIGN_OR_RETURN(owned->publisher, OutboxPublisher::Create(p, stop_));
+    LOYALTY_ASSIGN_OR_RETURN(owned->publisher, JournalPublisher::Create(p, stop_));
     LOYALTY_RETURN_IF_ERROR(Republish(owned.get()));
     owned->publish_thread = std::make_unique<Worker>(options_.queue_batches_max);
   }
@@ -283,55 +302,39 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
 }
 
 absl::Status KafkaEngine::Impl::Republish(Owned* owned) {
-  // What the outbox holds above the last committed sequence: the outputs of
-  // batches whose publishing a crash interrupted. Bounded transactions.
-  constexpr size_t kChunkRecords = 16'384;
-  std::vector<loyalty::v1::OutboxRecord> chunk;
-  OutboxPublisher* publisher = owned->publisher.get();
+  // What the journal holds above the last committed sequence: the outputs
+  // of batches whose publishing a crash interrupted, or that a store behind
+  // Kafka re-derives. Bounded transactions of whole journal values.
+  constexpr size_t kChunkBytes = 16 << 20;
+  JournalPublisher* publisher = owned->publisher.get();
+  // The store's own note counts too: retention may have emptied the output
+  // topics' tails.
+  publisher->AdvancePublished(owned->ledger->published_through());
+  std::vector<std::string> values;
+  size_t bytes = 0;
   auto flush = [&]() -> absl::Status {
-    if (chunk.empty()) return absl::OkStatus();
-    LOYALTY_RETURN_IF_ERROR(publisher->Publish(chunk));
+    if (values.empty()) return absl::OkStatus();
+    std::vector<JournalRecordView> views;
+    for (const std::string& v : values) LOYALTY_RETURN_IF_ERROR(ReadJournalBatch(v, &views));
+    LOYALTY_RETURN_IF_ERROR(publisher->Publish(views));
     transactions_.fetch_add(1);
-    chunk.clear();
+    values.clear();
+    bytes = 0;
     return absl::OkStatus();
   };
-  // The store's own record counts too: retention may have emptied the
-  // output topics' tails.
-  LOYALTY_ASSIGN_OR_RETURN(std::optional<std::string> stored,
-                           owned->store->Get(Cf::kMeta, keys::kOutboxPublishedThrough));
-  if (stored.has_value()) publisher->AdvancePublished(keys::DecodeInt(*stored));
-  LOYALTY_RETURN_IF_ERROR(owned->store->ForEachOutbox(
-      publisher->published_seq(), [&](loyalty::v1::OutboxRecord&& rec) -> absl::Status {
-        chunk.push_back(std::move(rec));
-        return chunk.size() >= kChunkRecords ? flush() : absl::OkStatus();
+  LOYALTY_RETURN_IF_ERROR(owned->store->ForEachJournalBatch(
+      publisher->published_seq(), [&](absl::string_view value) -> absl::Status {
+        values.emplace_back(value);
+        bytes += value.size();
+        return bytes >= kChunkBytes ? flush() : absl::OkStatus();
       }));
   LOYALTY_RETURN_IF_ERROR(flush());
-  return TrimPublished(owned);
-}
-
-absl::Status KafkaEngine::Impl::TrimPublished(Owned* o) {
-  // Published records leave the outbox, and the store notes how far
-  // publishing got, at once (so that an idle partition keeps nothing
-  // published in its outbox). Not synced: if a power loss drops it, the
-  // output topics' tails still tell.
-  const int64_t published = o->publisher->published_seq();
-  o->ledger->SetPublishedThrough(published);
-  if (published <= o->trimmed_through) return absl::OkStatus();
-  rocksdb::WriteBatch wb;
-  LOYALTY_RETURN_IF_ERROR(
-      FromRocks(wb.DeleteRange(o->store->cf(Cf::kOutbox), keys::Outbox(o->trimmed_through + 1),
-                               keys::Outbox(published + 1)),
-                "delete range"));
-  LOYALTY_RETURN_IF_ERROR(FromRocks(
-      wb.Put(o->store->cf(Cf::kMeta), keys::kOutboxPublishedThrough, keys::EncodeInt(published)),
-      "put"));
-  LOYALTY_RETURN_IF_ERROR(o->store->WriteUnsynced(&wb));
-  o->trimmed_through = published;
-  return absl::OkStatus();
+  return owned->store->SetPublishedThrough(publisher->published_seq());
 }
 
 void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions) {
+  rebalanced_ = true;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     // Open each partition's store and start it at its stored offset. The
     // partitions open at once, one thread each, since they share nothing
@@ -399,7 +402,7 @@ void KafkaEngine::Impl::Release(rd_kafka_topic_partition_list_t* partitions, boo
 
 void KafkaEngine::Impl::Dispatch(int32_t partition) {
   auto it = pending_.find(partition);
-  if (it == pending_.end() || it->second.values.empty()) return;
+  if (it == pending_.end() || it->second.offsets.empty()) return;
   auto owned = owned_.find(partition);
   if (owned == owned_.end()) {
     pending_.erase(it);
@@ -411,12 +414,14 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
   WorkerOf(partition).Push([this, batch, o] {
     if (failed_.load() || o->lost.load()) return;
     std::vector<InputRecord> records;
-    records.reserve(batch->values.size());
-    for (size_t i = 0; i < batch->values.size(); ++i) {
-      records.push_back({batch->offsets[i], batch->values[i]});
+    records.reserve(batch->offsets.size());
+    uint32_t begin = 0;
+    for (size_t i = 0; i < batch->offsets.size(); ++i) {
+      records.push_back({batch->offsets[i], absl::string_view(batch->bytes.data() + begin,
+                                                              batch->ends[i] - begin)});
+      begin = batch->ends[i];
     }
     auto outputs = std::make_shared<BatchOutputs>();
-    outputs->collect_records = o->publisher != nullptr;
     absl::Status s = o->ledger->ApplyBatch(records, InputFormat::kBinary, outputs.get());
     if (!s.ok()) {
       Fail(s);
@@ -425,6 +430,13 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     o->next_offset.store(o->ledger->next_offset());
     // Records below the stored offset (redelivered) are skipped, not counted.
     applied_.fetch_add(outputs->applied + outputs->duplicates + outputs->rejected);
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.batches++;
+      stats_.output_records += static_cast<int64_t>(outputs->journal.size());
+      stats_.journal_bytes += static_cast<int64_t>(outputs->journal.bytes().size());
+      stats_.writes.Add(outputs->writes);
+    }
     if (o->publisher == nullptr) {
       if (options_.on_committed) options_.on_committed(o->partition, batch->timestamps_ms);
       return;
@@ -433,7 +445,8 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     // partition's own publishing thread commits its outputs to Kafka while
     // this worker applies the next batch. One thread per partition keeps
     // them in order; its queue is bounded. Batches that wait while a
-    // transaction commits are published together in the next one.
+    // transaction commits, or for the commit interval, are published
+    // together in the next one.
     {
       std::lock_guard<std::mutex> lock(o->unpublished_mu);
       o->unpublished.push_back({std::move(outputs), batch});
@@ -444,19 +457,31 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
 
 void KafkaEngine::Impl::PublishPending(Owned* o) {
   if (failed_.load() || o->lost.load()) return;
+  // At most one transaction per commit interval: wait out the rest of it,
+  // while the worker adds batches (a stop does not wait).
+  const auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
+  while (Clock::now() - o->last_transaction < interval && !stop_->load() && !o->lost.load()) {
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(interval - (Clock::now() - o->last_transaction),
+                                  std::chrono::milliseconds(5)));
+  }
   std::vector<Owned::Applied> applied;
   {
     std::lock_guard<std::mutex> lock(o->unpublished_mu);
     applied.swap(o->unpublished);
   }
   if (applied.empty()) return;  // an earlier task took them
-  // Usually one batch: its records are taken whole, not moved one by one.
-  std::vector<loyalty::v1::OutboxRecord> records = std::move(applied[0].outputs->records);
-  for (size_t i = 1; i < applied.size(); ++i) {
-    for (auto& r : applied[i].outputs->records) records.push_back(std::move(r));
+  o->last_transaction = Clock::now();
+  o->views.clear();
+  for (const auto& a : applied) {
+    const auto& records = a.outputs->journal.records();
+    o->views.insert(o->views.end(), records.begin(), records.end());
   }
-  if (!records.empty()) {
-    absl::Status s = o->publisher->Publish(records);
+  if (!o->views.empty()) {
+    const int64_t before_records = o->publisher->records_published();
+    const int64_t before_bytes = o->publisher->bytes_published();
+    const int64_t before_seq = o->publisher->published_seq();
+    absl::Status s = o->publisher->Publish(o->views);
     if (!s.ok() && o->lost.load()) return;  // fenced by the next owner: expected
     if (!s.ok()) {
       // Nothing more is published in this process: a later batch published
@@ -464,11 +489,18 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
       Fail(s);
       return;
     }
-    transactions_.fetch_add(1);
-    s = TrimPublished(o);
-    if (!s.ok()) {
-      Fail(s);
-      return;
+    if (o->publisher->records_published() > before_records) transactions_.fetch_add(1);
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.kafka_records += o->publisher->records_published() - before_records;
+      stats_.kafka_bytes += o->publisher->bytes_published() - before_bytes;
+    }
+    if (o->publisher->published_seq() > before_seq) {
+      s = o->store->SetPublishedThrough(o->publisher->published_seq());
+      if (!s.ok()) {
+        Fail(s);
+        return;
+      }
     }
   }
   if (options_.on_committed) {
@@ -506,12 +538,14 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
     if (m != nullptr) {
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         Pending& p = pending_[m->partition];
-        if (p.values.empty()) p.first = Clock::now();
-        p.values.emplace_back(static_cast<const char*>(m->payload), m->len);
+        if (p.offsets.empty()) p.first = Clock::now();
+        p.bytes.append(static_cast<const char*>(m->payload), m->len);
+        LOYALTY_CHECK(p.bytes.size() < UINT32_MAX) << "batch over 4 GiB";
+        p.ends.push_back(static_cast<uint32_t>(p.bytes.size()));
         p.offsets.push_back(m->offset);
         if (options_.on_committed)
           p.timestamps_ms.push_back(rd_kafka_message_timestamp(m, nullptr));
-        if (static_cast<int64_t>(p.values.size()) >= options_.batch_records_max) {
+        if (static_cast<int64_t>(p.offsets.size()) >= options_.batch_records_max) {
           Dispatch(m->partition);
         }
       } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -522,7 +556,7 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
     const auto now = Clock::now();
     std::vector<int32_t> due;
     for (const auto& [partition, p] : pending_) {
-      if (!p.values.empty() && now - p.first >= wait) due.push_back(partition);
+      if (!p.offsets.empty() && now - p.first >= wait) due.push_back(partition);
     }
     for (int32_t partition : due) Dispatch(partition);
   }
@@ -535,6 +569,16 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
   }
   for (auto& w : workers_) w->Drain();
   if (options_.group_offset_commit_interval_ms > 0) CommitGroupOffsets();
+  // librdkafka 2.0.2 aborts when a cooperative-sticky consumer that joined
+  // the group is destroyed before its first assignment (librdkafka #4312,
+  // fixed in 2.3.0): a stop that comes that early waits for the assignment
+  // (empty or not), bounded by the session timeout.
+  const auto joined_by =
+      Clock::now() + std::chrono::milliseconds(options_.session_timeout_ms + 5'000);
+  while (!rebalanced_ && Clock::now() < joined_by) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 100);
+    if (m != nullptr) rd_kafka_message_destroy(m);  // read again from the store's offset
+  }
   rd_kafka_consumer_close(rk_);
   owned_.clear();
   owned_count_.store(0);
@@ -563,5 +607,7 @@ int64_t KafkaEngine::records_applied() const { return impl_->records_applied(); 
 int KafkaEngine::owned_partitions() const { return impl_->owned_partitions(); }
 
 int64_t KafkaEngine::output_transactions() const { return impl_->output_transactions(); }
+
+KafkaEngine::Stats KafkaEngine::stats() const { return impl_->stats(); }
 
 }  // namespace loyalty

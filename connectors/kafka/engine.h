@@ -18,16 +18,17 @@
 // out); a lost partition applies and publishes nothing more. A failed batch stops Run with its
 // error: the process should exit and be restarted, and resumes from the stored offsets.
 //
-// Exactly-once on the output side (SPEC §3.3): each batch's outputs go to the
-// store's outbox in the batch's WriteBatch; once it is written (and, with
-// sync_writes, synced), the partition's publishing thread sends them in one
-// Kafka transaction (connectors/kafka/publisher.h, transactional.id
-// "<prefix>.<events topic>.<partition>"; batches that wait go together),
-// then trims them from the outbox and stores how far publishing got, while
-// the worker applies the next batch. Opening a partition fences its
-// previous owner's producer, reads the last committed outbox sequence from
+// Exactly-once on the output side (SPEC §3.3): each batch's output records
+// go to the store's journal in the batch's write; once it is written (and,
+// with sync_writes, synced), the partition's publishing thread sends them in
+// a Kafka transaction (connectors/kafka/publisher.h, transactional.id
+// "<prefix>.<events topic>.<partition>") and notes in the store how far
+// publishing got, while the worker applies the next batch. Transactions
+// start at most every commit_interval_ms per partition; batches applied
+// meanwhile go in the next one together. Opening a partition fences its
+// previous owner's producer, reads the last committed output sequence from
 // the output topics (or the store's, if larger) and republishes what the
-// outbox holds above it. A fenced producer stops Run with
+// journal holds above it. A fenced producer stops Run with
 // FailedPrecondition. docs/kafka.md has the whole contract.
 //
 // Thread-safety: Run is called once, from one thread.
@@ -45,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/program/program.h"
+#include "engine/store/store.h"
 #include "rocksdb/env.h"
 
 namespace loyalty {
@@ -76,9 +78,22 @@ class KafkaEngine {
     // How long the group waits for a silent member before moving its
     // partitions. Default: 45 s (Kafka's default).
     int session_timeout_ms = 45'000;
-    // Publish balances, ledger entries, outcomes and DLQ records
-    // transactionally. Off only for measurements. Default: true.
+    // Publish the output records transactionally. Off only for
+    // measurements. Default: true.
     bool outputs_enabled = true;
+    // Which output topics (--outputs). Default: outcomes, balances, dlq.
+    OutputSet outputs;
+    // A partition starts a transaction at most this often; what its worker
+    // applies meanwhile goes into the next one. Fewer transactions cost less
+    // CPU (each is milliseconds of it, client and broker); a longer interval
+    // adds up to that much latency. Default: 50 ms.
+    int commit_interval_ms = 50;
+    // Decoded member records kept in memory per partition. Default: 100,000.
+    size_t members_cached_max = 100'000;
+    // Block cache and memtable budget shared by all partition stores.
+    // Default: 128 MiB and 256 MiB.
+    size_t block_cache_bytes = size_t{128} << 20;
+    size_t memtable_bytes = size_t{256} << 20;
     // transactional.id = "<prefix>.<events topic>.<partition>"; every engine
     // that may own a partition must use the same prefix, so that a new
     // owner fences the old one. Default: empty (the group id).
@@ -117,6 +132,20 @@ class KafkaEngine {
   int owned_partitions() const;
   // Output transactions committed since Create.
   int64_t output_transactions() const;
+
+  // What the engine did since Create, for measurements: input records,
+  // output records and the store writes they took.
+  struct Stats {
+    int64_t records = 0;          // input records that took effect
+    int64_t batches = 0;          // store writes of batches
+    int64_t output_records = 0;   // journal records (outcomes, balances, DLQ)
+    int64_t journal_bytes = 0;    // their journal values
+    WriteShape writes;            // the batches' store writes
+    int64_t kafka_records = 0;    // produced in committed transactions
+    int64_t kafka_bytes = 0;      // their values
+    int64_t transactions = 0;
+  };
+  Stats stats() const;
 
   class Impl;
 

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "connectors/file/jsonl.h"
 #include "connectors/kafka/client.h"
 #include "engine/apply/validate.h"
@@ -15,6 +17,45 @@
 #include "loyalty/v1/events.pb.h"
 
 namespace loyalty {
+
+absl::StatusOr<OutputSet> OutputSet::Parse(absl::string_view list) {
+  OutputSet set;
+  set.outcomes = set.balances = set.dlq = set.ledger = false;
+  for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    bool* flag = name == "outcomes"   ? &set.outcomes
+                 : name == "balances" ? &set.balances
+                 : name == "dlq"      ? &set.dlq
+                 : name == "ledger"   ? &set.ledger
+                                      : nullptr;
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--outputs: unknown output \"", name, "\" (outcomes, balances, ledger, dlq)"));
+    }
+    *flag = true;
+  }
+  if (!set.outcomes && !set.balances && !set.dlq && !set.ledger) {
+    return absl::InvalidArgumentError("--outputs: name at least one of outcomes, balances, ledger, dlq");
+  }
+  return set;
+}
+
+std::string OutputSet::ToString() const {
+  std::vector<absl::string_view> names;
+  if (outcomes) names.push_back("outcomes");
+  if (balances) names.push_back("balances");
+  if (ledger) names.push_back("ledger");
+  if (dlq) names.push_back("dlq");
+  return absl::StrJoin(names, ",");
+}
+
+std::vector<std::string> Topics::published(const OutputSet& set) const {
+  std::vector<std::string> out;
+  if (set.balances) out.push_back(balances);
+  if (set.ledger) out.push_back(ledger);
+  if (set.outcomes) out.push_back(outcomes);
+  if (set.dlq) out.push_back(dlq);
+  return out;
+}
 
 using kafka_internal::FromKafka;
 using kafka_internal::KafkaHandle;

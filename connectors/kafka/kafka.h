@@ -22,6 +22,20 @@
 
 namespace loyalty {
 
+// Which output topics the engine publishes (`--outputs`, SPEC §2):
+// outcomes, balances and the DLQ by default; the ledger (one record per
+// ledger entry, which the outcomes carry anyway) only when asked for.
+struct OutputSet {
+  bool outcomes = true;
+  bool balances = true;
+  bool dlq = true;
+  bool ledger = false;
+
+  // A comma-separated list of outcomes, balances, ledger, dlq (at least one).
+  static absl::StatusOr<OutputSet> Parse(absl::string_view list);
+  std::string ToString() const;  // in that order, comma-separated
+};
+
 // Topic names (SPEC §2). All have the same partition count; balances is
 // compacted (key = program_id/member_id).
 struct Topics {
@@ -31,7 +45,10 @@ struct Topics {
   std::string outcomes = "loyalty.outcomes";
   std::string dlq = "loyalty.dlq";
 
+  // Every output topic (created by create-topics, whatever is published).
   std::vector<std::string> outputs() const { return {balances, ledger, outcomes, dlq}; }
+  // The output topics `set` publishes, in the order of outputs().
+  std::vector<std::string> published(const OutputSet& set) const;
 };
 
 // One topic to create: its name and topic configs (name, value).

@@ -20,13 +20,13 @@ namespace loyalty {
 using kafka_internal::FromKafka;
 using kafka_internal::KafkaHandle;
 using kafka_internal::NewClient;
-using loyalty::v1::OutboxRecord;
 
-class OutboxPublisher::Impl {
+class JournalPublisher::Impl {
  public:
   KafkaHandle producer;
   KafkaHandle reader;  // read_committed consumer for LastCommittedSeq
-  std::string scratch;
+  loyalty::v1::DlqRecord dlq;              // headers of the DLQ record being produced
+  std::vector<absl::string_view> entries;  // of the outcome being produced (ledger)
 };
 
 namespace {
@@ -124,55 +124,42 @@ absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
 }
 
 absl::StatusOr<int64_t> LastCommittedSeq(rd_kafka_t* reader, const Topics& topics,
-                                         int32_t partition, int timeout_ms) {
+                                         const OutputSet& outputs, int32_t partition,
+                                         int timeout_ms) {
   int64_t best = 0;
-  for (const std::string& topic : topics.outputs()) {
+  for (const std::string& topic : topics.published(outputs)) {
     LOYALTY_ASSIGN_OR_RETURN(int64_t seq, LastSeqOf(reader, topic, partition, timeout_ms));
     best = std::max(best, seq);
   }
   return best;
 }
 
-// Headers of `rec`; the caller owns them until producev takes them.
-rd_kafka_headers_t* HeadersOf(const OutboxRecord& rec, const std::string& source_topic) {
-  rd_kafka_headers_t* h = rd_kafka_headers_new(rec.has_dlq() ? 8 : 2);
-  auto add = [h](const char* name, const std::string& value) {
-    rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
-  };
-  add(kHeaderSeq, absl::StrCat(rec.seq()));
-  if (rec.has_balance()) add(kHeaderVersion, absl::StrCat(rec.balance().state().version()));
-  if (rec.has_dlq()) {
-    const auto& d = rec.dlq();
-    add(kHeaderReason, loyalty::v1::RejectReason_Name(d.reason()));
-    add(kHeaderDetail, d.detail());
-    add(kHeaderSourceTopic, source_topic);
-    add(kHeaderSourcePartition, absl::StrCat(d.partition()));
-    add(kHeaderSourceOffset, absl::StrCat(d.offset()));
-    add(kHeaderEngineVersion, LOYALTY_ENGINE_VERSION);
-  }
-  return h;
+// "123" without allocating.
+absl::string_view Decimal(int64_t v, char (&buf)[24]) {
+  char* end = absl::numbers_internal::FastIntToBuffer(v, buf);
+  return absl::string_view(buf, static_cast<size_t>(end - buf));
 }
 
 }  // namespace
 
-OutboxPublisher::OutboxPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel)
+JournalPublisher::JournalPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel)
     : options_(options), cancel_(cancel), impl_(std::make_unique<Impl>()) {}
 
-OutboxPublisher::~OutboxPublisher() = default;
+JournalPublisher::~JournalPublisher() = default;
 
-absl::StatusOr<std::unique_ptr<OutboxPublisher>> OutboxPublisher::Create(
+absl::StatusOr<std::unique_ptr<JournalPublisher>> JournalPublisher::Create(
     const PublisherOptions& options, const std::atomic<bool>* cancel) {
   if (options.brokers.empty()) return absl::InvalidArgumentError("brokers are required");
   if (options.transactional_id.empty()) {
     return absl::InvalidArgumentError("transactional_id is required");
   }
-  std::unique_ptr<OutboxPublisher> p(new OutboxPublisher(options, cancel));
+  std::unique_ptr<JournalPublisher> p(new JournalPublisher(options, cancel));
   LOYALTY_ASSIGN_OR_RETURN(p->impl_->reader, NewReader(options.brokers));
   LOYALTY_RETURN_IF_ERROR(p->Reset());
   return p;
 }
 
-absl::Status OutboxPublisher::Reset() {
+absl::Status JournalPublisher::Reset() {
   for (int attempt = 0;; ++attempt) {
     if (attempt > 0) {
       // Only a failure is cancelled: with a healthy broker a stopping engine
@@ -221,8 +208,8 @@ absl::Status OutboxPublisher::Reset() {
         }
         rd_kafka_topic_destroy(t);
       }
-      auto seq = LastCommittedSeq(impl_->reader.get(), options_.topics, options_.partition,
-                                  options_.call_timeout_ms);
+      auto seq = LastCommittedSeq(impl_->reader.get(), options_.topics, options_.outputs,
+                                  options_.partition, options_.call_timeout_ms);
       if (seq.ok()) {
         AdvancePublished(*seq);
         return absl::OkStatus();
@@ -237,7 +224,7 @@ absl::Status OutboxPublisher::Reset() {
   }
 }
 
-absl::Status OutboxPublisher::TryPublish(absl::Span<const OutboxRecord> records) {
+absl::Status JournalPublisher::TryPublish(absl::Span<const JournalRecordView> records) {
   absl::Status s = TryPublishOnce(records);
   // A fence (or another fatal error) raised by a response in the middle of
   // the transaction makes later calls fail with generic errors: look at the
@@ -253,60 +240,103 @@ absl::Status OutboxPublisher::TryPublish(absl::Span<const OutboxRecord> records)
   return s;
 }
 
-absl::Status OutboxPublisher::TryPublishOnce(absl::Span<const OutboxRecord> records) {
+absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq,
+                                       absl::string_view key, absl::string_view value,
+                                       rd_kafka_headers_t* headers) {
+  rd_kafka_t* rk = impl_->producer.get();
+  for (;;) {
+    // No copy: the journal's bytes outlive the transaction (Publish's
+    // contract), and librdkafka frees nothing it did not allocate.
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(options_.partition),
+        RD_KAFKA_V_MSGFLAGS(0),
+        RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      records_in_txn_++;
+      bytes_in_txn_ += static_cast<int64_t>(value.size());
+      return absl::OkStatus();
+    }
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+      rd_kafka_headers_destroy(headers);  // not taken on failure
+      // Retrying cannot help: stop with a clear error (docs/kafka.md).
+      return absl::FailedPreconditionError(
+          absl::StrCat("output record ", seq, " of ", value.size(), " bytes is too large for ",
+                       topic, " (raise its max.message.bytes)"));
+    }
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_headers_destroy(headers);
+      return FromKafka(err, absl::StrCat("produce to ", topic, "/", options_.partition));
+    }
+    rd_kafka_poll(rk, 10);  // the headers stay ours until a producev takes them
+  }
+}
+
+absl::Status JournalPublisher::TryPublishOnce(absl::Span<const JournalRecordView> records) {
   rd_kafka_t* rk = impl_->producer.get();
   rd_kafka_error_t* e = rd_kafka_begin_transaction(rk);
   if (e != nullptr) return FromTxnError(e, "begin transaction");
+  records_in_txn_ = bytes_in_txn_ = 0;
   const Topics& t = options_.topics;
-  std::string& value = impl_->scratch;
-  for (const OutboxRecord& rec : records) {
-    if (rec.seq() <= published_seq_) continue;
-    const std::string* topic = nullptr;
-    std::string key;
-    switch (rec.record_case()) {
-      case OutboxRecord::kBalance:
-        topic = &t.balances;
-        key = absl::StrCat(rec.balance().state().program_id(), "/",
-                           rec.balance().state().member_id());
-        SerializeDeterministicTo(rec.balance(), &value);
+  const OutputSet& out = options_.outputs;
+  char seq_buf[24], num_buf[24];
+  loyalty::v1::DlqRecord& dlq = impl_->dlq;
+  std::vector<absl::string_view>& entries = impl_->entries;
+  for (const JournalRecordView& rec : records) {
+    if (rec.seq <= published_seq_) continue;
+    const absl::string_view seq = Decimal(rec.seq, seq_buf);
+    switch (rec.kind) {
+      case JournalKind::kOutcome: {
+        if (out.outcomes) {
+          rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+          rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+          LOYALTY_RETURN_IF_ERROR(Produce(t.outcomes, rec.seq, rec.key, rec.value, h));
+        }
+        if (out.ledger) {
+          entries.clear();
+          LOYALTY_RETURN_IF_ERROR(OutcomeEntries(rec.value, &entries));
+          for (absl::string_view entry : entries) {
+            rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+            rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+            LOYALTY_RETURN_IF_ERROR(Produce(t.ledger, rec.seq, rec.key, entry, h));
+          }
+        }
         break;
-      case OutboxRecord::kEntry:
-        topic = &t.ledger;
-        key = absl::StrCat(rec.entry().program_id(), "/", rec.entry().member_id());
-        SerializeDeterministicTo(rec.entry(), &value);
-        break;
-      case OutboxRecord::kOutcome:
-        topic = &t.outcomes;
-        key = absl::StrCat(rec.outcome().program_id(), "/", rec.outcome().member_id());
-        SerializeDeterministicTo(rec.outcome(), &value);
-        break;
-      case OutboxRecord::kDlq:
-        topic = &t.dlq;
-        value = rec.dlq().raw();
-        break;
-      case OutboxRecord::RECORD_NOT_SET:
-        LOYALTY_CHECK(false) << "outbox record " << rec.seq() << " is empty";
-    }
-    for (;;) {
-      rd_kafka_headers_t* headers = HeadersOf(rec, t.events);
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(topic->c_str()), RD_KAFKA_V_PARTITION(options_.partition),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-          RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_HEADERS(headers),
-          RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      rd_kafka_headers_destroy(headers);  // not taken on failure
-      if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-        // Retrying cannot help: stop with a clear error (docs/kafka.md).
-        return absl::FailedPreconditionError(
-            absl::StrCat("output record ", rec.seq(), " of ", value.size(),
-                         " bytes is too large for ", *topic, " (raise its max.message.bytes)"));
       }
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        return FromKafka(err, absl::StrCat("produce to ", *topic, "/", options_.partition));
+      case JournalKind::kBalance: {
+        if (!out.balances) break;
+        rd_kafka_headers_t* h = rd_kafka_headers_new(2);
+        rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+        const absl::string_view version = Decimal(rec.version, num_buf);
+        rd_kafka_header_add(h, kHeaderVersion, -1, version.data(),
+                            static_cast<ssize_t>(version.size()));
+        LOYALTY_RETURN_IF_ERROR(Produce(t.balances, rec.seq, rec.key, rec.value, h));
+        break;
       }
-      rd_kafka_poll(rk, 10);
+      case JournalKind::kDlq: {
+        if (!out.dlq) break;
+        if (!dlq.ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size()))) {
+          return absl::DataLossError(absl::StrCat("journal DLQ record ", rec.seq, " is unreadable"));
+        }
+        rd_kafka_headers_t* h = rd_kafka_headers_new(8);
+        auto add = [h](const char* name, absl::string_view value) {
+          rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
+        };
+        add(kHeaderSeq, seq);
+        add(kHeaderReason, loyalty::v1::RejectReason_Name(dlq.reason()));
+        add(kHeaderDetail, dlq.detail());
+        add(kHeaderSourceTopic, t.events);
+        add(kHeaderSourcePartition, Decimal(dlq.partition(), num_buf));
+        add(kHeaderSourceOffset, Decimal(dlq.offset(), num_buf));
+        add(kHeaderEngineVersion, LOYALTY_ENGINE_VERSION);
+        // The value is a view of the raw bytes inside the journal (the
+        // parsed copy is reused by the next DLQ record).
+        absl::string_view raw;
+        LOYALTY_RETURN_IF_ERROR(DlqRaw(rec.value, &raw));
+        LOYALTY_RETURN_IF_ERROR(Produce(t.dlq, rec.seq, {}, raw, h));
+        break;
+      }
     }
   }
   for (int attempt = 0;; ++attempt) {
@@ -321,20 +351,42 @@ absl::Status OutboxPublisher::TryPublishOnce(absl::Span<const OutboxRecord> reco
   }
 }
 
-absl::Status OutboxPublisher::Publish(absl::Span<const OutboxRecord> records) {
+absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> records) {
   int64_t last = 0;
-  for (const OutboxRecord& rec : records) {
-    LOYALTY_CHECK(rec.seq() > last) << "outbox sequence " << rec.seq() << " after " << last;
-    last = rec.seq();
+  bool any = false;  // a record of a published topic above published_seq_
+  const OutputSet& out = options_.outputs;
+  for (const JournalRecordView& rec : records) {
+    LOYALTY_CHECK(rec.seq > last) << "output sequence " << rec.seq << " after " << last;
+    last = rec.seq;
+    if (rec.seq <= published_seq_) continue;
+    switch (rec.kind) {
+      case JournalKind::kOutcome:
+        any = any || out.outcomes || out.ledger;
+        break;
+      case JournalKind::kBalance:
+        any = any || out.balances;
+        break;
+      case JournalKind::kDlq:
+        any = any || out.dlq;
+        break;
+    }
   }
   if (last <= published_seq_) return absl::OkStatus();
+  if (!any) {
+    // Only records of topics not published (or no entries for the ledger):
+    // nothing to commit.
+    published_seq_ = last;
+    return absl::OkStatus();
+  }
   for (;;) {
     absl::Status s = TryPublish(records);
     if (s.ok()) {
       published_seq_ = last;
+      records_published_ += records_in_txn_;
+      bytes_published_ += bytes_in_txn_;
       return s;
     }
-    if (absl::IsFailedPrecondition(s)) return s;
+    if (absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)) return s;
     if (cancel_ != nullptr && cancel_->load()) {
       return absl::CancelledError(
           absl::StrCat("publisher ", options_.transactional_id, ": ", s.message()));

@@ -1,37 +1,42 @@
 // File: connectors/kafka/publisher.h
-// Publishes one input partition's outbox to partition p of the output topics
-// in Kafka transactions (SPEC §3.3), and finds where a previous owner of the
-// partition stopped.
+// Publishes one input partition's journal records to partition p of the
+// output topics in Kafka transactions (SPEC §3.3), and finds where a
+// previous owner of the partition stopped.
 //
 //   PublisherOptions o;  o.brokers = ...;  o.partition = 3;  o.transactional_id = "g.events.3";
-//   LOYALTY_ASSIGN_OR_RETURN(auto publisher, OutboxPublisher::Create(o, &stop));
-//   // publisher->published_seq(): the last outbox sequence committed to Kafka
-//   LOYALTY_RETURN_IF_ERROR(publisher->Publish(outputs.records));   // seq ascending
+//   LOYALTY_ASSIGN_OR_RETURN(auto publisher, JournalPublisher::Create(o, &stop));
+//   // publisher->published_seq(): the last output sequence committed to Kafka
+//   LOYALTY_RETURN_IF_ERROR(publisher->Publish(outputs.journal.records()));   // seq ascending
 //
-// Every output record carries the header `loyalty.seq` (the outbox sequence
+// Every output record carries the header `loyalty.seq` (its output sequence
 // number, decimal). Balance records also carry `loyalty.version` (the
 // member's version); DLQ records carry `loyalty.reason`, `loyalty.detail`,
 // `loyalty.source.topic`, `loyalty.source.partition`,
-// `loyalty.source.offset` and `loyalty.engine.version`. Values: balances a
-// binary loyalty.v1.BalanceUpdate, ledger a LedgerEntry, outcomes an
-// Outcome (keys "program_id/member_id"), DLQ the rejected record's bytes
-// untouched (no key).
+// `loyalty.source.offset` and `loyalty.engine.version`. Values are the
+// journal's bytes as they are: outcomes a binary loyalty.v1.Outcome (with
+// its ledger entries), balances a BalanceUpdate (keys "program_id/member_id"),
+// DLQ the rejected record's bytes untouched (no key). With the ledger
+// output on, each entry of an outcome is also a record of the ledger topic
+// (a LedgerEntry, the outcome's key and seq).
 //
 // Create initialises the transactional producer, which fences any older
 // producer with the same transactional.id (a zombie owner of the partition)
 // and aborts its open transaction; then it reads the last committed record of
-// each output partition (read_committed) and takes the largest `loyalty.seq`.
-// Publish skips records at or below that sequence: they are committed
-// already (after a crash between the Kafka commit and the store's trim, or a
-// store that lost its tail in a power loss and re-derived the same outputs,
-// which determinism makes identical). A transaction that fails for any
-// reason but fencing is retried with a new producer (the KIP-890
-// workaround: a producer whose EndTxn timed out is never reused), re-reading
-// the last committed sequence first, until it commits or `cancel` is set.
+// each published output partition (read_committed) and takes the largest
+// `loyalty.seq`. Publish skips records at or below that sequence: they are
+// committed already (after a crash between the Kafka commit and the store's
+// note of it, or a store that lost its tail in a power loss and re-derived
+// the same outputs, which determinism makes identical). A transaction that
+// fails for any reason but fencing is retried with a new producer (the
+// KIP-890 workaround: a producer whose EndTxn timed out is never reused),
+// re-reading the last committed sequence first, until it commits or
+// `cancel` is set.
 //
-// Thread-compatible: one thread (the partition's worker) uses a publisher.
+// Thread-compatible: one thread (the partition's publisher) uses a publisher.
 #ifndef LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
 #define LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
+
+#include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 #include <atomic>
@@ -43,7 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "connectors/kafka/kafka.h"
-#include "loyalty/v1/ledger.pb.h"
+#include "engine/store/journal.h"
 
 namespace loyalty {
 
@@ -60,6 +65,7 @@ inline constexpr char kHeaderEngineVersion[] = "loyalty.engine.version";
 struct PublisherOptions {
   std::string brokers;  // required
   Topics topics;        // events names the DLQ's source topic
+  OutputSet outputs;    // the output topics published; the rest are skipped
   int32_t partition = 0;
   std::string transactional_id;  // required; one per input partition
   // The broker aborts a transaction left open this long. Default: 60 s.
@@ -73,15 +79,15 @@ struct PublisherOptions {
   bool log_retries = true;
 };
 
-class OutboxPublisher {
+class JournalPublisher {
  public:
   // Blocks until the producer is initialised and the last committed sequence
   // is known, retrying while the broker is unreachable. `cancel` (may be
   // null) is looked at only after a failure: set, it ends the retries.
   // FailedPrecondition if the producer is fenced.
-  static absl::StatusOr<std::unique_ptr<OutboxPublisher>> Create(const PublisherOptions& options,
-                                                                 const std::atomic<bool>* cancel);
-  ~OutboxPublisher();
+  static absl::StatusOr<std::unique_ptr<JournalPublisher>> Create(
+      const PublisherOptions& options, const std::atomic<bool>* cancel);
+  ~JournalPublisher();
 
   // The largest outbox sequence known to be committed to the output topics.
   // It never decreases: the output topics' tails may be removed by
@@ -89,27 +95,38 @@ class OutboxPublisher {
   int64_t published_seq() const { return published_seq_; }
   void AdvancePublished(int64_t seq) { published_seq_ = std::max(published_seq_, seq); }
 
-  // Publishes the records above published_seq() (seq ascending) in one
-  // transaction. FailedPrecondition when fenced by a newer owner; Cancelled
-  // if it failed and `cancel` was set. After any error the caller must stop
-  // publishing this partition (a later batch would leave a gap): a new
-  // owner republishes from the outbox.
-  absl::Status Publish(absl::Span<const loyalty::v1::OutboxRecord> records);
+  // Publishes the records above published_seq() (seq ascending) whose
+  // topics are published in one transaction (none: no transaction). The
+  // views' bytes must stay valid until it returns (they are not copied).
+  // FailedPrecondition when fenced by a newer owner; Cancelled if it failed
+  // and `cancel` was set. After any error the caller must stop publishing
+  // this partition (a later batch would leave a gap): a new owner
+  // republishes from the journal.
+  absl::Status Publish(absl::Span<const JournalRecordView> records);
+
+  // Kafka records produced in committed transactions, and their value bytes.
+  int64_t records_published() const { return records_published_; }
+  int64_t bytes_published() const { return bytes_published_; }
 
   class Impl;
 
  private:
-  OutboxPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel);
+  JournalPublisher(const PublisherOptions& options, const std::atomic<bool>* cancel);
   // (Re)creates the producer, initialises transactions and re-reads the
   // last committed sequence; retries until it works, fenced, or cancel.
   absl::Status Reset();
-  absl::Status TryPublish(absl::Span<const loyalty::v1::OutboxRecord> records);
-  absl::Status TryPublishOnce(absl::Span<const loyalty::v1::OutboxRecord> records);
+  absl::Status TryPublish(absl::Span<const JournalRecordView> records);
+  absl::Status TryPublishOnce(absl::Span<const JournalRecordView> records);
+  // Produces one record (no copy of key or value); retries a full queue.
+  absl::Status Produce(const std::string& topic, int64_t seq, absl::string_view key,
+                       absl::string_view value, rd_kafka_headers_t* headers);
 
   PublisherOptions options_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<Impl> impl_;
   int64_t published_seq_ = 0;
+  int64_t records_published_ = 0, bytes_published_ = 0;
+  int64_t records_in_txn_ = 0, bytes_in_txn_ = 0;
 };
 
 }  // namespace loyalty

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "engine/base/crypto.h"
@@ -34,145 +35,255 @@ void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState:
   (s->*set)(CheckedAdd((s->*get)(), v));
 }
 
+// Available lots sort by expiry, never-expiring last.
+UnixNanos ExpiryKey(const Lot& lot) {
+  return lot.expires_at_ns() == 0 ? kNever : lot.expires_at_ns();
+}
+UnixNanos ExpiryKey(UnixNanos expires_at) { return expires_at == 0 ? kNever : expires_at; }
+
+// Index of the first available lot whose expiry key is not below `key`.
+int LowerBoundAvailable(const MemberRecord& rec, UnixNanos key) {
+  const auto& lots = rec.lots();
+  return static_cast<int>(
+      std::lower_bound(lots.begin(), lots.end(), key,
+                       [](const Lot& lot, UnixNanos k) { return ExpiryKey(lot) < k; }) -
+      lots.begin());
+}
+
+// Index of the first pending lot whose (available_at, expires_at) is not
+// below the given pair.
+int LowerBoundPending(const MemberRecord& rec, UnixNanos available_at, UnixNanos expires_at) {
+  const auto& lots = rec.pending_lots();
+  const auto key = std::make_pair(available_at, ExpiryKey(expires_at));
+  return static_cast<int>(
+      std::lower_bound(lots.begin(), lots.end(), key,
+                       [](const Lot& lot, const std::pair<UnixNanos, UnixNanos>& k) {
+                         return std::make_pair(lot.available_at_ns(), ExpiryKey(lot)) < k;
+                       }) -
+      lots.begin());
+}
+
+// A new element at `index` of a repeated field, the later ones moved up by
+// pointer swaps (new lots almost always go last: the latest expiry).
+Lot* InsertLot(google::protobuf::RepeatedPtrField<Lot>* lots, int index) {
+  lots->Add();
+  for (int j = lots->size() - 1; j > index; --j) lots->SwapElements(j, j - 1);
+  return lots->Mutable(index);
+}
+
+// Removes element `index`; RemoveLast keeps the cleared object for reuse.
+void RemoveLot(google::protobuf::RepeatedPtrField<Lot>* lots, int index) {
+  for (int j = index; j + 1 < lots->size(); ++j) lots->SwapElements(j, j + 1);
+  lots->RemoveLast();
+}
+
 // Mutations of one member record within one application. Every mutation marks
-// the delta changed; ledger entries get the member's next sequence number.
+// the delta changed; ledger entries go to the outcome with the member's next
+// sequence number. available_points and pending_points are kept up to date
+// by every lot operation (no pass over the lots recomputes them).
 class MemberOps {
  public:
   MemberOps(const CompiledProgram& program, MemberRecord* rec, MemberDelta* delta)
-      : program_(program), rec_(rec), st_(rec->mutable_state()), delta_(delta) {}
+      : program_(program), rec_(rec), st_(rec->mutable_state()), delta_(delta) {
+    LOYALTY_CHECK(delta->outcome != nullptr) << "MemberDelta without an outcome";
+  }
 
   MemberState* state() { return st_; }
   MemberRecord* record() { return rec_; }
+  Outcome* outcome() { return delta_->outcome; }
 
   LedgerEntry* Entry(LedgerEntry::Type type, int64_t points, UnixNanos at) {
-    LedgerEntry& e = delta_->entries.emplace_back();
-    e.set_program_id(st_->program_id());
-    e.set_member_id(st_->member_id());
-    e.set_seq(rec_->next_entry_seq());
+    LedgerEntry* e = delta_->outcome->add_entries();
+    e->set_program_id(st_->program_id());
+    e->set_member_id(st_->member_id());
+    e->set_seq(rec_->next_entry_seq());
     rec_->set_next_entry_seq(rec_->next_entry_seq() + 1);
-    e.set_type(type);
-    e.set_points(points);
-    *e.mutable_effective_at() = NanosToTimestamp(at);
+    e->set_type(type);
+    e->set_points(points);
+    SetTimestamp(at, e->mutable_effective_at());
     Touch();
-    return &e;
+    return e;
   }
 
-  // When a lot that becomes available at `available_at` expires; 0 = never.
-  UnixNanos ExpiryFor(UnixNanos available_at) const {
-    const auto& exp = program_.proto().expiration();
-    if (exp.mode() != loyalty::v1::Expiration::FIXED_DAYS) return 0;
-    UnixNanos at = available_at + exp.days() * kNanosPerDay;
-    if (exp.round_to_month_end()) at = StartOfNextLocalMonth(at, program_.time_zone());
-    return at;
-  }
-
-  // A new lot of `points`; pending until `available_at` if that is after `t`.
-  // An available lot pays debt first. Returns the lot id.
-  int64_t AddLot(int64_t points, UnixNanos t, UnixNanos available_at, absl::string_view order_id) {
+  // Credits `points` that are available from `available_at` on to the
+  // available lot of their expiry, created (with the next id) if none holds
+  // points; debt is paid from it first. Returns the lot id.
+  int64_t CreditAvailable(UnixNanos available_at, int64_t points) {
     LOYALTY_CHECK(points > 0) << points;
-    Lot* lot = rec_->add_lots();
-    lot->set_lot_id(rec_->next_lot_id());
-    rec_->set_next_lot_id(rec_->next_lot_id() + 1);
-    lot->set_remaining_points(points);
-    lot->set_available_at_ns(available_at);
-    lot->set_expires_at_ns(ExpiryFor(available_at));
-    lot->set_pending(available_at > t);
-    lot->set_order_id(std::string(order_id));
-    if (!lot->pending()) PayDebt(lot);
+    const UnixNanos expires_at = LotExpiry(program_, available_at);
+    auto* lots = rec_->mutable_lots();
+    const int i = LowerBoundAvailable(*rec_, ExpiryKey(expires_at));
+    Lot* lot = nullptr;
+    if (i < lots->size() && lots->Get(i).expires_at_ns() == expires_at) {
+      lot = lots->Mutable(i);
+      lot->set_remaining_points(CheckedAdd(lot->remaining_points(), points));
+    } else {
+      lot = InsertLot(lots, i);
+      lot->set_lot_id(NewLotId());
+      lot->set_remaining_points(points);
+      lot->set_expires_at_ns(expires_at);
+    }
+    const int64_t id = lot->lot_id();
+    // Available = lots - debt: paying debt from the lot leaves it as it is.
+    st_->set_available_points(CheckedAdd(st_->available_points(), points));
+    PayDebt(i);
+    Touch();
+    return id;
+  }
+
+  // Credits purchase points that become available at `available_at` (> t)
+  // to the pending lot of (available_at, expiry). Returns the lot id.
+  int64_t CreditPending(UnixNanos available_at, int64_t points) {
+    LOYALTY_CHECK(points > 0) << points;
+    const UnixNanos expires_at = LotExpiry(program_, available_at);
+    auto* lots = rec_->mutable_pending_lots();
+    const int i = LowerBoundPending(*rec_, available_at, expires_at);
+    Lot* lot = nullptr;
+    if (i < lots->size() && lots->Get(i).available_at_ns() == available_at &&
+        lots->Get(i).expires_at_ns() == expires_at) {
+      lot = lots->Mutable(i);
+      lot->set_remaining_points(CheckedAdd(lot->remaining_points(), points));
+    } else {
+      lot = InsertLot(lots, i);
+      lot->set_lot_id(NewLotId());
+      lot->set_remaining_points(points);
+      lot->set_available_at_ns(available_at);
+      lot->set_expires_at_ns(expires_at);
+    }
+    st_->set_pending_points(CheckedAdd(st_->pending_points(), points));
     Touch();
     return lot->lot_id();
   }
 
-  // Takes up to `amount` from lot `lot_id` (pending or available). Returns
-  // what was taken.
-  int64_t TakeFromLot(int64_t lot_id, int64_t amount) {
-    for (Lot& lot : *rec_->mutable_lots()) {
-      if (lot.lot_id() != lot_id) continue;
-      int64_t take = std::min(amount, lot.remaining_points());
-      lot.set_remaining_points(lot.remaining_points() - take);
-      if (take > 0) Touch();
-      return take;
+  // Pays debt from available lot `index`, removing it if emptied.
+  void PayDebt(int index) {
+    auto* lots = rec_->mutable_lots();
+    Lot* lot = lots->Mutable(index);
+    const int64_t pay = std::min(st_->debt_points(), lot->remaining_points());
+    if (pay > 0) {
+      lot->set_remaining_points(lot->remaining_points() - pay);
+      st_->set_debt_points(st_->debt_points() - pay);
+      Touch();
     }
-    return 0;
+    if (lot->remaining_points() == 0) RemoveLot(lots, index);
   }
 
-  // Consumes up to `amount` from available lots: earliest expiry first
-  // (never-expiring last), then creation order. Returns what was taken.
-  //
-  // A member may hold thousands of lots while a spend takes a few of them:
-  // a heap (O(lots + taken × log lots)) rather than a sort of all of them.
+  // Consumes up to `amount` from available lots, earliest expiry first
+  // (never-expiring last): from the front. Returns what was taken.
   int64_t ConsumeAvailable(int64_t amount) {
-    if (amount <= 0) return 0;
-    struct Candidate {
-      UnixNanos expires;  // kNever for a lot that never expires
-      int64_t lot_id;
-      Lot* lot;
-    };
-    // std::*_heap keep the largest first; this puts the earliest first.
-    auto later = [](const Candidate& a, const Candidate& b) {
-      return std::tie(a.expires, a.lot_id) > std::tie(b.expires, b.lot_id);
-    };
-    std::vector<Candidate> heap;
-    heap.reserve(static_cast<size_t>(rec_->lots_size()));
-    for (Lot& lot : *rec_->mutable_lots()) {
-      if (lot.pending() || lot.remaining_points() <= 0) continue;
-      heap.push_back({lot.expires_at_ns() == 0 ? kNever : lot.expires_at_ns(), lot.lot_id(), &lot});
-    }
-    std::make_heap(heap.begin(), heap.end(), later);
+    auto* lots = rec_->mutable_lots();
     int64_t taken = 0;
-    while (taken < amount && !heap.empty()) {
-      std::pop_heap(heap.begin(), heap.end(), later);
-      Lot* lot = heap.back().lot;
-      heap.pop_back();
-      int64_t take = std::min(amount - taken, lot->remaining_points());
+    while (taken < amount && !lots->empty()) {
+      Lot* lot = lots->Mutable(0);
+      const int64_t take = std::min(amount - taken, lot->remaining_points());
       lot->set_remaining_points(lot->remaining_points() - take);
       taken += take;
+      if (lot->remaining_points() == 0) RemoveLot(lots, 0);
     }
-    if (taken > 0) Touch();
+    if (taken > 0) {
+      st_->set_available_points(st_->available_points() - taken);
+      Touch();
+    }
     return taken;
+  }
+
+  // Takes up to `amount` from the lot a purchase's points went into, if it
+  // still holds points: its pending lot while unreleased, else the available
+  // lot of its expiry that it is (or was released into). A pending lot
+  // emptied here disappears without a RELEASE. Returns what was taken.
+  int64_t TakeFromOrderLot(const loyalty::v1::OrderRecord& order, int64_t amount) {
+    if (order.lot_id() == 0 || amount <= 0) return 0;
+    if (order.lot_available_at_ns() != 0) {
+      auto* pending = rec_->mutable_pending_lots();
+      const int i =
+          LowerBoundPending(*rec_, order.lot_available_at_ns(), order.lot_expires_at_ns());
+      if (i < pending->size() && pending->Get(i).lot_id() == order.lot_id()) {
+        Lot* lot = pending->Mutable(i);
+        const int64_t take = std::min(amount, lot->remaining_points());
+        lot->set_remaining_points(lot->remaining_points() - take);
+        st_->set_pending_points(st_->pending_points() - take);
+        if (lot->remaining_points() == 0) RemoveLot(pending, i);
+        if (take > 0) Touch();
+        return take;
+      }
+    }
+    auto* lots = rec_->mutable_lots();
+    const int i = LowerBoundAvailable(*rec_, ExpiryKey(order.lot_expires_at_ns()));
+    if (i >= lots->size() || lots->Get(i).expires_at_ns() != order.lot_expires_at_ns()) return 0;
+    Lot* lot = lots->Mutable(i);
+    const auto& merged = lot->merged_lot_ids();
+    if (lot->lot_id() != order.lot_id() &&
+        !std::binary_search(merged.begin(), merged.end(), order.lot_id())) {
+      return 0;  // the purchase's lot was emptied; this one holds other points
+    }
+    const int64_t take = std::min(amount, lot->remaining_points());
+    lot->set_remaining_points(lot->remaining_points() - take);
+    st_->set_available_points(st_->available_points() - take);
+    if (lot->remaining_points() == 0) RemoveLot(lots, i);
+    if (take > 0) Touch();
+    return take;
   }
 
   // A shortfall becomes debt when the program allows negative balances;
   // otherwise it is written off. Returns the part that became debt.
   int64_t ShortfallToDebt(int64_t shortfall) {
     if (shortfall <= 0 || !program_.allow_negative_balance()) return 0;
+    LOYALTY_CHECK(rec_->lots_size() == 0)
+        << "member " << st_->member_id() << " goes into debt while holding available lots";
     st_->set_debt_points(CheckedAdd(st_->debt_points(), shortfall));
+    st_->set_available_points(st_->available_points() - shortfall);
     Touch();
     return shortfall;
   }
 
-  void PayDebt(Lot* lot) {
-    int64_t pay = std::min(st_->debt_points(), lot->remaining_points());
-    if (pay <= 0) return;
-    lot->set_remaining_points(lot->remaining_points() - pay);
+  // The release of pending lot `index` (the front ones are due first): its
+  // points pay debt, then join the available lot of their expiry, which
+  // keeps its id (or become it). Writes the RELEASE entry.
+  void Release(int index, UnixNanos due) {
+    auto* pending = rec_->mutable_pending_lots();
+    const int64_t id = pending->Get(index).lot_id();
+    const int64_t points = pending->Get(index).remaining_points();
+    const UnixNanos expires_at = pending->Get(index).expires_at_ns();
+    st_->set_pending_points(st_->pending_points() - points);
+    st_->set_available_points(CheckedAdd(st_->available_points(), points));
+    const int64_t pay = std::min(st_->debt_points(), points);
     st_->set_debt_points(st_->debt_points() - pay);
-    Touch();
+    const int64_t left = points - pay;
+    if (left > 0) {
+      auto* lots = rec_->mutable_lots();
+      const int i = LowerBoundAvailable(*rec_, ExpiryKey(expires_at));
+      if (i < lots->size() && lots->Get(i).expires_at_ns() == expires_at) {
+        Lot* into = lots->Mutable(i);
+        into->set_remaining_points(CheckedAdd(into->remaining_points(), left));
+        // Ids ascend: a pending lot released later was created later.
+        LOYALTY_CHECK(into->merged_lot_ids().empty() ||
+                      into->merged_lot_ids(into->merged_lot_ids_size() - 1) < id);
+        into->add_merged_lot_ids(id);
+      } else {
+        Lot* lot = InsertLot(lots, i);
+        lot->set_lot_id(id);
+        lot->set_remaining_points(left);
+        lot->set_expires_at_ns(expires_at);
+      }
+    }
+    // The released lot is at `index` still: insertions went to the other list.
+    RemoveLot(pending, index);
+    LedgerEntry* e = Entry(LedgerEntry::RELEASE, 0, due);
+    e->set_lot_id(id);
+    e->set_debt_points_after(st_->debt_points());
   }
 
-  // Drops empty lots (keeping creation order) and recomputes
-  // available/pending from lots and debt, in one pass.
-  void Settle() {
+  // The expiry of available lot `index` with its points; the EXPIRE entry.
+  void Expire(int index, UnixNanos due) {
     auto* lots = rec_->mutable_lots();
-    int keep = 0;
-    int64_t available = 0;
-    int64_t pending = 0;
-    for (int i = 0; i < lots->size(); ++i) {
-      const Lot& lot = lots->Get(i);
-      if (lot.remaining_points() <= 0) continue;
-      if (lot.pending()) {
-        pending = CheckedAdd(pending, lot.remaining_points());
-      } else {
-        available = CheckedAdd(available, lot.remaining_points());
-      }
-      if (keep != i) lots->SwapElements(keep, i);
-      ++keep;
-    }
-    while (lots->size() > keep) lots->RemoveLast();
-    LOYALTY_CHECK(st_->debt_points() == 0 || available == 0)
-        << "member " << st_->member_id() << " owes " << st_->debt_points() << " while holding "
-        << available << " available points";
-    st_->set_available_points(available - st_->debt_points());
-    st_->set_pending_points(pending);
+    const int64_t id = lots->Get(index).lot_id();
+    const int64_t expired = lots->Get(index).remaining_points();
+    RemoveLot(lots, index);
+    st_->set_available_points(st_->available_points() - expired);
+    st_->set_expired_points(CheckedAdd(st_->expired_points(), expired));
+    LedgerEntry* e = Entry(LedgerEntry::EXPIRE, -expired, due);
+    e->set_lot_id(id);
+    e->set_debt_points_after(st_->debt_points());
   }
 
   void Touch() { delta_->changed = true; }
@@ -192,6 +303,12 @@ class MemberOps {
   const CompiledProgram& program() const { return program_; }
 
  private:
+  int64_t NewLotId() {
+    const int64_t id = rec_->next_lot_id();
+    rec_->set_next_lot_id(id + 1);
+    return id;
+  }
+
   const CompiledProgram& program_;
   MemberRecord* rec_;
   MemberState* st_;
@@ -272,10 +389,9 @@ int64_t WindowMetric(MemberOps& ops, UnixNanos t) {
   return metric;
 }
 
-// Sets tier_id to the effective tier, max(held, paid), and records a tier
-// change outcome if it moved.
-void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause,
-                         MemberDelta* delta) {
+// Sets tier_id to the effective tier, max(held, paid), and records the tier
+// change in the outcome if it moved.
+void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause) {
   const CompiledProgram& program = ops.program();
   if (program.proto().tiers_size() == 0) return;
   MemberRecord* rec = ops.record();
@@ -284,23 +400,19 @@ void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause,
   const std::string& to = program.proto().tiers(effective).tier_id();
   MemberState* st = ops.state();
   if (st->tier_id() == to) return;
-  Outcome& o = delta->tier_outcomes.emplace_back();
-  o.set_program_id(st->program_id());
-  o.set_member_id(st->member_id());
-  o.set_status(Outcome::APPLIED);
-  o.set_reason("TIER_CHANGED");
-  *o.mutable_effective_at() = NanosToTimestamp(at);
-  o.mutable_tier_change()->set_from_tier_id(st->tier_id());
-  o.mutable_tier_change()->set_to_tier_id(to);
-  o.mutable_tier_change()->set_cause(std::string(cause));
-  *o.mutable_tier_change()->mutable_perks() = program.proto().tiers(effective).perks();
+  loyalty::v1::TierChange* change = ops.outcome()->add_tier_changes();
+  change->set_from_tier_id(st->tier_id());
+  change->set_to_tier_id(to);
+  change->set_cause(cause.data(), cause.size());
+  *change->mutable_perks() = program.proto().tiers(effective).perks();
+  SetTimestamp(at, change->mutable_effective_at());
   st->set_tier_id(to);
   ops.Touch();
 }
 
 // The tier evaluation at `t` (after a member event, or a grace review due at
 // `t`).
-void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+void EvaluateTier(MemberOps& ops, UnixNanos t) {
   const CompiledProgram& program = ops.program();
   MemberRecord* rec = ops.record();
   MemberState* st = ops.state();
@@ -311,7 +423,7 @@ void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
     rec->clear_months();
     st->clear_tier_held_until();
     ops.Touch();
-    UpdateEffectiveTier(ops, t, "GRACE_ENDED", delta);
+    UpdateEffectiveTier(ops, t, "GRACE_ENDED");
     return;
   }
   const int64_t metric = WindowMetric(ops, t);
@@ -331,10 +443,10 @@ void EvaluateTier(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
   if (until == 0) {
     st->clear_tier_held_until();
   } else {
-    *st->mutable_tier_held_until() = NanosToTimestamp(until);
+    SetTimestamp(until, st->mutable_tier_held_until());
   }
   ops.Touch();
-  UpdateEffectiveTier(ops, t, cause, delta);
+  UpdateEffectiveTier(ops, t, cause);
 }
 
 // The next tier maturity: the grace review (at tier_held_until while a tier
@@ -360,7 +472,7 @@ UnixNanos NextTierDue(const MemberRecord& rec, bool* review) {
 // Grace reviews and plan ends due at or before `t`, in time order. A review
 // that keeps the tier schedules the next one grace_days later (>= 1 day), so
 // the loop ends.
-void ApplyTierMaturities(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
+void ApplyTierMaturities(MemberOps& ops, UnixNanos t) {
   UnixNanos last_due = INT64_MIN;
   bool last_review = false;
   for (;;) {
@@ -374,76 +486,77 @@ void ApplyTierMaturities(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
     last_due = due;
     last_review = review;
     if (review) {
-      EvaluateTier(ops, due, delta);
+      EvaluateTier(ops, due);
     } else {
       // Internal only: a change of the public state (the tier) touches.
       ops.record()->set_paid_tier_plus1(0);
-      UpdateEffectiveTier(ops, due, "PLAN_ENDED", delta);
+      UpdateEffectiveTier(ops, due, "PLAN_ENDED");
     }
   }
 }
 
-// One maturity: a pending lot's release or a lot's expiry.
-struct Maturity {
-  UnixNanos due;
-  int64_t lot_id;
-  int kind;   // 0 = release, 1 = expiry (created in this order with the lot)
-  int index;  // the lot's place in the record; lots stay put until Settle()
-  bool operator<(const Maturity& o) const {
-    return std::tie(due, lot_id, kind) < std::tie(o.due, o.lot_id, o.kind);
-  }
-};
-
-void ApplyLotMaturities(MemberOps& ops, UnixNanos t);
-
-void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t, MemberDelta* delta) {
-  // Lots and tiers do not affect each other: lot maturities first, then the
-  // tier ones, each in time order.
-  ApplyLotMaturities(ops, t);
-  ApplyTierMaturities(ops, t, delta);
+// The earliest lot maturity: the first pending lot's release or the first
+// available lot's expiry; kNever if none. Both lists are sorted, so the
+// fronts tell.
+UnixNanos NextLotDue(const MemberRecord& rec) {
+  UnixNanos next = kNever;
+  if (rec.pending_lots_size() > 0) next = rec.pending_lots(0).available_at_ns();
+  if (rec.lots_size() > 0) next = std::min(next, ExpiryKey(rec.lots(0)));
+  return next;
 }
 
+// Lot maturities due at or before `t`, one instant at a time. At an
+// instant: the pending lots released then (a prefix of the pending list)
+// and the available lot expiring then (the front of the available list, one
+// per expiry), by lot id, a release before an expiry. A release never
+// touches the lot that expires at the same instant (it expires later than
+// it is released), so the work per instant is the lots due then.
 void ApplyLotMaturities(MemberOps& ops, UnixNanos t) {
   MemberRecord* rec = ops.record();
-  std::vector<Maturity> due;
-  for (int i = 0; i < rec->lots_size(); ++i) {
-    const Lot& lot = rec->lots(i);
-    if (lot.pending() && lot.available_at_ns() <= t) {
-      due.push_back({lot.available_at_ns(), lot.lot_id(), 0, i});
-    }
-    if (lot.expires_at_ns() != 0 && lot.expires_at_ns() <= t) {
-      due.push_back({lot.expires_at_ns(), lot.lot_id(), 1, i});
-    }
-  }
-  if (due.empty()) return;
-  std::sort(due.begin(), due.end());
-  for (const Maturity& m : due) {
-    Lot* lot = rec->mutable_lots(m.index);
-    LOYALTY_CHECK(lot->lot_id() == m.lot_id) << "lot " << m.lot_id << " moved";
-    if (lot->remaining_points() == 0) continue;
-    if (m.kind == 0) {
-      lot->set_pending(false);
-      ops.PayDebt(lot);
-      LedgerEntry* e = ops.Entry(LedgerEntry::RELEASE, 0, m.due);
-      e->set_lot_id(m.lot_id);
-      e->set_debt_points_after(ops.state()->debt_points());
-    } else {
-      int64_t expired = lot->remaining_points();
-      lot->set_remaining_points(0);
-      Add(ops.state(), &MemberState::expired_points, &MemberState::set_expired_points, expired);
-      LedgerEntry* e = ops.Entry(LedgerEntry::EXPIRE, -expired, m.due);
-      e->set_lot_id(m.lot_id);
-      e->set_debt_points_after(ops.state()->debt_points());
+  for (;;) {
+    const UnixNanos due = NextLotDue(*rec);
+    if (due > t) return;
+    const bool expiry = rec->lots_size() > 0 && rec->lots(0).expires_at_ns() == due;
+    const int64_t expiring_id = expiry ? rec->lots(0).lot_id() : 0;
+    bool expired = false;
+    // Releases are at the front of the pending list, in (available_at,
+    // expires_at) order; apply them by id, interleaving the expiry.
+    for (;;) {
+      int best = -1;
+      for (int i = 0; i < rec->pending_lots_size() && rec->pending_lots(i).available_at_ns() == due;
+           ++i) {
+        if (best < 0 || rec->pending_lots(i).lot_id() < rec->pending_lots(best).lot_id()) best = i;
+      }
+      if (expiry && !expired &&
+          (best < 0 || expiring_id < rec->pending_lots(best).lot_id())) {
+        // The expiring lot is still the front: releases due now expire later.
+        LOYALTY_CHECK(rec->lots(0).lot_id() == expiring_id) << "expiring lot moved";
+        ops.Expire(0, due);
+        expired = true;
+        continue;
+      }
+      if (best < 0) break;
+      ops.Release(best, due);
     }
   }
-  ops.Settle();
 }
 
-// Spends `amount` from available lots; a shortfall becomes debt or is written
+// Lots and tiers do not affect each other: lot maturities first, then the
+// tier ones, each in time order. At one instant that is the order of SPEC
+// §6; across instants the two lists of the outcome (entries, tier changes)
+// are each in time order either way.
+void ApplyMaturitiesInner(MemberOps& ops, UnixNanos t) {
+  ApplyLotMaturities(ops, t);
+  ApplyTierMaturities(ops, t);
+}
+
+// Spends `amount`: first from the lot of `order` (a refund's purchase; may
+// be null), then from available lots; a shortfall becomes debt or is written
 // off. Returns {taken (incl. debt), written off}.
-std::pair<int64_t, int64_t> Spend(MemberOps& ops, int64_t amount, int64_t own_lot_id) {
+std::pair<int64_t, int64_t> Spend(MemberOps& ops, int64_t amount,
+                                  const loyalty::v1::OrderRecord* order) {
   int64_t taken = 0;
-  if (own_lot_id != 0) taken += ops.TakeFromLot(own_lot_id, amount);
+  if (order != nullptr) taken += ops.TakeFromOrderLot(*order, amount);
   taken += ops.ConsumeAvailable(amount - taken);
   int64_t shortfall = amount - taken;
   int64_t debt = ops.ShortfallToDebt(shortfall);
@@ -527,7 +640,7 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
     }
     if (rule.bonus_points() > 0) {
       MemberState* st = ops.state();
-      const int64_t lot_id = ops.AddLot(rule.bonus_points(), t, t, "");
+      const int64_t lot_id = ops.CreditAvailable(t, rule.bonus_points());
       Add(st, &MemberState::lifetime_earned_points, &MemberState::set_lifetime_earned_points,
           rule.bonus_points());
       LedgerEntry* entry = ops.Entry(LedgerEntry::BONUS, rule.bonus_points(), t);
@@ -569,7 +682,7 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   points = points * program.TierEarnBp(program.TierIndex(st->tier_id())) / kBp;
   // Matching promotions in file order: each multiplier with its own floor,
   // then the bonuses.
-  std::vector<const CompiledPromotion*> promos;
+  absl::InlinedVector<const CompiledPromotion*, 8> promos;
   if (!program.promotions().empty()) {
     const LocalTime local(occurred, program.time_zone());
     for (const CompiledPromotion& promo : program.promotions()) {
@@ -589,9 +702,17 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   order.set_points(earned);
   order.set_effective_at_ns(t);
   if (earned > 0) {
-    UnixNanos available_at = t + program.proto().pending_days() * kNanosPerDay;
-    int64_t lot_id = ops.AddLot(earned, t, available_at, p.order_id());
+    // Into the lot of its day: pending until the release day, or at once.
+    const UnixNanos available_at = PurchaseRelease(program, t);
+    int64_t lot_id = 0;
+    if (available_at > t) {
+      lot_id = ops.CreditPending(available_at, earned);
+      order.set_lot_available_at_ns(available_at);
+    } else {
+      lot_id = ops.CreditAvailable(t, earned);
+    }
     order.set_lot_id(lot_id);
+    order.set_lot_expires_at_ns(LotExpiry(program, available_at));
     Add(st, &MemberState::lifetime_earned_points, &MemberState::set_lifetime_earned_points, earned);
     LedgerEntry* entry = ops.Entry(LedgerEntry::EARN, earned, t);
     entry->set_event_id(e.event_id());
@@ -631,16 +752,16 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, 1);
   Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, p.amount_minor());
   if (!st->has_first_purchase_at()) {
-    *st->mutable_first_purchase_at() = NanosToTimestamp(occurred);
+    SetTimestamp(occurred, st->mutable_first_purchase_at());
     const std::string& reward = program.proto().first_purchase_reward_id();
     if (!reward.empty()) {
       IssueReward(ops, e, reward, loyalty::v1::IssuedReward::FIRST_PURCHASE, "", 1, out);
     }
   } else if (*TimestampToNanos(st->first_purchase_at()) > occurred) {
-    *st->mutable_first_purchase_at() = NanosToTimestamp(occurred);
+    SetTimestamp(occurred, st->mutable_first_purchase_at());
   }
   if (!st->has_last_purchase_at() || *TimestampToNanos(st->last_purchase_at()) < occurred) {
-    *st->mutable_last_purchase_at() = NanosToTimestamp(occurred);
+    SetTimestamp(occurred, st->mutable_last_purchase_at());
   }
   AddToBucket(ops, t, /*current=*/true, p.amount_minor(), 1, earned + bonus);
   ops.Touch();
@@ -698,7 +819,7 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   }
   if (!ref_counter.empty()) ctx->PutCounter(rec, ref_counter, 1);
   if (rule->points() > 0) {
-    int64_t lot_id = ops.AddLot(rule->points(), t, t, "");
+    int64_t lot_id = ops.CreditAvailable(t, rule->points());
     MemberState* st = ops.state();
     Add(st, &MemberState::lifetime_earned_points, &MemberState::set_lifetime_earned_points,
         rule->points());
@@ -785,7 +906,7 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
   ops.Touch();
   int64_t taken = 0;
   if (clawback > 0) {
-    auto [took, written_off] = Spend(ops, clawback, order.lot_id());
+    auto [took, written_off] = Spend(ops, clawback, &order);
     taken = took;
     Add(st, &MemberState::clawed_back_points, &MemberState::set_clawed_back_points, taken);
     LedgerEntry* entry = ops.Entry(LedgerEntry::CLAWBACK, -taken, t);
@@ -808,10 +929,10 @@ void ApplyAdjustment(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   int64_t written_off = 0;
   int64_t lot_id = 0;
   if (adj.points() > 0) {
-    lot_id = ops.AddLot(adj.points(), t, t, "");
+    lot_id = ops.CreditAvailable(t, adj.points());
     delta = adj.points();
   } else {
-    auto [taken, off] = Spend(ops, -adj.points(), 0);
+    auto [taken, off] = Spend(ops, -adj.points(), nullptr);
     delta = -taken;
     written_off = off;
   }
@@ -826,8 +947,7 @@ void ApplyAdjustment(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   out->set_points(delta);
 }
 
-void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, MemberDelta* delta,
-                     Outcome* out) {
+void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) {
   const CompiledProgram& program = ops.program();
   const auto* plan = program.PaidPlan(e.membership().plan_id());
   LOYALTY_CHECK(plan != nullptr) << "validated plan_id " << e.membership().plan_id();
@@ -847,9 +967,9 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, MemberDelta* d
   int paid = program.TierIndex(plan->tier_id());
   if (rec->paid_tier_plus1() > 0 && t < from) paid = std::max(paid, rec->paid_tier_plus1() - 1);
   rec->set_paid_tier_plus1(paid + 1);
-  *st->mutable_vip_until() = NanosToTimestamp(until);
+  SetTimestamp(until, st->mutable_vip_until());
   ops.Touch();
-  UpdateEffectiveTier(ops, t, "PLAN_STARTED", delta);
+  UpdateEffectiveTier(ops, t, "PLAN_STARTED");
   out->set_status(Outcome::APPLIED);
 }
 
@@ -871,23 +991,45 @@ UnixNanos EffectiveTime(const Event& event, const MemberRecord& member, UnixNano
   return std::max({occurred, member.clock_ns(), tick_time});
 }
 
+UnixNanos LotExpiry(const CompiledProgram& program, UnixNanos available_at) {
+  const auto& exp = program.proto().expiration();
+  if (exp.mode() != loyalty::v1::Expiration::FIXED_DAYS) return 0;
+  const UnixNanos at = available_at + exp.days() * kNanosPerDay;
+  return exp.round_to_month_end() ? StartOfNextLocalMonth(at, program.time_zone())
+                                  : StartOfNextLocalDay(at, program.time_zone());
+}
+
+UnixNanos PurchaseRelease(const CompiledProgram& program, UnixNanos t) {
+  const int64_t days = program.proto().pending_days();
+  if (days == 0) return t;
+  return StartOfNextLocalDay(t + days * kNanosPerDay, program.time_zone());
+}
+
 UnixNanos NextDue(const MemberRecord& member) {
   bool review = false;
-  UnixNanos next = NextTierDue(member, &review);
-  for (const Lot& lot : member.lots()) {
-    if (lot.pending()) next = std::min(next, lot.available_at_ns());
-    if (lot.expires_at_ns() != 0) next = std::min(next, lot.expires_at_ns());
-  }
+  const UnixNanos next = std::min(NextTierDue(member, &review), NextLotDue(member));
   return next == kNever ? 0 : next;
 }
 
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* member,
                      MemberDelta* delta) {
   const bool was_changed = delta->changed;
+  Outcome* out = delta->outcome;
+  const int entries_before = out->entries_size();
   MemberOps ops(program, member, delta);
-  ApplyMaturitiesInner(ops, t, delta);
+  ApplyMaturitiesInner(ops, t);
   BumpVersion(member, delta, was_changed);
-  for (Outcome& o : delta->tier_outcomes) o.set_member_version(member->state().version());
+  if (!delta->changed) return;
+  int64_t points = 0;
+  for (int i = entries_before; i < out->entries_size(); ++i) points += out->entries(i).points();
+  const MemberState& st = member->state();
+  out->set_program_id(st.program_id());
+  out->set_member_id(st.member_id());
+  out->set_status(Outcome::APPLIED);
+  out->set_reason("MATURED");
+  out->set_points(points);
+  out->set_member_version(st.version());
+  SetTimestamp(t, out->mutable_effective_at());
 }
 
 absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event, UnixNanos t,
@@ -896,14 +1038,14 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
   // A member comes into existence with its first accepted event.
   if (member->state().version() == 0) delta->changed = true;
   MemberOps ops(program, member, delta);
-  ApplyMaturitiesInner(ops, t, delta);
-  const size_t event_entries_begin = delta->entries.size();
+  ApplyMaturitiesInner(ops, t);
+  Outcome* out = delta->outcome;
+  const int event_entries_begin = out->entries_size();
 
-  Outcome* out = &delta->outcome;
   out->set_event_id(event.event_id());
   out->set_program_id(event.program_id());
   out->set_member_id(event.member_id());
-  *out->mutable_effective_at() = NanosToTimestamp(t);
+  SetTimestamp(t, out->mutable_effective_at());
   const bool grows = event.has_purchase() || event.has_engagement() || event.has_adjustment();
   if (grows && NearCounterLimit(member->state())) {
     out->set_status(Outcome::REJECTED);
@@ -926,28 +1068,93 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
         ApplyAdjustment(ops, event, t, out);
         break;
       case Event::kMembership:
-        ApplyMembership(ops, event, t, delta, out);
+        ApplyMembership(ops, event, t, out);
         break;
-      default:
+      case Event::kTick:
+      case Event::BODY_NOT_SET:
         return absl::InvalidArgumentError(
             absl::StrCat("event ", event.event_id(), " is not a member event"));
     }
-  EvaluateTier(ops, t, delta);
-  ops.Settle();
+  EvaluateTier(ops, t);
   member->set_clock_ns(t);
   BumpVersion(member, delta, was_changed);
   out->set_member_version(member->state().version());
-  for (Outcome& o : delta->tier_outcomes) {
-    o.set_event_id(event.event_id());
-    o.set_member_version(member->state().version());
-  }
-  // The event's own entries sum to its outcome points.
+  // The event's own entries sum to its outcome points; debt only while no
+  // available lot holds points.
   int64_t sum = 0;
-  for (size_t i = event_entries_begin; i < delta->entries.size(); ++i) {
-    sum += delta->entries[i].points();
-  }
+  for (int i = event_entries_begin; i < out->entries_size(); ++i) sum += out->entries(i).points();
   LOYALTY_CHECK(sum == out->points()) << "event " << event.event_id() << " entries sum " << sum
                                       << " != outcome points " << out->points();
+  const MemberState& st = member->state();
+  LOYALTY_CHECK(st.debt_points() == 0 || member->lots_size() == 0)
+      << "member " << st.member_id() << " owes " << st.debt_points() << " while holding lots";
+  return absl::OkStatus();
+}
+
+absl::Status CheckMemberRecord(const MemberRecord& member) {
+  const MemberState& st = member.state();
+  auto broken = [&](const std::string& what) {
+    return absl::InternalError(
+        absl::StrCat("member ", st.program_id(), "/", st.member_id(), ": ", what));
+  };
+  int64_t available = 0, pending = 0;
+  for (int i = 0; i < member.lots_size(); ++i) {
+    const Lot& lot = member.lots(i);
+    if (lot.remaining_points() <= 0) return broken(absl::StrCat("empty lot ", lot.lot_id()));
+    if (lot.lot_id() <= 0 || lot.lot_id() >= member.next_lot_id()) {
+      return broken(absl::StrCat("lot id ", lot.lot_id(), " out of range"));
+    }
+    if (i > 0 && ExpiryKey(member.lots(i - 1)) >= ExpiryKey(lot)) {
+      return broken(absl::StrCat("available lot ", lot.lot_id(), " out of expiry order"));
+    }
+    for (int k = 0; k < lot.merged_lot_ids_size(); ++k) {
+      if (lot.merged_lot_ids(k) <= 0 || lot.merged_lot_ids(k) >= member.next_lot_id() ||
+          (k > 0 && lot.merged_lot_ids(k - 1) >= lot.merged_lot_ids(k))) {
+        return broken(absl::StrCat("lot ", lot.lot_id(), " has bad merged ids"));
+      }
+    }
+    if (__builtin_add_overflow(available, lot.remaining_points(), &available)) {
+      return broken("available lots overflow");
+    }
+  }
+  for (int i = 0; i < member.pending_lots_size(); ++i) {
+    const Lot& lot = member.pending_lots(i);
+    if (lot.remaining_points() <= 0) return broken(absl::StrCat("empty lot ", lot.lot_id()));
+    if (lot.lot_id() <= 0 || lot.lot_id() >= member.next_lot_id()) {
+      return broken(absl::StrCat("lot id ", lot.lot_id(), " out of range"));
+    }
+    if (i > 0 && std::make_pair(member.pending_lots(i - 1).available_at_ns(),
+                                ExpiryKey(member.pending_lots(i - 1))) >=
+                     std::make_pair(lot.available_at_ns(), ExpiryKey(lot))) {
+      return broken(absl::StrCat("pending lot ", lot.lot_id(), " out of order"));
+    }
+    if (__builtin_add_overflow(pending, lot.remaining_points(), &pending)) {
+      return broken("pending lots overflow");
+    }
+  }
+  if (pending != st.pending_points()) {
+    return broken(absl::StrCat("pending lots hold ", pending, " but pending_points = ",
+                               st.pending_points()));
+  }
+  if (st.debt_points() < 0 || (st.debt_points() > 0 && available > 0)) {
+    return broken(
+        absl::StrCat("debt ", st.debt_points(), " while available lots hold ", available));
+  }
+  if (available - st.debt_points() != st.available_points()) {
+    return broken(absl::StrCat("available lots hold ", available, " with debt ", st.debt_points(),
+                               " but available_points = ", st.available_points()));
+  }
+  const i128 lhs = i128{st.available_points()} + st.pending_points();
+  const i128 rhs = i128{st.lifetime_earned_points()} + st.adjusted_points() -
+                   st.redeemed_points() - st.expired_points() - st.clawed_back_points();
+  if (lhs != rhs) {
+    return broken(absl::StrCat("available + pending = ", static_cast<int64_t>(lhs),
+                               " but earned + adjusted - redeemed - expired - clawed_back = ",
+                               static_cast<int64_t>(rhs)));
+  }
+  if (member.next_entry_seq() < 1 || member.next_lot_id() < 1) {
+    return broken("next_entry_seq and next_lot_id start at 1");
+  }
   return absl::OkStatus();
 }
 

@@ -8,8 +8,14 @@
 //   ApplyContext& ctx = ...;           // orders and counters of this partition
 //   MemberRecord record = ...;         // or NewMemberRecord(program, member_id)
 //   UnixNanos t = EffectiveTime(event, record, tick_time);
-//   MemberDelta delta;
+//   Outcome outcome;                   // entries and tier changes land here
+//   MemberDelta delta{&outcome};
 //   LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, event, t, &record, &ctx, &delta));
+//
+// Cost (STYLE.md 14): the work of an event does not grow with the member's
+// history. Lots are kept sorted by their keys (one per expiry day, one per
+// pending day), so a credit, a spend, a clawback and the next due time are
+// found by binary search or at the front; no pass over all lots per event.
 //
 // REQUIRES: the event passed ValidateEvent and the dedupe checks.
 // Thread-compatible: one caller per member record.
@@ -48,15 +54,13 @@ class ApplyContext {
                           int64_t value) = 0;
 };
 
-// What one application did to a member.
+// What one application did to a member. The outcome receives the ledger
+// entries and tier changes as they are made.
 struct MemberDelta {
+  // The outcome being built: its entries and tier_changes grow; for member
+  // events ApplyMemberEvent fills the rest. REQUIRES: not null.
+  loyalty::v1::Outcome* outcome = nullptr;
   bool changed = false;  // the member's public state changed: version bumped
-  std::vector<loyalty::v1::LedgerEntry> entries;  // new ledger entries, in order
-  loyalty::v1::Outcome outcome;                   // for member events only
-  // Changes of the effective tier (reason TIER_CHANGED), in order; published
-  // after the event's outcome. Their event_id is set for member events; the
-  // caller sets it for maturities applied by a tick.
-  std::vector<loyalty::v1::Outcome> tier_outcomes;
 };
 
 // A fresh member record: version 0, lowest tier.
@@ -67,21 +71,39 @@ loyalty::v1::MemberRecord NewMemberRecord(const CompiledProgram& program,
 UnixNanos EffectiveTime(const loyalty::v1::Event& event, const loyalty::v1::MemberRecord& member,
                         UnixNanos tick_time);
 
+// Lots (SPEC §6 Lots): when points that become available at `available_at`
+// expire (0 = never), and when purchase points earned at `t` become
+// available (`t` itself without pending_days).
+UnixNanos LotExpiry(const CompiledProgram& program, UnixNanos available_at);
+UnixNanos PurchaseRelease(const CompiledProgram& program, UnixNanos t);
+
 // The earliest maturity of the member (lot release or expiry, grace review,
-// paid plan end), or 0 if none.
+// paid plan end), or 0 if none. O(1): lots are kept sorted.
 UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
 
-// Applies every maturity due at or before `t` in due-time order (ties:
-// lots by creation order, then the grace review, then the plan end). Entries
-// are stamped with their due time. Bumps the version if anything changed.
+// Applies every maturity due at or before `t` in due-time order (at the
+// same instant: lots by id, a release before an expiry; then the grace
+// review; then the plan end). Entries are stamped with their due time. If
+// anything changed, bumps the version and fills the outcome as a tick's
+// MATURED outcome (status APPLIED, reason MATURED, points, member and
+// effective time t); the caller sets event_id and offset.
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::MemberRecord* member,
                      MemberDelta* delta);
 
 // Applies a validated member event at effective time `t`: its maturities
-// first, then the event. Sets member.clock = t and fills delta->outcome.
+// first, then the event. Sets member.clock = t and fills delta->outcome
+// (all but offset).
 absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1::Event& event,
                               UnixNanos t, loyalty::v1::MemberRecord* member, ApplyContext* ctx,
                               MemberDelta* delta);
+
+// The invariants of a stored member record (SPEC §6): lots sorted by their
+// keys, one per key, each holding points, ids below next_lot_id; the lots
+// sum to pending_points and to available_points + debt; debt only while no
+// available lot holds points; the accounting identity of the member state.
+// A pass over the lots: checked when a record is read and before it is
+// written (once per batch), never per event. InternalError names the rule.
+absl::Status CheckMemberRecord(const loyalty::v1::MemberRecord& member);
 
 // A voucher code: 16 characters of Crockford base32 from
 // HMAC-SHA256(random_seed, program \0 member \0 event_id), with \0 tag

@@ -9,6 +9,7 @@
 #include "engine/base/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/testing/test_env.h"
 
 namespace loyalty {
 namespace {
@@ -88,19 +89,27 @@ class ApplyTest : public ::testing::Test {
                        "\",\"program_id\":\"p\",\"member_id\":\"m\",\"occurred_at\":\"" + when +
                        "\"," + body + "}";
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &e).ok()) << json;
-    MemberDelta delta;
+    Outcome outcome;
+    MemberDelta delta{&outcome};
     UnixNanos t = EffectiveTime(e, rec_, tick);
     EXPECT_TRUE(ApplyMemberEvent(*program_, e, t, &rec_, &ctx_, &delta).ok());
-    last_entries_ = delta.entries;
-    last_tier_outcomes_ = delta.tier_outcomes;
-    return delta.outcome;
+    Record(outcome);
+    EXPECT_TRUE(CheckMemberRecord(rec_).ok()) << CheckMemberRecord(rec_);
+    return outcome;
   }
-  // Maturities of the member at `when`, as a tick would apply them.
-  void Mature(const std::string& when) {
-    MemberDelta delta;
+  // Maturities of the member at `when`, as a tick would apply them; the
+  // MATURED outcome (empty if nothing changed).
+  Outcome Mature(const std::string& when) {
+    Outcome outcome;
+    MemberDelta delta{&outcome};
     ApplyMaturities(*program_, *ParseRfc3339(when), &rec_, &delta);
-    last_entries_ = delta.entries;
-    last_tier_outcomes_ = delta.tier_outcomes;
+    Record(outcome);
+    EXPECT_TRUE(CheckMemberRecord(rec_).ok()) << CheckMemberRecord(rec_);
+    return outcome;
+  }
+  void Record(const Outcome& o) {
+    last_entries_.assign(o.entries().begin(), o.entries().end());
+    last_tier_changes_.assign(o.tier_changes().begin(), o.tier_changes().end());
   }
   // A purchase with one line item of `quantity` x `category`.
   Outcome BuyItems(int64_t amount, const std::string& category, int quantity,
@@ -114,10 +123,9 @@ class ApplyTest : public ::testing::Test {
   }
   // The single tier change of the last application.
   loyalty::v1::TierChange OnlyTierChange() {
-    EXPECT_EQ(last_tier_outcomes_.size(), 1u);
-    if (last_tier_outcomes_.empty()) return {};
-    EXPECT_EQ(last_tier_outcomes_[0].reason(), "TIER_CHANGED");
-    return last_tier_outcomes_[0].tier_change();
+    EXPECT_EQ(last_tier_changes_.size(), 1u);
+    if (last_tier_changes_.empty()) return {};
+    return last_tier_changes_[0];
   }
   Outcome Buy(int64_t amount, const std::string& when, const std::string& order = "",
               const std::string& category = "") {
@@ -147,7 +155,7 @@ class ApplyTest : public ::testing::Test {
   MapContext ctx_;
   int seq_ = 0;
   std::vector<LedgerEntry> last_entries_;
-  std::vector<Outcome> last_tier_outcomes_;
+  std::vector<loyalty::v1::TierChange> last_tier_changes_;
 };
 
 UnixNanos At(const char* s) { return *ParseRfc3339(s); }
@@ -172,22 +180,47 @@ TEST_F(ApplyTest, EarnOfTheLargestPurchaseStaysExactIn128Bits) {
   EXPECT_EQ(o.points(), 25'000'000'000);  // 2e10 * 1.25
 }
 
-TEST_F(ApplyTest, SpendingIsFifoByExpiryThenCreation) {
+TEST_F(ApplyTest, PointsOfOneExpiryDayShareALotSpentEarliestFirst) {
   Load("expiration { mode: FIXED_DAYS days: 30 }");
-  Adjust(10, "2024-01-01T00:00:00Z");  // lot 1 expires 01-31
-  Adjust(10, "2024-01-05T00:00:00Z");  // lot 2 expires 02-04
-  Adjust(10, "2024-01-03T00:00:00Z");  // late: t = member clock 01-05, lot 3 expires 02-04
-  Apply("\"redemption\":{\"points\":15}", "2024-01-06T00:00:00Z");
-  // lot 1 emptied, lot 2 down to 5, lot 3 untouched.
+  // Paris is UTC+1 in January: 00:00Z is 01:00 local.
+  Adjust(10, "2024-01-01T00:00:00Z");  // + 30 days: 01-31, expires at local 02-01 00:00
+  Adjust(10, "2024-01-05T00:00:00Z");  // expires at local 02-05 00:00: lot 2
+  Adjust(10, "2024-01-03T00:00:00Z");  // late: t = the member's clock 01-05, lot 2 again
   ASSERT_EQ(rec_.lots_size(), 2);
+  EXPECT_EQ(rec_.lots(0).expires_at_ns(), At("2024-01-31T23:00:00Z"));
+  EXPECT_EQ(rec_.lots(1).expires_at_ns(), At("2024-02-04T23:00:00Z"));
+  EXPECT_EQ(rec_.lots(1).remaining_points(), 20);
+  EXPECT_EQ(last_entries_.back().lot_id(), 2);  // the credit names its lot
+  Apply("\"redemption\":{\"points\":15}", "2024-01-06T00:00:00Z");
+  // Lot 1 emptied (gone), lot 2 down to 15.
+  ASSERT_EQ(rec_.lots_size(), 1);
   EXPECT_EQ(rec_.lots(0).lot_id(), 2);
-  EXPECT_EQ(rec_.lots(0).remaining_points(), 5);
-  EXPECT_EQ(rec_.lots(1).remaining_points(), 10);
-  // On 02-04 both remaining lots expire: 15 points.
-  Apply("\"engagement\":{\"action\":\"nothing\"}", "2024-02-04T00:00:00Z");
+  EXPECT_EQ(rec_.lots(0).remaining_points(), 15);
+  EXPECT_EQ(rec_.next_lot_id(), 3);
+  Apply("\"engagement\":{\"action\":\"nothing\"}", "2024-02-04T22:59:59Z");
+  EXPECT_EQ(st().expired_points(), 0);
+  Apply("\"engagement\":{\"action\":\"nothing\"}", "2024-02-04T23:00:00Z");
   EXPECT_EQ(st().expired_points(), 15);
   EXPECT_EQ(st().available_points(), 0);
+  ASSERT_EQ(last_entries_.size(), 1u);
+  EXPECT_EQ(last_entries_[0].type(), LedgerEntry::EXPIRE);
+  EXPECT_EQ(last_entries_[0].lot_id(), 2);
+  EXPECT_EQ(*TimestampToNanos(last_entries_[0].effective_at()), At("2024-02-04T23:00:00Z"));
   ExpectInvariant();
+}
+
+TEST_F(ApplyTest, DayRoundedExpiryFollowsTheLocalCalendarAcrossDst) {
+  Load("expiration { mode: FIXED_DAYS days: 30 }");
+  // 03-01 12:00Z + 30 days = 03-31 12:00Z, 14:00 in Paris after the spring
+  // switch: the next local midnight is 04-01 00:00 CEST = 03-31 22:00Z.
+  Adjust(1, "2024-03-01T12:00:00Z");
+  // 09-26 12:00Z + 30 days = 10-26 12:00Z (CEST): 10-27 00:00 CEST = 10-26 22:00Z,
+  // the night before the autumn switch.
+  Adjust(1, "2024-09-26T12:00:00Z");
+  ASSERT_EQ(rec_.lots_size(), 1);  // the first expired before the second came
+  EXPECT_EQ(st().expired_points(), 1);
+  EXPECT_EQ(rec_.lots(0).expires_at_ns(), At("2024-10-26T22:00:00Z"));
+  EXPECT_EQ(LotExpiry(*program_, At("2024-03-01T12:00:00Z")), At("2024-03-31T22:00:00Z"));
 }
 
 TEST_F(ApplyTest, NeverExpiringLotsAreSpentLast) {
@@ -195,61 +228,64 @@ TEST_F(ApplyTest, NeverExpiringLotsAreSpentLast) {
   MemberRecord keep = rec_;
   Load("expiration { mode: FIXED_DAYS days: 30 }");  // the program changes
   rec_ = keep;
-  Adjust(10, "2024-01-02T00:00:00Z");  // lot 2 expires 02-01
+  Adjust(10, "2024-01-02T00:00:00Z");  // lot 2 expires 02-01: sorted before lot 1
+  ASSERT_EQ(rec_.lots_size(), 2);
+  EXPECT_EQ(rec_.lots(0).lot_id(), 2);
   Apply("\"redemption\":{\"points\":15}", "2024-01-03T00:00:00Z");
   ASSERT_EQ(rec_.lots_size(), 1);
   EXPECT_EQ(rec_.lots(0).lot_id(), 1);
   EXPECT_EQ(rec_.lots(0).remaining_points(), 5);
 }
 
-// Many lots of mixed expiry (ties, never-expiring, out of creation order):
-// a spend takes exactly what a full sort by (expiry, never last; lot id)
-// would take, whatever way ConsumeAvailable finds them.
-TEST_F(ApplyTest, SpendingManyLotsTakesThemInExpiryThenCreationOrder) {
-  const uint32_t seed = 20261123;
-  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+// A seeded walk of credits and spends over two years against a plain
+// reference: points by expiry instant, spent earliest first, expired when
+// their instant comes. The lots must hold exactly that, one per expiry, in
+// order, with ids that ascend with the expiry (credits come in time order).
+TEST_F(ApplyTest, LotsByExpiryMatchAPlainReferenceOverARandomWalk) {
+  Load("expiration { mode: FIXED_DAYS days: 30 }");
+  const uint32_t seed = static_cast<uint32_t>(loyalty::testing::TestSeed(20261204));
+  SCOPED_TRACE(loyalty::testing::Seeded(seed));
   std::mt19937 rng(seed);
-  const UnixNanos base = At("2024-06-01T00:00:00Z");
-  int64_t total = 0;
-  for (int i = 0; i < 2000; ++i) {
-    loyalty::v1::Lot* lot = rec_.add_lots();
-    lot->set_lot_id(i + 1);
-    lot->set_remaining_points(1 + static_cast<int64_t>(rng() % 50));
-    lot->set_available_at_ns(base);
-    // A tenth never expire; the rest fall on 40 days, so many tie.
-    const uint32_t day = rng() % 44;
-    lot->set_expires_at_ns(day >= 40 ? 0 : base + (day + 1) * kNanosPerDay);
-    total += lot->remaining_points();
+  std::map<UnixNanos, int64_t> reference;  // expires_at -> points
+  int64_t expired = 0;
+  UnixNanos t = At("2024-01-01T00:00:00Z");
+  for (int i = 0; i < 3000; ++i) {
+    t += static_cast<int64_t>(rng() % (7 * 3600)) * kNanosPerSecond;
+    while (!reference.empty() && reference.begin()->first <= t) {
+      expired += reference.begin()->second;
+      reference.erase(reference.begin());
+    }
+    int64_t available = 0;
+    for (const auto& [at, points] : reference) available += points;
+    const std::string when = FormatRfc3339(t);
+    if (rng() % 4 != 0 || available == 0) {
+      const int64_t points = 1 + static_cast<int64_t>(rng() % 50);
+      Adjust(points, when);
+      reference[LotExpiry(*program_, t)] += points;
+    } else {
+      int64_t spend = 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(available));
+      Adjust(-spend, when);
+      for (auto it = reference.begin(); spend > 0;) {
+        const int64_t take = std::min(spend, it->second);
+        it->second -= take;
+        spend -= take;
+        it = it->second == 0 ? reference.erase(it) : std::next(it);
+      }
+    }
+    ASSERT_EQ(rec_.lots_size(), static_cast<int>(reference.size())) << "event " << i;
+    int k = 0;
+    for (const auto& [at, points] : reference) {
+      EXPECT_EQ(rec_.lots(k).expires_at_ns(), at) << "event " << i << " lot " << k;
+      EXPECT_EQ(rec_.lots(k).remaining_points(), points) << "event " << i << " lot " << k;
+      if (k > 0) {
+        EXPECT_LT(rec_.lots(k - 1).lot_id(), rec_.lots(k).lot_id());
+      }
+      ++k;
+    }
+    ASSERT_EQ(st().expired_points(), expired) << "event " << i;
+    ASSERT_FALSE(HasFailure()) << "event " << i;
   }
-  rec_.set_next_lot_id(2001);
-  rec_.mutable_state()->set_available_points(total);
-  rec_.mutable_state()->set_lifetime_earned_points(total);
-  // The reference: remaining points per lot id after taking `cost` in order.
-  const int64_t cost = total / 3;
-  std::vector<const loyalty::v1::Lot*> order;
-  for (const auto& lot : rec_.lots()) order.push_back(&lot);
-  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    auto key = [](const loyalty::v1::Lot* l) {
-      return std::make_pair(l->expires_at_ns() == 0 ? INT64_MAX : l->expires_at_ns(), l->lot_id());
-    };
-    return key(a) < key(b);
-  });
-  std::map<int64_t, int64_t> expected;
-  int64_t left = cost;
-  for (const auto* lot : order) {
-    const int64_t take = std::min(left, lot->remaining_points());
-    left -= take;
-    if (lot->remaining_points() > take) expected[lot->lot_id()] = lot->remaining_points() - take;
-  }
-  Adjust(-cost, "2024-06-01T00:00:00Z");
-  std::map<int64_t, int64_t> got;
-  for (const auto& lot : rec_.lots()) got[lot.lot_id()] = lot.remaining_points();
-  EXPECT_EQ(got, expected);
-  EXPECT_EQ(st().available_points(), total - cost);
-  // Settle keeps creation order.
-  for (int i = 1; i < rec_.lots_size(); ++i) {
-    EXPECT_LT(rec_.lots(i - 1).lot_id(), rec_.lots(i).lot_id());
-  }
+  ExpectInvariant();
 }
 
 TEST_F(ApplyTest, RoundToMonthEndExpiresAtTheNextLocalMonth) {
@@ -264,36 +300,116 @@ TEST_F(ApplyTest, RoundToMonthEndExpiresAtTheNextLocalMonth) {
   EXPECT_EQ(st().expired_points(), 12);  // 1000 minor = 10 points * 1.25
 }
 
-TEST_F(ApplyTest, PendingLotsReleaseAtTheirDueTimeAndPayDebt) {
+TEST_F(ApplyTest, PendingLotsReleaseAtTheNextLocalMidnightAndPayDebt) {
   Load("pending_days: 7");
-  Buy(8000, "2024-01-01T00:00:00Z", "o1");  // 80 * 1.25 = 100, pending until 01-08
-  EXPECT_EQ(st().pending_points(), 100);
+  // 01-01 00:00Z (01:00 in Paris) + 7 days: released at local 01-09 00:00.
+  Buy(8000, "2024-01-01T00:00:00Z", "o1");  // 80 * 1.25 = 100
+  Buy(800, "2024-01-01T20:00:00Z", "o2");   // 10 more, the same local day: the same lot
+  EXPECT_EQ(st().pending_points(), 110);
+  ASSERT_EQ(rec_.pending_lots_size(), 1);
+  EXPECT_EQ(rec_.pending_lots(0).available_at_ns(), At("2024-01-08T23:00:00Z"));
   EXPECT_EQ(st().available_points(), 0);
   Adjust(-30, "2024-01-02T00:00:00Z");  // nothing available: debt 30
   EXPECT_EQ(st().debt_points(), 30);
   EXPECT_EQ(st().available_points(), -30);
   EXPECT_EQ(Apply("\"redemption\":{\"points\":1}", "2024-01-03T00:00:00Z").reason(),
             "INSUFFICIENT_POINTS");
-  // The release on 01-08 pays the debt first; the entry is stamped at the due time.
-  Apply("\"engagement\":{\"action\":\"x\"}", "2024-01-09T00:00:00Z");
+  Mature("2024-01-08T22:59:59Z");
+  EXPECT_EQ(st().pending_points(), 110);
+  // The release pays the debt first; the entry is stamped at the due time.
+  Outcome matured = Mature("2024-01-08T23:00:00Z");
+  EXPECT_EQ(matured.reason(), "MATURED");
   EXPECT_EQ(st().debt_points(), 0);
   EXPECT_EQ(st().pending_points(), 0);
-  EXPECT_EQ(st().available_points(), 70);
-  ASSERT_FALSE(last_entries_.empty());
+  EXPECT_EQ(st().available_points(), 80);
+  ASSERT_EQ(last_entries_.size(), 1u);
   EXPECT_EQ(last_entries_[0].type(), LedgerEntry::RELEASE);
-  EXPECT_EQ(*TimestampToNanos(last_entries_[0].effective_at()), At("2024-01-08T00:00:00Z"));
+  EXPECT_EQ(last_entries_[0].lot_id(), 1);
+  EXPECT_EQ(*TimestampToNanos(last_entries_[0].effective_at()), At("2024-01-08T23:00:00Z"));
+  // The released lot became the available lot of its expiry, keeping its id.
+  ASSERT_EQ(rec_.lots_size(), 1);
+  EXPECT_EQ(rec_.lots(0).lot_id(), 1);
   ExpectInvariant();
+}
+
+TEST_F(ApplyTest, APendingLotEmptiedByARefundDisappearsWithoutARelease) {
+  Load("pending_days: 7");
+  Buy(8000, "2024-01-01T00:00:00Z", "o1");
+  Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":8000}", "2024-01-02T00:00:00Z");
+  EXPECT_EQ(rec_.pending_lots_size(), 0);
+  EXPECT_EQ(st().pending_points(), 0);
+  EXPECT_EQ(st().clawed_back_points(), 100);
+  EXPECT_EQ(NextDue(rec_), 0);
+  EXPECT_EQ(Mature("2024-01-10T00:00:00Z").entries_size(), 0);
+}
+
+TEST_F(ApplyTest, RefundsTakeFromTheLotThePurchaseWentIntoThroughItsRelease) {
+  Load("pending_days: 1 expiration { mode: FIXED_DAYS days: 30 round_to_month_end: true }");
+  // Lot 1: 50 available, 02-20 + 30 days = 03-21: expires at local 04-01.
+  Adjust(50, "2024-02-20T10:00:00Z");
+  // Lot 2: o1, released at local 03-06 00:00, + 30 days = 04-05: expires at local 05-01.
+  Buy(8000, "2024-03-04T10:00:00Z", "o1");
+  // Lot 3: o2, released at local 03-07 00:00, also expiring at local 05-01.
+  Buy(8000, "2024-03-05T10:00:00Z", "o2");
+  ASSERT_EQ(rec_.pending_lots_size(), 2);
+  // Both releases: lot 2 becomes the available lot of 05-01, lot 3 joins it.
+  Apply("\"engagement\":{\"action\":\"x\"}", "2024-03-07T12:00:00Z");
+  ASSERT_EQ(rec_.lots_size(), 2);
+  EXPECT_EQ(rec_.lots(1).lot_id(), 2);
+  EXPECT_EQ(rec_.lots(1).remaining_points(), 200);
+  ASSERT_EQ(rec_.lots(1).merged_lot_ids_size(), 1);
+  EXPECT_EQ(rec_.lots(1).merged_lot_ids(0), 3);
+  // o2's points went into lot 3, now part of lot 2: the clawback takes them
+  // there, not from lot 1, which expires first.
+  Outcome refund =
+      Apply("\"refund\":{\"order_id\":\"o2\",\"amount_minor\":8000}", "2024-03-08T10:00:00Z");
+  EXPECT_EQ(refund.points(), -100);
+  EXPECT_EQ(rec_.lots(0).remaining_points(), 50);
+  EXPECT_EQ(rec_.lots(1).remaining_points(), 100);
+  // A spend empties lot 1 and takes 50 of lot 2; half of o1 empties lot 2.
+  Apply("\"redemption\":{\"points\":100}", "2024-03-08T11:00:00Z");
+  Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":4000}", "2024-03-08T12:00:00Z");
+  EXPECT_EQ(rec_.lots_size(), 0);
+  // A new lot of the same expiry (lot 4) is not o1's: the rest of o1 takes
+  // it in expiry order, then debt.
+  Adjust(20, "2024-03-08T13:00:00Z");
+  ASSERT_EQ(rec_.lots_size(), 1);
+  EXPECT_EQ(rec_.lots(0).lot_id(), 4);
+  Outcome rest =
+      Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":4000}", "2024-03-08T14:00:00Z");
+  EXPECT_EQ(rest.points(), -50);
+  EXPECT_EQ(st().debt_points(), 30);
+  EXPECT_EQ(st().available_points(), -30);
+  ExpectInvariant();
+}
+
+TEST_F(ApplyTest, LotMaturitiesAtOneInstantGoByLotId) {
+  LoadOnly(R"pb(program_id: "p" currency: "EUR" timezone: "UTC" earn { points: 1 per_minor: 100 }
+                pending_days: 1 expiration { mode: FIXED_DAYS days: 2 })pb");
+  Adjust(10, "2024-01-01T10:00:00Z");        // lot 1: + 2 days = 01-03 10:00, expires 01-04
+  Buy(1000, "2024-01-02T10:00:00Z", "o1");   // lot 2: + 1 day = 01-03 10:00, released 01-04
+  Outcome matured = Mature("2024-01-04T00:00:00Z");
+  ASSERT_EQ(matured.entries_size(), 2);
+  EXPECT_EQ(matured.entries(0).type(), LedgerEntry::EXPIRE);
+  EXPECT_EQ(matured.entries(0).lot_id(), 1);
+  EXPECT_EQ(matured.entries(1).type(), LedgerEntry::RELEASE);
+  EXPECT_EQ(matured.entries(1).lot_id(), 2);
+  EXPECT_EQ(matured.points(), -10);
+  EXPECT_EQ(st().available_points(), 10);
 }
 
 TEST_F(ApplyTest, DebtIsPaidBackByNewPoints) {
   Adjust(-40, "2024-01-01T00:00:00Z");
   EXPECT_EQ(st().debt_points(), 40);
   EXPECT_EQ(st().adjusted_points(), -40);
+  // The credit names lot 1, which the debt takes whole: the lot is gone.
   Adjust(25, "2024-01-02T00:00:00Z");
+  EXPECT_EQ(last_entries_.back().lot_id(), 1);
   EXPECT_EQ(st().debt_points(), 15);
   EXPECT_EQ(st().available_points(), -15);
   EXPECT_EQ(rec_.lots_size(), 0);
-  Buy(2000, "2024-01-03T00:00:00Z", "o1");  // 25 points: 15 pay the debt
+  Buy(2000, "2024-01-03T00:00:00Z", "o1");  // 25 points into lot 2: 15 pay the debt
+  EXPECT_EQ(last_entries_.back().lot_id(), 2);
   EXPECT_EQ(st().debt_points(), 0);
   EXPECT_EQ(st().available_points(), 10);
   ExpectInvariant();
@@ -312,13 +428,14 @@ TEST_F(ApplyTest, ShortfallIsWrittenOffWithoutNegativeBalances) {
 }
 
 TEST_F(ApplyTest, ClawbackLargerThanTheOrdersRemainingLot) {
+  // Without expiration every available point shares one lot.
   Buy(8000, "2024-01-01T00:00:00Z", "o1");  // 100 points in lot 1
-  Adjust(30, "2024-01-01T01:00:00Z");       // lot 2
+  Adjust(30, "2024-01-01T01:00:00Z");       // lot 1 again: 130
+  ASSERT_EQ(rec_.lots_size(), 1);
   Apply("\"redemption\":{\"points\":90}", "2024-01-01T02:00:00Z");
-  // Lot 1 (same expiry: never; created first) gave 90: it holds 10, lot 2 holds 30.
   Outcome half =
       Apply("\"refund\":{\"order_id\":\"o1\",\"amount_minor\":4000}", "2024-01-02T00:00:00Z");
-  // floor(100 * 4000 / 8000) - 0 = 50: 10 from the order's lot, 30 from lot 2, 10 debt.
+  // floor(100 * 4000 / 8000) - 0 = 50: 40 from the order's lot, 10 debt.
   EXPECT_EQ(half.points(), -50);
   EXPECT_EQ(st().debt_points(), 10);
   EXPECT_EQ(st().available_points(), -10);
@@ -479,12 +596,12 @@ TEST_F(ApplyTest, TierUpgradesAtOnceAndItsMultiplierAppliesFromTheNextPurchase) 
   EXPECT_EQ(change.cause(), "QUALIFIED");
   ASSERT_EQ(change.perks_size(), 1);
   EXPECT_EQ(change.perks(0), "lounge-access");
-  EXPECT_EQ(last_tier_outcomes_[0].member_version(), st().version());
+  EXPECT_EQ(st().version(), st().version());
   // held_until = t + 30 days.
   EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2024-02-09T10:09:00Z"));
   EXPECT_EQ(Buy(1000, "2024-01-11T10:00:00Z").points(), 15);  // 10 * 1.5
   EXPECT_EQ(*TimestampToNanos(st().tier_held_until()), At("2024-02-10T10:00:00Z"));
-  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_TRUE(last_tier_changes_.empty());
 }
 
 TEST_F(ApplyTest, DowngradeHappensExactlyAtTheEndOfGrace) {
@@ -506,7 +623,7 @@ TEST_F(ApplyTest, OneSecondBeforeTheEndOfGraceTheTierIsKept) {
   Apply("\"refund\":{\"order_id\":\"o0\",\"amount_minor\":1000}", "2024-01-20T00:00:00Z");
   Adjust(1, "2024-02-09T09:59:59Z");
   EXPECT_EQ(st().tier_id(), "gold");
-  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_TRUE(last_tier_changes_.empty());
 }
 
 TEST_F(ApplyTest, GraceReviewsRunAsMaturitiesUntilTheWindowEmpties) {
@@ -524,7 +641,7 @@ TEST_F(ApplyTest, GraceReviewsRunAsMaturitiesUntilTheWindowEmpties) {
   EXPECT_EQ(st().tier_id(), "base");
   auto change = OnlyTierChange();
   EXPECT_EQ(change.cause(), "GRACE_ENDED");
-  EXPECT_EQ(*TimestampToNanos(last_tier_outcomes_[0].effective_at()), At("2025-01-04T10:09:00Z"));
+  EXPECT_EQ(*TimestampToNanos(last_tier_changes_[0].effective_at()), At("2025-01-04T10:09:00Z"));
   EXPECT_EQ(NextDue(rec_), 0);  // nothing left to review
 }
 
@@ -535,7 +652,7 @@ TEST_F(ApplyTest, PaidPlanOutlastsTheQualifiedTier) {
   // 2024-06-01T00:00Z is 02:00 in Paris; + 12 local months = 2025-06-01 02:00
   // CEST = 2025-06-01T00:00:00Z. Already gold: no tier change.
   Apply("\"membership\":{\"plan_id\":\"year\"}", "2024-06-01T00:00:00Z");
-  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_TRUE(last_tier_changes_.empty());
   EXPECT_EQ(*TimestampToNanos(st().vip_until()), At("2025-06-01T00:00:00Z"));
   // The membership was a member event too: gold re-qualified and held until
   // 2024-07-01T00:00Z; reviews every 30 days: 2024-12-28 (December, 10 in the
@@ -547,7 +664,7 @@ TEST_F(ApplyTest, PaidPlanOutlastsTheQualifiedTier) {
   EXPECT_EQ(rec_.qualified_tier(), 0);
   EXPECT_EQ(st().tier_id(), "gold");
   EXPECT_FALSE(st().has_tier_held_until());
-  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_TRUE(last_tier_changes_.empty());
   EXPECT_EQ(Adjust(1, "2025-02-01T00:00:00Z").status(), Outcome::APPLIED);
   EXPECT_EQ(Apply("\"redemption\":{\"reward_id\":\"lounge\"}", "2025-02-01T00:00:01Z").status(),
             Outcome::APPLIED);  // min_tier_id gold: the paid tier counts
@@ -810,7 +927,7 @@ TEST_F(ApplyTest, NoVersionBumpWithoutAPublicChange) {
   EXPECT_EQ(rec_.paid_tier_plus1(), 0);
   EXPECT_EQ(st().tier_id(), "gold");
   EXPECT_EQ(st().version(), version + 1);
-  EXPECT_TRUE(last_tier_outcomes_.empty());
+  EXPECT_TRUE(last_tier_changes_.empty());
   // The same NPS answer twice at one t (so tier_held_until stays): the
   // second changes nothing.
   Apply("\"engagement\":{\"action\":\"nps\",\"score\":7}", "2024-02-11T10:00:00Z");

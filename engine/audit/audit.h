@@ -1,7 +1,8 @@
 // File: engine/audit/audit.h
 // Read-side tools over partition stores: JSON rendering of members and
-// ledger entries, and `verify`, which recomputes every member from its ledger
-// entries and checks the SPEC §6 invariants.
+// ledger entries, and `verify`, which recomputes every member from the
+// journal (its ledger entries and balance updates) and checks the SPEC §6
+// invariants.
 //
 //   LOYALTY_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(store.get()));
 //   if (!report.ok()) for (auto& p : report.problems) std::cerr << p << "\n";
@@ -33,15 +34,20 @@ struct VerifyReport {
   bool ok() const { return problems_total == 0; }
 };
 
-// Checks every member of `store`:
-//  - ledger sequence numbers are 1..n without gaps;
+// Checks the journal and every member of `store`:
+//  - output sequence numbers are 1..n without gaps, n = next_seq - 1;
+//  - per member, ledger entry seqs are 1..n without gaps, n =
+//    next_entry_seq - 1, and balance versions rise by exactly 1 up to the
+//    member's version, the last balance update holding the stored state;
 //  - the entries sum to available + pending, and per type to the counters
-//    (EARN+ENGAGE = lifetime_earned, REDEEM = -redeemed, EXPIRE = -expired,
-//    CLAWBACK = -clawed_back, ADJUST = adjusted);
-//  - available + pending = earned + adjusted - redeemed - expired - clawed_back;
-//  - lots sum to pending and to available + debt; debt only with no points in
-//    available lots; the last entry's debt_points_after equals the debt;
-//  - the due index holds exactly the member's next maturity.
+//    (EARN+ENGAGE+BONUS = lifetime_earned, REDEEM = -redeemed, EXPIRE =
+//    -expired, CLAWBACK = -clawed_back, ADJUST = adjusted);
+//  - the record's own invariants (CheckMemberRecord: lots sorted, one per
+//    key, summing to pending and available + debt, debt only with no points
+//    available, the accounting identity); the last entry's
+//    debt_points_after equals the debt;
+//  - the due index holds the member at or before its next maturity.
+// It reads the whole journal once and keeps a few figures per member.
 // I/O errors are returned; inconsistencies go to the report.
 absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_max = 100);
 

@@ -59,6 +59,25 @@ TEST(TimeTest, LocalDayFollowsTheZoneAcrossDst) {
   EXPECT_EQ(LocalDayKey(At("2024-03-31T22:00:00Z"), absl::UTCTimeZone()), 20240331);
 }
 
+TEST(TimeTest, StartOfNextLocalDayIsTheEarliestInstantOfThatDate) {
+  absl::TimeZone paris = Zone("Europe/Paris");
+  // 22:30Z on 30 March is 23:30 CET; the next day starts at 00:00 CET.
+  EXPECT_EQ(StartOfNextLocalDay(At("2024-03-30T22:30:00Z"), paris), At("2024-03-30T23:00:00Z"));
+  // The day of the spring switch is 23 hours long: 1 April starts at 22:00Z.
+  EXPECT_EQ(StartOfNextLocalDay(At("2024-03-31T01:30:00Z"), paris), At("2024-03-31T22:00:00Z"));
+  // Santiago skips local midnight on 8 September 2024 (00:00 -04 becomes
+  // 01:00 -03): the day starts at the transition, 04:00Z.
+  absl::TimeZone santiago = Zone("America/Santiago");
+  EXPECT_EQ(StartOfNextLocalDay(At("2024-09-07T12:00:00-04:00"), santiago),
+            At("2024-09-08T04:00:00Z"));
+  EXPECT_EQ(LocalDayKey(At("2024-09-08T04:00:00Z"), santiago), 20240908);
+  EXPECT_EQ(LocalDayKey(At("2024-09-08T03:59:59Z"), santiago), 20240907);
+  // At the autumn switch (03:00Z on 7 April 2024, 00:00 -03 goes back to
+  // 23:00 -04 of the 6th) the 7th starts at 00:00 -04, 04:00Z.
+  EXPECT_EQ(StartOfNextLocalDay(At("2024-04-06T12:00:00-03:00"), santiago),
+            At("2024-04-07T04:00:00Z"));
+}
+
 TEST(TimeTest, MonthArithmetic) {
   absl::TimeZone paris = Zone("Europe/Paris");
   // 23:30Z on 31 Jan is already 1 Feb in Paris: the next local month is March.

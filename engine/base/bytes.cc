@@ -22,18 +22,25 @@ uint64_t ReadBigEndian64(absl::string_view in) {
 }
 
 void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::string* out) {
+  out->clear();
+  AppendDeterministic(msg, out);
+}
+
+size_t AppendDeterministic(const google::protobuf::MessageLite& msg, std::string* out) {
   // ByteSizeLong caches the sizes that SerializeWithCachedSizes relies on.
   const size_t size = msg.ByteSizeLong();
-  // Exactly `size` bytes: a StringOutputStream would first grow the string
-  // to its whole capacity (a memset), and callers reuse one scratch string
-  // whose capacity a big member record once made megabytes.
-  out->resize(size);
-  google::protobuf::io::ArrayOutputStream stream(out->data(), static_cast<int>(size));
+  // Exactly `size` bytes more: a StringOutputStream would first grow the
+  // string to its whole capacity (a memset), and callers reuse one scratch
+  // string whose capacity a big record once made megabytes.
+  const size_t at = out->size();
+  out->resize(at + size);
+  google::protobuf::io::ArrayOutputStream stream(out->data() + at, static_cast<int>(size));
   google::protobuf::io::CodedOutputStream coded(&stream);
   coded.SetSerializationDeterministic(true);
   msg.SerializeWithCachedSizes(&coded);
   LOYALTY_CHECK(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size)
       << "serialized " << coded.ByteCount() << " of " << size << " bytes";
+  return size;
 }
 
 std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {

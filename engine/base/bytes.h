@@ -28,6 +28,8 @@ inline int64_t SignedFromOrdered(uint64_t v) {
 // The same message always gives the same bytes (map entries sorted).
 std::string SerializeDeterministic(const google::protobuf::MessageLite& msg);
 void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::string* out);
+// The same, appended to `out`; returns the size appended.
+size_t AppendDeterministic(const google::protobuf::MessageLite& msg, std::string* out);
 
 }  // namespace loyalty
 

@@ -18,15 +18,19 @@ absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts
 
 google::protobuf::Timestamp NanosToTimestamp(UnixNanos ns) {
   google::protobuf::Timestamp ts;
+  SetTimestamp(ns, &ts);
+  return ts;
+}
+
+void SetTimestamp(UnixNanos ns, google::protobuf::Timestamp* ts) {
   int64_t seconds = ns / kNanosPerSecond;
   int64_t nanos = ns % kNanosPerSecond;
   if (nanos < 0) {
     nanos += kNanosPerSecond;
     seconds -= 1;
   }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(nanos));
-  return ts;
+  ts->set_seconds(seconds);
+  ts->set_nanos(static_cast<int32_t>(nanos));
 }
 
 absl::Time NanosToTime(UnixNanos ns) { return absl::FromUnixNanos(ns); }
@@ -54,6 +58,13 @@ int64_t LocalDayKey(UnixNanos ns, const absl::TimeZone& tz) {
 int64_t LocalMonthKey(UnixNanos ns, const absl::TimeZone& tz) {
   absl::CivilMonth m = absl::ToCivilMonth(NanosToTime(ns), tz);
   return m.year() * 100 + m.month();
+}
+
+UnixNanos StartOfNextLocalDay(UnixNanos ns, const absl::TimeZone& tz) {
+  // FromCivil: a skipped civil time maps to the transition, a repeated one
+  // to its first occurrence; either way the earliest instant of that date.
+  absl::CivilDay d = absl::ToCivilDay(NanosToTime(ns), tz);
+  return TimeToNanos(absl::FromCivil(d + 1, tz));
 }
 
 UnixNanos StartOfNextLocalMonth(UnixNanos ns, const absl::TimeZone& tz) {

@@ -27,6 +27,8 @@ inline constexpr UnixNanos kEventTimeLimitNs = 4'102'444'800 * kNanosPerSecond;
 // InvalidArgument for nanos outside [0, 1e9) or seconds that overflow.
 absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts);
 google::protobuf::Timestamp NanosToTimestamp(UnixNanos ns);
+// The same into an existing message (no temporary).
+void SetTimestamp(UnixNanos ns, google::protobuf::Timestamp* ts);
 
 absl::Time NanosToTime(UnixNanos ns);
 UnixNanos TimeToNanos(absl::Time t);
@@ -40,6 +42,10 @@ absl::StatusOr<UnixNanos> ParseRfc3339(absl::string_view text);
 int64_t LocalDayKey(UnixNanos ns, const absl::TimeZone& tz);
 // The local calendar month of `ns` in `tz`, as yyyymm (202403).
 int64_t LocalMonthKey(UnixNanos ns, const absl::TimeZone& tz);
+// The first instant of the local day after the one that contains `ns`: the
+// earliest instant whose local date is that day (the transition itself when
+// local midnight is skipped by a DST change).
+UnixNanos StartOfNextLocalDay(UnixNanos ns, const absl::TimeZone& tz);
 // The first instant of the local month after the one that contains `ns`.
 UnixNanos StartOfNextLocalMonth(UnixNanos ns, const absl::TimeZone& tz);
 // `ns` moved by `months` local civil months, keeping the local wall time; the

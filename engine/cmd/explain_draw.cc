@@ -8,7 +8,6 @@
 #include "engine/apply/apply.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -33,19 +32,13 @@ std::string NotEligible(const RandomReward& rule, const Event& e) {
 // whichever partition store holds the member; -1 if the member is unknown.
 absl::StatusOr<int64_t> PaidWins(const std::string& data_dir, const Event& e,
                                  const std::string& rule_id, int64_t day) {
-  LOYALTY_ASSIGN_OR_RETURN(std::vector<int32_t> partitions, ListPartitions(data_dir));
-  StoreOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  const std::string member_key = keys::Member(e.program_id(), e.member_id());
+  LOYALTY_ASSIGN_OR_RETURN(auto stores, OpenDataDir(data_dir));
+  const MemberRef member{e.program_id(), e.member_id()};
   const std::string counter = RandomWinsCounter(rule_id, day);
-  for (int32_t p : partitions) {
-    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(PartitionDir(data_dir, p), options));
-    LOYALTY_ASSIGN_OR_RETURN(auto member, store->Get(Cf::kMembers, member_key));
-    if (!member.has_value()) continue;
-    LOYALTY_ASSIGN_OR_RETURN(auto value,
-                             store->Get(Cf::kCounters, keys::UnderMember(member_key, counter)));
-    return value.has_value() ? keys::DecodeInt(*value) : 0;
+  loyalty::v1::MemberRecord record;
+  for (auto& [partition, store] : stores) {
+    LOYALTY_ASSIGN_OR_RETURN(bool found, store->GetMember(member, &record));
+    if (found) return store->GetCounter(member, counter);
   }
   return -1;
 }

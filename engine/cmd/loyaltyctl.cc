@@ -98,20 +98,10 @@ struct Stores {
 };
 
 absl::StatusOr<Stores> OpenAll(const std::string& data_dir) {
-  auto partitions = loyalty::ListPartitions(data_dir);
-  if (!partitions.ok()) return partitions.status();
-  if (partitions->empty()) {
-    return absl::NotFoundError(absl::StrCat(data_dir, ": no partition stores (p-NNNN)"));
-  }
+  auto opened = loyalty::OpenDataDir(data_dir);
+  if (!opened.ok()) return opened.status();
   Stores stores;
-  loyalty::StoreOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  for (int32_t p : *partitions) {
-    auto store = PartitionStore::Open(loyalty::PartitionDir(data_dir, p), options);
-    if (!store.ok()) return store.status();
-    stores.open.push_back(std::move(*store));
-  }
+  for (auto& [partition, store] : *opened) stores.open.push_back(std::move(store));
   return stores;
 }
 
@@ -311,13 +301,16 @@ int main(int argc, char** argv) {
     auto found = FindMember(*stores, args[1], flags->Get("program-id"));
     if (!found.ok()) return Fail(1, std::string(found.status().message()));
     auto [store, program] = *found;
+    const loyalty::MemberRef member{program, args[1]};
     if (command == "balance") {
-      auto rec = store->GetMember(program, args[1]);
-      if (!rec.ok() || !rec->has_value()) return Fail(1, "member vanished while reading");
-      std::cout << loyalty::ToJson((*rec)->state()) << "\n";
+      loyalty::v1::MemberRecord rec;
+      auto found_record = store->GetMember(member, &rec);
+      if (!found_record.ok() || !*found_record) return Fail(1, "member vanished while reading");
+      std::cout << loyalty::ToJson(rec.state()) << "\n";
       return 0;
     }
-    absl::Status s = store->ForEachEntry(program, args[1], [](const loyalty::v1::LedgerEntry& e) {
+    // The journal is in sequence order, not by member: a scan of it.
+    absl::Status s = store->ForEachEntryOf(member, [](const loyalty::v1::LedgerEntry& e) {
       std::cout << loyalty::ToJson(e) << "\n";
       return absl::OkStatus();
     });

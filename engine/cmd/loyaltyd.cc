@@ -31,11 +31,12 @@ Commands:
   run       Join the consumer group and apply the input topic's partitions
             assigned to this process, each to its store <data-dir>/p-NNNN,
             resuming from the offsets stored there (exactly-once on the input
-            side). Each batch's outputs (balances, ledger entries,
-            outcomes, DLQ records) are written to the store's outbox with
-            the batch, then published to the same partition of the output
-            topics in one Kafka transaction (exactly-once for read_committed
-            consumers, across kill -9). Stops cleanly on SIGTERM or SIGINT.
+            side). Each batch's output records (outcomes with their ledger
+            entries, balance updates, DLQ records) are written to the
+            store's journal with the batch, then published to the same
+            partition of the output topics in Kafka transactions
+            (exactly-once for read_committed consumers, across kill -9).
+            Stops cleanly on SIGTERM or SIGINT.
   replay    Apply the events of a JSON Lines file (one loyalty.v1.Event per
             line, proto3 JSON) through the same apply path as the Kafka
             engine. The offset of a line is its line number, so running the
@@ -58,8 +59,14 @@ Options of run:
                        output topics (default loyalty.balances, loyalty.ledger,
                        loyalty.outcomes, loyalty.dlq); partition p of each
                        gets the outputs of input partition p
-  --outputs=on|off     publish the output topics (default on; off only to
-                       measure the engine without them)
+  --outputs=LIST       the output topics published, of outcomes, balances,
+                       ledger, dlq (default outcomes,balances,dlq; the ledger
+                       topic repeats the outcomes' entries one by one); none
+                       publishes nothing (only to measure the engine without
+                       Kafka outputs; the journal is written either way)
+  --commit-interval-ms=N  a partition starts an output transaction at most
+                       this often; batches applied meanwhile go together
+                       (default 50)
   --transactional-id-prefix=P  output producers are P.<events topic>.<p>
                        (default: the group); every engine that may own a
                        partition must use the same P, so that a new owner
@@ -179,8 +186,9 @@ int Run(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 2,
       {"brokers", "program", "data-dir", "group", "events-topic", "balances-topic", "ledger-topic",
-       "outcomes-topic", "dlq-topic", "outputs", "transactional-id-prefix", "workers", "batch-size",
-       "durability", "instance-id", "session-timeout-ms", "quiet", "help"},
+       "outcomes-topic", "dlq-topic", "outputs", "commit-interval-ms", "transactional-id-prefix",
+       "workers", "batch-size", "durability", "instance-id", "session-timeout-ms", "quiet",
+       "help"},
       {"quiet", "help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
@@ -209,11 +217,19 @@ int Run(int argc, char** argv) {
   options.data_dir = *data_dir;
   options.group_id = flags->Get("group", options.group_id);
   options.topics = TopicsFromFlags(*flags);
-  const std::string outputs = flags->Get("outputs", "on");
-  if (outputs != "on" && outputs != "off") {
-    return Fail(2, absl::StrCat("--outputs=", outputs, ": use on or off"));
+  const std::string outputs = flags->Get("outputs", "outcomes,balances,dlq");
+  options.outputs_enabled = outputs != "none" && outputs != "off";
+  if (options.outputs_enabled && outputs != "on") {
+    auto set = loyalty::OutputSet::Parse(outputs);
+    if (!set.ok()) return Fail(2, std::string(set.status().message()));
+    options.outputs = *set;
   }
-  options.outputs_enabled = outputs == "on";
+  auto interval = flags->GetInt("commit-interval-ms", options.commit_interval_ms);
+  if (!interval.ok()) return Fail(2, std::string(interval.status().message()));
+  if (*interval < 0 || *interval > 60'000) {
+    return Fail(2, "--commit-interval-ms must be in [0, 60000]");
+  }
+  options.commit_interval_ms = static_cast<int>(*interval);
   options.transactional_id_prefix = flags->Get("transactional-id-prefix");
   options.workers = static_cast<int>(*workers);
   options.batch_records_max = *batch;

@@ -14,7 +14,6 @@
 #include "engine/base/status.h"
 #include "engine/base/text.h"
 #include "engine/ledger/partition.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 
 namespace loyalty {
@@ -109,9 +108,8 @@ class OutputFile {
   // Opens for appending at the committed size.
   absl::Status Open(PartitionStore* store) {
     if (!enabled()) return absl::OkStatus();
-    LOYALTY_ASSIGN_OR_RETURN(auto committed, store->Get(Cf::kMeta, keys::Caller(metadata_name())));
-    const int64_t size =
-        committed.has_value() && committed->size() == 8 ? keys::DecodeInt(*committed) : 0;
+    LOYALTY_ASSIGN_OR_RETURN(auto committed, store->GetCallerInt(metadata_name()));
+    const int64_t size = committed.value_or(0);
     std::error_code ec;
     const bool exists = std::filesystem::exists(path_, ec);
     if (exists) {
@@ -142,8 +140,8 @@ class OutputFile {
   }
 
   // Writes what was added, flushed (and fsynced if `sync`), and records the
-  // new size in `metadata`.
-  absl::Status Commit(bool sync, std::vector<std::pair<std::string, std::string>>* metadata) {
+  // new size in the batch about to commit.
+  absl::Status Commit(bool sync, StoreBatch* batch) {
     if (!enabled()) return absl::OkStatus();
     if (!buffer_.empty() &&
         std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
@@ -155,7 +153,7 @@ class OutputFile {
     }
     const long size = std::ftell(file_);
     if (size < 0) return absl::UnavailableError(absl::StrCat(path_, ": ftell failed"));
-    metadata->emplace_back(metadata_name(), keys::EncodeInt(size));
+    batch->PutCallerInt(metadata_name(), size);
     return absl::OkStatus();
   }
 
@@ -187,15 +185,26 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   LOYALTY_RETURN_IF_ERROR(outcomes_out.Open(store.get()));
   const bool want_outputs = dlq_out.enabled() || outcomes_out.enabled();
   // Output lines go out, flushed, before their batch commits (see OutputFile).
-  const Partition::PreCommit write_outputs =
-      [&](const BatchOutputs& out,
-          std::vector<std::pair<std::string, std::string>>* metadata) -> absl::Status {
-    for (const auto& r : out.records) {
-      if (r.has_dlq() && dlq_out.enabled()) dlq_out.Add(DlqLine(r.dlq()));
-      if (r.has_outcome() && outcomes_out.enabled()) outcomes_out.Add(ToJson(r.outcome()));
+  loyalty::v1::DlqRecord dlq;
+  loyalty::v1::Outcome outcome;
+  const Partition::PreCommit write_outputs = [&](const BatchOutputs& out,
+                                                 StoreBatch* batch) -> absl::Status {
+    for (const JournalRecordView& r : out.journal.records()) {
+      if (r.kind == JournalKind::kDlq && dlq_out.enabled()) {
+        if (!dlq.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
+          return absl::DataLossError(absl::StrCat("unreadable DLQ record ", r.seq));
+        }
+        dlq_out.Add(DlqLine(dlq));
+      }
+      if (r.kind == JournalKind::kOutcome && outcomes_out.enabled()) {
+        if (!outcome.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
+          return absl::DataLossError(absl::StrCat("unreadable outcome ", r.seq));
+        }
+        outcomes_out.Add(ToJson(outcome));
+      }
     }
-    LOYALTY_RETURN_IF_ERROR(dlq_out.Commit(options.sync_writes, metadata));
-    return outcomes_out.Commit(options.sync_writes, metadata);
+    LOYALTY_RETURN_IF_ERROR(dlq_out.Commit(options.sync_writes, batch));
+    return outcomes_out.Commit(options.sync_writes, batch);
   };
 
   ReplayStats stats;
@@ -220,8 +229,6 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
     if (n == 0) break;
     records.clear();
     for (size_t i = 0; i < n; ++i) records.push_back({lines[i].number, lines[i].text});
-    outputs = BatchOutputs();
-    outputs.collect_records = want_outputs;
     LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs,
                                                   want_outputs ? write_outputs : nullptr));
     stats.applied += outputs.applied;

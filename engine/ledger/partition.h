@@ -1,15 +1,28 @@
 // File: engine/ledger/partition.h
 // A partition: applies batches of input records to its PartitionStore, one
-// atomic RocksDB WriteBatch per batch holding the ledger entries, member
-// states, orders, dedupe keys, counters, due-index changes, outbox records and
-// the consumed offset together (SPEC §3.1).
+// atomic write per batch holding the member records, orders, dedupe digests,
+// counters, due-index changes, the batch's journal value (its output records)
+// and the consumed offset together (SPEC §3.1).
 //
 //   LOYALTY_ASSIGN_OR_RETURN(auto partition, Partition::Open(&programs, store.get(), {}));
 //   std::vector<InputRecord> batch = ...;   // offsets ascending
-//   LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(batch, InputFormat::kJson, &outputs));
+//   BatchOutputs outputs;
+//   LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(batch, InputFormat::kBinary, &outputs));
+//   Publish(outputs.journal.records());
 //
 // Records whose offset is below next_offset() were applied before and are
-// skipped, so feeding the same input again changes nothing.
+// skipped, so feeding the same input again changes nothing. Output records
+// are numbered by the partition's output sequence (SPEC §3.3): the same
+// input gives the same records with the same numbers, whatever the batch
+// sizes.
+//
+// Cost per event (STYLE.md 14; docs/PERFORMANCE.md has the measured
+// figures): no heap allocation on the apply path once warm (events and
+// outcomes live in per-record arenas; keys and values go to the batch's one
+// buffer); store writes: a dedupe digest, an order (purchases), counters
+// (capped engagements), the member record once per batch, the due index only
+// when a member's next maturity moves earlier than its entry; output
+// records: one outcome, plus one balance update when the member changed.
 //
 // Hot member records stay decoded in an in-memory LRU cache that always
 // equals the store after a successful batch. If a batch fails (a read or the
@@ -24,11 +37,9 @@
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,8 +51,13 @@
 #include "absl/types/span.h"
 #include "engine/apply/validate.h"
 #include "engine/program/program.h"
+#include "engine/store/journal.h"
 #include "engine/store/store.h"
 #include "loyalty/v1/ledger.pb.h"
+
+namespace google::protobuf {
+class Arena;
+}  // namespace google::protobuf
 
 namespace loyalty {
 
@@ -50,12 +66,8 @@ struct PartitionOptions {
   // Default: 0.
   int32_t partition = 0;
   // Decoded member records kept in memory. Bigger is faster for hot members;
-  // each costs roughly 0.5-2 KiB. Default: 1,000,000.
-  size_t members_cached_max = 1'000'000;
-  // Write every output (balance updates, ledger entries, outcomes, DLQ
-  // records) to the outbox column family for a publisher to send. Off for
-  // file replays, where nothing would ever drain it. Default: false.
-  bool outbox_enabled = false;
+  // each costs roughly 0.5-2 KiB. Default: 100,000.
+  size_t members_cached_max = 100'000;
 };
 
 // One input record: its offset (Kafka offset, or line number) and bytes.
@@ -64,16 +76,17 @@ struct InputRecord {
   absl::string_view bytes;
 };
 
-// Outputs of a batch, in publish order (each with its outbox sequence
-// number when the outbox is on, else 0).
+// Outputs of a batch: its journal (every output record, in publish order,
+// with its sequence number) and counters.
 struct BatchOutputs {
-  // Fill `records`; when false only the counters are kept (cheaper).
-  bool collect_records = true;
-  std::vector<loyalty::v1::OutboxRecord> records;
+  JournalWriter journal;
   int64_t applied = 0;     // events that reached the apply path
   int64_t duplicates = 0;  // outcome DUPLICATE
   int64_t rejected = 0;    // to the DLQ
   int64_t skipped = 0;     // offset below next_offset
+  WriteShape writes;       // what the batch's store write held
+  // Forgets everything (keeping the buffers' capacity).
+  void Clear();
 };
 
 class Partition {
@@ -85,58 +98,55 @@ class Partition {
   ~Partition();
 
   // Called once a batch is applied in memory, before it commits, with its
-  // outputs. It may add caller metadata (name -> value, see keys::Caller)
-  // that commits atomically with the batch, e.g. how far an output file was
-  // written. An error abandons the batch like a failed write.
-  using PreCommit = std::function<absl::Status(
-      const BatchOutputs& outputs, std::vector<std::pair<std::string, std::string>>* metadata)>;
+  // outputs and its store batch, to which it may add caller metadata
+  // (StoreBatch::PutCaller) that commits atomically with it, e.g. how far
+  // an output file was written. An error abandons the batch like a failed
+  // write.
+  using PreCommit = std::function<absl::Status(const BatchOutputs& outputs, StoreBatch* batch)>;
 
-  // Applies `records` (offsets ascending) in one atomic write. `outputs` may
-  // be null when the caller does not want them.
+  // Applies `records` (offsets ascending) in one atomic write. `outputs` is
+  // cleared first; it may be null when the caller does not want them.
   absl::Status ApplyBatch(absl::Span<const InputRecord> records, InputFormat format,
                           BatchOutputs* outputs, const PreCommit& pre_commit = nullptr);
 
-  // Outbox records up to `seq` are committed to Kafka: later batches do not
-  // store outputs numbered at or below it (a store behind Kafka re-derives
-  // outputs that were published already). The publisher deletes published
-  // records from the outbox itself. Thread-safe (the only method that is).
-  void SetPublishedThrough(int64_t seq) {
-    int64_t cur = published_through_.load();
-    while (cur < seq && !published_through_.compare_exchange_weak(cur, seq)) {
-    }
-  }
-
   // The offset of the next record to apply: last applied + 1.
-  int64_t next_offset() const { return next_offset_; }
+  int64_t next_offset() const { return meta_.next_offset; }
+  // The sequence number the next output record gets.
+  int64_t next_seq() const { return meta_.next_seq; }
+  // The last output seq the store knew to be committed to Kafka when it
+  // was opened.
+  int64_t published_through() const { return meta_.published_through; }
   size_t cached_members() const { return cache_.size(); }
 
  private:
   class Batch;
   struct CacheEntry {
-    std::string key;
+    std::string key;  // program \0 member, the cache's key
     loyalty::v1::MemberRecord record;
+    bool dirty = false;  // written by the current batch
   };
 
   Partition(const ProgramSet* programs, PartitionStore* store, const PartitionOptions& options);
   absl::Status Reload();
-  // Returns the cached record of `member_key`, loading it (or nullptr if the
-  // member does not exist).
-  absl::StatusOr<loyalty::v1::MemberRecord*> FindMember(const std::string& member_key);
-  loyalty::v1::MemberRecord* InsertMember(const std::string& member_key,
-                                          loyalty::v1::MemberRecord record);
+  // The cached record of a member, loading it (nullptr if the member does
+  // not exist).
+  absl::StatusOr<CacheEntry*> FindMember(const MemberRef& member);
+  CacheEntry* InsertMember(const MemberRef& member, loyalty::v1::MemberRecord record);
   void EvictIfNeeded();
 
   const ProgramSet* programs_;
   PartitionStore* store_;
   PartitionOptions options_;
   bool poisoned_ = false;  // memory may not match the store: Reload first
-  int64_t next_offset_ = 0;
-  int64_t outbox_next_seq_ = 1;
-  std::atomic<int64_t> published_through_{0};
-  std::map<std::string, int64_t, std::less<>> tick_time_;  // program -> largest Tick.now
+  PartitionMeta meta_;
   // LRU: most recently used at the front.
   std::list<CacheEntry> lru_;
   absl::flat_hash_map<std::string, std::list<CacheEntry>::iterator> cache_;
+  std::string lookup_;  // scratch cache key
+  // Kept between batches so that their buffers are reused.
+  std::unique_ptr<StoreBatch> store_batch_;
+  std::unique_ptr<Batch> batch_;
+  BatchOutputs own_outputs_;  // ApplyBatch's when the caller passes none
 };
 
 }  // namespace loyalty

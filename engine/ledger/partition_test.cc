@@ -58,15 +58,46 @@ class PartitionTest : public ::testing::Test {
            "\",\"tick\":{\"now\":\"" + when + "\"}}";
   }
   loyalty::v1::MemberState State(const std::string& member) {
-    auto rec = store_->GetMember("cafe", member);
-    EXPECT_TRUE(rec.ok() && rec->has_value());
-    return rec.ok() && rec->has_value() ? (*rec)->state() : loyalty::v1::MemberState();
+    loyalty::v1::MemberRecord rec;
+    auto found = store_->GetMember(MemberRef{"cafe", member}, &rec);
+    EXPECT_TRUE(found.ok() && *found) << member;
+    return rec.state();
+  }
+  // The outcomes and DLQ reasons of a batch, in order.
+  static std::vector<std::string> Results(const BatchOutputs& out) {
+    std::vector<std::string> results;
+    for (const JournalRecordView& r : out.journal.records()) {
+      if (r.kind == JournalKind::kDlq) {
+        loyalty::v1::DlqRecord dlq;
+        EXPECT_TRUE(dlq.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())));
+        results.push_back(loyalty::v1::RejectReason_Name(dlq.reason()));
+      } else if (r.kind == JournalKind::kOutcome) {
+        Outcome o;
+        EXPECT_TRUE(o.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())));
+        results.push_back(Outcome::Status_Name(o.status()) +
+                          (o.reason().empty() ? "" : ":" + o.reason()));
+      }
+    }
+    return results;
   }
 
-  // SHA-256 over every column family's keys and values.
+  // SHA-256 over every column family's keys and values; the journal by its
+  // records, whichever batches hold them.
   std::string testing_hash() {
     std::string all;
     for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
+      if (cf == static_cast<int>(Cf::kJournal)) {
+        EXPECT_TRUE(store_
+                        ->ForEachJournalRecord(0,
+                                               [&](const JournalRecordView& r) {
+                                                 all += "j" + std::to_string(r.seq) + "|" +
+                                                        std::string(r.key) + "|" +
+                                                        std::string(r.value) + "\n";
+                                                 return absl::OkStatus();
+                                               })
+                        .ok());
+        continue;
+      }
       std::unique_ptr<rocksdb::Iterator> it(
           store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(static_cast<Cf>(cf))));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -91,14 +122,14 @@ TEST_F(PartitionTest, DuplicatesSameAndDifferentPayloadAndDuplicateOrders) {
   EXPECT_EQ(out.applied, 2);  // e1 for m, e1 for other (another dedupe key)
   EXPECT_EQ(out.duplicates, 1);
   EXPECT_EQ(out.rejected, 2);
-  std::vector<std::string> reasons;
-  for (const auto& r : out.records) {
-    if (r.has_dlq()) reasons.push_back(loyalty::v1::RejectReason_Name(r.dlq().reason()));
-    if (r.has_outcome() && r.outcome().status() == Outcome::DUPLICATE)
-      reasons.push_back("DUPLICATE");
-  }
-  EXPECT_EQ(reasons,
-            (std::vector<std::string>{"DUPLICATE", "DUPLICATE_CONFLICT", "DUPLICATE_ORDER"}));
+  EXPECT_EQ(Results(out),
+            (std::vector<std::string>{"APPLIED", "DUPLICATE", "DUPLICATE_CONFLICT",
+                                      "DUPLICATE_ORDER", "APPLIED"}));
+  // Output numbers: the first outcome and its balance, then one each.
+  std::vector<int64_t> seqs;
+  for (const JournalRecordView& r : out.journal.records()) seqs.push_back(r.seq);
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(partition_->next_seq(), 8);
   EXPECT_EQ(State("m").pending_points(), 10);
   EXPECT_EQ(State("m").version(), 1);
   // A duplicate in a later batch, after a restart, is still a duplicate.
@@ -123,14 +154,18 @@ TEST_F(PartitionTest, TicksMatureMembersThroughTheDueIndex) {
   Apply({Buy("e1", "a", "o1", 1000, "2024-01-01T00:00:00Z"),
          Buy("e2", "b", "o2", 2000, "2024-01-05T00:00:00Z")},
         1);
-  // a releases on 01-03, b on 01-07.
-  Apply({Tick("t1", "2024-01-04T00:00:00Z")}, 3);
+  // + 2 pending days, released at the next midnight: a on 01-04, b on 01-08;
+  // + 10 days, expiring at the next midnight: a on 01-15, b on 01-19.
+  BatchOutputs out = Apply({Tick("t1", "2024-01-04T00:00:00Z")}, 3);
+  EXPECT_EQ(Results(out), (std::vector<std::string>{"APPLIED:MATURED", "APPLIED"}));
   EXPECT_EQ(State("a").available_points(), 10);
   EXPECT_EQ(State("a").version(), 2);
   EXPECT_EQ(State("b").pending_points(), 20);
   EXPECT_EQ(State("b").version(), 1);
-  // An older tick changes nothing; a later one expires a (01-13) and releases b.
-  Apply({Tick("t2", "2024-01-02T00:00:00Z"), Tick("t3", "2024-01-14T00:00:00Z")}, 4);
+  // An older tick changes nothing; a later one expires a and releases b.
+  out = Apply({Tick("t2", "2024-01-02T00:00:00Z"), Tick("t3", "2024-01-15T00:00:00Z")}, 4);
+  EXPECT_EQ(Results(out), (std::vector<std::string>{"IGNORED:STALE_TICK", "APPLIED:MATURED",
+                                                    "APPLIED:MATURED", "APPLIED"}));
   EXPECT_EQ(State("a").expired_points(), 10);
   EXPECT_EQ(State("b").available_points(), 20);
   auto report = VerifyStore(store_.get());
@@ -142,11 +177,11 @@ TEST_F(PartitionTest, TicksInTheSameBatchSeeThatBatchsDueIndexChanges) {
   // a and b become due inside the batch that ticks them: the tick must find
   // their due keys in the batch's own writes, not only in the store.
   const std::vector<std::string> lines = {
-      Buy("e1", "a", "o1", 1000, "2024-01-01T00:00:00Z"),
-      Buy("e2", "b", "o2", 2000, "2024-01-02T00:00:00Z"),
-      Tick("t1", "2024-01-03T12:00:00Z"),  // releases a (due 01-03 00:00)
-      Buy("e3", "b", "o3", 3000, "2024-01-03T13:00:00Z"),
-      Tick("t2", "2024-01-06T00:00:00Z"),  // releases both of b's lots
+      Buy("e1", "a", "o1", 1000, "2024-01-01T00:00:00Z"),  // released 01-04
+      Buy("e2", "b", "o2", 2000, "2024-01-02T00:00:00Z"),  // released 01-05
+      Tick("t1", "2024-01-04T12:00:00Z"),                   // releases a
+      Buy("e3", "b", "o3", 3000, "2024-01-04T13:00:00Z"),  // released 01-07
+      Tick("t2", "2024-01-07T00:00:00Z"),                   // releases both of b's lots
   };
   Apply(lines, 1);
   EXPECT_EQ(State("a").available_points(), 10);

@@ -9,7 +9,6 @@
 #include "absl/strings/str_format.h"
 #include "engine/base/status.h"
 #include "engine/base/text.h"
-#include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "loyalty/v1/ledger.pb.h"
 
@@ -86,11 +85,19 @@ class Accumulator {
       Add(&liability_points_[month], lot.remaining_points());
       Add(&out_.lot_points, lot.remaining_points());
     }
-    order_partner_.clear();
+    // Pending lots are liability by their expiry too.
+    for (const auto& lot : rec.pending_lots()) {
+      const int64_t month = lot.expires_at_ns() == 0
+                                ? kNeverMonth
+                                : LocalMonthKey(lot.expires_at_ns(), program_->time_zone());
+      Add(&liability_points_[month], lot.remaining_points());
+      Add(&out_.lot_points, lot.remaining_points());
+    }
     return absl::OkStatus();
   }
 
-  // The member's ledger entries, in sequence order, after AddMember.
+  // Every ledger entry of the program, each member's in sequence order (the
+  // journal's order).
   absl::Status AddEntry(const LedgerEntry& e) {
     Add(&out_.ledger_entries, 1);
     switch (e.type()) {
@@ -98,7 +105,11 @@ class Accumulator {
         PartnerPoints& p = Partner(e.partner_id());
         Add(&p.earned_points, e.points());
         Add(&p.purchases, 1);
-        if (!e.order_id().empty()) order_partner_[e.order_id()] = e.partner_id();
+        // Only partner orders are remembered: a clawback of any other order
+        // is a direct one.
+        if (!e.order_id().empty() && !e.partner_id().empty()) {
+          order_partner_[OrderKey(e)] = e.partner_id();
+        }
         LOYALTY_ASSIGN_OR_RETURN(MonthPoints * m, Month(e));
         Add(&m->issued_points, e.points());
         break;
@@ -121,7 +132,7 @@ class Accumulator {
       }
       case LedgerEntry::CLAWBACK: {
         // A clawback follows the EARN of its order in the member's ledger.
-        auto it = order_partner_.find(e.order_id());
+        auto it = order_partner_.find(OrderKey(e));
         PartnerPoints& p = Partner(it == order_partner_.end() ? std::string() : it->second);
         Add(&p.clawed_back_points, Neg(e.points()));
         break;
@@ -224,15 +235,19 @@ class Accumulator {
   std::map<int64_t, int64_t> liability_points_;  // local yyyymm (kNeverMonth) -> points
   std::map<std::string, PartnerPoints> partners_;
   std::map<int64_t, MonthPoints> months_;  // local yyyymm
-  // order_id -> partner_id of the current member's EARN entries.
+  // member \0 order_id -> partner_id of EARN entries at a partner.
   std::map<std::string, std::string> order_partner_;
+
+  static std::string OrderKey(const LedgerEntry& e) {
+    return absl::StrCat(e.member_id(), absl::string_view("\0", 1), e.order_id());
+  }
 };
 
 absl::StatusOr<std::unique_ptr<PartitionStore>> OpenReadOnly(const std::string& path) {
   StoreOptions options;
   options.read_only = true;
   options.create_if_missing = false;
-  options.block_cache_bytes = 8 << 20;
+  options.resources = StoreResources::Create(8 << 20, 64 << 20);
   return PartitionStore::Open(path, options);
 }
 
@@ -801,14 +816,8 @@ absl::StatusOr<KpiReport> BuildReport(const std::string& data_dir, const Program
     LOYALTY_ASSIGN_OR_RETURN(std::unique_ptr<PartitionStore> store,
                              OpenReadOnly(PartitionDir(data_dir, partitions[i])));
     for (auto& [id, acc] : accumulators) {
-      LOYALTY_ASSIGN_OR_RETURN(std::optional<std::string> tick,
-                               store->Get(Cf::kMeta, keys::Tick(id)));
-      if (!tick) continue;
-      if (tick->size() != 8) {
-        return absl::DataLossError(
-            absl::StrCat(store->path(), ": tick time of \"", id, "\" is not 8 bytes"));
-      }
-      acc.SeeTick(keys::DecodeInt(*tick));
+      LOYALTY_ASSIGN_OR_RETURN(std::optional<int64_t> tick, store->GetTickTime(id));
+      if (tick.has_value()) acc.SeeTick(*tick);
     }
     ReportProgress progress;
     progress.partition_path = store->path();
@@ -823,13 +832,16 @@ absl::StatusOr<KpiReport> BuildReport(const std::string& data_dir, const Program
             absl::StrCat(store->path(), ": members of program \"", st.program_id(),
                          "\", which is not among the loaded programs"));
       }
-      Accumulator& acc = it->second;
       progress.members++;
-      LOYALTY_RETURN_IF_ERROR(acc.AddMember(rec));
-      return store->ForEachEntry(st.program_id(), st.member_id(), [&](const LedgerEntry& e) {
-        progress.ledger_entries++;
-        return acc.AddEntry(e);
-      });
+      return it->second.AddMember(rec);
+    });
+    LOYALTY_RETURN_IF_ERROR(scan);
+    // The journal once: every member's entries in order.
+    scan = store->ForEachEntry([&](const LedgerEntry& e) -> absl::Status {
+      auto it = accumulators.find(e.program_id());
+      if (it == accumulators.end()) return absl::OkStatus();  // checked with the members
+      progress.ledger_entries++;
+      return it->second.AddEntry(e);
     });
     LOYALTY_RETURN_IF_ERROR(scan);
     if (options.progress) options.progress(progress);

@@ -552,19 +552,22 @@ void ExpectAgreesWithAFoldOfTheStore(const std::string& data_dir, const KpiRepor
                       s.responses += st.has_last_nps_score();
                       s.tiers[st.tier_id()]++;
                       for (const auto& lot : rec.lots()) s.lots += lot.remaining_points();
-                      return (*store)->ForEachEntry(
-                          st.program_id(), st.member_id(), [&](const loyalty::v1::LedgerEntry& e) {
-                            s.entries++;
-                            using E = loyalty::v1::LedgerEntry;
-                            if (e.type() == E::EARN || e.type() == E::ENGAGE ||
-                                e.type() == E::BONUS) {
-                              s.issued_entries += e.points();
-                            }
-                            if (e.type() == E::REDEEM) s.redeemed_entries -= e.points();
-                            if (e.type() == E::EXPIRE) s.expired_entries -= e.points();
-                            if (e.type() == E::EARN) s.partner_points[e.partner_id()] += e.points();
-                            return absl::OkStatus();
-                          });
+                      for (const auto& lot : rec.pending_lots()) s.lots += lot.remaining_points();
+                      return absl::OkStatus();
+                    })
+                    .ok());
+    ASSERT_TRUE((*store)
+                    ->ForEachEntry([&](const loyalty::v1::LedgerEntry& e) {
+                      Sums& s = sums[e.program_id()];
+                      s.entries++;
+                      using E = loyalty::v1::LedgerEntry;
+                      if (e.type() == E::EARN || e.type() == E::ENGAGE || e.type() == E::BONUS) {
+                        s.issued_entries += e.points();
+                      }
+                      if (e.type() == E::REDEEM) s.redeemed_entries -= e.points();
+                      if (e.type() == E::EXPIRE) s.expired_entries -= e.points();
+                      if (e.type() == E::EARN) s.partner_points[e.partner_id()] += e.points();
+                      return absl::OkStatus();
                     })
                     .ok());
   }

@@ -1,67 +1,44 @@
 #include "engine/store/keys.h"
 
-#include "absl/strings/str_cat.h"
 #include "engine/base/bytes.h"
 
 namespace loyalty::keys {
 
-std::string Member(absl::string_view program_id, absl::string_view member_id) {
-  std::string k;
-  k.reserve(program_id.size() + member_id.size() + 1);
-  k.append(program_id.data(), program_id.size());
-  k.push_back('\0');
-  k.append(member_id.data(), member_id.size());
-  return k;
+void AppendMember(std::string* out, absl::string_view program_id, absl::string_view member_id) {
+  out->append(program_id.data(), program_id.size());
+  out->push_back('\0');
+  out->append(member_id.data(), member_id.size());
 }
 
-std::string UnderMember(absl::string_view member_key, absl::string_view suffix) {
-  std::string k;
-  k.reserve(member_key.size() + suffix.size() + 1);
-  k.append(member_key.data(), member_key.size());
-  k.push_back('\0');
-  k.append(suffix.data(), suffix.size());
-  return k;
+void AppendUnderMember(std::string* out, absl::string_view program_id,
+                       absl::string_view member_id, absl::string_view suffix) {
+  AppendMember(out, program_id, member_id);
+  out->push_back('\0');
+  out->append(suffix.data(), suffix.size());
 }
 
-std::string LedgerPrefix(absl::string_view member_key) { return UnderMember(member_key, ""); }
-
-std::string Ledger(absl::string_view member_key, int64_t seq) {
-  std::string k = LedgerPrefix(member_key);
-  AppendBigEndian64(&k, static_cast<uint64_t>(seq));
-  return k;
+void AppendTick(std::string* out, absl::string_view program_id) {
+  out->append("tick");
+  out->push_back('\0');
+  out->append(program_id.data(), program_id.size());
 }
 
-std::string Tick(absl::string_view program_id) {
-  std::string k = "tick";
-  k.push_back('\0');
-  k.append(program_id.data(), program_id.size());
-  return k;
+void AppendCaller(std::string* out, absl::string_view name) {
+  out->append("caller");
+  out->push_back('\0');
+  out->append(name.data(), name.size());
 }
 
-std::string Caller(absl::string_view name) {
-  std::string k = "caller";
-  k.push_back('\0');
-  k.append(name.data(), name.size());
-  return k;
+void AppendDue(std::string* out, absl::string_view program_id, int64_t due_ns,
+               absl::string_view member_id) {
+  out->append(program_id.data(), program_id.size());
+  out->push_back('\0');
+  AppendBigEndian64(out, OrderedFromSigned(due_ns));
+  out->append(member_id.data(), member_id.size());
 }
 
-std::string DuePrefix(absl::string_view program_id) {
-  std::string k(program_id.data(), program_id.size());
-  k.push_back('\0');
-  return k;
-}
-
-std::string Due(absl::string_view program_id, int64_t due_ns, absl::string_view member_id) {
-  std::string k = DuePrefix(program_id);
-  AppendBigEndian64(&k, OrderedFromSigned(due_ns));
-  k.append(member_id.data(), member_id.size());
-  return k;
-}
-
-std::string Outbox(int64_t seq) {
-  std::string k;
-  AppendBigEndian64(&k, static_cast<uint64_t>(seq));
-  return k;
+void AppendJournal(std::string* out, int64_t first_seq) {
+  AppendBigEndian64(out, static_cast<uint64_t>(first_seq));
 }
 
 bool ParseMember(absl::string_view key, absl::string_view* program_id,
@@ -83,11 +60,13 @@ bool ParseDue(absl::string_view key, absl::string_view* program_id, int64_t* due
   return true;
 }
 
-std::string EncodeInt(int64_t v) {
-  std::string out;
-  AppendBigEndian64(&out, OrderedFromSigned(v));
-  return out;
+bool ParseJournal(absl::string_view key, int64_t* first_seq) {
+  if (key.size() != 8) return false;
+  *first_seq = static_cast<int64_t>(ReadBigEndian64(key));
+  return *first_seq > 0;
 }
+
+void AppendInt(std::string* out, int64_t v) { AppendBigEndian64(out, OrderedFromSigned(v)); }
 
 int64_t DecodeInt(absl::string_view v) { return SignedFromOrdered(ReadBigEndian64(v)); }
 

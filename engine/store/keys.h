@@ -1,29 +1,32 @@
 // File: engine/store/keys.h
-// The key layout of a partition's RocksDB keyspace. One RocksDB database per
-// input partition (so that a partition's state can move between processes);
-// inside it one column family per kind of data:
+// The key layout of a partition's RocksDB keyspace, private to the store
+// module (store.h asks and answers typed questions; nothing else builds a
+// key). One RocksDB database per input partition (so that a partition's
+// state can move between processes); inside it one column family per kind
+// of data:
 //
 //   column family  key                                        value
 //   -------------  -----------------------------------------  --------------------------
 //   default        "next_offset"                              BE64o next input offset
 //                  "tick" \0 program                          BE64o largest Tick.now (ns)
-//                  "outbox_next_seq"                          BE64o next outbox sequence
-//                  "outbox_published_through"                 BE64o last seq committed to Kafka
-//                  "schema"                                   "loyalty-ledger/2"
+//                  "next_seq"                                 BE64o next output seq
+//                  "published_through"                        BE64o last seq committed to Kafka
+//                  "schema"                                   "loyalty-ledger/3"
 //                  "caller" \0 name                           a caller's own metadata
 //   members        program \0 member                          MemberRecord
-//   ledger         program \0 member \0 BE64 seq              LedgerEntry  (append-only)
+//   journal        BE64 first seq of the batch                JournalBatch (append-only)
 //   orders         program \0 member \0 order_id              OrderRecord
 //   dedupe         program \0 member \0 event_id              16 bytes of SHA-256(event)
 //   counters       program \0 member \0 name                  BE64o value
-//   due            program \0 BE64o due_ns member             "" (one per member with lots)
-//   outbox         BE64 seq                                   OutboxRecord (append-only)
+//   due            program \0 BE64o due_ns member             "" (at most one per member)
 //
 // BE64 = 8 bytes big-endian; BE64o = BE64 of the value with its sign bit
 // flipped, so that signed values sort numerically. Ids never contain \0
 // (validation refuses control characters), so \0 separates them unambiguously
 // and "program \0 member \0" is a prefix of exactly one member's keys. Ticks
 // dedupe under member "". Values are deterministic protobuf serializations.
+//
+// Builders append to `out` (callers reuse one buffer: no allocation per key).
 #ifndef LOYALTY_ENGINE_STORE_KEYS_H_
 #define LOYALTY_ENGINE_STORE_KEYS_H_
 
@@ -35,26 +38,24 @@
 namespace loyalty::keys {
 
 inline constexpr char kNextOffset[] = "next_offset";
-inline constexpr char kOutboxNextSeq[] = "outbox_next_seq";
-inline constexpr char kOutboxPublishedThrough[] = "outbox_published_through";
+inline constexpr char kNextSeq[] = "next_seq";
+inline constexpr char kPublishedThrough[] = "published_through";
 inline constexpr char kSchema[] = "schema";
-// /2: member records carry tier month buckets and the paid tier (issue 4); a
-// /1 store would open with neither, so it is refused.
-inline constexpr char kSchemaValue[] = "loyalty-ledger/2";
+// /3: lots by day, the journal instead of the per-member ledger and the
+// outbox, the lower-bound due index (issue 11). A /2 store would be read
+// with the wrong lots and no journal, so it is refused.
+inline constexpr char kSchemaValue[] = "loyalty-ledger/3";
 
-std::string Member(absl::string_view program_id, absl::string_view member_id);
-// Keys under a member: member_key \0 suffix.
-std::string UnderMember(absl::string_view member_key, absl::string_view suffix);
-std::string Ledger(absl::string_view member_key, int64_t seq);
-// Prefix of all ledger keys of a member.
-std::string LedgerPrefix(absl::string_view member_key);
-std::string Tick(absl::string_view program_id);
-// Metadata a caller commits with a batch (Partition::PreCommit).
-std::string Caller(absl::string_view name);
-std::string Due(absl::string_view program_id, int64_t due_ns, absl::string_view member_id);
-// Prefix of all due keys of a program.
-std::string DuePrefix(absl::string_view program_id);
-std::string Outbox(int64_t seq);
+// program \0 member
+void AppendMember(std::string* out, absl::string_view program_id, absl::string_view member_id);
+// program \0 member \0 suffix (orders, dedupe, counters)
+void AppendUnderMember(std::string* out, absl::string_view program_id,
+                       absl::string_view member_id, absl::string_view suffix);
+void AppendTick(std::string* out, absl::string_view program_id);
+void AppendCaller(std::string* out, absl::string_view name);
+void AppendDue(std::string* out, absl::string_view program_id, int64_t due_ns,
+               absl::string_view member_id);
+void AppendJournal(std::string* out, int64_t first_seq);
 
 // Splits a member key into program and member. False if malformed.
 bool ParseMember(absl::string_view key, absl::string_view* program_id,
@@ -62,8 +63,10 @@ bool ParseMember(absl::string_view key, absl::string_view* program_id,
 // Splits a due key. False if malformed.
 bool ParseDue(absl::string_view key, absl::string_view* program_id, int64_t* due_ns,
               absl::string_view* member_id);
+// The first seq of a journal key. False if malformed.
+bool ParseJournal(absl::string_view key, int64_t* first_seq);
 
-std::string EncodeInt(int64_t v);  // BE64o
+void AppendInt(std::string* out, int64_t v);  // BE64o
 // REQUIRES: v.size() == 8.
 int64_t DecodeInt(absl::string_view v);
 

@@ -4,31 +4,64 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/base/bytes.h"
 #include "engine/base/status.h"
 #include "engine/store/keys.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace loyalty {
 namespace {
 
-constexpr const char* kCfNames[] = {"default", "members",  "ledger", "orders",
-                                    "dedupe",  "counters", "due",    "outbox"};
+constexpr const char* kCfNames[] = {"default", "members",  "journal", "orders",
+                                    "dedupe",  "counters", "due"};
 static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<int>(Cf::kCount));
 
-// Column families read by point lookups get bloom filters; the append-only
-// ones (ledger, outbox) are only scanned and get none.
-rocksdb::ColumnFamilyOptions CfOptions(Cf which, const StoreOptions& o,
-                                       const std::shared_ptr<rocksdb::Cache>& cache) {
+}  // namespace
+
+const char* CfName(Cf which) { return kCfNames[static_cast<int>(which)]; }
+
+void WriteShape::Add(const WriteShape& other) {
+  for (size_t i = 0; i < puts.size(); ++i) {
+    puts[i] += other.puts[i];
+    deletes[i] += other.deletes[i];
+    key_bytes[i] += other.key_bytes[i];
+    value_bytes[i] += other.value_bytes[i];
+  }
+}
+
+int64_t WriteShape::total_puts() const {
+  int64_t n = 0;
+  for (int64_t v : puts) n += v;
+  return n;
+}
+
+int64_t WriteShape::total_deletes() const {
+  int64_t n = 0;
+  for (int64_t v : deletes) n += v;
+  return n;
+}
+
+namespace {
+
+bool PointRead(Cf which) {
+  return which == Cf::kMembers || which == Cf::kOrders || which == Cf::kDedupe ||
+         which == Cf::kCounters;
+}
+
+// Column families read by point lookups get bloom filters; the journal
+// (scanned, append-only, big values) and the due index (scanned) get none.
+rocksdb::ColumnFamilyOptions CfOptions(Cf which, const StoreResources& resources) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
-  bool point_reads = which == Cf::kMembers || which == Cf::kOrders || which == Cf::kDedupe ||
-                     which == Cf::kCounters;
-  if (point_reads) {
+  table.block_cache = resources.cache();
+  if (PointRead(which)) {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
     // Most reads of dedupe keys and orders miss (a new event, a new order):
@@ -37,15 +70,29 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf which, const StoreOptions& o,
     cf.memtable_whole_key_filtering = true;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  bool busy = which == Cf::kLedger || which == Cf::kMembers || which == Cf::kDedupe ||
-              which == Cf::kOutbox || which == Cf::kOrders;
-  cf.write_buffer_size = busy ? o.write_buffer_bytes : (8 << 20);
+  // The shared WriteBufferManager bounds all memtables together; this is
+  // the most one family may hold before it flushes on its own.
+  const bool busy = which == Cf::kJournal || which == Cf::kMembers || which == Cf::kDedupe ||
+                    which == Cf::kOrders;
+  cf.write_buffer_size = busy ? (64 << 20) : (8 << 20);
   cf.compression = rocksdb::kLZ4Compression;
   cf.bottommost_compression = rocksdb::kZSTD;
   return cf;
 }
 
 }  // namespace
+
+std::shared_ptr<StoreResources> StoreResources::Create(size_t block_cache_bytes,
+                                                       size_t memtable_bytes) {
+  auto r = std::shared_ptr<StoreResources>(new StoreResources());
+  r->cache_ = rocksdb::NewLRUCache(block_cache_bytes);
+  r->write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(memtable_bytes);
+  return r;
+}
+
+std::shared_ptr<StoreResources> StoreResources::Default() {
+  return Create(size_t{128} << 20, size_t{256} << 20);
+}
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -57,11 +104,39 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
+namespace {
+
+// The schema tag of a store whose column families are not ours (another
+// schema), read through a read-only open of its default family alone.
+std::string ForeignSchema(const std::string& path, const rocksdb::DBOptions& db_options) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(db_options, path, cfs, &handles, &raw).ok()) return "";
+  std::string schema;
+  rocksdb::Status s = raw->Get(rocksdb::ReadOptions(), handles[0], keys::kSchema, &schema);
+  for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
+  delete raw;
+  return s.ok() ? schema : "";
+}
+
+absl::Status WrongSchema(const std::string& path, absl::string_view found) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, ": schema \"", found, "\", expected \"", keys::kSchemaValue,
+      "\"; this version does not migrate stores: apply the input again into a new data "
+      "directory"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::string& path,
                                                                      const StoreOptions& options) {
   auto store = std::unique_ptr<PartitionStore>(new PartitionStore());
   store->path_ = path;
   store->options_ = options;
+  if (store->options_.resources == nullptr) store->options_.resources = StoreResources::Default();
+  const StoreResources& resources = *store->options_.resources;
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = options.create_if_missing;
@@ -71,10 +146,10 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::
   db_options.info_log_level = rocksdb::WARN_LEVEL;
   db_options.keep_log_file_num = 2;
   db_options.max_total_wal_size = 512 << 20;
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  db_options.write_buffer_manager = resources.write_buffers();
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
-    cfs.emplace_back(kCfNames[i], CfOptions(static_cast<Cf>(i), options, cache));
+    cfs.emplace_back(kCfNames[i], CfOptions(static_cast<Cf>(i), resources));
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
@@ -84,20 +159,25 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::
     if (options.create_if_missing) std::filesystem::create_directories(path);
     s = rocksdb::DB::Open(db_options, path, cfs, &store->handles_, &raw);
   }
+  if (s.IsInvalidArgument() && absl::StrContains(s.ToString(), "olumn famil")) {
+    // Column families of another schema (a /2 store has "ledger" and
+    // "outbox"): name it rather than RocksDB's complaint.
+    const std::string found = ForeignSchema(path, db_options);
+    if (!found.empty()) return WrongSchema(path, found);
+  }
   LOYALTY_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("open ", path)));
   store->db_.reset(raw);
   store->write_options_.sync = options.sync_writes;
 
   // Refuse a directory written by another program or schema.
   LOYALTY_ASSIGN_OR_RETURN(auto schema, store->Get(Cf::kMeta, keys::kSchema));
-  if (schema.has_value() && *schema != keys::kSchemaValue) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": schema \"", *schema, "\", expected \"", keys::kSchemaValue, "\""));
-  }
+  if (schema.has_value() && *schema != keys::kSchemaValue) return WrongSchema(path, *schema);
   if (!schema.has_value() && !options.read_only) {
     rocksdb::WriteBatch batch;
-    batch.Put(store->cf(Cf::kMeta), keys::kSchema, keys::kSchemaValue);
-    LOYALTY_RETURN_IF_ERROR(store->Write(&batch));
+    LOYALTY_RETURN_IF_ERROR(
+        FromRocks(batch.Put(store->cf(Cf::kMeta), keys::kSchema, keys::kSchemaValue), "put"));
+    LOYALTY_RETURN_IF_ERROR(FromRocks(store->db_->Write(store->write_options_, &batch),
+                                      absl::StrCat("write ", path)));
   }
   return store;
 }
@@ -112,14 +192,22 @@ PartitionStore::~PartitionStore() {
   (void)s;  // Nothing to do about a failed close while tearing down.
 }
 
-absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
-  return FromRocks(db_->Write(write_options_, batch), absl::StrCat("write ", path_));
+absl::Status PartitionStore::Write(StoreBatch* batch, WriteShape* shape) {
+  LOYALTY_CHECK(batch->store_ == this) << "a batch of another store";
+  absl::Status s =
+      FromRocks(db_->Write(write_options_, batch->Build(shape)), absl::StrCat("write ", path_));
+  batch->Clear();
+  return s;
 }
 
-absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
+absl::Status PartitionStore::SetPublishedThrough(int64_t seq) {
+  std::string value;
+  keys::AppendInt(&value, seq);
+  rocksdb::WriteBatch wb;
+  LOYALTY_RETURN_IF_ERROR(FromRocks(wb.Put(cf(Cf::kMeta), keys::kPublishedThrough, value), "put"));
   rocksdb::WriteOptions o = write_options_;
   o.sync = false;
-  return FromRocks(db_->Write(o, batch), absl::StrCat("write ", path_));
+  return FromRocks(db_->Write(o, &wb), absl::StrCat("write ", path_));
 }
 
 absl::StatusOr<std::optional<std::string>> PartitionStore::Get(Cf which, absl::string_view key) {
@@ -131,22 +219,79 @@ absl::StatusOr<std::optional<std::string>> PartitionStore::Get(Cf which, absl::s
   return std::optional<std::string>(std::move(value));
 }
 
-absl::StatusOr<int64_t> PartitionStore::GetNextOffset() {
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kMeta, keys::kNextOffset));
-  if (!v.has_value()) return 0;
-  if (v->size() != 8) return absl::DataLossError(absl::StrCat(path_, ": bad next_offset"));
-  return keys::DecodeInt(*v);
+absl::StatusOr<std::optional<int64_t>> PartitionStore::GetInt(Cf which, absl::string_view key) {
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(which, key));
+  if (!v.has_value()) return std::optional<int64_t>();
+  if (v->size() != 8) {
+    return absl::DataLossError(absl::StrCat(path_, ": a value of ", kCfNames[static_cast<int>(which)],
+                                            " is ", v->size(), " bytes, not 8"));
+  }
+  return std::optional<int64_t>(keys::DecodeInt(*v));
 }
 
-absl::StatusOr<std::optional<loyalty::v1::MemberRecord>> PartitionStore::GetMember(
-    absl::string_view program_id, absl::string_view member_id) {
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kMembers, keys::Member(program_id, member_id)));
-  if (!v.has_value()) return std::optional<loyalty::v1::MemberRecord>();
-  loyalty::v1::MemberRecord rec;
-  if (!rec.ParseFromString(*v)) {
-    return absl::DataLossError(absl::StrCat(path_, ": unreadable member record of ", member_id));
+absl::StatusOr<PartitionMeta> PartitionStore::ReadMeta(const std::vector<std::string>& program_ids) {
+  PartitionMeta meta;
+  LOYALTY_ASSIGN_OR_RETURN(meta.next_offset, GetNextOffset());
+  LOYALTY_ASSIGN_OR_RETURN(auto next_seq, GetInt(Cf::kMeta, keys::kNextSeq));
+  meta.next_seq = next_seq.value_or(1);
+  LOYALTY_ASSIGN_OR_RETURN(auto published, GetInt(Cf::kMeta, keys::kPublishedThrough));
+  meta.published_through = published.value_or(0);
+  for (const std::string& id : program_ids) {
+    LOYALTY_ASSIGN_OR_RETURN(auto tick, GetTickTime(id));
+    if (tick.has_value()) meta.tick_time[id] = *tick;
   }
-  return std::optional<loyalty::v1::MemberRecord>(std::move(rec));
+  return meta;
+}
+
+absl::StatusOr<int64_t> PartitionStore::GetNextOffset() {
+  LOYALTY_ASSIGN_OR_RETURN(auto v, GetInt(Cf::kMeta, keys::kNextOffset));
+  return v.value_or(0);
+}
+
+absl::StatusOr<std::optional<int64_t>> PartitionStore::GetTickTime(absl::string_view program_id) {
+  std::string key;
+  keys::AppendTick(&key, program_id);
+  return GetInt(Cf::kMeta, key);
+}
+
+absl::StatusOr<std::optional<std::string>> PartitionStore::GetCaller(absl::string_view name) {
+  std::string key;
+  keys::AppendCaller(&key, name);
+  return Get(Cf::kMeta, key);
+}
+
+absl::StatusOr<std::optional<int64_t>> PartitionStore::GetCallerInt(absl::string_view name) {
+  std::string key;
+  keys::AppendCaller(&key, name);
+  return GetInt(Cf::kMeta, key);
+}
+
+absl::StatusOr<bool> PartitionStore::GetMember(const MemberRef& member,
+                                               loyalty::v1::MemberRecord* out) {
+  std::string key;
+  keys::AppendMember(&key, member.program_id, member.member_id);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kMembers, key));
+  if (!v.has_value()) return false;
+  if (!out->ParseFromString(*v)) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": unreadable member record of ", member.member_id));
+  }
+  return true;
+}
+
+absl::StatusOr<int64_t> PartitionStore::GetCounter(const MemberRef& member,
+                                                   absl::string_view name) {
+  std::string key;
+  keys::AppendUnderMember(&key, member.program_id, member.member_id, name);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, GetInt(Cf::kCounters, key));
+  return v.value_or(0);
+}
+
+absl::StatusOr<bool> PartitionStore::HasDue(const MemberRef& member, int64_t due_ns) {
+  std::string key;
+  keys::AppendDue(&key, member.program_id, due_ns, member.member_id);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kDue, key));
+  return v.has_value();
 }
 
 absl::Status PartitionStore::ForEachMember(
@@ -163,34 +308,377 @@ absl::Status PartitionStore::ForEachMember(
   return FromRocks(it->status(), absl::StrCat("scan members of ", path_));
 }
 
-absl::Status PartitionStore::ForEachOutbox(
-    int64_t after_seq, const std::function<absl::Status(loyalty::v1::OutboxRecord&&)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kOutbox)));
-  for (it->Seek(keys::Outbox(after_seq + 1)); it->Valid(); it->Next()) {
-    loyalty::v1::OutboxRecord rec;
-    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(
-          absl::StrCat(path_, ": unreadable outbox record at key ", it->key().ToString(true)));
+absl::Status PartitionStore::ForEachJournalRecord(
+    int64_t after_seq, const std::function<absl::Status(const JournalRecordView&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kJournal)));
+  // The batch that holds after_seq + 1 starts at or before it.
+  std::string start;
+  keys::AppendJournal(&start, after_seq + 1);
+  it->SeekForPrev(start);
+  if (!it->Valid()) it->SeekToFirst();
+  std::vector<JournalRecordView> views;
+  int64_t last = 0;
+  for (; it->Valid(); it->Next()) {
+    int64_t first_seq = 0;
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (!keys::ParseJournal(key, &first_seq)) {
+      return absl::DataLossError(absl::StrCat(path_, ": bad journal key ", it->key().ToString(true)));
     }
-    LOYALTY_RETURN_IF_ERROR(fn(std::move(rec)));
+    views.clear();
+    absl::Status read =
+        ReadJournalBatch(absl::string_view(it->value().data(), it->value().size()), &views);
+    if (!read.ok() || views.empty() || views.front().seq != first_seq) {
+      return absl::DataLossError(absl::StrCat(path_, ": journal batch ", first_seq, ": ",
+                                              read.ok() ? "does not start there" : read.message()));
+    }
+    if (views.front().seq <= last) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": journal batch ", first_seq, " overlaps the one before"));
+    }
+    last = views.back().seq;
+    for (const JournalRecordView& v : views) {
+      if (v.seq > after_seq) LOYALTY_RETURN_IF_ERROR(fn(v));
+    }
   }
-  return FromRocks(it->status(), absl::StrCat("scan the outbox of ", path_));
+  return FromRocks(it->status(), absl::StrCat("scan the journal of ", path_));
+}
+
+absl::Status PartitionStore::ForEachJournalBatch(
+    int64_t after_seq, const std::function<absl::Status(absl::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kJournal)));
+  std::string start;
+  keys::AppendJournal(&start, after_seq + 1);
+  it->SeekForPrev(start);
+  if (!it->Valid()) it->SeekToFirst();
+  for (; it->Valid(); it->Next()) {
+    LOYALTY_RETURN_IF_ERROR(fn(absl::string_view(it->value().data(), it->value().size())));
+  }
+  return FromRocks(it->status(), absl::StrCat("scan the journal of ", path_));
 }
 
 absl::Status PartitionStore::ForEachEntry(
-    absl::string_view program_id, absl::string_view member_id,
     const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn) {
-  const std::string prefix = keys::LedgerPrefix(keys::Member(program_id, member_id));
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kLedger)));
-  loyalty::v1::LedgerEntry entry;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat(path_, ": unreadable ledger entry of ", member_id));
+  loyalty::v1::Outcome outcome;
+  return ForEachJournalRecord(0, [&](const JournalRecordView& v) -> absl::Status {
+    if (v.kind != JournalKind::kOutcome) return absl::OkStatus();
+    if (!outcome.ParseFromArray(v.value.data(), static_cast<int>(v.value.size()))) {
+      return absl::DataLossError(absl::StrCat(path_, ": unreadable outcome at seq ", v.seq));
     }
-    LOYALTY_RETURN_IF_ERROR(fn(entry));
-  }
-  return FromRocks(it->status(), absl::StrCat("scan ledger of ", path_));
+    for (const auto& e : outcome.entries()) LOYALTY_RETURN_IF_ERROR(fn(e));
+    return absl::OkStatus();
+  });
 }
+
+absl::Status PartitionStore::ForEachEntryOf(
+    const MemberRef& member,
+    const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn) {
+  const std::string key = absl::StrCat(member.program_id, "/", member.member_id);
+  loyalty::v1::Outcome outcome;
+  return ForEachJournalRecord(0, [&](const JournalRecordView& v) -> absl::Status {
+    if (v.kind != JournalKind::kOutcome || v.key != key) return absl::OkStatus();
+    if (!outcome.ParseFromArray(v.value.data(), static_cast<int>(v.value.size()))) {
+      return absl::DataLossError(absl::StrCat(path_, ": unreadable outcome at seq ", v.seq));
+    }
+    for (const auto& e : outcome.entries()) LOYALTY_RETURN_IF_ERROR(fn(e));
+    return absl::OkStatus();
+  });
+}
+
+// --- StoreBatch -------------------------------------------------------------
+
+// The read index holds op positions; it hashes and compares the (family,
+// key) they point at, and looks up by a Probe without building a key.
+struct StoreBatchProbe {
+  uint16_t cf;
+  absl::string_view key;
+};
+
+struct StoreBatch::IndexHash {
+  using is_transparent = void;
+  const StoreBatch* batch;
+  size_t operator()(uint32_t op) const {
+    const Op& o = batch->ops_[op];
+    return absl::HashOf(o.cf, batch->KeyOf(o));
+  }
+  size_t operator()(const StoreBatchProbe& p) const { return absl::HashOf(p.cf, p.key); }
+};
+
+struct StoreBatch::IndexEq {
+  using is_transparent = void;
+  const StoreBatch* batch;
+  StoreBatchProbe Of(uint32_t op) const {
+    const Op& o = batch->ops_[op];
+    return {o.cf, batch->KeyOf(o)};
+  }
+  static StoreBatchProbe Of(const StoreBatchProbe& p) { return p; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    const StoreBatchProbe x = Of(a), y = Of(b);
+    return x.cf == y.cf && x.key == y.key;
+  }
+};
+
+StoreBatch::StoreBatch(PartitionStore* store)
+    : store_(store), index_(std::make_unique<Index>(0, IndexHash{this}, IndexEq{this})) {}
+
+StoreBatch::~StoreBatch() = default;
+
+void StoreBatch::Clear() {
+  bytes_.clear();
+  ops_.clear();
+  // absl releases the table of a big set on clear(); erasing keeps it.
+  for (auto it = index_->begin(); it != index_->end();) index_->erase(it++);
+  wb_.Clear();
+}
+
+void StoreBatch::Stage(Cf cf, absl::string_view key, absl::string_view value, bool del) {
+  LOYALTY_CHECK(key.size() <= UINT32_MAX && value.size() <= UINT32_MAX &&
+                ops_.size() < UINT32_MAX);
+  Op op;
+  op.key_at = bytes_.size();
+  op.key_size = static_cast<uint32_t>(key.size());
+  op.value_size = static_cast<uint32_t>(value.size());
+  op.seq = static_cast<uint32_t>(ops_.size());
+  op.cf = static_cast<uint16_t>(cf);
+  op.del = del ? 1 : 0;
+  bytes_.append(key.data(), key.size());
+  bytes_.append(value.data(), value.size());
+  ops_.push_back(op);
+  if (PointRead(cf) && cf != Cf::kMembers) {
+    auto it = index_->find(StoreBatchProbe{op.cf, key});
+    if (it != index_->end()) index_->erase(it);
+    index_->insert(op.seq);
+  }
+}
+
+std::optional<std::optional<absl::string_view>> StoreBatch::Staged(Cf cf,
+                                                                   absl::string_view key) const {
+  auto it = index_->find(StoreBatchProbe{static_cast<uint16_t>(cf), key});
+  if (it == index_->end()) return std::nullopt;
+  const Op& op = ops_[*it];
+  if (op.del) return std::optional<absl::string_view>();
+  return std::optional<absl::string_view>(ValueOf(op));
+}
+
+absl::StatusOr<std::optional<absl::string_view>> StoreBatch::Read(Cf cf, absl::string_view key) {
+  if (auto staged = Staged(cf, key); staged.has_value()) return *staged;
+  rocksdb::Status s = store_->db_->Get(rocksdb::ReadOptions(), store_->cf(cf),
+                                       rocksdb::Slice(key.data(), key.size()), &read_);
+  if (s.IsNotFound()) return std::optional<absl::string_view>();
+  LOYALTY_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("get from ", store_->path())));
+  return std::optional<absl::string_view>(read_);
+}
+
+absl::StatusOr<std::optional<std::string>> StoreBatch::GetDedupe(const MemberRef& member,
+                                                                 absl::string_view event_id) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kDedupe, key_));
+  if (!v.has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(*v));
+}
+
+void StoreBatch::PutDedupe(const MemberRef& member, absl::string_view event_id,
+                           absl::string_view digest) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
+  Stage(Cf::kDedupe, key_, digest, false);
+}
+
+absl::StatusOr<bool> StoreBatch::GetOrder(const MemberRef& member, absl::string_view order_id,
+                                          loyalty::v1::OrderRecord* out) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kOrders, key_));
+  if (!v.has_value()) return false;
+  if (!out->ParseFromArray(v->data(), static_cast<int>(v->size()))) {
+    return absl::DataLossError(absl::StrCat(store_->path(), ": unreadable order ", order_id,
+                                            " of ", member.member_id));
+  }
+  return true;
+}
+
+void StoreBatch::PutOrder(const MemberRef& member, absl::string_view order_id,
+                          const loyalty::v1::OrderRecord& order) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
+  SerializeDeterministicTo(order, &value_);
+  Stage(Cf::kOrders, key_, value_, false);
+}
+
+absl::StatusOr<int64_t> StoreBatch::GetCounter(const MemberRef& member, absl::string_view name) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, name);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kCounters, key_));
+  if (!v.has_value()) return 0;
+  if (v->size() != 8) {
+    return absl::DataLossError(absl::StrCat(store_->path(), ": counter of ", member.member_id,
+                                            " is ", v->size(), " bytes, not 8"));
+  }
+  return keys::DecodeInt(*v);
+}
+
+void StoreBatch::PutCounter(const MemberRef& member, absl::string_view name, int64_t value) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, name);
+  value_.clear();
+  keys::AppendInt(&value_, value);
+  Stage(Cf::kCounters, key_, value_, false);
+}
+
+void StoreBatch::PutMember(const MemberRef& member, const loyalty::v1::MemberRecord& record) {
+  key_.clear();
+  keys::AppendMember(&key_, member.program_id, member.member_id);
+  SerializeDeterministicTo(record, &value_);
+  Stage(Cf::kMembers, key_, value_, false);
+}
+
+void StoreBatch::PutDue(const MemberRef& member, int64_t due_ns) {
+  key_.clear();
+  keys::AppendDue(&key_, member.program_id, due_ns, member.member_id);
+  Stage(Cf::kDue, key_, {}, false);
+}
+
+void StoreBatch::DeleteDue(const MemberRef& member, int64_t due_ns) {
+  key_.clear();
+  keys::AppendDue(&key_, member.program_id, due_ns, member.member_id);
+  Stage(Cf::kDue, key_, {}, true);
+}
+
+absl::Status StoreBatch::ScanDue(absl::string_view program_id, int64_t from_ns, int64_t upto_ns,
+                                 size_t max, std::string* cursor,
+                                 std::vector<std::string>* members) {
+  std::string lower = *cursor;
+  if (lower.empty()) keys::AppendDue(&lower, program_id, from_ns, "");
+  std::string upper;
+  keys::AppendDue(&upper, program_id, upto_ns + 1, "");  // exclusive
+  // This batch's due writes in the range, sorted, the last write of a key.
+  std::vector<uint32_t> staged;
+  for (uint32_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
+    if (op.cf != static_cast<uint16_t>(Cf::kDue)) continue;
+    const absl::string_view k = KeyOf(op);
+    if (k >= lower && k < upper) staged.push_back(i);
+  }
+  std::stable_sort(staged.begin(), staged.end(),
+                   [this](uint32_t a, uint32_t b) { return KeyOf(ops_[a]) < KeyOf(ops_[b]); });
+  size_t ov = 0;
+  auto next_staged = [&]() {  // skips to the last write of the current key
+    while (ov + 1 < staged.size() && KeyOf(ops_[staged[ov + 1]]) == KeyOf(ops_[staged[ov]])) ++ov;
+  };
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->cf(Cf::kDue)));
+  it->Seek(lower);
+  auto take = [&](absl::string_view key) -> absl::Status {
+    absl::string_view program, member;
+    int64_t due_ns = 0;
+    if (!keys::ParseDue(key, &program, &due_ns, &member)) {
+      return absl::DataLossError(absl::StrCat(store_->path(), ": malformed due-index key"));
+    }
+    members->emplace_back(member);
+    cursor->assign(key.data(), key.size());
+    cursor->push_back('\0');  // the smallest key after `key`
+    return absl::OkStatus();
+  };
+  const size_t limit = members->size() + max;
+  while (members->size() < limit) {
+    if (ov < staged.size()) next_staged();
+    const bool db_valid = it->Valid();
+    const bool ov_valid = ov < staged.size();
+    if (!db_valid && !ov_valid) break;
+    const absl::string_view db_key =
+        db_valid ? absl::string_view(it->key().data(), it->key().size()) : absl::string_view();
+    const absl::string_view ov_key = ov_valid ? KeyOf(ops_[staged[ov]]) : absl::string_view();
+    // The smaller key goes first; on a tie the batch's write decides.
+    if (ov_valid && (!db_valid || ov_key <= db_key)) {
+      if (db_valid && ov_key == db_key) it->Next();
+      if (!ops_[staged[ov]].del) LOYALTY_RETURN_IF_ERROR(take(ov_key));
+      ++ov;
+    } else {
+      LOYALTY_RETURN_IF_ERROR(take(db_key));
+      it->Next();
+    }
+  }
+  return FromRocks(it->status(), "scan due index");
+}
+
+void StoreBatch::PutJournal(int64_t first_seq, absl::string_view value) {
+  key_.clear();
+  keys::AppendJournal(&key_, first_seq);
+  Stage(Cf::kJournal, key_, value, false);
+}
+
+void StoreBatch::SetNextOffset(int64_t next_offset) {
+  value_.clear();
+  keys::AppendInt(&value_, next_offset);
+  Stage(Cf::kMeta, keys::kNextOffset, value_, false);
+}
+
+void StoreBatch::SetNextSeq(int64_t next_seq) {
+  value_.clear();
+  keys::AppendInt(&value_, next_seq);
+  Stage(Cf::kMeta, keys::kNextSeq, value_, false);
+}
+
+void StoreBatch::SetTickTime(absl::string_view program_id, int64_t tick_ns) {
+  key_.clear();
+  keys::AppendTick(&key_, program_id);
+  value_.clear();
+  keys::AppendInt(&value_, tick_ns);
+  Stage(Cf::kMeta, key_, value_, false);
+}
+
+void StoreBatch::PutCaller(absl::string_view name, absl::string_view value) {
+  key_.clear();
+  keys::AppendCaller(&key_, name);
+  Stage(Cf::kMeta, key_, value, false);
+}
+
+void StoreBatch::PutCallerInt(absl::string_view name, int64_t value) {
+  read_.clear();
+  keys::AppendInt(&read_, value);
+  PutCaller(name, read_);
+}
+
+rocksdb::WriteBatch* StoreBatch::Build(WriteShape* shape) {
+  wb_.Clear();
+  order_.resize(ops_.size());
+  for (uint32_t i = 0; i < ops_.size(); ++i) order_[i] = i;
+  std::sort(order_.begin(), order_.end(), [this](uint32_t a, uint32_t b) {
+    const Op& x = ops_[a];
+    const Op& y = ops_[b];
+    if (x.cf != y.cf) return x.cf < y.cf;
+    const int c = KeyOf(x).compare(KeyOf(y));
+    if (c != 0) return c < 0;
+    return x.seq < y.seq;
+  });
+  for (size_t i = 0; i < order_.size(); ++i) {
+    const Op& op = ops_[order_[i]];
+    if (i + 1 < order_.size()) {
+      const Op& next = ops_[order_[i + 1]];
+      if (next.cf == op.cf && KeyOf(next) == KeyOf(op)) continue;  // a later write wins
+    }
+    const absl::string_view k = KeyOf(op);
+    const rocksdb::Slice key(k.data(), k.size());
+    rocksdb::ColumnFamilyHandle* cf = store_->cf(static_cast<Cf>(op.cf));
+    if (shape != nullptr) {
+      (op.del ? shape->deletes : shape->puts)[op.cf]++;
+      shape->key_bytes[op.cf] += op.key_size;
+      shape->value_bytes[op.cf] += op.value_size;
+    }
+    if (op.del) {
+      LOYALTY_CHECK_OK(FromRocks(wb_.Delete(cf, key), "delete"));
+    } else {
+      const absl::string_view v = ValueOf(op);
+      LOYALTY_CHECK_OK(FromRocks(wb_.Put(cf, key, rocksdb::Slice(v.data(), v.size())), "put"));
+    }
+  }
+  return &wb_;
+}
+
+// --- Data directories -------------------------------------------------------
 
 std::string PartitionDir(const std::string& data_dir, int32_t partition) {
   return absl::StrCat(data_dir, "/", absl::StrFormat("p-%04d", partition));
@@ -213,6 +701,24 @@ absl::StatusOr<std::vector<int32_t>> ListPartitions(const std::string& data_dir)
   }
   if (ec) return absl::UnavailableError(absl::StrCat(data_dir, ": ", ec.message()));
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>> OpenDataDir(
+    const std::string& data_dir) {
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int32_t> partitions, ListPartitions(data_dir));
+  if (partitions.empty()) {
+    return absl::NotFoundError(absl::StrCat(data_dir, ": no partition stores (p-NNNN)"));
+  }
+  StoreOptions o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  o.resources = StoreResources::Default();
+  std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>> out;
+  for (int32_t p : partitions) {
+    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(PartitionDir(data_dir, p), o));
+    out.emplace_back(p, std::move(store));
+  }
   return out;
 }
 

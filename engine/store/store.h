@@ -1,49 +1,99 @@
 // File: engine/store/store.h
-// One partition's RocksDB database: opening it with the column families of
-// keys.h, tuned per kind of data, and typed reads for the tools.
+// One partition's RocksDB database, and the only module that knows its key
+// layout (keys.h is private to it): typed reads of members, orders, dedupe
+// digests, counters, the due index, the journal and the partition's
+// metadata, and StoreBatch, the atomic write of one batch.
 //
 //   StoreOptions options;
 //   LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir + "/p-0000", options));
-//   LOYALTY_ASSIGN_OR_RETURN(int64_t next, store->GetNextOffset());
+//   LOYALTY_ASSIGN_OR_RETURN(PartitionMeta meta, store->ReadMeta(programs.ids()));
+//   StoreBatch batch(store.get());
+//   LOYALTY_ASSIGN_OR_RETURN(auto digest, batch.GetDedupe(member, event_id));
+//   batch.PutDedupe(member, event_id, digest16);
+//   ...
+//   LOYALTY_RETURN_IF_ERROR(store->Write(&batch));
+//
+// Cost (STYLE.md 14): a batch is one rocksdb::WriteBatch, its writes sorted
+// by (column family, key) with only the last write of a key kept; the
+// journal is one value per batch; members are written once per batch.
 //
 // Thread-safety: RocksDB is thread-safe; a PartitionStore has one writer of
-// the ledger (the partition that owns it), the publisher trimming the outbox,
-// and any number of readers.
+// batches (the partition that owns it), the publisher noting how far it
+// published, and any number of readers. A StoreBatch is thread-compatible.
 #ifndef LOYALTY_ENGINE_STORE_STORE_H_
 #define LOYALTY_ENGINE_STORE_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/store/journal.h"
 #include "loyalty/v1/ledger.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
+#include "rocksdb/write_batch.h"
+
+namespace rocksdb {
+class Cache;
+class WriteBufferManager;
+}  // namespace rocksdb
 
 namespace loyalty {
 
+// Column families, one per kind of data (keys.h has the layout).
 enum class Cf : int {
-  kMeta = 0,  // RocksDB's "default"
+  kMeta = 0,  // RocksDB's "default": offsets, sequence numbers, tick times
   kMembers,
-  kLedger,
+  kJournal,
   kOrders,
   kDedupe,
   kCounters,
   kDue,
-  kOutbox,
   kCount,
+};
+
+// A member's identity: the prefix of its keys.
+struct MemberRef {
+  absl::string_view program_id;
+  absl::string_view member_id;
+};
+
+// Memory shared by every store of a process, so that the total stays
+// bounded however many partitions it owns: one block cache, and one budget
+// for all memtables (RocksDB flushes the largest memtable when it is
+// reached).
+class StoreResources {
+ public:
+  static std::shared_ptr<StoreResources> Create(size_t block_cache_bytes,
+                                                size_t memtable_bytes);
+  // Defaults: 128 MiB of block cache and 256 MiB of memtables.
+  static std::shared_ptr<StoreResources> Default();
+
+  const std::shared_ptr<rocksdb::Cache>& cache() const { return cache_; }
+  const std::shared_ptr<rocksdb::WriteBufferManager>& write_buffers() const {
+    return write_buffers_;
+  }
+
+ private:
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
 };
 
 struct StoreOptions {
   // Create the database if it does not exist. Default: true.
   bool create_if_missing = true;
-  // Open read-only (tools); writes fail. Default: false.
+  // Open read-only (tools); writes fail. Works while another process writes.
+  // Default: false.
   bool read_only = false;
   // fsync the WAL with every write (--durability=machine). Without it a
   // write survives a process crash (kill -9) but not a power loss.
@@ -52,13 +102,37 @@ struct StoreOptions {
   // Environment for all file I/O; tests pass a fault-injecting wrapper.
   // Default: nullptr (rocksdb::Env::Default()).
   rocksdb::Env* env = nullptr;
-  // Shared block cache for reads of members, orders and dedupe keys.
-  // Default: 64 MiB.
-  size_t block_cache_bytes = 64 << 20;
-  // Memtable size of the column families that take most writes (ledger,
-  // members, dedupe, outbox). Default: 64 MiB.
-  size_t write_buffer_bytes = 64 << 20;
+  // Block cache and memtable budget; share one between the stores of a
+  // process. Default: nullptr (this store gets StoreResources::Default()).
+  std::shared_ptr<StoreResources> resources;
 };
+
+// What a partition keeps besides its ledger: where it is in the input and
+// in its outputs.
+struct PartitionMeta {
+  int64_t next_offset = 0;        // last applied input offset + 1
+  int64_t next_seq = 1;           // the next output sequence number
+  int64_t published_through = 0;  // last output seq known committed to Kafka
+  std::map<std::string, int64_t, std::less<>> tick_time;  // program -> largest Tick.now (ns)
+};
+
+class StoreBatch;
+
+// What a write held, after the last-write-wins of each key: puts and deletes
+// per column family and their bytes (loyalty-bench's null pipeline writes
+// the same shape).
+struct WriteShape {
+  std::array<int64_t, static_cast<int>(Cf::kCount)> puts{};
+  std::array<int64_t, static_cast<int>(Cf::kCount)> deletes{};
+  std::array<int64_t, static_cast<int>(Cf::kCount)> key_bytes{};
+  std::array<int64_t, static_cast<int>(Cf::kCount)> value_bytes{};
+  void Add(const WriteShape& other);
+  int64_t total_puts() const;
+  int64_t total_deletes() const;
+};
+
+// The name of a column family ("default", "members", ...).
+const char* CfName(Cf which);
 
 class PartitionStore {
  public:
@@ -68,36 +142,59 @@ class PartitionStore {
   PartitionStore(const PartitionStore&) = delete;
   PartitionStore& operator=(const PartitionStore&) = delete;
 
-  rocksdb::DB* db() { return db_.get(); }
-  rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which)]; }
   const std::string& path() const { return path_; }
 
-  // Applies `batch` atomically (with the WAL synced if sync_writes).
-  absl::Status Write(rocksdb::WriteBatch* batch);
-  // The same, never synced: for bookkeeping whose loss is harmless.
-  absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
+  // Applies `batch` atomically (with the WAL synced if sync_writes) and
+  // clears it. `shape` (may be null) receives what the write held.
+  absl::Status Write(StoreBatch* batch, WriteShape* shape = nullptr);
+  // Notes that outputs up to `seq` are committed to Kafka. Never synced:
+  // if a power loss drops it, the output topics' tails still tell.
+  absl::Status SetPublishedThrough(int64_t seq);
 
-  // Raw value of `key` in `cf`, or nullopt.
-  absl::StatusOr<std::optional<std::string>> Get(Cf which, absl::string_view key);
-
-  // The next input offset to apply (0 for a new store).
+  // Metadata, with the tick times of `program_ids`.
+  absl::StatusOr<PartitionMeta> ReadMeta(const std::vector<std::string>& program_ids);
   absl::StatusOr<int64_t> GetNextOffset();
-  absl::StatusOr<std::optional<loyalty::v1::MemberRecord>> GetMember(absl::string_view program_id,
-                                                                     absl::string_view member_id);
+  // The largest Tick.now of a program, or nullopt if none was applied.
+  absl::StatusOr<std::optional<int64_t>> GetTickTime(absl::string_view program_id);
+  // A caller's metadata (StoreBatch::PutCaller, PutCallerInt), or nullopt.
+  absl::StatusOr<std::optional<std::string>> GetCaller(absl::string_view name);
+  absl::StatusOr<std::optional<int64_t>> GetCallerInt(absl::string_view name);
+
+  // The member's record into *out; false if it does not exist.
+  absl::StatusOr<bool> GetMember(const MemberRef& member, loyalty::v1::MemberRecord* out);
+  // A named per-member counter; 0 when never set.
+  absl::StatusOr<int64_t> GetCounter(const MemberRef& member, absl::string_view name);
+  // Whether the due index holds `member` at `due_ns`.
+  absl::StatusOr<bool> HasDue(const MemberRef& member, int64_t due_ns);
 
   // Calls `fn` for every member record in key order. Stops at the first
   // error, which it returns; malformed records are DataLoss.
   absl::Status ForEachMember(
       const std::function<absl::Status(const loyalty::v1::MemberRecord&)>& fn);
-  // Calls `fn` for each ledger entry of a member in sequence order.
-  absl::Status ForEachEntry(absl::string_view program_id, absl::string_view member_id,
-                            const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn);
-  // Calls `fn` for each outbox record with seq > `after_seq`, ascending.
-  absl::Status ForEachOutbox(int64_t after_seq,
-                             const std::function<absl::Status(loyalty::v1::OutboxRecord&&)>& fn);
+  // Calls `fn` for every journal record with seq > `after_seq`, ascending.
+  absl::Status ForEachJournalRecord(
+      int64_t after_seq, const std::function<absl::Status(const JournalRecordView&)>& fn);
+  // Calls `fn` with every journal value (a batch's records) that holds
+  // records with seq > `after_seq`, ascending.
+  absl::Status ForEachJournalBatch(int64_t after_seq,
+                                   const std::function<absl::Status(absl::string_view)>& fn);
+  // Calls `fn` with every ledger entry of the journal in seq order (all
+  // members of the partition; a member's entries in its order).
+  absl::Status ForEachEntry(const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn);
+  // The entries of one member: a scan of the whole journal (the journal is
+  // ordered by sequence, not by member).
+  absl::Status ForEachEntryOf(const MemberRef& member,
+                              const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn);
+
+  // Raw access for tools that compact, checkpoint or hash the keyspace.
+  rocksdb::DB* db() { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which)]; }
 
  private:
+  friend class StoreBatch;
   PartitionStore() = default;
+  absl::StatusOr<std::optional<std::string>> Get(Cf which, absl::string_view key);
+  absl::StatusOr<std::optional<int64_t>> GetInt(Cf which, absl::string_view key);
 
   std::string path_;
   StoreOptions options_;
@@ -106,10 +203,112 @@ class PartitionStore {
   rocksdb::WriteOptions write_options_;
 };
 
+// The writes of one batch, staged in memory and handed to RocksDB sorted by
+// (column family, key) with only the last write of each key: the same state
+// as applying them in order, in one atomic WriteBatch, and memtable inserts
+// that find their place next to the previous one. Point reads of orders,
+// dedupe digests and counters see the batch's own earlier writes, and due
+// scans merge its due-index writes with the store's.
+//
+// Allocation: keys and values go into one byte buffer and the read index
+// holds positions in it; after the first batches nothing here allocates per
+// write.
+class StoreBatch {
+ public:
+  explicit StoreBatch(PartitionStore* store);
+  ~StoreBatch();
+  StoreBatch(const StoreBatch&) = delete;
+  StoreBatch& operator=(const StoreBatch&) = delete;
+
+  bool empty() const { return ops_.empty(); }
+  size_t writes() const { return ops_.size(); }  // staged, before last-write-wins
+  // Forgets every staged write.
+  void Clear();
+
+  // Dedupe: the 16-byte digest stored for (member, event_id), or nullopt.
+  absl::StatusOr<std::optional<std::string>> GetDedupe(const MemberRef& member,
+                                                       absl::string_view event_id);
+  void PutDedupe(const MemberRef& member, absl::string_view event_id, absl::string_view digest);
+
+  absl::StatusOr<bool> GetOrder(const MemberRef& member, absl::string_view order_id,
+                                loyalty::v1::OrderRecord* out);
+  void PutOrder(const MemberRef& member, absl::string_view order_id,
+                const loyalty::v1::OrderRecord& order);
+
+  absl::StatusOr<int64_t> GetCounter(const MemberRef& member, absl::string_view name);
+  void PutCounter(const MemberRef& member, absl::string_view name, int64_t value);
+
+  void PutMember(const MemberRef& member, const loyalty::v1::MemberRecord& record);
+
+  // The due index: `member` is to be visited by the tick that reaches
+  // `due_ns`.
+  void PutDue(const MemberRef& member, int64_t due_ns);
+  void DeleteDue(const MemberRef& member, int64_t due_ns);
+  // Members with due-index entries in [*from_ns, upto_ns] of program
+  // `program_id`, in (due, member) order, at most `max` more, this batch's
+  // writes merged with the store's; `*cursor` (empty at first) says where
+  // the previous call stopped. Deleted keys stay as tombstones for a while:
+  // both bounds keep the scan off them.
+  absl::Status ScanDue(absl::string_view program_id, int64_t from_ns, int64_t upto_ns,
+                       size_t max, std::string* cursor, std::vector<std::string>* members);
+
+  // One journal value (JournalWriter::bytes()) keyed by its first seq.
+  void PutJournal(int64_t first_seq, absl::string_view value);
+
+  void SetNextOffset(int64_t next_offset);
+  void SetNextSeq(int64_t next_seq);
+  void SetTickTime(absl::string_view program_id, int64_t tick_ns);
+  // Metadata a caller commits with the batch (e.g. how far an output file
+  // was written); read back with PartitionStore::GetCaller.
+  void PutCaller(absl::string_view name, absl::string_view value);
+  void PutCallerInt(absl::string_view name, int64_t value);
+
+ private:
+  friend class PartitionStore;
+  struct Op {
+    size_t key_at;
+    uint32_t key_size;
+    uint32_t value_size;  // the value follows the key in bytes_
+    uint32_t seq;         // staging order: the last write of a key wins
+    uint16_t cf;
+    uint16_t del;
+  };
+  struct IndexHash;
+  struct IndexEq;
+  using Index = absl::flat_hash_set<uint32_t, IndexHash, IndexEq>;
+
+  // Builds key_ from parts (the layout of keys.h).
+  void Stage(Cf cf, absl::string_view key, absl::string_view value, bool del);
+  // The latest staged value of (cf, key) for the point-read families:
+  // nullopt if not staged; a staged delete reads as absent.
+  std::optional<std::optional<absl::string_view>> Staged(Cf cf, absl::string_view key) const;
+  absl::StatusOr<std::optional<absl::string_view>> Read(Cf cf, absl::string_view key);
+  absl::string_view KeyOf(const Op& op) const {
+    return absl::string_view(bytes_.data() + op.key_at, op.key_size);
+  }
+  absl::string_view ValueOf(const Op& op) const {
+    return absl::string_view(bytes_.data() + op.key_at + op.key_size, op.value_size);
+  }
+  // Fills wb_ from the staged writes, sorted; returns it.
+  rocksdb::WriteBatch* Build(WriteShape* shape);
+
+  PartitionStore* store_;
+  std::string bytes_;  // keys and values, back to back
+  std::vector<Op> ops_;
+  std::unique_ptr<Index> index_;  // point-read families: op of each key's latest write
+  std::vector<uint32_t> order_;   // Build's sort
+  std::string key_, value_, read_;  // scratch
+  rocksdb::WriteBatch wb_;
+};
+
 // "<data_dir>/p-0007": the directory of partition 7.
 std::string PartitionDir(const std::string& data_dir, int32_t partition);
 // Partitions present in a data directory, ascending.
 absl::StatusOr<std::vector<int32_t>> ListPartitions(const std::string& data_dir);
+// Every partition store of a data directory, opened read-only (works while
+// an engine writes them), ascending by partition. NotFound if there is none.
+absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>> OpenDataDir(
+    const std::string& data_dir);
 
 // Converts a RocksDB status, naming `what`.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);

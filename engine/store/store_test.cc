@@ -1,41 +1,68 @@
+// The store module: key layout, the batch's staged writes and read overlay,
+// the due index scan, the journal encoding, and the refusal of other schemas.
 #include "engine/store/store.h"
 
 #include <filesystem>
 
+#include "absl/strings/match.h"
+#include "engine/store/journal.h"
 #include "engine/store/keys.h"
+#include "engine/base/bytes.h"
 #include "gtest/gtest.h"
 
 namespace loyalty {
 namespace {
 
+using loyalty::v1::Outcome;
+
+std::string TempDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/store-test-" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
 TEST(KeysTest, RoundTripAndOrder) {
-  std::string mk = keys::Member("cafe", "m1");
+  std::string mk;
+  keys::AppendMember(&mk, "cafe", "m1");
   absl::string_view program, member;
   ASSERT_TRUE(keys::ParseMember(mk, &program, &member));
   EXPECT_EQ(program, "cafe");
   EXPECT_EQ(member, "m1");
-  EXPECT_LT(keys::Ledger(mk, 2), keys::Ledger(mk, 10));
-  EXPECT_EQ(keys::Ledger(mk, 1).rfind(keys::LedgerPrefix(mk), 0), 0u);
-  // "m1"'s prefix does not cover "m10".
-  EXPECT_NE(keys::Ledger(keys::Member("cafe", "m10"), 1).rfind(keys::LedgerPrefix(mk), 0), 0u);
+  // "m1"'s keys are not a prefix of "m10"'s.
+  std::string a, b;
+  keys::AppendUnderMember(&a, "cafe", "m1", "x");
+  keys::AppendUnderMember(&b, "cafe", "m10", "x");
+  EXPECT_NE(b.rfind(mk + std::string(1, '\0'), 0), 0u);
   int64_t due;
-  const std::string due_key = keys::Due("cafe", -5, "m");  // the views below point into it
+  std::string due_key;  // the views below point into it
+  keys::AppendDue(&due_key, "cafe", -5, "m");
   ASSERT_TRUE(keys::ParseDue(due_key, &program, &due, &member));
   EXPECT_EQ(due, -5);
   EXPECT_EQ(member, "m");
-  EXPECT_LT(keys::Due("cafe", 5, "z"), keys::Due("cafe", 6, "a"));
-  EXPECT_EQ(keys::DecodeInt(keys::EncodeInt(-42)), -42);
+  std::string z5, a6;
+  keys::AppendDue(&z5, "cafe", 5, "z");
+  keys::AppendDue(&a6, "cafe", 6, "a");
+  EXPECT_LT(z5, a6);
+  std::string j2, j10;
+  keys::AppendJournal(&j2, 2);
+  keys::AppendJournal(&j10, 10);
+  EXPECT_LT(j2, j10);
+  int64_t seq = 0;
+  ASSERT_TRUE(keys::ParseJournal(j10, &seq));
+  EXPECT_EQ(seq, 10);
+  std::string v;
+  keys::AppendInt(&v, -42);
+  EXPECT_EQ(keys::DecodeInt(v), -42);
 }
 
 TEST(StoreTest, OpensWritesAndRefusesAForeignSchema) {
-  const std::string dir = ::testing::TempDir() + "/store-test";
-  std::filesystem::remove_all(dir);
+  const std::string dir = TempDir("schema");
   {
     auto store = PartitionStore::Open(PartitionDir(dir, 3), StoreOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     EXPECT_EQ(*(*store)->GetNextOffset(), 0);
-    rocksdb::WriteBatch b;
-    b.Put((*store)->cf(Cf::kMeta), keys::kNextOffset, keys::EncodeInt(77));
+    StoreBatch b(store->get());
+    b.SetNextOffset(77);
     ASSERT_TRUE((*store)->Write(&b).ok());
   }
   auto parts = ListPartitions(dir);
@@ -47,20 +74,217 @@ TEST(StoreTest, OpensWritesAndRefusesAForeignSchema) {
     auto store = PartitionStore::Open(PartitionDir(dir, 3), ro);
     ASSERT_TRUE(store.ok()) << store.status();
     EXPECT_EQ(*(*store)->GetNextOffset(), 77);
-    rocksdb::WriteBatch b;
-    b.Put((*store)->cf(Cf::kMeta), "x", "y");
+    StoreBatch b(store->get());
+    b.SetNextOffset(78);
     EXPECT_FALSE((*store)->Write(&b).ok());
   }
   {
     auto store = PartitionStore::Open(PartitionDir(dir, 3), StoreOptions());
     ASSERT_TRUE(store.ok());
     rocksdb::WriteBatch b;
-    b.Put((*store)->cf(Cf::kMeta), keys::kSchema, "someone-else/9");
-    ASSERT_TRUE((*store)->Write(&b).ok());
+    ASSERT_TRUE(b.Put((*store)->cf(Cf::kMeta), keys::kSchema, "someone-else/9").ok());
+    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), &b).ok());
   }
   auto foreign = PartitionStore::Open(PartitionDir(dir, 3), StoreOptions());
   EXPECT_EQ(foreign.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(foreign.status().message(), "someone-else/9"));
   EXPECT_FALSE(ListPartitions(dir + "/missing").ok());
+}
+
+TEST(StoreTest, AStoreOfTheOlderSchemaIsRefusedByName) {
+  // A schema-2 store: the column families of that time, its tag.
+  const std::string dir = TempDir("schema2");
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name :
+         {"default", "members", "ledger", "orders", "dedupe", "counters", "due", "outbox"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir, cfs, &handles, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "schema", "loyalty-ledger/2").ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "\"loyalty-ledger/2\""))
+      << store.status();
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "loyalty-ledger/3")) << store.status();
+}
+
+TEST(StoreBatchTest, ReadsSeeTheBatchsOwnWritesAndTheLastWriteWins) {
+  const std::string dir = TempDir("overlay");
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  const MemberRef m{"cafe", "m1"};
+  StoreBatch batch(store->get());
+  EXPECT_FALSE(batch.GetDedupe(m, "e1")->has_value());
+  batch.PutDedupe(m, "e1", "digest-one-16byt");
+  batch.PutDedupe(m, "e1", "digest-two-16byt");
+  EXPECT_EQ(**batch.GetDedupe(m, "e1"), "digest-two-16byt");
+  EXPECT_EQ(*batch.GetCounter(m, "c"), 0);
+  batch.PutCounter(m, "c", 3);
+  batch.PutCounter(m, "c", 4);
+  EXPECT_EQ(*batch.GetCounter(m, "c"), 4);
+  loyalty::v1::OrderRecord order;
+  order.set_amount_minor(500);
+  batch.PutOrder(m, "o1", order);
+  loyalty::v1::OrderRecord read;
+  ASSERT_TRUE(*batch.GetOrder(m, "o1", &read));
+  EXPECT_EQ(read.amount_minor(), 500);
+  batch.SetNextOffset(5);
+  WriteShape shape;
+  ASSERT_TRUE((*store)->Write(&batch, &shape).ok());
+  EXPECT_TRUE(batch.empty());
+  // Two writes of a key reach RocksDB as one.
+  EXPECT_EQ(shape.puts[static_cast<int>(Cf::kDedupe)], 1);
+  EXPECT_EQ(shape.puts[static_cast<int>(Cf::kCounters)], 1);
+  EXPECT_EQ(shape.puts[static_cast<int>(Cf::kOrders)], 1);
+  EXPECT_EQ(shape.value_bytes[static_cast<int>(Cf::kDedupe)], 16);
+  // A new batch reads the store.
+  EXPECT_EQ(**batch.GetDedupe(m, "e1"), "digest-two-16byt");
+  EXPECT_EQ(*batch.GetCounter(m, "c"), 4);
+  EXPECT_EQ(*(*store)->GetCounter(m, "c"), 4);
+  EXPECT_EQ(*(*store)->GetNextOffset(), 5);
+}
+
+TEST(StoreBatchTest, DueScansMergeTheBatchWithTheStoreInBoundedPasses) {
+  const std::string dir = TempDir("due");
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  StoreBatch batch(store->get());
+  batch.PutDue({"cafe", "a"}, 10);
+  batch.PutDue({"cafe", "b"}, 20);
+  batch.PutDue({"cafe", "c"}, 30);
+  batch.PutDue({"other", "x"}, 15);
+  ASSERT_TRUE((*store)->Write(&batch).ok());
+  // This batch: b leaves, d arrives between a and c, e after the range.
+  batch.DeleteDue({"cafe", "b"}, 20);
+  batch.PutDue({"cafe", "d"}, 25);
+  batch.PutDue({"cafe", "e"}, 41);
+  std::vector<std::string> members;
+  std::string cursor;
+  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  EXPECT_EQ(members, (std::vector<std::string>{"a", "d"}));
+  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  EXPECT_EQ(members, (std::vector<std::string>{"a", "d", "c"}));
+  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  EXPECT_EQ(members.size(), 3u);
+  EXPECT_TRUE(*(*store)->HasDue({"cafe", "b"}, 20));  // not written yet
+}
+
+TEST(JournalTest, WriterBytesAreAJournalBatchAndReadBack) {
+  Outcome outcome;
+  outcome.set_event_id("e1");
+  outcome.set_program_id("cafe");
+  outcome.set_member_id("m1");
+  outcome.set_status(Outcome::APPLIED);
+  outcome.set_points(7);
+  for (int i = 1; i <= 2; ++i) {
+    auto* e = outcome.add_entries();
+    e->set_seq(i);
+    e->set_points(i * 3);
+  }
+  loyalty::v1::MemberState state;
+  state.set_program_id("cafe");
+  state.set_member_id("m1");
+  state.set_version(3);
+  (*state.mutable_stamps())["b-card"] = 2;
+  (*state.mutable_stamps())["a-card"] = 1;
+  loyalty::v1::DlqRecord dlq;
+  dlq.set_raw(std::string("\xff\0raw", 5));
+  dlq.set_reason(loyalty::v1::MALFORMED);
+  JournalWriter w;
+  w.AddOutcome(7, outcome);
+  w.AddBalance(8, state, "e1");
+  w.AddDlq(9, dlq);
+  EXPECT_EQ(w.first_seq(), 7);
+  EXPECT_EQ(w.last_seq(), 9);
+
+  // The generated parser reads the same records.
+  loyalty::v1::JournalBatch parsed;
+  ASSERT_TRUE(parsed.ParseFromString(w.bytes()));
+  ASSERT_EQ(parsed.records_size(), 3);
+  EXPECT_EQ(parsed.records(0).seq(), 7);
+  EXPECT_EQ(parsed.records(0).key(), "cafe/m1");
+  EXPECT_EQ(parsed.records(0).outcome().entries_size(), 2);
+  EXPECT_EQ(parsed.records(1).balance().state().stamps().at("a-card"), 1);
+  EXPECT_EQ(parsed.records(1).balance().cause_event_id(), "e1");
+  EXPECT_EQ(parsed.records(1).version(), 3);
+  EXPECT_EQ(parsed.records(2).dlq().raw(), dlq.raw());
+  EXPECT_TRUE(parsed.records(2).key().empty());
+  // And the bytes are the generated code's deterministic serialization.
+  EXPECT_EQ(SerializeDeterministic(parsed), w.bytes());
+
+  std::vector<JournalRecordView> views;
+  ASSERT_TRUE(ReadJournalBatch(w.bytes(), &views).ok());
+  ASSERT_EQ(views.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(views[i].seq, w.records()[i].seq);
+    EXPECT_EQ(views[i].kind, w.records()[i].kind);
+    EXPECT_EQ(views[i].key, w.records()[i].key);
+    EXPECT_EQ(views[i].value, w.records()[i].value);
+    EXPECT_EQ(views[i].version, w.records()[i].version);
+  }
+  EXPECT_EQ(views[1].version, 3);
+  std::vector<absl::string_view> entries;
+  ASSERT_TRUE(OutcomeEntries(views[0].value, &entries).ok());
+  ASSERT_EQ(entries.size(), 2u);
+  loyalty::v1::LedgerEntry entry;
+  ASSERT_TRUE(entry.ParseFromArray(entries[1].data(), static_cast<int>(entries[1].size())));
+  EXPECT_EQ(entry.points(), 6);
+  absl::string_view raw;
+  ASSERT_TRUE(DlqRaw(views[2].value, &raw).ok());
+  EXPECT_EQ(raw, dlq.raw());
+  // Damaged bytes are DataLoss, not a crash.
+  views.clear();
+  EXPECT_EQ(ReadJournalBatch(w.bytes().substr(0, w.bytes().size() - 3), &views).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(JournalTest, TheStoreReadsRecordsAfterASeqAcrossBatches) {
+  const std::string dir = TempDir("journal");
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  StoreBatch batch(store->get());
+  JournalWriter w;
+  int64_t seq = 1;
+  for (int b = 0; b < 3; ++b) {
+    w.Clear();
+    for (int i = 0; i < 4; ++i) {
+      Outcome o;
+      o.set_event_id("e" + std::to_string(seq));
+      o.set_program_id("cafe");
+      o.set_member_id(i % 2 == 0 ? "m1" : "m2");
+      o.add_entries()->set_points(seq);
+      w.AddOutcome(seq++, o);
+    }
+    batch.PutJournal(w.first_seq(), w.bytes());
+    ASSERT_TRUE((*store)->Write(&batch).ok());
+  }
+  std::vector<int64_t> seqs;
+  ASSERT_TRUE((*store)
+                  ->ForEachJournalRecord(6,
+                                         [&](const JournalRecordView& r) {
+                                           seqs.push_back(r.seq);
+                                           return absl::OkStatus();
+                                         })
+                  .ok());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{7, 8, 9, 10, 11, 12}));
+  int64_t sum = 0;
+  ASSERT_TRUE((*store)
+                  ->ForEachEntryOf({"cafe", "m2"},
+                                   [&](const loyalty::v1::LedgerEntry& e) {
+                                     sum += e.points();
+                                     return absl::OkStatus();
+                                   })
+                  .ok());
+  EXPECT_EQ(sum, 2 + 4 + 6 + 8 + 10 + 12);
 }
 
 }  // namespace

@@ -7,7 +7,10 @@
 // grace review and a plan end at the same instant, reviews due one after
 // another before one event, a refund's clawback partly written off in an
 // EARNED_POINTS programme, DST nights inside promotion windows, a random
-// reward's daily cap at local midnight). Also the JSON line builders the
+// reward's daily cap at local midnight, lots that expire or are released at
+// a local day's start across DST changes, refunds that follow their
+// purchase's lot through its release, credits and releases that pay debt,
+// ticks' MATURED and STALE_TICK outcomes). Also the JSON line builders the
 // streams are written with.
 //
 // Like the model, this depends on no engine code.
@@ -70,6 +73,19 @@ EdgeCase RandomRewardOnAnyAppliedEngagementEvenWithZeroPoints();
 EdgeCase PromotionWindowsWithoutDaysAndWithEqualEnds();
 EdgeCase MembershipEndingOnSkippedOrRepeatedWallTimes();
 EdgeCase StackedPlansKeepTheHigherTierUntilTheLastEnd();
+// Lots (SPEC §6 Lots): expiry and release at local day starts, shared lots,
+// lot ids, debt, refunds from the purchase's lot, maturities at one instant,
+// ticks' MATURED outcomes and STALE_TICK.
+EdgeCase LotsSpendByExpiryAndExpireAtTheNextLocalDayStart();
+EdgeCase PendingPointsFollowTickTimeAndStaleTicksChangeNothing();
+EdgeCase RoundToMonthEndUsesLocalMonthAcrossDst();
+EdgeCase FixedDaysExpireAtLocalDayStartsAcrossDst();
+EdgeCase PendingReleasedAtTheFirstInstantOfTheNextLocalDay();
+EdgeCase PurchasesOfOneDayShareOneLot();
+EdgeCase RefundsClawBackFromThePurchasesLotFirst();
+EdgeCase DebtIsPaidByCreditsAndReleases();
+EdgeCase SameInstantLotMaturitiesApplyByLotId();
+EdgeCase TicksReportMaturedMembersAndTierChangesRideInOutcomes();
 
 // All of the above, in that order.
 std::vector<EdgeCase> AllEdgeCases();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -188,10 +189,12 @@ struct ProgramModel {
   std::vector<PromotionBounds> promotions;  // parallel to program.promotions()
 };
 
+// SPEC §6 Lots. Available lots: one per expires_at. Pending lots: one per
+// (available_at, expires_at). A lot exists only while it holds points.
 struct Lot {
   int64_t lot_id = 0;  // per member, creation order
   int64_t remaining_points = 0;
-  int64_t available_at_ns = 0;
+  int64_t available_at_ns = 0;           // pending: the release instant
   std::optional<int64_t> expires_at_ns;  // nullopt = never
   bool pending = false;
 };
@@ -202,10 +205,13 @@ struct MonthBucket {
 };
 
 struct MemberModel {
-  RefMember state;  // available/pending are computed from lots at the end
+  RefMember state;  // available/pending/held_until are computed by Public()
   std::optional<int64_t> clock_ns;
   int64_t next_lot_id = 1;
-  std::vector<Lot> lots;       // creation order; lots with 0 points are dropped
+  std::vector<Lot> lots;  // creation order; a lot with 0 points is dropped at once
+  // Pending lot id -> the available lot (of its expiry) it merged into when
+  // it was released (a refund follows its purchase's points there).
+  std::map<int64_t, int64_t> merged_into;
   bool has_purchased = false;  // ever, refunds notwithstanding
   // (action, local day of occurred_at) -> applied engagements.
   std::map<std::pair<std::string, absl::CivilDay>, int64_t> engagements_per_day;
@@ -229,7 +235,7 @@ struct Order {
   int64_t amount_minor = 0;
   int64_t points = 0;  // what the purchase earned
   int64_t refunded_minor = 0;
-  int64_t lot_id = 0;  // 0 = no lot (earned 0 points)
+  int64_t lot_id = 0;  // the lot its EARN named; 0 = none (earned 0 points)
   int64_t month = 0;   // local month index of the purchase's t
 };
 
@@ -243,14 +249,31 @@ absl::Time FirstInstant(absl::CivilSecond cs, absl::TimeZone tz) {
   return info.pre;
 }
 
+// The first instant of the local day after the one containing `ns`.
+int64_t NextLocalDayStart(int64_t ns, absl::TimeZone tz) {
+  const absl::CivilDay next = absl::ToCivilDay(absl::FromUnixNanos(ns), tz) + 1;
+  return absl::ToUnixNanos(FirstInstant(absl::CivilSecond(next), tz));
+}
+
+// SPEC §6 Lots: a lot available at `a` expires at the first instant of the
+// local day after the one containing a + days × 86400 s, or with
+// round_to_month_end of the local month after the one containing it.
 std::optional<int64_t> ExpiresAt(const ProgramModel& p, int64_t available_at_ns) {
   const auto& ex = p.program.expiration();
   if (ex.mode() != loyalty::v1::Expiration::FIXED_DAYS) return std::nullopt;
-  const absl::Time e =
-      absl::FromUnixNanos(available_at_ns) + absl::Seconds(int64_t{ex.days()} * kSecondsPerDay);
-  if (!ex.round_to_month_end()) return absl::ToUnixNanos(e);
-  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilSecond(e, p.tz)) + 1;
+  const int64_t e = available_at_ns + int64_t{ex.days()} * kSecondsPerDay * kNanosPerSecond;
+  if (!ex.round_to_month_end()) return NextLocalDayStart(e, p.tz);
+  const absl::CivilMonth next = absl::ToCivilMonth(absl::FromUnixNanos(e), p.tz) + 1;
   return absl::ToUnixNanos(FirstInstant(absl::CivilSecond(next), p.tz));
+}
+
+// SPEC §6 Lots: purchase points of effective time `t` become available at
+// the first instant of the local day after the one containing
+// t + pending_days × 86400 s, at `t` itself when pending_days is 0.
+int64_t PendingUntil(const ProgramModel& p, int64_t t) {
+  const int64_t days = p.program.pending_days();
+  if (days == 0) return t;
+  return NextLocalDayStart(t + days * kSecondsPerDay * kNanosPerSecond, p.tz);
 }
 
 // `ns` + `months` local civil months, day clamped to the month's end, local
@@ -385,22 +408,15 @@ class Folder {
       return;
     }
     dedupe_.emplace(dedupe_key, std::move(bytes));
-    const std::string outcome = is_tick ? ApplyTick(e) : ApplyMemberEvent(e);
-    ++result_.outcome_reasons[outcome];
+    if (is_tick) {
+      ApplyTick(e);
+    } else {
+      ApplyMemberEvent(e);
+    }
   }
 
   RefResult Finish() {
-    for (auto& [key, m] : members_) {
-      int64_t available = 0;
-      int64_t pending = 0;
-      for (const Lot& lot : m.lots) {
-        (lot.pending ? pending : available) += lot.remaining_points;
-      }
-      m.state.available_points = available - m.state.debt_points;
-      m.state.pending_points = pending;
-      m.state.tier_held_until_ns = m.held_tier > 0 ? m.held_until_ns : std::nullopt;
-      result_.members.emplace(key, m.state);
-    }
+    for (const auto& [key, m] : members_) result_.members.emplace(key, Public(m));
     return std::move(result_);
   }
 
@@ -531,19 +547,75 @@ class Folder {
     return nullptr;
   }
 
+  // --- Outcomes --------------------------------------------------------------
+
+  // The member's public state (MemberState but version).
+  static RefMember Public(const MemberModel& m) {
+    RefMember s = m.state;
+    s.available_points = -m.state.debt_points;
+    s.pending_points = 0;
+    for (const Lot& lot : m.lots) {
+      (lot.pending ? s.pending_points : s.available_points) += lot.remaining_points;
+    }
+    s.tier_held_until_ns = m.held_tier > 0 ? m.held_until_ns : std::nullopt;
+    return s;
+  }
+
+  // available + pending (what the ledger entries sum to).
+  static int64_t Holding(const MemberModel& m) {
+    const RefMember s = Public(m);
+    return s.available_points + s.pending_points;
+  }
+
+  static RefOutcome NewOutcome(const Event& e, const std::string& member_id,
+                               const std::string& status) {
+    RefOutcome o;
+    o.program_id = e.program_id();
+    o.member_id = member_id;
+    o.event_id = e.event_id();
+    o.status = status;
+    return o;
+  }
+
+  void Emit(RefOutcome o) {
+    ++result_.outcome_reasons[o.status];
+    result_.outcomes.push_back(std::move(o));
+  }
+
+  void AddLotEntry(const char* type, int64_t lot_id, int64_t points, int64_t at_ns) {
+    out_->lot_entries.push_back({type, lot_id, points, at_ns});
+  }
+
   // --- Ticks -----------------------------------------------------------------
 
-  std::string ApplyTick(const Event& e) {
+  // The tick's maturities: one APPLIED:MATURED outcome per member of its
+  // program whose public state they changed; then the tick's own outcome.
+  void ApplyTick(const Event& e) {
     ProgramModel& p = programs_.at(e.program_id());
+    RefOutcome own = NewOutcome(e, "", "APPLIED");
     const int64_t now = ToNanos(e.tick().now());
-    if (now <= p.tick_time_ns) return "IGNORED:STALE_TICK";
+    if (now <= p.tick_time_ns) {
+      own.status = "IGNORED:STALE_TICK";
+      Emit(std::move(own));
+      return;
+    }
     p.tick_time_ns = now;
     // Every member of this program in the partition.
     for (auto it = members_.lower_bound({e.program_id(), ""});
          it != members_.end() && it->first.first == e.program_id(); ++it) {
-      Mature(p, &it->second, now);
+      MemberModel& m = it->second;
+      RefOutcome matured = NewOutcome(e, m.state.member_id, "APPLIED:MATURED");
+      const RefMember before = Public(m);
+      out_ = &matured;
+      Mature(p, &m, now);
+      out_ = nullptr;
+      const RefMember after = Public(m);
+      if (after == before) continue;
+      matured.points = (after.available_points + after.pending_points) -
+                       (before.available_points + before.pending_points);
+      Emit(std::move(matured));
     }
-    return "APPLIED";
+    Emit(std::move(own));
   }
 
   // --- Tiers -----------------------------------------------------------------
@@ -566,13 +638,23 @@ class Folder {
     return -1;
   }
 
-  // Records an effective tier change (one TIER_CHANGED outcome) if the
-  // effective tier is no longer `before`.
-  void NoteTierChange(const ProgramModel& p, MemberModel* m, int before, const char* cause) {
+  // Records an effective tier change (a TierChange of the current outcome)
+  // if the effective tier is no longer `before`.
+  void NoteTierChange(const ProgramModel& p, MemberModel* m, int before, const char* cause,
+                      int64_t at_ns) {
     const int after = EffectiveTier(p, *m);
     m->state.tier_id = TierId(p, after);
     if (after == before) return;
-    ++result_.outcome_reasons["APPLIED:TIER_CHANGED"];
+    RefTierChange change;
+    change.from_tier_id = TierId(p, before);
+    change.to_tier_id = m->state.tier_id;
+    change.cause = cause;
+    change.effective_at_ns = at_ns;
+    if (after >= 0) {
+      const auto& perks = p.program.tiers(after).perks();
+      change.perks.assign(perks.begin(), perks.end());
+    }
+    out_->tier_changes.push_back(std::move(change));
     ++result_.tier_changes[cause];
     ++result_.rule_hits["tier_to:" + m->state.tier_id];
   }
@@ -628,7 +710,7 @@ class Folder {
     }
     // In the first tier nothing is held (and no review is due).
     if (m->held_tier == 0) m->held_until_ns = std::nullopt;
-    NoteTierChange(p, m, before, cause);
+    NoteTierChange(p, m, before, cause, t);
   }
 
   static MonthBucket& Bucket(const ProgramModel& p, MemberModel* m, int64_t t) {
@@ -637,12 +719,14 @@ class Folder {
 
   // --- Lots ------------------------------------------------------------------
 
+  // Points that become available pay debt first.
   static void PayDebt(MemberModel* m, Lot* lot) {
     const int64_t paid = std::min(m->state.debt_points, lot->remaining_points);
     lot->remaining_points -= paid;
     m->state.debt_points -= paid;
   }
 
+  // A lot with no points disappears (its id is never used again).
   static void DropEmptyLots(MemberModel* m) {
     std::erase_if(m->lots, [](const Lot& lot) { return lot.remaining_points == 0; });
   }
@@ -654,25 +738,88 @@ class Folder {
     return nullptr;
   }
 
-  // REQUIRES: points > 0. Returns the new lot's id.
-  static int64_t AddLot(const ProgramModel& p, MemberModel* m, int64_t points,
-                        int64_t available_at_ns, bool pending) {
-    Lot lot;
-    lot.lot_id = m->next_lot_id++;
-    lot.remaining_points = points;
-    lot.available_at_ns = available_at_ns;
-    lot.expires_at_ns = ExpiresAt(p, available_at_ns);
-    lot.pending = pending;
-    if (!pending) PayDebt(m, &lot);
-    m->lots.push_back(lot);
-    return lot.lot_id;
+  // Credits `points` (> 0) at effective time `t`, available at
+  // `available_at_ns` (pending while that is after t), to the lot of its key:
+  // the available lot of its expiry, or the pending lot of its (available_at,
+  // expires_at); a new lot with the next id if none holds points. Available
+  // points pay debt first (the lot may be left empty, and then disappears:
+  // its id is used all the same). Writes the `type` entry naming the lot and
+  // returns the lot's id.
+  int64_t Credit(const ProgramModel& p, MemberModel* m, const char* type, int64_t points,
+                 int64_t t, int64_t available_at_ns) {
+    const bool pending = available_at_ns > t;
+    const std::optional<int64_t> expires_at_ns = ExpiresAt(p, available_at_ns);
+    Lot* lot = nullptr;
+    for (Lot& candidate : m->lots) {
+      if (candidate.pending == pending && candidate.expires_at_ns == expires_at_ns &&
+          (!pending || candidate.available_at_ns == available_at_ns)) {
+        lot = &candidate;  // at most one lot per key
+        break;
+      }
+    }
+    if (lot == nullptr) {
+      m->lots.push_back(Lot{.lot_id = m->next_lot_id++,
+                            .remaining_points = 0,
+                            .available_at_ns = available_at_ns,
+                            .expires_at_ns = expires_at_ns,
+                            .pending = pending});
+      lot = &m->lots.back();
+    }
+    const int64_t lot_id = lot->lot_id;
+    lot->remaining_points += points;
+    AddLotEntry(type, lot_id, points, t);
+    if (!pending && m->state.debt_points > 0) {
+      PayDebt(m, lot);
+      ++result_.rule_hits[lot->remaining_points == 0 ? "credit:all_to_debt" : "credit:paid_debt"];
+    }
+    DropEmptyLots(m);
+    return lot_id;
+  }
+
+  // A pending lot's release at `due_ns`: a RELEASE entry (0 points); its
+  // points pay debt first, the rest merges into the available lot of its
+  // expiry (which keeps its id); without one, the released lot becomes that
+  // available lot, keeping its own id.
+  void Release(MemberModel* m, int64_t lot_id, int64_t due_ns) {
+    Lot* lot = FindLot(m, lot_id);
+    AddLotEntry("RELEASE", lot_id, 0, due_ns);
+    lot->pending = false;
+    if (m->state.debt_points > 0) {
+      PayDebt(m, lot);
+      ++result_.rule_hits[lot->remaining_points == 0 ? "release:all_to_debt" : "release:paid_debt"];
+    }
+    if (lot->remaining_points > 0) {
+      const char* how = "release:kept_id";
+      for (Lot& other : m->lots) {
+        if (other.pending || other.lot_id == lot_id || other.expires_at_ns != lot->expires_at_ns) {
+          continue;
+        }
+        other.remaining_points += lot->remaining_points;
+        lot->remaining_points = 0;
+        m->merged_into[lot_id] = other.lot_id;
+        how = "release:merged";
+        break;
+      }
+      ++result_.rule_hits[how];
+    }
+    DropEmptyLots(m);
+  }
+
+  // A lot's expiry at `due_ns`: an EXPIRE entry of what it holds.
+  void Expire(MemberModel* m, int64_t lot_id, int64_t due_ns) {
+    Lot* lot = FindLot(m, lot_id);
+    m->state.expired_points += lot->remaining_points;
+    AddLotEntry("EXPIRE", lot_id, -lot->remaining_points, due_ns);
+    lot->remaining_points = 0;
+    DropEmptyLots(m);
   }
 
   // Every maturity of `m` due at or before `upto_ns`, one at a time, the
   // earliest first. At equal due times: lots first (by lot id, a release
-  // before the expiry of the same lot), then the grace review, then the plan
-  // end. A grace review sets the next review, which may itself be due by
-  // `upto_ns`, so the candidates are looked for again after each one.
+  // before an expiry), then the grace review, then the plan end. A release
+  // changes the lots and a grace review sets the next review, which may
+  // itself be due by `upto_ns`, so the candidates are looked for again after
+  // each one.
   void Mature(const ProgramModel& p, MemberModel* m, int64_t upto_ns) {
     enum Kind { kRelease = 0, kExpiry = 1, kGraceReview = 2, kPlanEnd = 3 };
     while (true) {
@@ -682,8 +829,11 @@ class Folder {
         if (std::get<0>(candidate) <= upto_ns && (!next || candidate < *next)) next = candidate;
       };
       for (const Lot& lot : m->lots) {
-        if (lot.pending) consider({lot.available_at_ns, 0, lot.lot_id, kRelease});
-        if (lot.expires_at_ns) consider({*lot.expires_at_ns, 0, lot.lot_id, kExpiry});
+        if (lot.pending) {
+          consider({lot.available_at_ns, 0, lot.lot_id, kRelease});
+        } else if (lot.expires_at_ns) {
+          consider({*lot.expires_at_ns, 0, lot.lot_id, kExpiry});
+        }
       }
       if (m->held_tier > 0 && m->held_until_ns) consider({*m->held_until_ns, 1, 0, kGraceReview});
       if (m->paid_tier >= 0 && m->state.vip_until_ns) {
@@ -692,38 +842,28 @@ class Folder {
       if (!next) break;
       const auto [due_ns, cls, lot_id, kind] = *next;
       if (kind == kRelease) {
-        Lot* lot = FindLot(m, lot_id);
-        lot->pending = false;
-        PayDebt(m, lot);
+        Release(m, lot_id, due_ns);
       } else if (kind == kExpiry) {
-        Lot* lot = FindLot(m, lot_id);
-        m->state.expired_points += lot->remaining_points;
-        std::erase_if(m->lots, [&](const Lot& l) { return l.lot_id == lot_id; });
+        Expire(m, lot_id, due_ns);
       } else if (kind == kGraceReview) {
         EvaluateTier(p, m, due_ns);
       } else {
         const int before = EffectiveTier(p, *m);
         m->paid_tier = -1;
-        NoteTierChange(p, m, before, "PLAN_ENDED");
+        NoteTierChange(p, m, before, "PLAN_ENDED", due_ns);
       }
     }
-    DropEmptyLots(m);
   }
 
-  static int64_t AvailablePoints(const MemberModel& m) {
-    int64_t sum = 0;
-    for (const Lot& lot : m.lots) {
-      if (!lot.pending) sum += lot.remaining_points;
-    }
-    return sum - m.state.debt_points;
-  }
+  static int64_t AvailablePoints(const MemberModel& m) { return Public(m).available_points; }
 
-  // Takes up to `points` from available lots in spending order: expires_at
-  // (never-expiring last), then creation. Returns what was taken.
-  static int64_t SpendFifo(MemberModel* m, int64_t points) {
+  // Takes up to `points` from available lots in spending order: expires_at,
+  // never-expiring last (one available lot per expiry, so no further tie).
+  // Returns what was taken.
+  static int64_t SpendByExpiry(MemberModel* m, int64_t points) {
     std::vector<Lot*> order;
     for (Lot& lot : m->lots) {
-      if (!lot.pending && lot.remaining_points > 0) order.push_back(&lot);
+      if (!lot.pending) order.push_back(&lot);
     }
     std::sort(order.begin(), order.end(), [](const Lot* a, const Lot* b) {
       const auto key = [](const Lot* l) {
@@ -739,13 +879,15 @@ class Folder {
       lot->remaining_points -= take;
       taken += take;
     }
+    DropEmptyLots(m);
     return taken;
   }
 
-  // FIFO, then the shortfall becomes debt (allow_negative_balance) or is
-  // written off. Returns what was taken, debt included, write-off excluded.
+  // By expiry, then the shortfall becomes debt (allow_negative_balance) or
+  // is written off. Returns what was taken, debt included, write-off
+  // excluded.
   static int64_t TakeWithDebt(const ProgramModel& p, MemberModel* m, int64_t points) {
-    int64_t taken = SpendFifo(m, points);
+    int64_t taken = SpendByExpiry(m, points);
     const int64_t shortfall = points - taken;
     if (shortfall > 0 && p.allow_negative_balance) {
       m->state.debt_points += shortfall;
@@ -756,7 +898,7 @@ class Folder {
 
   // --- Member events ---------------------------------------------------------
 
-  std::string ApplyMemberEvent(const Event& e) {
+  void ApplyMemberEvent(const Event& e) {
     ProgramModel& p = programs_.at(e.program_id());
     auto [it, created] = members_.try_emplace({e.program_id(), e.member_id()});
     MemberModel& m = it->second;
@@ -767,8 +909,13 @@ class Folder {
     }
     const int64_t occurred_ns = ToNanos(e.occurred_at());
     const int64_t t = std::max({occurred_ns, m.clock_ns.value_or(occurred_ns), p.tick_time_ns});
+    // The outcome carries the entries and tier changes of the maturities
+    // applied before the event too.
+    RefOutcome o = NewOutcome(e, e.member_id(), "");
+    out_ = &o;
     Mature(p, &m, t);
     m.clock_ns = t;
+    const int64_t holding_before = Holding(m);
 
     // Kept whatever the outcome, rule or not.
     if (e.has_engagement() && e.engagement().action() == "nps") {
@@ -808,8 +955,10 @@ class Folder {
     // After every member event that reaches the apply path, whatever its
     // outcome.
     EvaluateTier(p, &m, t);
-    DropEmptyLots(&m);
-    return outcome;
+    o.status = outcome;
+    o.points = Holding(m) - holding_before;
+    out_ = nullptr;
+    Emit(std::move(o));
   }
 
   static int64_t CategoryBp(const Program& program, const std::string& category) {
@@ -852,11 +1001,14 @@ class Folder {
                    const std::string& rule_id, int64_t count) {
     m->state.rewards_issued[reward_id] += count;
     result_.issued_rewards[absl::StrCat(source, ":", rule_id, ":", reward_id)] += count;
+    out_->issued_rewards.push_back(
+        {.source = source, .rule_id = rule_id, .reward_id = reward_id, .count = count});
   }
 
   // Random rewards of `trigger` (rules in file order) for the event; `matches`
   // says whether a rule's category fits. Paying wins issue the reward and put
-  // the bonus into a new available lot, counted in the month bucket of t.
+  // the bonus into the available lot of its expiry (a BONUS entry), counted
+  // in the month bucket of t.
   void DrawRandomRewards(const ProgramModel& p, MemberModel* m, const Event& e,
                          loyalty::v1::RandomReward::Trigger trigger,
                          const std::function<bool(const std::string&)>& matches, int64_t t,
@@ -876,7 +1028,7 @@ class Folder {
       ++result_.rule_hits["random_win:" + rule.rule_id()];
       if (!rule.reward_id().empty()) IssueReward(m, rule.reward_id(), "RANDOM", rule.rule_id(), 1);
       if (rule.bonus_points() > 0) {
-        AddLot(p, m, rule.bonus_points(), t, /*pending=*/false);
+        Credit(p, m, "BONUS", rule.bonus_points(), t, t);
         m->state.lifetime_earned_points += rule.bonus_points();
         Bucket(p, m, t).earned_points += rule.bonus_points();
         result_.rule_hits["bonus_points"] += rule.bonus_points();
@@ -929,8 +1081,8 @@ class Folder {
     order.points = points;
     order.month = LocalMonth(t, p.tz);
     if (points > 0) {
-      const int64_t pending_ns = int64_t{program.pending_days()} * kSecondsPerDay * kNanosPerSecond;
-      order.lot_id = AddLot(p, m, points, t + pending_ns, pending_ns > 0);
+      // One EARN entry into the lot of its (available_at, expires_at).
+      order.lot_id = Credit(p, m, "EARN", points, t, PendingUntil(p, t));
       m->state.lifetime_earned_points += points;
     }
     orders_.emplace(Key3{e.program_id(), e.member_id(), pu.order_id()}, order);
@@ -1006,7 +1158,7 @@ class Folder {
     m->engagements_per_day[day_key] = count + 1;
     if (rule->unique_per_ref()) m->used_refs.insert({en.action(), en.ref()});
     if (rule->points() > 0) {
-      AddLot(p, m, rule->points(), t, /*pending=*/false);
+      Credit(p, m, "ENGAGE", rule->points(), t, t);
       m->state.lifetime_earned_points += rule->points();
       Bucket(p, m, t).earned_points += rule->points();
     }
@@ -1016,7 +1168,7 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyRedemption(const ProgramModel& p, MemberModel* m, const Event& e) {
+  std::string ApplyRedemption(const ProgramModel& p, MemberModel* m, const Event& e) {
     const auto& r = e.redemption();
     int64_t cost = r.points();
     if (!r.reward_id().empty()) {
@@ -1036,9 +1188,29 @@ class Folder {
       cost = reward->cost_points();
     }
     if (AvailablePoints(*m) < cost) return "REJECTED:INSUFFICIENT_POINTS";
-    SpendFifo(m, cost);
+    SpendByExpiry(m, cost);
     m->state.redeemed_points += cost;
     return "APPLIED";
+  }
+
+  // "The lot the purchase's points went into": the lot its EARN named while
+  // it exists (still pending, or available: an available credit, or a
+  // released lot that became the available lot of its expiry), else the
+  // available lot it merged into at its release, while that same lot (same
+  // id) exists. A later lot of the same key has a new id and is not it.
+  // `which` says which case applied (for rule_hits).
+  static Lot* PurchaseLot(MemberModel* m, const Order& order, const char** which) {
+    *which = "none";
+    if (order.lot_id == 0) return nullptr;
+    if (Lot* lot = FindLot(m, order.lot_id)) {
+      *which = lot->pending ? "pending" : "available";
+      return lot;
+    }
+    auto merged = m->merged_into.find(order.lot_id);
+    if (merged == m->merged_into.end()) return nullptr;
+    Lot* lot = FindLot(m, merged->second);
+    if (lot != nullptr) *which = "merged";
+    return lot;
   }
 
   std::string ApplyRefund(const ProgramModel& p, MemberModel* m, const Event& e) {
@@ -1057,12 +1229,17 @@ class Folder {
 
     int64_t taken = 0;
     if (clawback > 0) {
-      // The order's own lot first (pending or available), ...
-      if (Lot* own = order.lot_id == 0 ? nullptr : FindLot(m, order.lot_id)) {
+      // The lot the purchase's points went into first (pending or
+      // available, at most what it holds; it may hold other events' points
+      // too), ...
+      const char* which = "none";
+      if (Lot* own = PurchaseLot(m, order, &which)) {
         taken = std::min(clawback, own->remaining_points);
         own->remaining_points -= taken;
+        DropEmptyLots(m);
       }
-      // ... then FIFO, then debt or write-off.
+      ++result_.rule_hits[absl::StrCat("refund_lot:", which)];
+      // ... then by expiry, then debt or write-off.
       if (clawback > taken) taken += TakeWithDebt(p, m, clawback - taken);
     }
     m->state.clawed_back_points += taken;
@@ -1078,11 +1255,10 @@ class Folder {
     return "APPLIED";
   }
 
-  static std::string ApplyAdjustment(const ProgramModel& p, MemberModel* m, const Event& e,
-                                     int64_t t) {
+  std::string ApplyAdjustment(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t) {
     const int64_t points = e.adjustment().points();
     if (points > 0) {
-      AddLot(p, m, points, t, /*pending=*/false);
+      Credit(p, m, "ADJUST", points, t, t);
       m->state.adjusted_points += points;
     } else {
       m->state.adjusted_points -= TakeWithDebt(p, m, -points);
@@ -1110,7 +1286,7 @@ class Folder {
     // plan's tier was dropped by its maturity before this event).
     const int before = EffectiveTier(p, *m);
     m->paid_tier = std::max(m->paid_tier, TierIndex(p.program, plan->tier_id()));
-    NoteTierChange(p, m, before, "PLAN_STARTED");
+    NoteTierChange(p, m, before, "PLAN_STARTED", t);
     return "APPLIED";
   }
 
@@ -1119,9 +1295,32 @@ class Folder {
   std::map<Key3, std::string> dedupe_;  // -> deterministic serialization
   std::map<Key3, Order> orders_;        // (program, member, order_id)
   RefResult result_;
+  // The outcome being built: maturities, credits, tier changes and issued
+  // rewards append to it.
+  RefOutcome* out_ = nullptr;
 };
 
 }  // namespace
+
+std::string Describe(const RefOutcome& o) {
+  const auto at = [](int64_t ns) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", absl::FromUnixNanos(ns), absl::UTCTimeZone());
+  };
+  std::string out = absl::StrCat(o.program_id, "/", o.member_id, " ", o.event_id, " ", o.status,
+                                 " points ", o.points);
+  for (const RefTierChange& c : o.tier_changes) {
+    absl::StrAppend(&out, " tier ", c.from_tier_id, ">", c.to_tier_id, ":", c.cause, "@",
+                    at(c.effective_at_ns), "[", absl::StrJoin(c.perks, ","), "]");
+  }
+  for (const RefLotEntry& e : o.lot_entries) {
+    absl::StrAppend(&out, " ", e.type, "#", e.lot_id, e.points >= 0 ? "+" : "", e.points, "@",
+                    at(e.effective_at_ns));
+  }
+  for (const RefIssuedReward& r : o.issued_rewards) {
+    absl::StrAppend(&out, " issued ", r.source, ":", r.rule_id, ":", r.reward_id, "x", r.count);
+  }
+  return out;
+}
 
 RefResult Fold(const std::vector<std::string>& lines,
                const std::vector<loyalty::v1::Program>& programs) {

@@ -19,8 +19,11 @@
 //
 // It models every programme rule of docs/semantics.md (tiers with month
 // buckets and grace reviews, paid plans, promotions, punch cards, random
-// rewards, the first-purchase reward, NPS keeping). What it leaves out:
-// version numbers, ledger entries, voucher codes (see README.md).
+// rewards, the first-purchase reward, NPS keeping) and the lots of SPEC §6
+// (available ones keyed by expiry, pending ones by release and expiry, ids
+// in creation order), and each outcome's tier changes and the entries that
+// name a lot. What it leaves out: version numbers, the ledger entries that
+// name no lot, voucher codes (see README.md).
 //
 // Thread-safety: Fold is a pure function; call it from any thread.
 
@@ -51,7 +54,51 @@ struct RefMember {
   std::map<std::string, int64_t> stamps;          // card -> stamps on it
   std::map<std::string, int64_t> rewards_issued;  // reward -> times issued by rules
   std::optional<int32_t> last_nps_score;
+  bool operator==(const RefMember&) const = default;
 };
+
+// One outcome record (SPEC §2 `loyalty.outcomes`, proto Outcome), as far as
+// the model knows it. Every accepted event has one (DUPLICATE ones are only
+// counted); a tick also has one per member whose maturities it applied and
+// whose public state (any MemberState field but version) they changed
+// (APPLIED:MATURED, the tick's event_id, member_id set).
+struct RefTierChange {
+  std::string from_tier_id, to_tier_id, cause;  // cause: QUALIFIED, GRACE_ENDED, ...
+  int64_t effective_at_ns = 0;                  // the event's t or the maturity's due time
+  std::vector<std::string> perks;               // of to_tier_id
+  bool operator==(const RefTierChange&) const = default;
+};
+// A ledger entry that names a lot: EARN, ENGAGE, BONUS and positive ADJUST
+// (the lot credited), RELEASE (the pending lot released, 0 points), EXPIRE
+// (the lot expired, minus what it held). Other entries (REDEEM, CLAWBACK,
+// negative ADJUST) are not modelled one by one; the outcome's points cover
+// them.
+struct RefLotEntry {
+  std::string type;  // LedgerEntry.Type name
+  int64_t lot_id = 0;
+  int64_t points = 0;
+  int64_t effective_at_ns = 0;  // t of the event, or the due time of a maturity
+  bool operator==(const RefLotEntry&) const = default;
+};
+struct RefIssuedReward {
+  std::string source, rule_id, reward_id;  // source: IssuedReward.Source name
+  int64_t count = 0;
+  bool operator==(const RefIssuedReward&) const = default;
+};
+struct RefOutcome {
+  std::string program_id, member_id, event_id;  // member_id "" for a tick's own outcome
+  std::string status;  // "APPLIED", "APPLIED:MATURED", "IGNORED:STALE_TICK", ...
+  // Net change of available + pending made by the event itself (MATURED: by
+  // the maturities; a member event's maturities are not counted).
+  int64_t points = 0;
+  std::vector<RefTierChange> tier_changes;  // in the order they happened
+  std::vector<RefLotEntry> lot_entries;     // maturities first, then the event's own
+  std::vector<RefIssuedReward> issued_rewards;
+  bool operator==(const RefOutcome&) const = default;
+};
+
+// One line of text for an outcome, for test messages and comparisons.
+std::string Describe(const RefOutcome& o);
 
 struct RefResult {
   // (program_id, member_id) -> state.
@@ -61,10 +108,14 @@ struct RefResult {
   // Events with outcome DUPLICATE (not counted in outcome_reasons).
   int64_t duplicates = 0;
   // "APPLIED", "IGNORED:DAILY_CAP", "REJECTED:INSUFFICIENT_POINTS", ... ->
-  // count. Ticks count too: "APPLIED", or "IGNORED:STALE_TICK" when
-  // now <= the program's tick_time. Each effective tier change adds one
-  // "APPLIED:TIER_CHANGED" (the extra outcome of docs/semantics.md).
+  // count (the `status` of every outcome). Ticks count too: "APPLIED", or
+  // "IGNORED:STALE_TICK" when now <= the program's tick_time, and
+  // "APPLIED:MATURED" once per member whose public state their maturities
+  // changed.
   std::map<std::string, int64_t> outcome_reasons;
+  // Every outcome but DUPLICATE ones, in the order the model made them (a
+  // tick: the MATURED ones by member_id, then its own).
+  std::vector<RefOutcome> outcomes;
   // Tier changes by cause: "QUALIFIED", "GRACE_ENDED", "PLAN_STARTED",
   // "PLAN_ENDED" -> count.
   std::map<std::string, int64_t> tier_changes;
@@ -76,7 +127,13 @@ struct RefResult {
   // "promotion:<id>" (matching purchases), "random_win:<rule>" (paying wins),
   // "random_capped:<rule>" (wins refused by the daily cap), "bonus_points"
   // (random bonus points paid), "nps" (scores kept), "tier_to:<tier_id>"
-  // (effective tier changes into that tier).
+  // (effective tier changes into that tier); lots: "credit:paid_debt" and
+  // "credit:all_to_debt" (an available credit paid debt, or all of it went
+  // to debt), "release:paid_debt", "release:all_to_debt", "release:merged"
+  // (into the available lot of its expiry), "release:kept_id" (became that
+  // lot); refunds with a clawback, by the lot taken from first:
+  // "refund_lot:pending", "refund_lot:available" (the lot its EARN named),
+  // "refund_lot:merged" (the lot it merged into), "refund_lot:none".
   std::map<std::string, int64_t> rule_hits;
 };
 

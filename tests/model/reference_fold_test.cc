@@ -1,6 +1,6 @@
 // Unit tests of the reference model itself, with expected values computed by
-// hand from SPEC §6–§7 and docs/semantics.md (the arithmetic is in the
-// comments). The model test compares the engine with this model; these tests
+// hand from SPEC §6–§7, docs/semantics.md and the decisions of README.md (the
+// arithmetic is in the comments). The model test compares the engine with this model; these tests
 // make sure the model says what the spec says. The streams that the model
 // test also replays through the engine (the tests named as the functions of
 // edge_cases.h) are in edge_cases.cc, with the arithmetic of their lines.
@@ -61,129 +61,434 @@ const RefMember& Member(const RefResult& r, const std::string& member_id,
   return it == r.members.end() ? kMissing : it->second;
 }
 
-// --- Lots, FIFO, expiry ----------------------------------------------------
+// The outcomes of `member_id` ("" for the ticks' own outcomes) in order, as
+// Describe writes them without the leading "program/member ".
+std::vector<std::string> OutcomesOf(const RefResult& r, const std::string& member_id) {
+  std::vector<std::string> out;
+  for (const RefOutcome& o : r.outcomes) {
+    if (o.member_id != member_id) continue;
+    const std::string text = Describe(o);
+    out.push_back(text.substr(text.find(' ') + 1));
+  }
+  return out;
+}
 
-constexpr char kFifoProgram[] = R"pb(
-  program_id: "p"
-  currency: "EUR"
-  timezone: "UTC"
-  earn { points: 1 per_minor: 100 }
-  pending_days: 10
-  expiration { mode: FIXED_DAYS days: 30 }
-  tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-  engagement_rules { action: "like" points: 5 }
-)pb";
+using Lines = std::vector<std::string>;
+using Counts = std::map<std::string, int64_t>;
 
-TEST(ReferenceFoldTest, FifoSpendsEarliestExpiryFirstNotCreationOrder) {
-  const std::vector<Program> programs = {ParseProgram(kFifoProgram)};
-  const std::vector<std::string> lines = {
-      // lot1: 2000 × 10000 × 1 / (100 × 10000) = 20 points, pending until
-      // 01-11 (10 days), expires 01-11 + 30 d = 02-10.
-      Ev("e1", "m", "2024-01-01T00:00:00Z", Purchase("A", 2000)),
-      // lot2: 5 points, available at once, expires 01-05 + 30 d = 02-04.
-      Ev("e2", "m", "2024-01-05T00:00:00Z", Engage("like")),
-      // lot3: 5 points, expires 01-06 + 30 d = 02-05.
-      Ev("e3", "m", "2024-01-06T00:00:00Z", Engage("like")),
-      // lot1 released at 01-11. Spend 7 by expires_at: lot2 (02-04) 5 -> 0,
-      // lot3 (02-05) 5 -> 3; lot1 (02-10, created first) untouched: 20.
-      Ev("e4", "m", "2024-01-12T00:00:00Z", RedeemPoints(7)),
-      // lot2 is empty at 02-04; lot3 expires at 02-05 (t >= expires_at): 3.
-      Tick("t1", "2024-02-05T00:00:00Z"),
-      // lot1 expires at 02-10: 20.
-      Tick("t2", "2024-02-10T00:00:00Z"),
-  };
+// --- Lots: expiry and release days, shared lots, ids, debt -----------------
+// The streams and their arithmetic are in edge_cases.cc.
 
+TEST(ReferenceFoldTest, LotsSpendByExpiryAndExpireAtTheNextLocalDayStart) {
+  const EdgeCase c = LotsSpendByExpiryAndExpireAtTheNextLocalDayStart();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
   {
-    const RefResult r = Fold(Prefix(lines, 3), programs);
+    const RefResult r = Fold(Prefix(c.lines, 3), programs);
     const RefMember& m = Member(r, "m");
     EXPECT_EQ(m.pending_points, 20);
     EXPECT_EQ(m.available_points, 10);
-    EXPECT_EQ(m.tier_id, "member");
     ExpectInvariant(m);
   }
   {
-    const RefResult r = Fold(Prefix(lines, 5), programs);
+    // Through t1 (02-05T12:00): lot 3 has not expired yet.
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
     const RefMember& m = Member(r, "m");
-    // Creation-order FIFO would have taken 7 from lot1 and expired 10 here.
-    EXPECT_EQ(m.available_points, 20);
+    EXPECT_EQ(m.available_points, 23);
     EXPECT_EQ(m.pending_points, 0);
-    EXPECT_EQ(m.lifetime_earned_points, 30);
     EXPECT_EQ(m.redeemed_points, 7);
+    EXPECT_EQ(m.expired_points, 0);
+    ExpectInvariant(m);
+  }
+  {
+    const RefResult r = Fold(Prefix(c.lines, 6), programs);
+    const RefMember& m = Member(r, "m");
+    // Creation-order spending would have taken 7 from lot 1 and expired 10.
+    EXPECT_EQ(m.available_points, 20);
+    EXPECT_EQ(m.lifetime_earned_points, 30);
     EXPECT_EQ(m.expired_points, 3);
     ExpectInvariant(m);
   }
-  {
-    const RefResult r = Fold(lines, programs);
-    const RefMember& m = Member(r, "m");
-    EXPECT_EQ(m.available_points, 0);
-    EXPECT_EQ(m.expired_points, 23);  // 3 + 20
-    ExpectInvariant(m);
-    EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 6);
-  }
+  const RefResult r = Fold(c.lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.expired_points, 23);  // 3 + 20
+  ExpectInvariant(m);
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 7}, {"APPLIED:MATURED", 2}}));
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"e1 APPLIED points 20 EARN#1+20@2024-01-01T00:00:00Z",
+                   "e2 APPLIED points 5 ENGAGE#2+5@2024-01-05T00:00:00Z",
+                   "e3 APPLIED points 5 ENGAGE#3+5@2024-01-06T00:00:00Z",
+                   "e4 APPLIED points -7 RELEASE#1+0@2024-01-12T00:00:00Z",
+                   "t2 APPLIED:MATURED points -3 EXPIRE#3-3@2024-02-06T00:00:00Z",
+                   "t3 APPLIED:MATURED points -20 EXPIRE#1-20@2024-02-12T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, ""), (Lines{"t1 APPLIED points 0", "t2 APPLIED points 0",
+                                      "t3 APPLIED points 0"}));
 }
 
-TEST(ReferenceFoldTest, EffectiveTimeFollowsTickTime) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    earn { points: 1 per_minor: 100 }
-    pending_days: 2
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      Tick("t1", "2024-03-10T00:00:00Z"),
-      // occurred 03-01 but t = max(03-01, tick_time 03-10) = 03-10: 5 points
-      // pending until 03-12 (not 03-03).
-      Ev("e1", "m", "2024-03-01T00:00:00Z", Purchase("A", 500)),
-      Tick("t2", "2024-03-11T23:59:59Z"),  // not yet due
-      Tick("t3", "2024-03-11T00:00:00Z"),  // now <= tick_time: stale
-      Tick("t4", "2024-03-12T00:00:00Z"),  // release
-  };
+TEST(ReferenceFoldTest, PendingPointsFollowTickTimeAndStaleTicksChangeNothing) {
+  const EdgeCase c = PendingPointsFollowTickTimeAndStaleTicksChangeNothing();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
   {
-    const RefResult r = Fold(Prefix(lines, 4), programs);
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
     const RefMember& m = Member(r, "m");
     EXPECT_EQ(m.pending_points, 5);
     EXPECT_EQ(m.available_points, 0);
     // Purchase dates follow occurred_at, not t.
     EXPECT_EQ(m.first_purchase_at_ns, Ns("2024-03-01T00:00:00Z"));
-    EXPECT_EQ(r.outcome_reasons.at("IGNORED:STALE_TICK"), 1);
+    EXPECT_EQ(r.outcome_reasons.at("IGNORED:STALE_TICK"), 2);
   }
-  const RefResult r = Fold(lines, programs);
+  const RefResult r = Fold(c.lines, programs);
   const RefMember& m = Member(r, "m");
   EXPECT_EQ(m.pending_points, 0);
   EXPECT_EQ(m.available_points, 5);
   ExpectInvariant(m);
-  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 4);  // 3 ticks + purchase
+  EXPECT_EQ(r.outcome_reasons,
+            (Counts{{"APPLIED", 4}, {"IGNORED:STALE_TICK", 2}, {"APPLIED:MATURED", 1}}));
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"e1 APPLIED points 5 EARN#1+5@2024-03-10T00:00:00Z",
+                   "t5 APPLIED:MATURED points 0 RELEASE#1+0@2024-03-13T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, ""),
+            (Lines{"t1 APPLIED points 0", "t2 APPLIED points 0", "t3 IGNORED:STALE_TICK points 0",
+                   "t4 IGNORED:STALE_TICK points 0", "t5 APPLIED points 0"}));
 }
 
 TEST(ReferenceFoldTest, RoundToMonthEndUsesLocalMonthAcrossDst) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    timezone: "Europe/Paris"
-    earn { points: 1 per_minor: 100 }
-    expiration { mode: FIXED_DAYS days: 30 round_to_month_end: true }
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-    engagement_rules { action: "like" points: 10 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // a = 2024-01-31T23:30Z (Feb 1 00:30 CET). a + 30 d = 2024-03-01T23:30Z
-      // = Mar 2 00:30 CET, in local March, so the lot expires at the first
-      // instant of local April: 2024-04-01T00:00 CEST = 2024-03-31T22:00Z.
-      // (In UTC it would be 2024-04-01T00:00Z.)
-      Ev("e1", "m", "2024-01-31T23:30:00Z", Engage("like")),
-      Tick("t1", "2024-03-31T21:59:59Z"),
-      Tick("t2", "2024-03-31T22:00:00Z"),
-  };
+  const EdgeCase c = RoundToMonthEndUsesLocalMonthAcrossDst();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
   {
-    const RefResult r = Fold(Prefix(lines, 2), programs);
+    const RefResult r = Fold(Prefix(c.lines, 2), programs);
     EXPECT_EQ(Member(r, "m").available_points, 10);
     EXPECT_EQ(Member(r, "m").expired_points, 0);
   }
-  const RefResult r = Fold(lines, programs);
+  const RefResult r = Fold(c.lines, programs);
   EXPECT_EQ(Member(r, "m").available_points, 0);
   EXPECT_EQ(Member(r, "m").expired_points, 10);
   ExpectInvariant(Member(r, "m"));
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"e1 APPLIED points 10 ENGAGE#1+10@2024-01-31T23:30:00Z",
+                   "t2 APPLIED:MATURED points -10 EXPIRE#1-10@2024-03-31T22:00:00Z"}));
+}
+
+TEST(ReferenceFoldTest, FixedDaysExpireAtLocalDayStartsAcrossDst) {
+  const EdgeCase c = FixedDaysExpireAtLocalDayStartsAcrossDst();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  {
+    // Through t2 (04-02T21:59:59Z): nothing has expired.
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
+    EXPECT_EQ(Member(r, "b").available_points, 20);
+    EXPECT_EQ(Member(r, "b").expired_points, 0);
+  }
+  {
+    // Through t4 (04-04T21:59:59Z): b's lot has expired, a's not.
+    const RefResult r = Fold(Prefix(c.lines, 7), programs);
+    EXPECT_EQ(Member(r, "b").expired_points, 20);
+    EXPECT_EQ(Member(r, "a").available_points, 10);
+  }
+  const RefResult r = Fold(c.lines, programs);
+  for (const auto& [member, expired] :
+       std::vector<std::pair<std::string, int64_t>>{{"a", 10}, {"b", 20}, {"c", 10}}) {
+    EXPECT_EQ(Member(r, member).expired_points, expired) << member;
+    EXPECT_EQ(Member(r, member).available_points, 0) << member;
+    ExpectInvariant(Member(r, member));
+  }
+  EXPECT_EQ(OutcomesOf(r, "a"),
+            (Lines{"a1 APPLIED points 10 ENGAGE#1+10@2024-03-25T12:00:00Z",
+                   "t5 APPLIED:MATURED points -10 EXPIRE#1-10@2024-04-04T22:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "b"),
+            (Lines{"b1 APPLIED points 10 ENGAGE#1+10@2024-03-22T22:30:00Z",
+                   "b2 APPLIED points 10 ENGAGE#1+10@2024-03-23T10:00:00Z",
+                   "t3 APPLIED:MATURED points -20 EXPIRE#1-20@2024-04-02T22:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "c"),
+            (Lines{"c1 APPLIED points 10 ENGAGE#1+10@2024-10-20T22:30:00Z",
+                   "t7 APPLIED:MATURED points -10 EXPIRE#1-10@2024-10-30T23:00:00Z"}));
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 11}, {"APPLIED:MATURED", 3}}));
+}
+
+TEST(ReferenceFoldTest, PendingReleasedAtTheFirstInstantOfTheNextLocalDay) {
+  const EdgeCase c = PendingReleasedAtTheFirstInstantOfTheNextLocalDay();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  {
+    // Through t3 (09-08T03:59:59Z): n released, m still pending.
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
+    EXPECT_EQ(Member(r, "n").available_points, 20);
+    EXPECT_EQ(Member(r, "n").pending_points, 0);
+    EXPECT_EQ(Member(r, "m").pending_points, 10);
+  }
+  const RefResult r = Fold(c.lines, programs);
+  EXPECT_EQ(Member(r, "n").expired_points, 20);
+  EXPECT_EQ(Member(r, "m").expired_points, 10);
+  EXPECT_EQ(OutcomesOf(r, "n"),
+            (Lines{"n1 APPLIED points 20 EARN#1+20@2024-09-05T03:30:00Z",
+                   "t2 APPLIED:MATURED points 0 RELEASE#1+0@2024-09-06T04:00:00Z",
+                   "t4 APPLIED:MATURED points -20 EXPIRE#1-20@2024-09-08T04:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"m1 APPLIED points 10 EARN#1+10@2024-09-06T15:00:00Z",
+                   "t4 APPLIED:MATURED points 0 RELEASE#1+0@2024-09-08T04:00:00Z",
+                   "t6 APPLIED:MATURED points -10 EXPIRE#1-10@2024-09-10T03:00:00Z"}));
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 8}, {"APPLIED:MATURED", 4}}));
+}
+
+TEST(ReferenceFoldTest, PurchasesOfOneDayShareOneLot) {
+  const EdgeCase c = PurchasesOfOneDayShareOneLot();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  {
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
+    EXPECT_EQ(Member(r, "m").pending_points, 5);
+    EXPECT_EQ(Member(r, "m").available_points, 47);
+  }
+  {
+    const RefResult r = Fold(Prefix(c.lines, 6), programs);
+    EXPECT_EQ(Member(r, "m").pending_points, 0);
+    EXPECT_EQ(Member(r, "m").available_points, 52);
+  }
+  const RefResult r = Fold(c.lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 0);
+  EXPECT_EQ(m.expired_points, 52);
+  EXPECT_EQ(m.lifetime_earned_points, 45);
+  EXPECT_EQ(m.adjusted_points, 7);
+  ExpectInvariant(m);
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"p1 APPLIED points 10 EARN#1+10@2024-01-10T08:00:00Z",
+                   "p2 APPLIED points 20 EARN#1+20@2024-01-10T20:00:00Z",
+                   "p3 APPLIED points 5 EARN#2+5@2024-01-11T01:00:00Z",
+                   "e4 APPLIED points 10 RELEASE#1+0@2024-01-12T00:00:00Z "
+                   "ENGAGE#1+10@2024-01-12T10:00:00Z",
+                   "e5 APPLIED points 7 ADJUST#1+7@2024-01-12T11:00:00Z",
+                   "t1 APPLIED:MATURED points 0 RELEASE#2+0@2024-01-13T00:00:00Z",
+                   "t2 APPLIED:MATURED points -47 EXPIRE#1-47@2024-02-12T00:00:00Z",
+                   "t3 APPLIED:MATURED points -5 EXPIRE#2-5@2024-02-13T00:00:00Z"}));
+}
+
+TEST(ReferenceFoldTest, RefundsClawBackFromThePurchasesLotFirst) {
+  const EdgeCase c = RefundsClawBackFromThePurchasesLotFirst();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  {
+    // Through a4: 50 from the pending lot.
+    const RefResult r = Fold(Prefix(c.lines, 5), programs);
+    const RefMember& a = Member(r, "a");
+    EXPECT_EQ(a.pending_points, 100);
+    EXPECT_EQ(a.available_points, 20);
+    EXPECT_EQ(a.clawed_back_points, 50);
+    EXPECT_EQ(a.debt_points, 0);
+    ExpectInvariant(a);
+  }
+  {
+    // Through t1: a's released 100 merged into lot 3.
+    const RefResult r = Fold(Prefix(c.lines, 11), programs);
+    EXPECT_EQ(Member(r, "a").available_points, 120);
+    EXPECT_EQ(Member(r, "a").pending_points, 0);
+    EXPECT_EQ(Member(r, "b").available_points, 10);
+    EXPECT_EQ(Member(r, "c").available_points, 30);
+  }
+  {
+    // Through t2: lot 1 expired with its 10 (the refund a5 took from lot 3).
+    const RefResult r = Fold(Prefix(c.lines, 16), programs);
+    EXPECT_EQ(Member(r, "a").expired_points, 10);
+    EXPECT_EQ(Member(r, "a").available_points, 60);
+  }
+  const RefResult r = Fold(c.lines, programs);
+  const RefMember& a = Member(r, "a");
+  EXPECT_EQ(a.lifetime_earned_points, 170);
+  EXPECT_EQ(a.clawed_back_points, 100);
+  EXPECT_EQ(a.expired_points, 70);
+  EXPECT_EQ(a.available_points, 0);
+  EXPECT_EQ(a.purchase_count, 1);  // B refunded in full
+  EXPECT_EQ(a.spend_minor, 5000);  // 15000 − 5000 − 5000
+  ExpectInvariant(a);
+  const RefMember& b = Member(r, "b");
+  EXPECT_EQ(b.lifetime_earned_points, 30);
+  EXPECT_EQ(b.clawed_back_points, 20);
+  EXPECT_EQ(b.expired_points, 10);
+  EXPECT_EQ(b.available_points, 0);
+  EXPECT_EQ(b.purchase_count, 1);
+  ExpectInvariant(b);
+  const RefMember& cm = Member(r, "c");
+  EXPECT_EQ(cm.lifetime_earned_points, 40);
+  EXPECT_EQ(cm.redeemed_points, 30);
+  EXPECT_EQ(cm.clawed_back_points, 10);
+  EXPECT_EQ(cm.available_points, 0);
+  EXPECT_EQ(cm.debt_points, 0);
+  ExpectInvariant(cm);
+  EXPECT_EQ(r.rule_hits.at("refund_lot:pending"), 2);  // a4, b2
+  EXPECT_EQ(r.rule_hits.at("refund_lot:merged"), 1);   // a5
+  EXPECT_EQ(r.rule_hits.at("refund_lot:none"), 1);     // c4
+  EXPECT_EQ(r.rule_hits.count("refund_lot:available"), 0);
+  EXPECT_EQ(r.rule_hits.at("release:merged"), 2);   // a, c
+  EXPECT_EQ(r.rule_hits.at("release:kept_id"), 1);  // b
+  EXPECT_EQ(OutcomesOf(r, "a"),
+            (Lines{"a0 APPLIED points 10 ENGAGE#1+10@2023-12-05T10:00:00Z",
+                   "a1 APPLIED points 100 EARN#2+100@2024-01-10T10:00:00Z",
+                   "a2 APPLIED points 50 EARN#2+50@2024-01-10T12:00:00Z",
+                   "a3 APPLIED points 10 ENGAGE#3+10@2024-01-10T14:00:00Z",
+                   "a4 APPLIED points -50",
+                   "t1 APPLIED:MATURED points 0 RELEASE#2+0@2024-01-13T00:00:00Z",
+                   "a5 APPLIED points -50",
+                   "t2 APPLIED:MATURED points -10 EXPIRE#1-10@2024-02-01T00:00:00Z",
+                   "t3 APPLIED:MATURED points -60 EXPIRE#3-60@2024-03-01T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "b"),
+            (Lines{"b1 APPLIED points 20 EARN#1+20@2024-01-10T10:00:00Z",
+                   "b2 APPLIED points -20",
+                   "b3 APPLIED points 10 EARN#2+10@2024-01-10T12:00:00Z",
+                   "t1 APPLIED:MATURED points 0 RELEASE#2+0@2024-01-13T00:00:00Z",
+                   "t3 APPLIED:MATURED points -10 EXPIRE#2-10@2024-03-01T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "c"),
+            (Lines{"c0 APPLIED points 10 ENGAGE#1+10@2024-01-10T10:00:00Z",
+                   "c1 APPLIED points 20 EARN#2+20@2024-01-10T11:00:00Z",
+                   "t1 APPLIED:MATURED points 0 RELEASE#2+0@2024-01-13T00:00:00Z",
+                   "c2 APPLIED points -30",
+                   "c3 APPLIED points 10 ENGAGE#3+10@2024-01-14T01:00:00Z",
+                   "c4 APPLIED points -10"}));
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 17}, {"APPLIED:MATURED", 6}}));
+}
+
+TEST(ReferenceFoldTest, DebtIsPaidByCreditsAndReleases) {
+  const EdgeCase c = DebtIsPaidByCreditsAndReleases();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  {
+    const RefResult r = Fold(Prefix(c.lines, 4), programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.debt_points, 5);
+    EXPECT_EQ(m.available_points, -5);
+    EXPECT_EQ(m.pending_points, 30);
+    EXPECT_EQ(m.adjusted_points, -25);
+    EXPECT_EQ(m.lifetime_earned_points, 50);
+    ExpectInvariant(m);
+  }
+  {
+    // Through t1: nothing released yet.
+    const RefResult r = Fold(Prefix(c.lines, 7), programs);
+    EXPECT_EQ(Member(r, "m").pending_points, 30);
+    EXPECT_EQ(Member(r, "n").pending_points, 20);
+    EXPECT_EQ(Member(r, "n").debt_points, 50);
+  }
+  {
+    const RefResult r = Fold(Prefix(c.lines, 8), programs);
+    const RefMember& m = Member(r, "m");
+    EXPECT_EQ(m.debt_points, 0);
+    EXPECT_EQ(m.available_points, 25);
+    EXPECT_EQ(m.pending_points, 0);
+    ExpectInvariant(m);  // 25 = 50 − 25
+    const RefMember& n = Member(r, "n");
+    EXPECT_EQ(n.debt_points, 30);
+    EXPECT_EQ(n.available_points, -30);
+    EXPECT_EQ(n.pending_points, 0);
+    ExpectInvariant(n);  // −30 = 20 − 50
+  }
+  const RefResult r = Fold(c.lines, programs);
+  const RefMember& m = Member(r, "m");
+  EXPECT_EQ(m.available_points, 35);
+  EXPECT_EQ(m.lifetime_earned_points, 60);
+  ExpectInvariant(m);
+  const RefMember& n = Member(r, "n");
+  EXPECT_EQ(n.debt_points, 40);
+  EXPECT_EQ(n.available_points, -40);
+  EXPECT_EQ(n.clawed_back_points, 20);  // all of it debt
+  EXPECT_EQ(n.purchase_count, 0);
+  ExpectInvariant(n);  // −40 = 30 − 50 − 20
+  EXPECT_EQ(r.rule_hits.at("credit:all_to_debt"), 3);  // m2, m4, n3
+  EXPECT_EQ(r.rule_hits.at("release:paid_debt"), 1);   // m
+  EXPECT_EQ(r.rule_hits.at("release:all_to_debt"), 1);  // n
+  EXPECT_EQ(r.rule_hits.at("refund_lot:none"), 1);      // n4
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"m1 APPLIED points -25",
+                   "m2 APPLIED points 10 ENGAGE#1+10@2024-05-01T01:00:00Z",
+                   "m3 APPLIED points 30 EARN#2+30@2024-05-01T02:00:00Z",
+                   "m4 APPLIED points 10 ENGAGE#3+10@2024-05-01T03:00:00Z",
+                   "t2 APPLIED:MATURED points 0 RELEASE#2+0@2024-05-04T00:00:00Z",
+                   "m5 APPLIED points 10 ENGAGE#2+10@2024-05-04T01:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "n"),
+            (Lines{"n1 APPLIED points -50",
+                   "n2 APPLIED points 20 EARN#1+20@2024-05-01T01:00:00Z",
+                   "t2 APPLIED:MATURED points 0 RELEASE#1+0@2024-05-04T00:00:00Z",
+                   "n3 APPLIED points 10 ENGAGE#2+10@2024-05-04T01:00:00Z",
+                   "n4 APPLIED points -20"}));
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 11}, {"APPLIED:MATURED", 2}}));
+}
+
+TEST(ReferenceFoldTest, SameInstantLotMaturitiesApplyByLotId) {
+  const EdgeCase c = SameInstantLotMaturitiesApplyByLotId();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const RefResult r = Fold(c.lines, programs);
+  EXPECT_EQ(Member(r, "x").available_points, 10);
+  EXPECT_EQ(Member(r, "x").expired_points, 10);
+  EXPECT_EQ(Member(r, "y").available_points, 20);
+  EXPECT_EQ(Member(r, "y").expired_points, 10);
+  EXPECT_EQ(OutcomesOf(r, "x"),
+            (Lines{"x1 APPLIED points 10 EARN#1+10@2024-01-20T12:00:00Z",
+                   "x2 APPLIED points 10 ENGAGE#2+10@2024-01-25T12:00:00Z",
+                   "t1 APPLIED:MATURED points -10 RELEASE#1+0@2024-03-01T00:00:00Z "
+                   "EXPIRE#2-10@2024-03-01T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "y"),
+            (Lines{"y1 APPLIED points 10 ENGAGE#1+10@2024-01-05T12:00:00Z",
+                   "y2 APPLIED points 20 EARN#2+20@2024-01-20T12:00:00Z",
+                   "t1 APPLIED:MATURED points -10 EXPIRE#1-10@2024-03-01T00:00:00Z "
+                   "RELEASE#2+0@2024-03-01T00:00:00Z"}));
+}
+
+TEST(ReferenceFoldTest, TicksReportMaturedMembersAndTierChangesRideInOutcomes) {
+  const EdgeCase c = TicksReportMaturedMembersAndTierChangesRideInOutcomes();
+  const std::vector<Program> programs = {ParseProgram(c.program)};
+  const RefResult r = Fold(c.lines, programs);
+  const std::string kSilver = "[free_refill]";
+  EXPECT_EQ(OutcomesOf(r, "down"),
+            (Lines{"down1 APPLIED points 10 tier member>silver:QUALIFIED@2023-12-16T00:00:00Z" +
+                       kSilver + " EARN#1+10@2023-12-16T00:00:00Z",
+                   "t0 APPLIED:MATURED points 0 RELEASE#1+0@2023-12-18T00:00:00Z",
+                   "t1 APPLIED:MATURED points 0 tier silver>member:GRACE_ENDED@"
+                   "2024-02-14T00:00:00Z[]"}));
+  EXPECT_EQ(OutcomesOf(r, "late"),
+            (Lines{"late1 APPLIED points 10 tier member>silver:QUALIFIED@2023-12-20T00:00:00Z" +
+                       kSilver + " EARN#1+10@2023-12-20T00:00:00Z",
+                   "t0 APPLIED:MATURED points 0 RELEASE#1+0@2023-12-22T00:00:00Z",
+                   "late2 APPLIED points 1 tier silver>member:GRACE_ENDED@2024-02-18T00:00:00Z[]"
+                   " ADJUST#1+1@2024-03-20T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "mix"),
+            (Lines{"mix1 APPLIED points 10 tier member>silver:QUALIFIED@2023-12-20T00:00:00Z" +
+                       kSilver + " EARN#1+10@2023-12-20T00:00:00Z",
+                   "t0 APPLIED:MATURED points 0 RELEASE#1+0@2023-12-22T00:00:00Z",
+                   "mix2 APPLIED points 10 tier silver>member:GRACE_ENDED@2024-02-18T00:00:00Z[]"
+                   " tier member>silver:QUALIFIED@2024-03-20T00:00:00Z" +
+                       kSilver + " EARN#2+10@2024-03-20T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "ps"),
+            (Lines{"ps0 APPLIED points 0 tier member>silver:PLAN_STARTED@2024-01-14T00:00:00Z" +
+                       kSilver,
+                   "ps1 APPLIED points 10 EARN#1+10@2024-01-20T00:00:00Z",
+                   "ps2 APPLIED points 10 tier silver>gold:QUALIFIED@2024-01-20T01:00:00Z"
+                   "[lounge,priority] EARN#1+10@2024-01-20T01:00:00Z",
+                   "t0 APPLIED:MATURED points 0 RELEASE#1+0@2024-01-22T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "pe"),
+            (Lines{"pe1 APPLIED points 0 tier member>gold:PLAN_STARTED@2024-01-15T00:00:00Z"
+                   "[lounge,priority]",
+                   "t1 APPLIED:MATURED points 0 tier gold>member:PLAN_ENDED@"
+                   "2024-02-15T00:00:00Z[]"}));
+  EXPECT_EQ(OutcomesOf(r, "rn"),
+            (Lines{"rn1 APPLIED points 10 tier member>silver:QUALIFIED@2024-01-16T00:00:00Z" +
+                       kSilver + " EARN#1+10@2024-01-16T00:00:00Z",
+                   "t0 APPLIED:MATURED points 0 RELEASE#1+0@2024-01-18T00:00:00Z",
+                   "t1 APPLIED:MATURED points 0"}));
+  EXPECT_EQ(OutcomesOf(r, "idle"),
+            (Lines{"idle1 APPLIED points 5 ADJUST#1+5@2024-02-10T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, "rel"),
+            (Lines{"rel1 APPLIED points 10 tier member>silver:QUALIFIED@2024-02-13T12:00:00Z" +
+                       kSilver + " EARN#1+10@2024-02-13T12:00:00Z",
+                   "t1 APPLIED:MATURED points 0 RELEASE#1+0@2024-02-15T00:00:00Z"}));
+  EXPECT_EQ(OutcomesOf(r, ""), (Lines{"t0 APPLIED points 0", "t1 APPLIED points 0"}));
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 14}, {"APPLIED:MATURED", 9}}));
+  EXPECT_EQ(r.tier_changes, (Counts{{"QUALIFIED", 7},
+                                    {"GRACE_ENDED", 3},
+                                    {"PLAN_STARTED", 2},
+                                    {"PLAN_ENDED", 1}}));
+  EXPECT_EQ(Member(r, "down").tier_id, "member");
+  EXPECT_EQ(Member(r, "down").tier_held_until_ns, std::nullopt);
+  EXPECT_EQ(Member(r, "mix").tier_id, "silver");
+  EXPECT_EQ(Member(r, "mix").tier_held_until_ns, Ns("2024-04-19T00:00:00Z"));
+  EXPECT_EQ(Member(r, "ps").tier_id, "gold");
+  EXPECT_EQ(Member(r, "ps").tier_held_until_ns, Ns("2024-02-19T01:00:00Z"));
+  EXPECT_EQ(Member(r, "ps").vip_until_ns, Ns("2024-02-14T00:00:00Z"));
+  EXPECT_EQ(Member(r, "pe").tier_id, "member");
+  EXPECT_EQ(Member(r, "rn").tier_held_until_ns, Ns("2024-03-16T00:00:00Z"));
+  EXPECT_EQ(Member(r, "rel").available_points, 10);
 }
 
 // --- Purchase earn ---------------------------------------------------------
@@ -245,13 +550,15 @@ constexpr char kDebtProgram[] = R"pb(
 
 std::vector<std::string> ClawbackLines() {
   return {
-      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 10000)),  // lot1 100
-      Ev("e2", "m", "2024-01-01T11:00:00Z", Purchase("B", 5000)),   // lot2 50
-      // Nothing expires: creation order. lot1 100 -> 20.
+      // Nothing expires and nothing is pending: every point goes into the
+      // one never-expiring available lot, lot 1: 100, then 150.
+      Ev("e1", "m", "2024-01-01T10:00:00Z", Purchase("A", 10000)),
+      Ev("e2", "m", "2024-01-01T11:00:00Z", Purchase("B", 5000)),
+      // Lot 1: 150 -> 70.
       Ev("e3", "m", "2024-01-01T12:00:00Z", RedeemPoints(80)),
-      // Full refund: clawback floor(100 × 10000 / 10000) − 0 = 100.
-      // Own lot1 gives 20, FIFO lot2 gives 50, the other 30 is debt
-      // (or written off).
+      // Full refund: clawback floor(100 × 10000 / 10000) − 0 = 100. A's lot,
+      // lot 1, gives its 70 (B's points with them: the lot is shared); no
+      // other lot; the other 30 are debt (or written off). Lot 1 is gone.
       Ev("e4", "m", "2024-01-01T13:00:00Z", Refund("A", 10000)),
   };
 }
@@ -271,7 +578,8 @@ TEST(ReferenceFoldTest, ClawbackLargerThanOrdersRemainingLotBecomesDebt) {
   }
   // Debt paid back by new points.
   lines.push_back(Ev("e5", "m", "2024-01-02T10:00:00Z", RedeemPoints(1)));
-  // 5 points: a new available lot pays debt first: debt 30 -> 25.
+  // 5 points into a new lot, 2 (lot 1 is gone); they pay debt first, all of
+  // them: debt 30 -> 25, and lot 2 is gone at once.
   lines.push_back(Ev("e6", "m", "2024-01-02T11:00:00Z", Engage("like")));
   {
     const RefResult r = Fold(lines, programs);
@@ -281,12 +589,21 @@ TEST(ReferenceFoldTest, ClawbackLargerThanOrdersRemainingLotBecomesDebt) {
     EXPECT_EQ(m.available_points, -25);
     ExpectInvariant(m);
   }
-  // 4000 -> 40 points; 25 pay the debt, the lot keeps 15.
+  // 4000 -> 40 points into a new lot, 3; 25 pay the debt, the lot keeps 15.
   lines.push_back(Ev("e7", "m", "2024-01-02T12:00:00Z", Purchase("C", 4000)));
-  // Spend 15: only the lot of C holds points, so any leftover debt would show.
+  // Spend 15: only lot 3 holds points, so any leftover debt would show.
   lines.push_back(Ev("e8", "m", "2024-01-02T13:00:00Z", RedeemPoints(15)));
   const RefResult r = Fold(lines, programs);
   const RefMember& m = Member(r, "m");
+  EXPECT_EQ(OutcomesOf(r, "m"),
+            (Lines{"e1 APPLIED points 100 EARN#1+100@2024-01-01T10:00:00Z"
+                   " issued FIRST_PURCHASE::welcomex1",
+                   "e2 APPLIED points 50 EARN#1+50@2024-01-01T11:00:00Z",
+                   "e3 APPLIED points -80", "e4 APPLIED points -100",
+                   "e5 REJECTED:INSUFFICIENT_POINTS points 0",
+                   "e6 APPLIED points 5 ENGAGE#2+5@2024-01-02T11:00:00Z",
+                   "e7 APPLIED points 40 EARN#3+40@2024-01-02T12:00:00Z",
+                   "e8 APPLIED points -15"}));
   EXPECT_EQ(m.debt_points, 0);
   EXPECT_EQ(m.available_points, 0);
   EXPECT_EQ(m.lifetime_earned_points, 195);  // 100 + 50 + 5 + 40
@@ -305,7 +622,7 @@ TEST(ReferenceFoldTest, ClawbackShortfallWrittenOffWithoutNegativeBalance) {
   lines.push_back(Ev("e5", "m", "2024-01-02T10:00:00Z", Adjust(-10, "fix")));
   const RefResult r = Fold(lines, programs);
   const RefMember& m = Member(r, "m");
-  EXPECT_EQ(m.clawed_back_points, 70);  // 20 + 50 taken; 30 written off
+  EXPECT_EQ(m.clawed_back_points, 70);  // lot 1's 70 taken; 30 written off
   EXPECT_EQ(m.debt_points, 0);
   EXPECT_EQ(m.available_points, 0);
   EXPECT_EQ(m.adjusted_points, 0);  // nothing taken
@@ -352,12 +669,14 @@ TEST(ReferenceFoldTest, RefundTakesFromOrdersOwnPendingLotFirst) {
     tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
   )pb")};
   const std::vector<std::string> lines = {
-      // lot1: 100 points, pending until 01-02, released by the next event.
+      // Lot 1: 100 points; 01-01 + 1 d = 01-02: pending until 01-03T00:00,
+      // released before the next event (it becomes the never-expiring
+      // available lot, keeping its id).
       Ev("e1", "m", "2024-01-01T00:00:00Z", Purchase("A", 10000)),
-      // lot2: 50 points, pending until 01-04.
+      // Lot 2: 50 points, pending until 01-05T00:00.
       Ev("e2", "m", "2024-01-03T00:00:00Z", Purchase("B", 5000)),
-      // Half of B: floor(50 × 2500 / 5000) = 25, all from B's own pending
-      // lot (FIFO over available lots would have taken them from lot1).
+      // Half of B: floor(50 × 2500 / 5000) = 25, all from B's pending lot 2
+      // (spending by expiry would have taken them from lot 1).
       Ev("e3", "m", "2024-01-03T12:00:00Z", Refund("B", 2500)),
   };
   const RefResult r = Fold(lines, programs);
@@ -368,39 +687,6 @@ TEST(ReferenceFoldTest, RefundTakesFromOrdersOwnPendingLotFirst) {
   EXPECT_EQ(m.spend_minor, 12500);  // 15000 − 2500
   EXPECT_EQ(m.purchase_count, 2);   // a partial refund keeps the count
   ExpectInvariant(m);
-}
-
-TEST(ReferenceFoldTest, ReleasedPendingLotPaysDebtFirst) {
-  const std::vector<Program> programs = {ParseProgram(R"pb(
-    program_id: "p"
-    currency: "EUR"
-    earn { points: 1 per_minor: 100 }
-    pending_days: 2
-    tiers { tier_id: "member" threshold: 0 earn_multiplier_bp: 10000 }
-  )pb")};
-  const std::vector<std::string> lines = {
-      // Nothing to take: debt 10, adjusted −10 (debt counts as taken).
-      Ev("e1", "m", "2024-05-01T00:00:00Z", Adjust(-10)),
-      // 30 points pending until 05-03T01:00Z; a pending lot pays no debt.
-      Ev("e2", "m", "2024-05-01T01:00:00Z", Purchase("A", 3000)),
-      // Release: 10 pay the debt, 20 stay.
-      Tick("t1", "2024-05-03T01:00:00Z"),
-  };
-  {
-    const RefResult r = Fold(Prefix(lines, 2), programs);
-    const RefMember& m = Member(r, "m");
-    EXPECT_EQ(m.debt_points, 10);
-    EXPECT_EQ(m.available_points, -10);
-    EXPECT_EQ(m.pending_points, 30);
-    EXPECT_EQ(m.adjusted_points, -10);
-    ExpectInvariant(m);
-  }
-  const RefResult r = Fold(lines, programs);
-  const RefMember& m = Member(r, "m");
-  EXPECT_EQ(m.debt_points, 0);
-  EXPECT_EQ(m.available_points, 20);
-  EXPECT_EQ(m.pending_points, 0);
-  ExpectInvariant(m);  // 20 = 30 − 10
 }
 
 // --- Engagement ------------------------------------------------------------
@@ -529,7 +815,10 @@ TEST(ReferenceFoldTest, MembershipAddsLocalCivilMonthsClampedToMonthEnd) {
   EXPECT_EQ(Member(r, "m").tier_id, "gold");
   EXPECT_EQ(Member(r, "n").tier_id, "gold");
   EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"PLAN_STARTED", 2}}));
-  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 2);
+  // The changes ride in the events' own outcomes: no other outcomes.
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 4}}));
+  EXPECT_EQ(OutcomesOf(r, "m")[0],
+            "e1 APPLIED points 0 tier member>gold:PLAN_STARTED@2024-01-31T10:00:00Z[]");
 }
 
 // --- Dedupe ----------------------------------------------------------------
@@ -717,9 +1006,21 @@ TEST(ReferenceFoldTest, TiersQualifyHoldAndDowngradeAtGraceReview) {
   EXPECT_EQ(k.tier_held_until_ns, Ns("2024-03-22T12:00:00Z"));
   EXPECT_EQ(k.lifetime_earned_points, 10 + 10 + 15 + 20 + 20);
   EXPECT_EQ(r.tier_changes, (std::map<std::string, int64_t>{{"QUALIFIED", 4}, {"GRACE_ENDED", 2}}));
-  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 6);
-  EXPECT_EQ(r.outcome_reasons.at("APPLIED"), 11);  // 10 member events + the tick
-  EXPECT_EQ(r.outcome_reasons.at("IGNORED:NO_RULE"), 1);
+  // 10 member events + the tick; the tick's MATURED outcomes: m (the
+  // downgrade) and k (five renewals: tier_held_until changed).
+  EXPECT_EQ(r.outcome_reasons, (Counts{{"APPLIED", 11},
+                                       {"IGNORED:NO_RULE", 1},
+                                       {"APPLIED:MATURED", 2}}));
+  // The downgrades ride in the outcomes that applied the reviews.
+  const std::vector<std::string> m_outcomes = OutcomesOf(r, "m");
+  ASSERT_EQ(m_outcomes.size(), 6u);
+  EXPECT_EQ(m_outcomes[4], "t1 APPLIED:MATURED points 0 tier gold>member:GRACE_ENDED@"
+                           "2024-03-05T12:00:00Z[]");
+  const std::vector<std::string> k_outcomes = OutcomesOf(r, "k");
+  ASSERT_EQ(k_outcomes.size(), 7u);
+  EXPECT_EQ(k_outcomes[3], "t1 APPLIED:MATURED points 0");
+  EXPECT_EQ(k_outcomes[6], "k6 APPLIED points 5 tier gold>silver:GRACE_ENDED@"
+                           "2024-03-10T14:00:00Z[] ADJUST#1+5@2024-03-12T12:00:00Z");
 }
 
 TEST(ReferenceFoldTest, SpendMetricShrinksWithRefundsInThePurchasesMonth) {
@@ -780,7 +1081,13 @@ TEST(ReferenceFoldTest, PaidPlansSetTheEffectiveTierAndEndAfterTheGraceReview) {
   // m: PLAN_STARTED, PLAN_ENDED; n: member -> silver -> gold -> member.
   EXPECT_EQ(r.tier_changes,
             (std::map<std::string, int64_t>{{"PLAN_STARTED", 3}, {"PLAN_ENDED", 2}}));
-  EXPECT_EQ(r.outcome_reasons.at("APPLIED:TIER_CHANGED"), 5);
+  // The tick matured m only (the review, no change, then the plan end).
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED:MATURED"), 1);
+  EXPECT_EQ(OutcomesOf(r, "m")[4], "t1 APPLIED:MATURED points 0 tier gold>member:PLAN_ENDED@"
+                                   "2024-02-01T12:00:00Z[]");
+  // n's plan end ran before n3 and rides in its outcome.
+  EXPECT_EQ(OutcomesOf(r, "n")[2], "n3 APPLIED points 1 tier gold>member:PLAN_ENDED@"
+                                   "2025-02-05T00:00:00Z[] ADJUST#1+1@2025-02-05T00:00:00Z");
 }
 
 // --- Promotions ------------------------------------------------------------
@@ -884,6 +1191,12 @@ TEST(ReferenceFoldTest, TierBoundariesAtTheInstantOfTheReviewAndThePlanEnd) {
   EXPECT_EQ(r.tier_changes,
             (std::map<std::string, int64_t>{
                 {"QUALIFIED", 5}, {"GRACE_ENDED", 2}, {"PLAN_STARTED", 1}, {"PLAN_ENDED", 2}}));
+  // The tick matured c only: gold -> silver at the review, silver -> member
+  // at the plan end, in one outcome.
+  EXPECT_EQ(r.outcome_reasons.at("APPLIED:MATURED"), 1);
+  EXPECT_EQ(OutcomesOf(r, "c").back(),
+            "t1 APPLIED:MATURED points 0 tier gold>silver:GRACE_ENDED@2024-02-09T03:00:00Z[] "
+            "tier silver>member:PLAN_ENDED@2024-02-10T02:00:00Z[]");
 }
 
 TEST(ReferenceFoldTest, RefundShrinksThePurchasesMonthNotTheRefundsMonth) {

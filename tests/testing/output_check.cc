@@ -6,6 +6,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/store/journal.h"
+#include "loyalty/v1/ledger.pb.h"
 
 namespace loyalty::testing {
 namespace {
@@ -14,6 +16,7 @@ struct Record {
   int partition = 0;
   int64_t offset = 0;
   std::string key;
+  std::string value;    // read only when asked for
   std::string headers;  // kcat's %h: name=value,name=value (values may hold ',' or '\n')
 };
 
@@ -35,14 +38,15 @@ std::optional<std::string> HeaderAt(const std::string& headers, int index, absl:
 }
 
 // Every committed record of `topic`, in partition and offset order. kcat
-// prints "partition\toffset\tkeylength\tkey\theaders\n"; the key is cut by
-// its length, and the headers run to the next line that starts a record (a
-// DLQ detail may hold a newline). Anything else is an error.
+// prints "partition\toffset\tkeylength\tkey\t[valuelength\tvalue\t]headers\n";
+// the key and the value are cut by their lengths (values are binary), and
+// the headers run to the next line that starts a record (a DLQ detail may
+// hold a newline). Anything else is an error.
 absl::StatusOr<std::vector<Record>> ReadWithKcat(const std::string& brokers,
-                                                 const std::string& topic) {
-  const std::string cmd =
-      absl::StrCat("kcat -C -b ", brokers, " -t ", topic,
-                   " -X isolation.level=read_committed -e -q -f '%p\t%o\t%K\t%k\t%h\n' 2>&1");
+                                                 const std::string& topic, bool values) {
+  const std::string cmd = absl::StrCat(
+      "kcat -C -b ", brokers, " -t ", topic, " -X isolation.level=read_committed -e -q -f '",
+      values ? "%p\t%o\t%K\t%k\t%S\t%s\t%h\n" : "%p\t%o\t%K\t%k\t%h\n", "' 2>&1");
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) return absl::InternalError(absl::StrCat("cannot run: ", cmd));
   std::string text;
@@ -73,6 +77,24 @@ absl::StatusOr<std::vector<Record>> ReadWithKcat(const std::string& brokers,
       return absl::DataLossError(absl::StrCat(topic, ": bad key at offset ", r.offset));
     }
     ++pos;
+    if (values) {
+      const size_t tab = text.find('\t', pos);
+      int64_t value_size = 0;
+      if (tab == std::string::npos ||
+          !absl::SimpleAtoi(absl::string_view(text).substr(pos, tab - pos), &value_size) ||
+          tab + 1 + std::max<int64_t>(0, value_size) >= text.size()) {
+        return absl::DataLossError(absl::StrCat(topic, ": bad value at offset ", r.offset));
+      }
+      pos = tab + 1;
+      if (value_size > 0) {
+        r.value = text.substr(pos, static_cast<size_t>(value_size));
+        pos += static_cast<size_t>(value_size);
+      }
+      if (text[pos] != '\t') {
+        return absl::DataLossError(absl::StrCat(topic, ": bad value at offset ", r.offset));
+      }
+      ++pos;
+    }
     // The headers end at the newline before the next record (or the end).
     size_t end = pos;
     for (;;) {
@@ -95,9 +117,13 @@ absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topic
   auto problem = [&c](std::string p) {
     if (c.problems.size() < 20) c.problems.push_back(std::move(p));
   };
-  std::map<int, std::vector<int64_t>> seqs;  // partition -> seqs of all topics
+  std::map<int, std::vector<int64_t>> seqs;  // partition -> seqs of outcomes, balances, DLQ
+  // Per member in order, (outcome seq, entry bytes): the entries inside the
+  // outcomes, and the records of the ledger topic.
+  std::map<std::string, std::vector<std::pair<int64_t, std::string>>> entries, ledger;
   for (const std::string& topic : topics.outputs()) {
-    auto records = ReadWithKcat(brokers, topic);
+    const bool values = topic == topics.outcomes || topic == topics.ledger;
+    auto records = ReadWithKcat(brokers, topic, values);
     if (!records.ok()) return records.status();
     c.records[topic] = static_cast<int64_t>(records->size());
     std::map<int, int64_t> last_in_partition;  // seqs rise with the offset
@@ -109,10 +135,40 @@ absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topic
         problem(absl::StrCat(where, ": no loyalty.seq header first: ", r.headers));
         continue;
       }
+      if (topic == topics.ledger) {
+        ledger[r.key].emplace_back(seq, r.value);
+        continue;
+      }
       seqs[r.partition].push_back(seq);
       int64_t& last = last_in_partition[r.partition];
       if (seq <= last) problem(absl::StrCat(where, ": seq ", seq, " after ", last));
       last = seq;
+      if (topic == topics.outcomes) {
+        loyalty::v1::Outcome outcome;
+        if (!outcome.ParseFromString(r.value)) {
+          problem(absl::StrCat(where, ": the value is not an Outcome"));
+          continue;
+        }
+        std::vector<absl::string_view> views;
+        if (!OutcomeEntries(r.value, &views).ok()) {
+          problem(absl::StrCat(where, ": unreadable entries"));
+          continue;
+        }
+        for (int i = 0; i < outcome.entries_size(); ++i) {
+          const auto& e = outcome.entries(i);
+          int64_t& last_entry = c.last_entry[r.key];
+          if (e.seq() != last_entry + 1) {
+            problem(absl::StrCat(where, ": ", r.key, " ledger entry ", e.seq(), " after ",
+                                 last_entry, e.seq() <= last_entry ? " (twice)" : " (missing)"));
+          }
+          if (absl::StrCat(e.program_id(), "/", e.member_id()) != r.key) {
+            problem(absl::StrCat(where, ": an entry of ", e.member_id(), " under ", r.key));
+          }
+          last_entry = e.seq();
+          c.entries++;
+          entries[r.key].emplace_back(seq, std::string(views[static_cast<size_t>(i)]));
+        }
+      }
       if (topic == topics.balances) {
         int64_t version = 0;
         auto v = HeaderAt(r.headers, 1, "loyalty.version");
@@ -144,11 +200,26 @@ absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topic
       }
     }
   }
+  // The ledger topic (when published) holds exactly the outcomes' entries.
+  if (c.records[topics.ledger] > 0) {
+    for (const auto& [member, list] : entries) {
+      auto it = ledger.find(member);
+      if (it == ledger.end() || it->second != list) {
+        problem(absl::StrCat(topics.ledger, ": the records of ", member, " (",
+                             it == ledger.end() ? 0 : it->second.size(),
+                             ") are not the entries of its outcomes (", list.size(), ")"));
+      }
+    }
+    if (ledger.size() != entries.size()) {
+      problem(absl::StrCat(topics.ledger, ": records of ", ledger.size(), " members, entries of ",
+                           entries.size()));
+    }
+  }
   for (auto& [partition, list] : seqs) {
     std::sort(list.begin(), list.end());
     for (size_t i = 0; i < list.size(); ++i) {
       if (list[i] != static_cast<int64_t>(i) + 1) {
-        problem(absl::StrCat("partition ", partition, ": outbox seq ", list[i], " where ", i + 1,
+        problem(absl::StrCat("partition ", partition, ": output seq ", list[i], " where ", i + 1,
                              " was due (", i > 0 && list[i] == list[i - 1] ? "duplicate" : "gap",
                              ")"));
         break;

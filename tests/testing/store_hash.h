@@ -8,10 +8,12 @@
 
 namespace loyalty::testing {
 
-// Hex SHA-256 over (column family, key, value) of every record, in order.
-// Aborts if the store cannot be opened.
-// With `state_only`, the partition metadata (offsets) and the outbox are
-// left out: what remains is the ledger state proper.
+// Hex SHA-256 over (column family, key, value) of every record, in order;
+// the journal by its records (seq, kind, key, value), whatever batches
+// hold them. Aborts if the store cannot be opened.
+// With `state_only`, the partition metadata (offsets) and the journal are
+// left out: what remains is the members, orders, dedupe digests, counters
+// and due index.
 std::string HashPartitionStore(const std::string& partition_dir, bool state_only = false);
 
 // A fresh empty directory under the test temp dir (TEST_TMPDIR or /tmp).
