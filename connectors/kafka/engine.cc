@@ -44,6 +44,12 @@ class Worker {
     cv_.notify_all();
   }
 
+  // Tasks waiting (not the one running).
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tasks_.size();
+  }
+
   // Returns once every task pushed before it has run.
   void Drain() {
     std::mutex done_mu;
@@ -137,6 +143,10 @@ class KafkaEngine::Impl {
     };
     std::mutex unpublished_mu;
     std::vector<Applied> unpublished;
+    // A PublishPending task is queued or waiting out the commit interval:
+    // batches applied meanwhile join it instead of queueing tasks of their
+    // own (under unpublished_mu).
+    bool publish_scheduled = false;
     // Publishing thread only.
     Clock::time_point last_transaction{};
     std::vector<JournalRecordView> views;
@@ -447,20 +457,25 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     // them in order; its queue is bounded. Batches that wait while a
     // transaction commits, or for the commit interval, are published
     // together in the next one.
+    bool schedule = false;
     {
       std::lock_guard<std::mutex> lock(o->unpublished_mu);
       o->unpublished.push_back({std::move(outputs), batch});
+      schedule = !o->publish_scheduled;
+      o->publish_scheduled = true;
     }
-    o->publish_thread->Push([this, o] { PublishPending(o); });
+    if (schedule) o->publish_thread->Push([this, o] { PublishPending(o); });
   });
 }
 
 void KafkaEngine::Impl::PublishPending(Owned* o) {
-  if (failed_.load() || o->lost.load()) return;
   // At most one transaction per commit interval: wait out the rest of it,
-  // while the worker adds batches (a stop does not wait).
+  // while the worker adds batches (a stop does not wait). Only one task per
+  // partition is scheduled at a time (publish_scheduled), so the worker
+  // never blocks on this queue.
   const auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
-  while (Clock::now() - o->last_transaction < interval && !stop_->load() && !o->lost.load()) {
+  while (Clock::now() - o->last_transaction < interval && !stop_->load() && !o->lost.load() &&
+         !failed_.load()) {
     std::this_thread::sleep_for(
         std::min<Clock::duration>(interval - (Clock::now() - o->last_transaction),
                                   std::chrono::milliseconds(5)));
@@ -469,8 +484,10 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
   {
     std::lock_guard<std::mutex> lock(o->unpublished_mu);
     applied.swap(o->unpublished);
+    o->publish_scheduled = false;
   }
-  if (applied.empty()) return;  // an earlier task took them
+  if (failed_.load() || o->lost.load()) return;
+  if (applied.empty()) return;
   o->last_transaction = Clock::now();
   o->views.clear();
   for (const auto& a : applied) {
@@ -553,10 +570,16 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
       }
       rd_kafka_message_destroy(m);
     }
+    // A batch closes when it is full, or when its first record has waited
+    // batch_wait_ms and its worker has room: while a worker is busy, its
+    // partitions' batches grow (fewer, bigger batches and transactions at
+    // catch-up) instead of queueing small ones behind it.
     const auto now = Clock::now();
     std::vector<int32_t> due;
     for (const auto& [partition, p] : pending_) {
-      if (!p.offsets.empty() && now - p.first >= wait) due.push_back(partition);
+      if (!p.offsets.empty() && now - p.first >= wait && WorkerOf(partition).queued() < 2) {
+        due.push_back(partition);
+      }
     }
     for (int32_t partition : due) Dispatch(partition);
   }
