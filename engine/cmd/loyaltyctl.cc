@@ -15,6 +15,7 @@
 #include "engine/base/time.h"
 #include "engine/cmd/explain_draw.h"
 #include "engine/cmd/flags.h"
+#include "engine/cmd/kafka_flags.h"
 #include "engine/program/program.h"
 #include "engine/report/report.h"
 #include "engine/store/store.h"
@@ -76,6 +77,9 @@ Options:
   --chart=FILE.html  report: also write a self-contained HTML page of charts
   --brokers=LIST     Kafka bootstrap servers (create-topics, produce, tick)
   --events-topic=T   the input topic (default loyalty.events)
+  --balances-topic=T, --ledger-topic=T, --outcomes-topic=T, --dlq-topic=T
+                     the output topics of create-topics (default loyalty.balances,
+                     loyalty.ledger, loyalty.outcomes, loyalty.dlq)
   --partitions=N     partitions per topic for create-topics (default 8)
   --now=RFC3339      the tick's time
   --event=JSON       explain-draw: the event as one JSON line
@@ -188,8 +192,7 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
   const std::string& command = args[0];
   auto brokers = flags.Require("brokers");
   if (!brokers.ok()) return Fail(2, std::string(brokers.status().message()));
-  loyalty::Topics topics;
-  topics.events = flags.Get("events-topic", topics.events);
+  const loyalty::Topics topics = loyalty::TopicsFromFlags(flags);
   if (command == "create-topics") {
     auto partitions = flags.GetInt("partitions", 8);
     if (!partitions.ok()) return Fail(2, std::string(partitions.status().message()));
@@ -263,7 +266,8 @@ int ExplainDrawCommand(const loyalty::Flags& flags) {
 int main(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 1,
-      {"data-dir", "program-id", "program", "brokers", "events-topic", "partitions", "now", "event",
+      {"data-dir", "program-id", "program", "brokers", "events-topic", "balances-topic",
+       "ledger-topic", "outcomes-topic", "dlq-topic", "partitions", "now", "event",
        "events", "event-id", "format", "as-of", "chart", "help"},
       {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));

@@ -15,6 +15,7 @@
 #include "connectors/kafka/engine.h"
 #include "engine/cmd/demo.h"
 #include "engine/cmd/flags.h"
+#include "engine/cmd/kafka_flags.h"
 #include "engine/cmd/replay.h"
 #include "engine/program/program.h"
 
@@ -144,22 +145,11 @@ int ParseCommon(const loyalty::Flags& flags, const std::string& program_path, in
   return 0;
 }
 
-// --events-topic and the output topic flags over the SPEC §2 defaults.
-loyalty::Topics TopicsFromFlags(const loyalty::Flags& flags) {
-  loyalty::Topics t;
-  t.events = flags.Get("events-topic", t.events);
-  t.balances = flags.Get("balances-topic", t.balances);
-  t.ledger = flags.Get("ledger-topic", t.ledger);
-  t.outcomes = flags.Get("outcomes-topic", t.outcomes);
-  t.dlq = flags.Get("dlq-topic", t.dlq);
-  return t;
-}
-
 // --brokers=embedded: librdkafka's mock cluster in this process, with the
 // input and output topics created. Returns it, or prints the error.
 std::unique_ptr<loyalty::EmbeddedKafka> StartEmbedded(const loyalty::Flags& flags) {
   constexpr int kPartitions = 4;
-  const loyalty::Topics topics = TopicsFromFlags(flags);
+  const loyalty::Topics topics = loyalty::TopicsFromFlags(flags);
   auto kafka = loyalty::EmbeddedKafka::Start();
   absl::Status s = kafka.ok() ? (*kafka)->CreateTopics(topics, kPartitions) : kafka.status();
   if (!s.ok()) {
@@ -216,7 +206,7 @@ int Run(int argc, char** argv) {
   options.brokers = *brokers;
   options.data_dir = *data_dir;
   options.group_id = flags->Get("group", options.group_id);
-  options.topics = TopicsFromFlags(*flags);
+  options.topics = loyalty::TopicsFromFlags(*flags);
   const std::string outputs = flags->Get("outputs", "outcomes,balances,dlq");
   options.outputs_enabled = outputs != "none" && outputs != "off";
   if (options.outputs_enabled && outputs != "on") {
