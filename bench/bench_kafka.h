@@ -1,8 +1,9 @@
 // File: bench/bench_kafka.h
 // The Kafka side of loyalty-bench: producing the workload (as fast as
 // possible or at a fixed rate), the raw consume rate of a topic (a physical
-// limit: no processing), and a read_committed probe on an output topic that
-// timestamps what it receives (peers' throughput and latency).
+// limit: no processing), a read_committed probe on an output topic that
+// timestamps what it receives (peers' throughput and latency), and deleting
+// a run's topics (a 10^7-event run writes tens of GB of outputs).
 //
 // Thread-compatible unless said otherwise.
 #ifndef LOYALTY_BENCH_BENCH_KAFKA_H_
@@ -32,6 +33,15 @@ double MonoSeconds();
 // Creates `topic` with `partitions` partitions, no topic configs
 // (EnsureTopics of connectors/kafka/kafka.h).
 absl::Status CreateTopic(const std::string& brokers, const std::string& topic, int partitions);
+
+// Deletes `topics` (admin API; topics that do not exist are skipped) and
+// waits for the broker's answer. The broker frees their files a little later
+// (file.delete.delay.ms).
+absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::string>& topics);
+
+// The broker's topics whose names start with `prefix`, sorted.
+absl::StatusOr<std::vector<std::string>> TopicsWithPrefix(const std::string& brokers,
+                                                          const std::string& prefix);
 
 struct ProduceResult {
   int64_t records = 0;

@@ -17,6 +17,12 @@ double RecordShape::puts_per_record() const {
   return n;
 }
 
+double RecordShape::deletes_per_record() const {
+  double n = 0;
+  for (const Family& f : families) n += f.deletes_per_record;
+  return n;
+}
+
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -28,6 +34,20 @@ double MedianCatchUp(const std::vector<CatchUpRun>& runs) {
   std::vector<double> v;
   for (const auto& r : runs) v.push_back(r.events_per_s);
   return Median(v);
+}
+
+Trend TrendOf(const CatchUpRun& run) {
+  const std::vector<double>& s = run.per_second;
+  Trend t;
+  if (s.size() < 2) return t;
+  const size_t tenth = std::max<size_t>(1, s.size() / 10);
+  for (size_t i = 0; i < tenth; ++i) {
+    t.first_tenth_per_s += s[i];
+    t.last_tenth_per_s += s[s.size() - tenth + i];
+  }
+  t.first_tenth_per_s /= static_cast<double>(tenth);
+  t.last_tenth_per_s /= static_cast<double>(tenth);
+  return t;
 }
 
 namespace {
@@ -43,13 +63,34 @@ std::string JsonNumbers(const std::vector<double>& v) {
 std::string JsonCatchUp(const std::vector<CatchUpRun>& runs) {
   std::vector<std::string> parts;
   for (const auto& r : runs) {
-    parts.push_back(absl::StrCat("{\"events_per_s\":", Num(r.events_per_s),
-                                 ",\"seconds\":", Num(r.seconds), ",\"records\":", r.records,
-                                 ",\"cpu_s_per_million\":", Num(r.cpu_s_per_m),
-                                 ",\"peak_rss_bytes\":", r.peak_rss_bytes,
-                                 ",\"per_second\":", JsonNumbers(r.per_second), "}"));
+    const Trend t = TrendOf(r);
+    parts.push_back(absl::StrCat(
+        "{\"events_per_s\":", Num(r.events_per_s), ",\"seconds\":", Num(r.seconds),
+        ",\"records\":", r.records, ",\"cpu_s_per_million\":", Num(r.cpu_s_per_m),
+        ",\"peak_rss_bytes\":", r.peak_rss_bytes,
+        ",\"first_tenth_per_s\":", Num(t.first_tenth_per_s),
+        ",\"last_tenth_per_s\":", Num(t.last_tenth_per_s), ",\"last_over_first\":", Num(t.ratio()),
+        ",\"per_second\":", JsonNumbers(r.per_second), "}"));
   }
   return absl::StrCat("[", absl::StrJoin(parts, ","), "]");
+}
+
+std::string JsonShape(const RecordShape& s) {
+  std::vector<std::string> families;
+  for (const auto& f : s.families) {
+    families.push_back(absl::StrCat(
+        "{\"name\":", JsonString(f.name), ",\"puts_per_record\":", Num(f.puts_per_record),
+        ",\"deletes_per_record\":", Num(f.deletes_per_record), ",\"key_bytes\":", Num(f.key_bytes),
+        ",\"value_bytes\":", Num(f.value_bytes), "}"));
+  }
+  return absl::StrCat("{\"records\":", s.records, ",\"puts_per_record\":", Num(s.puts_per_record()),
+                      ",\"deletes_per_record\":", Num(s.deletes_per_record()),
+                      ",\"records_per_batch\":", Num(s.records_per_batch()),
+                      ",\"outputs_per_record\":", Num(s.outputs_per_record),
+                      ",\"output_value_bytes\":", Num(s.output_value_bytes),
+                      ",\"transactions_per_record\":", Num(s.transactions_per_record),
+                      ",\"records_per_transaction\":", Num(s.records_per_transaction()),
+                      ",\"families\":[", absl::StrJoin(families, ","), "]}");
 }
 
 std::string JsonLatency(const LatencyRun& l) {
@@ -78,17 +119,26 @@ std::string Runs(const std::vector<double>& v) {
   return absl::StrJoin(parts, ", ");
 }
 
+std::vector<double> RatesOf(const std::vector<CatchUpRun>& runs) {
+  std::vector<double> v;
+  for (const auto& r : runs) v.push_back(r.events_per_s);
+  return v;
+}
+
 std::string LatencyRow(const LatencyRun& l) {
   return absl::StrFormat("| %s%s | %s | %s | %.1f | %.1f | %.1f | %d |\n", l.who,
                          l.steady ? "" : " (never caught up)", Rate(l.offered_per_s),
                          Rate(l.achieved_per_s), l.p50_ms, l.p99_ms, l.p999_ms, l.samples);
 }
 
-// "met" / "missed by X" for a figure that must be at least (or at most) a bound.
+// "met, 1.25x the bound" / "missed: 0.62x the bound (38% short)" for a
+// figure that must be at least (or at most) a bound.
 std::string Verdict(double measured, double bound, bool at_least) {
   const bool met = at_least ? measured >= bound : measured <= bound;
-  if (met) return "met";
-  return absl::StrFormat("missed (%.2fx of the bound)", measured / bound);
+  const double x = bound != 0 ? measured / bound : 0;
+  if (met) return absl::StrFormat("met, %.2fx the bound", x);
+  return absl::StrFormat("missed: %.2fx the bound (%.0f%% %s)", x, 100 * std::abs(1 - x),
+                         at_least ? "short" : "over");
 }
 
 const LatencyRun* Nearest(const std::vector<LatencyRun>& runs, double rate) {
@@ -99,28 +149,253 @@ const LatencyRun* Nearest(const std::vector<LatencyRun>& runs, double rate) {
   return best;
 }
 
+const PeerResult* PeerNamed(const Results& r, const std::string& name) {
+  for (const auto& p : r.peers) {
+    if (p.name == name && p.error.empty() && p.events_per_s > 0) return &p;
+  }
+  return nullptr;
+}
+
+std::string Mib(int64_t bytes) {
+  return absl::StrFormat("%.0f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+// Per record, per column family, and the outputs: the engine's shape and
+// the null pipeline's next to it.
+std::string ShapeTables(const Results& r) {
+  const RecordShape& e = r.shape;
+  const RecordShape& n = r.null_shape;
+  const bool with_null = n.records > 0;
+  std::string md = absl::StrFormat(
+      "\n### What the engine did per input record (first catch-up run, %d records)%s\n\n"
+      "| column family | puts per record | deletes per record | key bytes | value bytes%s |\n"
+      "|---|---|---|---|---|%s\n",
+      e.records, with_null ? ", and what the null pipeline wrote" : "",
+      with_null ? " | null pipeline: puts, deletes per record, value bytes" : "",
+      with_null ? "---|" : "");
+  for (size_t i = 0; i < e.families.size(); ++i) {
+    const auto& f = e.families[i];
+    if (f.puts_per_record + f.deletes_per_record == 0) continue;
+    absl::StrAppend(&md,
+                    absl::StrFormat("| %s | %.4f | %.4f | %.1f | %.1f", f.name, f.puts_per_record,
+                                    f.deletes_per_record, f.key_bytes, f.value_bytes));
+    if (with_null && i < n.families.size()) {
+      const auto& g = n.families[i];
+      absl::StrAppend(&md, absl::StrFormat(" | %.4f, %.4f, %.1f", g.puts_per_record,
+                                           g.deletes_per_record, g.value_bytes));
+    }
+    absl::StrAppend(&md, " |\n");
+  }
+  auto row = [&](const char* what, const std::string& engine, const std::string& null) {
+    absl::StrAppend(&md, "| ", what, " | ", engine, with_null ? absl::StrCat(" | ", null) : "",
+                    " |\n");
+  };
+  absl::StrAppend(&md, "\n| per input record | engine", with_null ? " | null pipeline" : "",
+                  " |\n|---|---", with_null ? "|---" : "", "|\n");
+  row("RocksDB puts (all families)", absl::StrFormat("%.3f", e.puts_per_record()),
+      absl::StrFormat("%.3f", n.puts_per_record()));
+  row("RocksDB deletes", absl::StrFormat("%.3f", e.deletes_per_record()),
+      absl::StrFormat("%.3f", n.deletes_per_record()));
+  row("records per store batch", absl::StrFormat("%.0f", e.records_per_batch()),
+      absl::StrFormat("%.0f", n.records_per_batch()));
+  row("Kafka output records", absl::StrFormat("%.3f", e.outputs_per_record),
+      absl::StrFormat("%.3f", n.outputs_per_record));
+  row("output value bytes (average)", absl::StrFormat("%.1f", e.output_value_bytes),
+      absl::StrFormat("%.1f", n.output_value_bytes));
+  row("input records per transaction", absl::StrFormat("%.0f", e.records_per_transaction()),
+      absl::StrFormat("%.0f", n.records_per_transaction()));
+  return md;
+}
+
+std::string EngineTable(const Results& r) {
+  const double engine = MedianCatchUp(r.catch_up);
+  const double raw = Median(r.raw_consume_per_s);
+  const double rocks = Median(r.rocksdb_write_per_s);
+  const double null = MedianCatchUp(r.null_catch_up);
+  std::string md = "| figure | value |\n|---|---|\n";
+  double cpu = 0;
+  int64_t rss = 0;
+  std::vector<std::string> trends;
+  for (const auto& c : r.catch_up) {
+    cpu = std::max(cpu, c.cpu_s_per_m);
+    rss = std::max(rss, c.peak_rss_bytes);
+    const Trend t = TrendOf(c);
+    trends.push_back(t.first_tenth_per_s > 0
+                         ? absl::StrFormat("%s → %s (%.2f)", Rate(t.first_tenth_per_s),
+                                           Rate(t.last_tenth_per_s), t.ratio())
+                         : std::string("- (under 2 s)"));
+  }
+  absl::StrAppend(&md, "| catch-up throughput (median) | **", Rate(engine),
+                  "** (runs: ", Runs(RatesOf(r.catch_up)), ") |\n");
+  absl::StrAppend(&md, "| first tenth → last tenth of each catch-up (last ÷ first) | ",
+                  absl::StrJoin(trends, "; "), " |\n");
+  if (null > 0) {
+    double null_cpu = 0;
+    int64_t null_rss = 0;
+    for (const auto& c : r.null_catch_up) {
+      null_cpu = std::max(null_cpu, c.cpu_s_per_m);
+      null_rss = std::max(null_rss, c.peak_rss_bytes);
+    }
+    absl::StrAppend(
+        &md, absl::StrFormat("| null pipeline: the same consume, store writes and transactional "
+                             "outputs, no logic (median; runs: %s; %.1f CPU s per 10^6, %s peak) | "
+                             "%s — engine at **%.1f%%** |\n",
+                             Runs(RatesOf(r.null_catch_up)), null_cpu, Mib(null_rss), Rate(null),
+                             100 * engine / null));
+  }
+  if (raw > 0) {
+    absl::StrAppend(&md, "| raw librdkafka consume of the same backlog (limit) | ", Rate(raw),
+                    absl::StrFormat(" — engine at %.1f%%", 100 * engine / raw), " |\n");
+  }
+  if (rocks > 0) {
+    absl::StrAppend(&md,
+                    absl::StrFormat("| RocksDB batched writes of the engine's shape, %.2f puts "
+                                    "per record, no Kafka (limit) | %s — engine at %.1f%% |\n",
+                                    r.rocksdb_ops_per_event, Rate(rocks), 100 * engine / rocks));
+  }
+  absl::StrAppend(&md, absl::StrFormat("| CPU per 10^6 events (worst run) | %.1f s |\n", cpu),
+                  absl::StrFormat("| peak RSS (worst run) | %s |\n", Mib(rss)),
+                  absl::StrFormat("| bytes on disk per event after compaction | %.0f |\n",
+                                  r.bytes_on_disk_per_event));
+  if (r.recovery_s) {
+    absl::StrAppend(&md, absl::StrFormat("| recovery after kill -9 (to the first committed "
+                                         "output of the restarted engine) | %.2f s |\n",
+                                         *r.recovery_s));
+  } else if (!r.recovery_error.empty()) {
+    absl::StrAppend(&md, "| recovery after kill -9 | failed: ", r.recovery_error, " |\n");
+  }
+  return md;
+}
+
+std::string PeersTable(const Results& r) {
+  const double engine = MedianCatchUp(r.catch_up);
+  std::string md =
+      "\n## Peers, same events, same broker\n\n"
+      "| peer | catch-up | engine ÷ peer | offered | peer p99 ms | engine p99 ms |\n"
+      "|---|---|---|---|---|---|\n";
+  for (const auto& p : r.peers) {
+    if (!p.error.empty()) {
+      absl::StrAppend(&md, "| ", p.name, " | failed: ", p.error, " | | | | |\n");
+      continue;
+    }
+    absl::StrAppend(
+        &md, absl::StrFormat("| %s | %s | %.2fx | %s | %s | %s |\n", p.name, Rate(p.events_per_s),
+                             p.events_per_s > 0 ? engine / p.events_per_s : 0.0,
+                             p.latency ? Rate(p.latency->offered_per_s) : "-",
+                             p.latency ? absl::StrFormat("%.1f", p.latency->p99_ms) : "-",
+                             p.engine_same ? absl::StrFormat("%.1f", p.engine_same->p99_ms) : "-"));
+  }
+  return md;
+}
+
+// The targets of issue 11 (2-core machine, outputs on, --durability=process).
+std::string TargetsTable(const Results& r) {
+  const double engine = MedianCatchUp(r.catch_up);
+  const double null = MedianCatchUp(r.null_catch_up);
+  std::string md = "\n## Targets (issue 11)\n\n| target | measured | verdict |\n|---|---|---|\n";
+  auto row = [&](const std::string& target, const std::string& measured,
+                 const std::string& verdict) {
+    absl::StrAppend(&md, "| ", target, " | ", measured, " | ", verdict, " |\n");
+  };
+  constexpr double kBaseline = 23'600;
+  row(absl::StrFormat("catch-up ≥ 4x %s = %s", Rate(kBaseline), Rate(4 * kBaseline)), Rate(engine),
+      Verdict(engine, 4 * kBaseline, true));
+  for (const auto& [name, want] : {std::pair<const char*, double>{"kafka-streams", 2.0},
+                                   std::pair<const char*, double>{"postgres", 0.8}}) {
+    const PeerResult* p = PeerNamed(r, name);
+    const std::string target =
+        absl::StrFormat("catch-up ≥ %.1fx the %s peer (same run)", want, name);
+    if (p == nullptr) {
+      row(target, "not measured", "not measured");
+    } else {
+      row(target,
+          absl::StrFormat("%.2fx (%s vs %s)", engine / p->events_per_s, Rate(engine),
+                          Rate(p->events_per_s)),
+          Verdict(engine / p->events_per_s, want, true));
+    }
+  }
+  if (null > 0) {
+    row("catch-up ≥ 70% of the null pipeline (same run)",
+        absl::StrFormat("%.1f%% (%s vs %s)", 100 * engine / null, Rate(engine), Rate(null)),
+        Verdict(engine / null, 0.7, true));
+  } else {
+    row("catch-up ≥ 70% of the null pipeline (same run)", "not measured", "not measured");
+  }
+  const std::string p99_target =
+      absl::StrFormat("p99 ≤ 100 ms at 25%% of the catch-up rate (%s)", Rate(engine / 4));
+  if (const LatencyRun* l = Nearest(r.latency, engine / 4)) {
+    row(p99_target, absl::StrFormat("%.1f ms%s", l->p99_ms, l->steady ? "" : " (never caught up)"),
+        Verdict(l->p99_ms, 100, false));
+  } else {
+    row(p99_target, "not measured (--rates without 0.25)", "not measured");
+  }
+  const PeerResult* ks = PeerNamed(r, "kafka-streams");
+  if (ks != nullptr && ks->latency && ks->engine_same) {
+    row(absl::StrFormat("p99 below the kafka-streams peer's at its half rate (%s)",
+                        Rate(ks->latency->offered_per_s)),
+        absl::StrFormat("%.1f vs %.1f ms", ks->engine_same->p99_ms, ks->latency->p99_ms),
+        Verdict(ks->engine_same->p99_ms, ks->latency->p99_ms, false));
+  } else {
+    row("p99 below the kafka-streams peer's at its half rate", "not measured", "not measured");
+  }
+  if (r.recovery_s) {
+    row("recovery after kill -9 ≤ 3 s", absl::StrFormat("%.2f s", *r.recovery_s),
+        Verdict(*r.recovery_s, 3, false));
+  } else {
+    row("recovery after kill -9 ≤ 3 s", r.recovery_error.empty() ? "not measured" : "failed",
+        r.recovery_error.empty() ? "not measured" : "missed");
+  }
+  // The long run: the trend and the memory of every catch-up run.
+  double worst = 0;
+  int64_t rss = 0;
+  bool trend = false;
+  for (const auto& c : r.catch_up) {
+    const Trend t = TrendOf(c);
+    if (t.first_tenth_per_s > 0) worst = trend ? std::min(worst, t.ratio()) : t.ratio();
+    trend = trend || t.first_tenth_per_s > 0;
+    rss = std::max(rss, c.peak_rss_bytes);
+  }
+  row(absl::StrFormat("last tenth of a catch-up ≥ 80%% of its first tenth (%d events)", r.events),
+      trend ? absl::StrFormat("%.0f%% (worst run)", 100 * worst) : "not measured (runs under 2 s)",
+      trend ? Verdict(worst, 0.8, true) : "not measured");
+  row("peak RSS ≤ 1 GiB (worst catch-up run)", Mib(rss),
+      Verdict(static_cast<double>(rss), 1 << 30, false));
+  row("bytes on disk per event (after compaction)",
+      absl::StrFormat("%.0f", r.bytes_on_disk_per_event), "reported");
+  return md;
+}
+
 }  // namespace
 
 std::string RenderJson(const Results& r) {
+  const double engine = MedianCatchUp(r.catch_up);
+  const double null = MedianCatchUp(r.null_catch_up);
   std::string out = absl::StrCat(
       "{\"started_utc\":", JsonString(r.started_utc), ",\"seed\":", r.seed,
       ",\"events\":", r.events, ",\"members\":", r.members,
       ",\"zipf_exponent\":", Num(r.zipf_exponent), ",\"records\":", r.records,
       ",\"partitions\":", r.partitions, ",\"workers\":", r.workers,
-      ",\"batch_records_max\":", r.batch_records_max, ",\"runs\":", r.runs,
+      ",\"batch_records_max\":", r.batch_records_max,
+      ",\"commit_interval_ms\":", r.commit_interval_ms, ",\"runs\":", r.runs,
       ",\"quick\":", r.quick ? "true" : "false", ",\"machine\":", JsonString(r.machine),
-      ",\"produce_per_s\":", Num(r.produce_per_s));
+      ",\"produce_per_s\":", Num(r.produce_per_s), ",\"shape\":", JsonShape(r.shape));
   absl::StrAppend(&out, ",\"limits\":{\"raw_consume_per_s\":", JsonNumbers(r.raw_consume_per_s),
                   ",\"rocksdb_write_events_per_s\":", JsonNumbers(r.rocksdb_write_per_s),
                   ",\"rocksdb_ops_per_event\":", Num(r.rocksdb_ops_per_event), "}");
   absl::StrAppend(&out, ",\"engine\":{\"catch_up\":", JsonCatchUp(r.catch_up),
-                  ",\"catch_up_median_per_s\":", Num(MedianCatchUp(r.catch_up)),
+                  ",\"catch_up_median_per_s\":", Num(engine),
                   ",\"latency\":", JsonLatencies(r.latency),
                   ",\"bytes_on_disk_per_event\":", Num(r.bytes_on_disk_per_event),
                   ",\"recovery_s\":", r.recovery_s ? Num(*r.recovery_s) : "null",
                   ",\"recovery_error\":", JsonString(r.recovery_error), "}");
   absl::StrAppend(&out, ",\"engine_machine\":{\"catch_up\":", JsonCatchUp(r.catch_up_machine),
                   ",\"latency\":", JsonLatencies(r.latency_machine), "}");
+  // After the engine's: a reader taking the first "cpu_s_per_million" gets the engine's.
+  absl::StrAppend(&out, ",\"null_pipeline\":{\"catch_up\":", JsonCatchUp(r.null_catch_up),
+                  ",\"null_catch_up_median_per_s\":", Num(null),
+                  ",\"engine_over_null\":", Num(null > 0 ? engine / null : 0),
+                  ",\"batch_records_max\":", r.null_batch_records_max,
+                  ",\"null_shape\":", JsonShape(r.null_shape), "}");
   std::vector<std::string> peers;
   for (const auto& p : r.peers) {
     peers.push_back(absl::StrCat(
@@ -134,51 +409,19 @@ std::string RenderJson(const Results& r) {
 }
 
 std::string RenderMarkdown(const Results& r) {
-  const double engine = MedianCatchUp(r.catch_up);
-  const double raw = Median(r.raw_consume_per_s);
-  const double rocks = Median(r.rocksdb_write_per_s);
   std::string md = absl::StrCat(
       "# loyalty-bench results\n\n",
       absl::StrFormat("Started %s UTC on %s. Seed %d; %d events (%d Kafka records with ticks) "
                       "over %d members, Zipf s=%.2f; %d partitions, %d workers, batches up to %d "
-                      "records; %d run(s) per figure%s.\n\n",
+                      "records, a transaction per partition at most every %d ms; %d run(s) per "
+                      "figure%s.\n\n",
                       r.started_utc, r.machine, r.seed, r.events, r.records, r.members,
-                      r.zipf_exponent, r.partitions, r.workers, r.batch_records_max, r.runs,
+                      r.zipf_exponent, r.partitions, r.workers, r.batch_records_max,
+                      r.commit_interval_ms, r.runs,
                       r.quick ? " (quick variant: sizes too small for conclusions)" : ""));
   absl::StrAppend(&md, "## Engine: exactly-once outputs on, --durability=process\n\n",
-                  "| figure | value |\n|---|---|\n");
-  std::vector<double> each;
-  double cpu = 0;
-  int64_t rss = 0;
-  for (const auto& c : r.catch_up) {
-    each.push_back(c.events_per_s);
-    cpu = std::max(cpu, c.cpu_s_per_m);
-    rss = std::max(rss, c.peak_rss_bytes);
-  }
-  absl::StrAppend(&md, "| catch-up throughput (median) | **", Rate(engine),
-                  "** (runs: ", Runs(each), ") |\n");
-  if (raw > 0) {
-    absl::StrAppend(&md, "| raw librdkafka consume of the same backlog (limit) | ", Rate(raw),
-                    absl::StrFormat(" — engine at %.1f%%", 100 * engine / raw), " |\n");
-  }
-  if (rocks > 0) {
-    absl::StrAppend(&md,
-                    absl::StrFormat("| RocksDB batched ledger-shaped writes, %.1f ops/event "
-                                    "(limit) | %s — engine at %.1f%% |\n",
-                                    r.rocksdb_ops_per_event, Rate(rocks), 100 * engine / rocks));
-  }
-  absl::StrAppend(&md, absl::StrFormat("| CPU per 10^6 events (worst run) | %.1f s |\n", cpu),
-                  absl::StrFormat("| peak RSS (worst run) | %.0f MiB |\n",
-                                  static_cast<double>(rss) / (1 << 20)),
-                  absl::StrFormat("| bytes on disk per event after compaction | %.0f |\n",
-                                  r.bytes_on_disk_per_event));
-  if (r.recovery_s) {
-    absl::StrAppend(&md, absl::StrFormat("| recovery after kill -9 (to the first committed "
-                                         "output of the restarted engine) | %.2f s |\n",
-                                         *r.recovery_s));
-  } else if (!r.recovery_error.empty()) {
-    absl::StrAppend(&md, "| recovery after kill -9 | failed: ", r.recovery_error, " |\n");
-  }
+                  EngineTable(r));
+  if (r.shape.records > 0) absl::StrAppend(&md, ShapeTables(r));
   auto latency_table = [&](const std::vector<LatencyRun>& runs) {
     std::string t =
         "| who | offered | achieved | p50 ms | p99 ms | p99.9 ms | samples |\n"
@@ -191,112 +434,84 @@ std::string RenderMarkdown(const Results& r) {
                     latency_table(r.latency));
   }
   if (!r.catch_up_machine.empty() || !r.latency_machine.empty()) {
-    std::vector<double> m;
-    for (const auto& c : r.catch_up_machine) m.push_back(c.events_per_s);
+    std::vector<double> m = RatesOf(r.catch_up_machine);
     absl::StrAppend(&md, "\n## Engine: --durability=machine (WAL fsynced before outputs)\n\n",
                     "catch-up throughput (median): **", Rate(Median(m)), "** (runs: ", Runs(m),
                     ")\n\n");
     if (!r.latency_machine.empty()) absl::StrAppend(&md, latency_table(r.latency_machine));
   }
-  if (!r.peers.empty()) {
-    absl::StrAppend(&md,
-                    "\n## Peers, same events, same broker\n\n"
-                    "| peer | catch-up | engine ÷ peer | offered | peer p99 ms | engine p99 ms |\n"
-                    "|---|---|---|---|---|---|\n");
-    for (const auto& p : r.peers) {
-      if (!p.error.empty()) {
-        absl::StrAppend(&md, "| ", p.name, " | failed: ", p.error, " | | | | |\n");
-        continue;
-      }
-      absl::StrAppend(
-          &md,
-          absl::StrFormat("| %s | %s | %.2fx | %s | %s | %s |\n", p.name, Rate(p.events_per_s),
-                          p.events_per_s > 0 ? engine / p.events_per_s : 0.0,
-                          p.latency ? Rate(p.latency->offered_per_s) : "-",
-                          p.latency ? absl::StrFormat("%.1f", p.latency->p99_ms) : "-",
-                          p.engine_same ? absl::StrFormat("%.1f", p.engine_same->p99_ms) : "-"));
-    }
-  }
-  // The targets of issue 5 (2-core machine, outputs on, --durability=process).
-  absl::StrAppend(&md, "\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
-  absl::StrAppend(&md, "| catch-up ≥ 300,000 events/s | ", Rate(engine), " | ",
-                  Verdict(engine, 300'000, true), " |\n");
-  const double limit = std::min(raw > 0 ? raw : 1e18, rocks > 0 ? rocks : 1e18);
-  if (limit < 1e18) {
-    absl::StrAppend(
-        &md,
-        absl::StrFormat("| ≥ 60%% of the lower measured limit (%s) | %.1f%% | %s |\n", Rate(limit),
-                        100 * engine / limit, Verdict(engine / limit, 0.6, true)));
-  }
-  if (const LatencyRun* l = Nearest(r.latency, 100'000)) {
-    absl::StrAppend(&md, absl::StrFormat("| p99 ≤ 25 ms at 100k/s offered | %.1f ms | %s |\n",
-                                         l->p99_ms, Verdict(l->p99_ms, 25, false)));
-  } else {
-    absl::StrAppend(&md, "| p99 ≤ 25 ms at 100k/s offered | not measured: catch-up ", Rate(engine),
-                    engine < 100'000 ? " is below 100k/s" : "", " | ",
-                    engine < 100'000 ? "missed" : "not measured", " |\n");
-  }
-  for (const auto& p : r.peers) {
-    if (!p.error.empty() || p.events_per_s <= 0) continue;
-    const double want = p.name == "postgres" ? 10 : 3;
-    absl::StrAppend(&md, absl::StrFormat("| ≥ %.0fx %s throughput | %.2fx | %s |\n", want, p.name,
-                                         engine / p.events_per_s,
-                                         Verdict(engine / p.events_per_s, want, true)));
-    if (p.latency && p.engine_same) {
-      absl::StrAppend(
-          &md,
-          absl::StrFormat("| lower p99 than %s at %s | %.1f vs %.1f ms | %s |\n", p.name,
-                          Rate(p.latency->offered_per_s), p.engine_same->p99_ms, p.latency->p99_ms,
-                          p.engine_same->p99_ms < p.latency->p99_ms ? "met" : "missed"));
-    }
-  }
-  if (r.recovery_s) {
-    absl::StrAppend(&md, absl::StrFormat("| recovery after kill -9 ≤ 5 s | %.2f s | %s |\n",
-                                         *r.recovery_s, Verdict(*r.recovery_s, 5, false)));
-  }
-  absl::StrAppend(&md, absl::StrFormat("| peak RSS ≤ 2 GiB (%d members) | %.0f MiB | %s |\n",
-                                       r.members, static_cast<double>(rss) / (1 << 20),
-                                       Verdict(static_cast<double>(rss), 2.0 * (1 << 30), false)));
+  if (!r.peers.empty()) absl::StrAppend(&md, PeersTable(r));
+  absl::StrAppend(&md, TargetsTable(r));
   return md;
 }
 
 namespace {
 
-// A polyline chart of series (name, y per x step) in a w x h SVG.
-std::string LineChart(const std::string& title, const std::vector<std::string>& names,
-                      const std::vector<std::vector<double>>& series, const std::string& x_label,
-                      const std::string& y_label) {
-  constexpr double w = 720, h = 300, left = 70, bottom = 40, top = 30;
+struct Series {
+  std::string name;
+  std::vector<double> y;  // one point per x step (second)
+  bool dashed = false;
+};
+
+// A polyline chart of `series` (one point per second) in an SVG, with the
+// legend to the right of the plot. Series of thousands of points are drawn
+// at most one vertex per pixel column (the mean of the points in it).
+std::string LineChart(const std::string& title, const std::vector<Series>& series,
+                      const std::string& x_label, const std::string& y_label) {
+  constexpr double plot_w = 720, legend_w = 260, h = 320, left = 70, bottom = 40, top = 30;
+  constexpr double right = left + plot_w - 80;  // the plot's right edge
   double y_max = 1;
   size_t x_max = 1;
   for (const auto& s : series) {
-    for (double y : s) y_max = std::max(y_max, y);
-    x_max = std::max(x_max, s.size());
+    for (double y : s.y) y_max = std::max(y_max, y);
+    x_max = std::max(x_max, s.y.size());
   }
-  static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                                  "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
   std::string svg = absl::StrFormat(
       "<h2>%s</h2><svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
       "font-family='sans-serif' font-size='12'>"
       "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#000'/>"
       "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#000'/>"
-      "<text x='%.0f' y='%.0f'>%s</text><text x='5' y='%.0f'>%s</text>"
-      "<text x='5' y='%.0f'>%s</text><text x='%.0f' y='%.0f'>%d</text>",
-      title, w, h, left, h - bottom, w - 10, h - bottom, left, top, left, h - bottom, w / 2, h - 8,
-      x_label, top - 10, y_label, top + 5, Rate(y_max).c_str(), w - 30, h - bottom + 15,
-      static_cast<int>(x_max));
+      "<text x='%.0f' y='%.0f'>%s</text><text x='5' y='%.0f'>%s</text>",
+      title, plot_w + legend_w, h, left, h - bottom, right, h - bottom, left, top, left, h - bottom,
+      left + 200, h - 8, x_label, top - 12, y_label);
+  // Gridlines and labels at quarters of each axis.
+  for (int q = 0; q <= 4; ++q) {
+    const double y = h - bottom - (h - bottom - top) * q / 4.0;
+    const double x = left + (right - left) * q / 4.0;
+    absl::StrAppend(&svg,
+                    absl::StrFormat("<line x1='%.0f' y1='%.1f' x2='%.0f' y2='%.1f' stroke='#ddd'/>"
+                                    "<text x='5' y='%.1f'>%s</text>"
+                                    "<text x='%.1f' y='%.0f' text-anchor='middle'>%.0f</text>",
+                                    left, y, right, y, y + 4, Rate(y_max * q / 4.0).c_str(), x,
+                                    h - bottom + 15, static_cast<double>(x_max) * q / 4.0));
+  }
+  const double columns = right - left;
   for (size_t i = 0; i < series.size(); ++i) {
+    const std::vector<double>& ys = series[i].y;
+    // Points per pixel column: 1 up to `columns` seconds, more beyond.
+    const size_t step = std::max<size_t>(
+        1, static_cast<size_t>(std::ceil(static_cast<double>(ys.size()) / columns)));
     std::string points;
-    for (size_t x = 0; x < series[i].size(); ++x) {
-      const double px =
-          left + (w - 10 - left) * static_cast<double>(x) / static_cast<double>(x_max);
-      const double py = h - bottom - (h - bottom - top) * series[i][x] / y_max;
+    for (size_t x = 0; x < ys.size(); x += step) {
+      double sum = 0;
+      const size_t end = std::min(ys.size(), x + step);
+      for (size_t k = x; k < end; ++k) sum += ys[k];
+      const double y = sum / static_cast<double>(end - x);
+      const double px = left + columns * static_cast<double>(x) / static_cast<double>(x_max);
+      const double py = h - bottom - (h - bottom - top) * y / y_max;
       absl::StrAppend(&points, absl::StrFormat("%.1f,%.1f ", px, py));
     }
-    const char* color = kColors[i % 6];
-    absl::StrAppend(&svg, absl::StrFormat("<polyline fill='none' stroke='%s' points='%s'/>"
-                                          "<text x='%.0f' y='%.0f' fill='%s'>%s</text>",
-                                          color, points, w - 220, top + 15 * static_cast<double>(i),
-                                          color, names[i]));
+    const char* color = kColors[i % (sizeof(kColors) / sizeof(kColors[0]))];
+    const char* dash = series[i].dashed ? " stroke-dasharray='6,3'" : "";
+    const double ly = top + 16 * static_cast<double>(i);
+    absl::StrAppend(
+        &svg, absl::StrFormat("<polyline fill='none' stroke='%s'%s points='%s'/>"
+                              "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='%s'%s/>"
+                              "<text x='%.0f' y='%.0f' fill='%s'>%s</text>",
+                              color, dash, points, right + 20, ly - 4, right + 45, ly - 4, color,
+                              dash, right + 50, ly, color, series[i].name));
   }
   return svg + "</svg>";
 }
@@ -354,15 +569,17 @@ std::string HtmlEscape(const std::string& s) {
 }  // namespace
 
 std::string RenderHtml(const Results& r) {
-  std::vector<std::string> names;
-  std::vector<std::vector<double>> series;
+  std::vector<Series> series;
   for (size_t i = 0; i < r.catch_up.size(); ++i) {
-    names.push_back(absl::StrCat("process, run ", i + 1));
-    series.push_back(r.catch_up[i].per_second);
+    series.push_back({absl::StrCat("engine, process, run ", i + 1), r.catch_up[i].per_second});
   }
   for (size_t i = 0; i < r.catch_up_machine.size(); ++i) {
-    names.push_back(absl::StrCat("machine, run ", i + 1));
-    series.push_back(r.catch_up_machine[i].per_second);
+    series.push_back(
+        {absl::StrCat("engine, machine, run ", i + 1), r.catch_up_machine[i].per_second});
+  }
+  for (size_t i = 0; i < r.null_catch_up.size(); ++i) {
+    series.push_back(
+        {absl::StrCat("null pipeline, run ", i + 1), r.null_catch_up[i].per_second, true});
   }
   std::vector<LatencyRun> all = r.latency;
   all.insert(all.end(), r.latency_machine.begin(), r.latency_machine.end());
@@ -373,8 +590,8 @@ std::string RenderHtml(const Results& r) {
       "<!doctype html><html><head><meta charset='utf-8'><title>loyalty-bench</title>"
       "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}"
       "</style></head><body><h1>loyalty-bench</h1>",
-      LineChart("Catch-up: records committed per second", names, series,
-                "seconds since the first commit", "records/s"),
+      LineChart("Catch-up: records committed per second", series, "seconds since the first commit",
+                "records/s"),
       LatencyBars(all), "<h2>Summary</h2><pre>", HtmlEscape(RenderMarkdown(r)),
       "</pre></body></html>\n");
 }

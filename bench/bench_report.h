@@ -1,7 +1,8 @@
 // File: bench/bench_report.h
 // What loyalty-bench measured, and its three renderings: a JSON results file,
-// a Markdown summary (with the SPEC §9 / issue 5 targets met or missed), and
-// a self-contained HTML page with SVG charts (throughput over time, latency
+// a Markdown summary (with the issue 11 targets met or missed, and by how
+// much), and a self-contained HTML page with SVG charts (throughput per
+// second over every catch-up run, the null pipeline's too; latency
 // percentiles per offered rate).
 #ifndef LOYALTY_BENCH_BENCH_REPORT_H_
 #define LOYALTY_BENCH_BENCH_REPORT_H_
@@ -21,6 +22,16 @@ struct CatchUpRun {
   int64_t peak_rss_bytes = 0;
   std::vector<double> per_second;  // records committed in each second after the first commit
 };
+
+// A catch-up run's trend: its throughput over the first and the last tenth
+// of its seconds (per_second; at least one second each). The cost of an
+// event must not grow with history (SPEC §9): last ≥ 80% of first.
+struct Trend {
+  double first_tenth_per_s = 0, last_tenth_per_s = 0;
+  double ratio() const { return first_tenth_per_s > 0 ? last_tenth_per_s / first_tenth_per_s : 0; }
+};
+// Zero when the run has fewer than two whole seconds.
+Trend TrendOf(const CatchUpRun& run);
 
 struct LatencyRun {
   std::string who;  // "engine", "engine (machine)", "kafka-streams", "postgres"
@@ -51,6 +62,11 @@ struct RecordShape {
   double output_value_bytes = 0;       // their average value size
   double transactions_per_record = 0;  // output transactions
   double puts_per_record() const;
+  double deletes_per_record() const;
+  double records_per_batch() const { return batches_per_record > 0 ? 1 / batches_per_record : 0; }
+  double records_per_transaction() const {
+    return transactions_per_record > 0 ? 1 / transactions_per_record : 0;
+  }
 };
 
 struct PeerResult {
@@ -69,6 +85,7 @@ struct Results {
   double zipf_exponent = 0;
   int partitions = 0, workers = 0;
   int64_t batch_records_max = 0;
+  int commit_interval_ms = 0;
   int runs = 0;
   bool quick = false;
   std::string machine;  // cores, memory, kernel
@@ -80,6 +97,12 @@ struct Results {
   std::vector<double> raw_consume_per_s;    // one per run
   std::vector<double> rocksdb_write_per_s;  // one per run: records/s of the engine's write shape
   double rocksdb_ops_per_event = 0;         // writes per record in that shape
+  // The null pipeline (bench/null_pipeline.h) in the engine's shape: its
+  // catch-up runs, the batch size it was given (the engine's average) and
+  // what its first run did per record (to compare with `shape`).
+  std::vector<CatchUpRun> null_catch_up;
+  int64_t null_batch_records_max = 0;
+  RecordShape null_shape;
   // The engine, --durability=process.
   std::vector<CatchUpRun> catch_up;
   std::vector<LatencyRun> latency;

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_kafka.h"
 #include "bench/bench_report.h"
+#include "bench/null_pipeline.h"
 #include "bench/workload.h"
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
@@ -57,7 +59,12 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --partitions=N        partitions of every topic (default 8)
   --workers=N           engine worker threads (default 2)
   --batch-size=N        records per engine batch at most (default 4096)
+  --commit-interval-ms=N  a partition starts an output transaction at most
+                        every N ms, in the engine and the null pipeline
+                        (0..60000, default 50, the engine's)
   --runs=N              catch-up runs of the engine; the median is reported (default 3)
+  --null-runs=N         catch-up runs of the null pipeline, alternated with
+                        the engine's (0: none; default: --runs)
   --rates=LIST          offered rates for the latency runs: fractions of the
                         catch-up median (0.25) or absolute events/s (100000)
                         (default 0.25,0.5,0.75)
@@ -75,20 +82,27 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --pg-peer=PATH        default: ./peers/postgres/pg_peer next to this binary
   --kstreams=PATH       the Kafka Streams peer's run.sh (default: in the source tree)
   --program=PATH        the program of the workload (default programs/cafe.textproto)
-  --quick               small sizes for CI: 20000 events, 10000 members, 1 run,
-                        4 s latency runs (the figures mean nothing; the code runs)
+  --quick               small sizes for CI: 20000 events, 10000 members, 1 run
+                        (engine and null pipeline), 4 s latency runs (the
+                        figures mean nothing; the code runs)
   --help                this text
 
 The engine runs in this process for the catch-up and latency runs (so its
 commit callback timestamps every record) and as a child `loyaltyd run` for
-the recovery run. Peers run as child processes. Progress goes to stderr.
+the recovery run. The null pipeline (SPEC §9 (a): the same consume, RocksDB
+writes and transactional outputs per record as the engine's first catch-up
+run measured, no business logic) runs in this process too, after each engine
+catch-up run. Peers run as child processes. Progress goes to stderr: a bar on
+a terminal, a line every 5 s otherwise. Each run's output topics and stores
+are deleted when it ends, and every topic of the invocation at the end.
 )";
 
 struct Config {
   std::string brokers, out_dir, pg, loyaltyd, pg_peer, kstreams, program;
   WorkloadOptions workload;  // workload.partitions: partitions of every topic
-  int workers = 2, runs = 3;
+  int workers = 2, runs = 3, null_runs = 3;
   int64_t batch = 4096;
+  int commit_interval_ms = 50;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).
   std::vector<double> rates;
@@ -261,6 +275,87 @@ WorkloadOptions WorkloadFor(const Config& c, double rate, double seconds) {
   return o;
 }
 
+// --- catch-up accounting -------------------------------------------------
+
+// Waits until `committed()` reaches `records`. Fails with `stopped()` when
+// that is not OK (the pipeline ended), or after `idle_s` without progress.
+absl::Status WaitForCommits(const std::function<int64_t()>& committed,
+                            const std::function<absl::Status()>& stopped, int64_t records,
+                            double idle_s, Progress* progress) {
+  int64_t last = -1;
+  double last_change = MonoSeconds();
+  const double start = MonoSeconds();
+  for (int64_t now_committed = committed(); now_committed < records; now_committed = committed()) {
+    LOYALTY_RETURN_IF_ERROR(stopped());
+    if (now_committed != last) {
+      last = now_committed;
+      last_change = MonoSeconds();
+    } else if (MonoSeconds() - last_change > idle_s) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("no commit for ", idle_s, " s at ", now_committed, " of ", records));
+    }
+    if (progress) {
+      progress->Update(now_committed, records,
+                       static_cast<double>(now_committed) / std::max(1e-3, MonoSeconds() - start));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::OkStatus();
+}
+
+// Records committed over time in a catch-up run: the throughput from the
+// first commit to the last (the records of the first commit not counted,
+// since its start is not seen) and records per second after the first.
+// Thread-safe.
+class CommitTimeline {
+ public:
+  void Add(int64_t now_ms, int64_t records) {
+    std::lock_guard<std::mutex> lock(mu_);
+    committed_ += records;
+    if (first_ms_ == 0) {
+      first_ms_ = now_ms;
+    } else {
+      after_first_ += records;
+    }
+    last_ms_ = now_ms;
+    const auto second = static_cast<size_t>((now_ms - first_ms_) / 1000);
+    if (per_second_.size() <= second) per_second_.resize(second + 1, 0);
+    per_second_[second] += static_cast<double>(records);
+  }
+
+  int64_t committed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return committed_;
+  }
+
+  // Fills `run`'s seconds, events_per_s and per_second (the last, partial
+  // second left out).
+  void Fill(CatchUpRun* run) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    run->seconds = static_cast<double>(last_ms_ - first_ms_) / 1000;
+    run->events_per_s = run->seconds > 0 ? static_cast<double>(after_first_) / run->seconds : 0;
+    run->per_second = per_second_;
+    if (!run->per_second.empty()) run->per_second.pop_back();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  int64_t committed_ = 0, first_ms_ = 0, last_ms_ = 0, after_first_ = 0;
+  std::vector<double> per_second_;
+};
+
+// The topics of a run named `name` (EngineTopics), and its input topic
+// bench.<tag>.<name>.events for the runs that have their own: deleted when
+// the run ends, so that a 10^7-event run does not fill the disk with
+// outputs. A failure is only reported.
+void DeleteRunTopics(const Config& c, const std::string& name, bool own_input) {
+  const std::string p = absl::StrCat("bench.", c.tag, ".", name);
+  std::vector<std::string> topics = {p + ".balances", p + ".ledger", p + ".outcomes", p + ".dlq"};
+  if (own_input) topics.push_back(p + ".events");
+  const absl::Status s = DeleteTopics(c.brokers, topics);
+  if (!s.ok()) std::cerr << "loyalty-bench: deleting the topics of " << name << ": " << s << "\n";
+}
+
 // --- the engine, in this process ------------------------------------------
 
 Topics EngineTopics(const Config& c, const std::string& events_topic, const std::string& name) {
@@ -289,6 +384,7 @@ class EngineUnderTest {
     options_.data_dir = data_dir_;
     options_.workers = c.workers;
     options_.batch_records_max = c.batch;
+    options_.commit_interval_ms = c.commit_interval_ms;
     options_.sync_writes = sync_writes;
     programs_ = programs;
     options_.on_committed = [this](int32_t, const std::vector<int64_t>& ts) {
@@ -327,28 +423,13 @@ class EngineUnderTest {
 
   // Waits until `records` are committed; fails after `idle_s` without progress.
   absl::Status WaitCommitted(int64_t records, double idle_s, Progress* progress) {
-    int64_t last = -1;
-    double last_change = MonoSeconds();
-    const double start = MonoSeconds();
-    while (committed_.load() < records) {
-      if (finished_.load())
-        return absl::AbortedError(absl::StrCat("engine stopped: ", result_.ToString()));
-      const int64_t now_committed = committed_.load();
-      if (now_committed != last) {
-        last = now_committed;
-        last_change = MonoSeconds();
-      } else if (MonoSeconds() - last_change > idle_s) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("no commit for ", idle_s, " s at ", now_committed, " of ", records));
-      }
-      if (progress) {
-        progress->Update(
-            now_committed, records,
-            static_cast<double>(now_committed) / std::max(1e-3, MonoSeconds() - start));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return absl::OkStatus();
+    return WaitForCommits([this] { return committed_.load(); },
+                          [this] {
+                            return finished_.load() ? absl::AbortedError(absl::StrCat(
+                                                          "engine stopped: ", result_.ToString()))
+                                                    : absl::OkStatus();
+                          },
+                          records, idle_s, progress);
   }
 
   KafkaEngine::Stats stats() const { return engine_->stats(); }
@@ -402,31 +483,44 @@ absl::StatusOr<int64_t> CompactedBytes(const std::string& data_dir) {
   return DirBytes(data_dir);
 }
 
-// What the engine did per input record: its stats since Create.
-RecordShape ShapeOf(const KafkaEngine::Stats& st) {
+// What a pipeline did per input record, from its counts since it started
+// (KafkaEngine::Stats, NullPipeline::Stats). Key bytes are per write (the
+// store counts a delete's key too), value bytes per put.
+RecordShape ShapeOf(int64_t records_in, int64_t batches, const WriteShape& writes,
+                    int64_t kafka_records, int64_t kafka_bytes, int64_t transactions) {
   RecordShape shape;
-  shape.records = st.records;
-  const double records = static_cast<double>(std::max<int64_t>(1, st.records));
+  shape.records = records_in;
+  const double records = static_cast<double>(std::max<int64_t>(1, records_in));
   for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
     RecordShape::Family f;
     f.name = CfName(static_cast<Cf>(cf));
-    const double puts = static_cast<double>(st.writes.puts[cf]);
+    const double puts = static_cast<double>(writes.puts[cf]);
+    const double deletes = static_cast<double>(writes.deletes[cf]);
     f.puts_per_record = puts / records;
-    f.deletes_per_record = static_cast<double>(st.writes.deletes[cf]) / records;
-    if (puts > 0) {
-      f.key_bytes = static_cast<double>(st.writes.key_bytes[cf]) / puts;
-      f.value_bytes = static_cast<double>(st.writes.value_bytes[cf]) / puts;
-    }
+    f.deletes_per_record = deletes / records;
+    if (puts + deletes > 0)
+      f.key_bytes = static_cast<double>(writes.key_bytes[cf]) / (puts + deletes);
+    if (puts > 0) f.value_bytes = static_cast<double>(writes.value_bytes[cf]) / puts;
     shape.families.push_back(f);
   }
-  shape.batches_per_record = static_cast<double>(st.batches) / records;
-  shape.outputs_per_record = static_cast<double>(st.kafka_records) / records;
-  if (st.kafka_records > 0) {
+  shape.batches_per_record = static_cast<double>(batches) / records;
+  shape.outputs_per_record = static_cast<double>(kafka_records) / records;
+  if (kafka_records > 0) {
     shape.output_value_bytes =
-        static_cast<double>(st.kafka_bytes) / static_cast<double>(st.kafka_records);
+        static_cast<double>(kafka_bytes) / static_cast<double>(kafka_records);
   }
-  shape.transactions_per_record = static_cast<double>(st.transactions) / records;
+  shape.transactions_per_record = static_cast<double>(transactions) / records;
   return shape;
+}
+
+RecordShape ShapeOf(const KafkaEngine::Stats& st) {
+  return ShapeOf(st.records, st.batches, st.writes, st.kafka_records, st.kafka_bytes,
+                 st.transactions);
+}
+
+RecordShape ShapeOf(const NullPipeline::Stats& st) {
+  return ShapeOf(st.records, st.batches, st.writes, st.kafka_records, st.kafka_bytes,
+                 st.transactions);
 }
 
 absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* programs,
@@ -435,50 +529,136 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
                                          double* disk_bytes_per_event, RecordShape* shape) {
   const Topics topics = EngineTopics(c, backlog, name);
   LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
-  EngineUnderTest engine(c, programs, topics, name, sync_writes);
-  std::mutex mu;
-  int64_t first_ms = 0, last_ms = 0, after_first = 0;
-  std::vector<double> per_second;
-  engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (first_ms == 0) {
-      first_ms = now;
-    } else {
-      after_first += static_cast<int64_t>(ts.size());
-    }
-    last_ms = now;
-    const auto second = static_cast<size_t>((now - first_ms) / 1000);
-    if (per_second.size() <= second) per_second.resize(second + 1, 0);
-    per_second[second] += static_cast<double>(ts.size());
-  });
-  ResetPeakRss();
-  const double cpu0 = CpuSeconds();
-  LOYALTY_RETURN_IF_ERROR(engine.Start());
-  {
-    Progress progress(absl::StrCat("engine catch-up (", name, ") of ", records, " records"));
-    LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(records, 120, &progress));
-  }
-  const double cpu = CpuSeconds() - cpu0;
-  const int64_t rss = PeakRssBytes();
-  if (shape != nullptr) *shape = ShapeOf(engine.stats());
-  LOYALTY_RETURN_IF_ERROR(engine.Finish());
-  if (disk_bytes_per_event != nullptr) {
-    std::fprintf(stderr, "loyalty-bench: compacting the stores of %s\n", name.c_str());
-    LOYALTY_ASSIGN_OR_RETURN(int64_t bytes, CompactedBytes(engine.data_dir()));
-    *disk_bytes_per_event = static_cast<double>(bytes) / static_cast<double>(records);
-  }
-  std::lock_guard<std::mutex> lock(mu);
+  CommitTimeline timeline;
   CatchUpRun run;
+  {
+    EngineUnderTest engine(c, programs, topics, name, sync_writes);
+    engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
+      timeline.Add(now, static_cast<int64_t>(ts.size()));
+    });
+    ResetPeakRss();
+    const double cpu0 = CpuSeconds();
+    LOYALTY_RETURN_IF_ERROR(engine.Start());
+    {
+      Progress progress(absl::StrCat("engine catch-up (", name, ") of ", records, " records"));
+      LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(records, 120, &progress));
+    }
+    run.cpu_s_per_m = (CpuSeconds() - cpu0) / static_cast<double>(records) * 1e6;
+    run.peak_rss_bytes = PeakRssBytes();
+    if (shape != nullptr) *shape = ShapeOf(engine.stats());
+    LOYALTY_RETURN_IF_ERROR(engine.Finish());
+    if (disk_bytes_per_event != nullptr) {
+      std::fprintf(stderr, "loyalty-bench: compacting the stores of %s\n", name.c_str());
+      LOYALTY_ASSIGN_OR_RETURN(int64_t bytes, CompactedBytes(engine.data_dir()));
+      *disk_bytes_per_event = static_cast<double>(bytes) / static_cast<double>(records);
+    }
+  }  // the stores are deleted here
+  DeleteRunTopics(c, name, /*own_input=*/false);
   run.records = records;
-  run.seconds = static_cast<double>(last_ms - first_ms) / 1000;
-  run.events_per_s = run.seconds > 0 ? static_cast<double>(after_first) / run.seconds : 0;
-  run.cpu_s_per_m = cpu / static_cast<double>(records) * 1e6;
-  run.peak_rss_bytes = rss;
-  if (!per_second.empty()) per_second.pop_back();  // the last second is partial
-  run.per_second = per_second;
+  timeline.Fill(&run);
   std::fprintf(stderr, "  %s: %.0f records/s over %.1f s, %.1f CPU s per 10^6, peak RSS %.0f MiB\n",
                name.c_str(), run.events_per_s, run.seconds, run.cpu_s_per_m,
-               static_cast<double>(rss) / (1 << 20));
+               static_cast<double>(run.peak_rss_bytes) / (1 << 20));
+  return run;
+}
+
+// --- the null pipeline, in this process -----------------------------------
+
+// Bytes that the null pipeline's and the RocksDB limit's values are cut
+// from: 8 MiB of serialized events of the workload (another seed), protobuf
+// bytes nearer the engine's values than random ones when RocksDB
+// compresses them (LZ4, ZSTD at the bottom level).
+std::shared_ptr<const std::string> ValuePool(const Config& c) {
+  WorkloadOptions o = c.workload;
+  o.seed += 1'000'003;
+  o.events = int64_t{1} << 20;
+  o.bad_permille = 0;
+  Workload workload(o);
+  auto pool = std::make_shared<std::string>();
+  pool->reserve(size_t{8} << 20);
+  WorkloadRecord r;
+  while (pool->size() < (size_t{8} << 20) && workload.Next(&r)) pool->append(r.value);
+  return pool;
+}
+
+// The null pipeline's batch size: the engine's average batch in `shape`
+// (its batches close by size or by deadline), at most --batch-size.
+int64_t NullBatchRecords(const Config& c, const RecordShape& shape) {
+  const double engine = shape.records_per_batch();
+  if (engine <= 0) return c.batch;
+  return std::clamp<int64_t>(std::llround(engine), 1, c.batch);
+}
+
+// One catch-up of the null pipeline (bench/null_pipeline.h) over `backlog`,
+// in the engine's `shape`, measured like EngineCatchUp: first commit to
+// last, CPU and peak RSS of this process. *null_shape (if not null): what it
+// did per record. Its stores and output topics are deleted afterwards.
+//
+// Its batches close at the engine's average batch (NullBatchRecords); the
+// deadline only closes the backlog's tail (NullPipeline::Options): the
+// engine's catch-up batches are cut short by its 20 ms deadline while its
+// consumer waits for a worker's queue, and a batch capped at their average
+// and cut the same way would come out smaller still.
+absl::StatusOr<CatchUpRun> NullCatchUp(const Config& c, const RecordShape& shape,
+                                       const std::shared_ptr<const std::string>& pool,
+                                       const std::string& backlog, int64_t records,
+                                       const std::string& name, RecordShape* null_shape) {
+  const Topics topics = EngineTopics(c, backlog, name);
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  const std::string data_dir = absl::StrCat(c.out_dir, "/work/", name);
+  std::filesystem::remove_all(data_dir);
+  CommitTimeline timeline;
+  NullPipeline::Options o;
+  o.brokers = c.brokers;
+  o.input_topic = backlog;
+  o.output_topics = {topics.outcomes, topics.balances};  // as the engine's outputs
+  o.group_id = absl::StrCat("bench.", c.tag, ".", name);
+  o.data_dir = data_dir;
+  o.shape = shape;
+  o.workers = c.workers;
+  o.batch_records_max = NullBatchRecords(c, shape);
+  o.commit_interval_ms = c.commit_interval_ms;
+  o.value_pool = pool;
+  o.on_committed = [&timeline](int32_t, int64_t n) { timeline.Add(WallMs(), n); };
+  CatchUpRun run;
+  run.records = records;
+  absl::Status waited, result;
+  {
+    ResetPeakRss();
+    const double cpu0 = CpuSeconds();
+    LOYALTY_ASSIGN_OR_RETURN(auto pipeline, NullPipeline::Create(o));
+    std::atomic<bool> stop{false}, finished{false};
+    std::thread runner([&] {
+      result = pipeline->Run(stop);
+      finished = true;
+    });
+    {
+      Progress progress(absl::StrCat("null pipeline catch-up (", name, ") of ", records,
+                                     " records in batches of ", o.batch_records_max));
+      waited = WaitForCommits([&] { return timeline.committed(); },
+                              [&] {
+                                return finished.load()
+                                           ? absl::AbortedError(absl::StrCat(
+                                                 "null pipeline stopped: ", result.ToString()))
+                                           : absl::OkStatus();
+                              },
+                              records, 120, &progress);
+    }
+    run.cpu_s_per_m = (CpuSeconds() - cpu0) / static_cast<double>(records) * 1e6;
+    run.peak_rss_bytes = PeakRssBytes();
+    if (null_shape != nullptr) *null_shape = ShapeOf(pipeline->stats());
+    stop = true;
+    runner.join();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir, ec);
+  DeleteRunTopics(c, name, /*own_input=*/false);
+  LOYALTY_RETURN_IF_ERROR(waited);
+  LOYALTY_RETURN_IF_ERROR(result);
+  timeline.Fill(&run);
+  std::fprintf(stderr, "  %s: %.0f records/s over %.1f s, %.1f CPU s per 10^6, peak RSS %.0f MiB\n",
+               name.c_str(), run.events_per_s, run.seconds, run.cpu_s_per_m,
+               static_cast<double>(run.peak_rss_bytes) / (1 << 20));
   return run;
 }
 
@@ -497,9 +677,9 @@ LatencyRun MakeLatencyRun(const std::string& who, double rate, const ProduceResu
   return run;
 }
 
-absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* programs, double rate,
-                                         const std::string& name, bool sync_writes,
-                                         const std::string& who) {
+absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSet* programs,
+                                                double rate, const std::string& name,
+                                                bool sync_writes, const std::string& who) {
   const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
   const Topics topics = EngineTopics(c, input, name);
   LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
@@ -551,14 +731,25 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
   return run;
 }
 
+// The engine at `rate` offered on a topic of its own, which is deleted
+// afterwards with the run's outputs.
+absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* programs, double rate,
+                                         const std::string& name, bool sync_writes,
+                                         const std::string& who) {
+  auto run = MeasureEngineLatency(c, programs, rate, name, sync_writes, who);
+  DeleteRunTopics(c, name, /*own_input=*/true);
+  return run;
+}
+
 // The physical limit of the store: the engine's write shape (`shape`: puts
 // per record and column family, their key and value sizes, one write per
 // batch of the engine's batch size) through the engine's own PartitionStore
 // (same options, WAL on), with no apply, one store per worker thread as the
 // engine has. Keys are random within their family (member-prefixed keys land
 // all over the keyspace, as the engine's do); the journal's keys ascend.
-absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, int64_t events,
-                                    bool sync) {
+// Values are cut from `pool` (ValuePool).
+absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape,
+                                    const std::string& pool, int64_t events, bool sync) {
   std::atomic<int64_t> done{0};
   std::vector<absl::Status> status(static_cast<size_t>(c.workers));
   std::atomic<bool> failed{false};
@@ -583,12 +774,20 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, i
       }
       return s;
     };
+    // A value of `n` bytes cut from the pool at a moving place.
+    size_t pool_at = static_cast<size_t>(w) * 7919;
+    auto value_of = [&](size_t n) {
+      n = std::min(n, pool.size() / 2);
+      if (pool_at + n > pool.size()) pool_at = 0;
+      const rocksdb::Slice v(pool.data() + pool_at, n);
+      pool_at += n + 1;
+      return v;
+    };
     struct Family {
       rocksdb::ColumnFamilyHandle* cf;
       double puts, deletes;
-      size_t key_bytes;
-      std::string value;
-      double owed = 0;  // fractional puts carried to the next record
+      size_t key_bytes, value_bytes;
+      double owed_puts = 0, owed_deletes = 0;  // fractions carried to the next record
     };
     std::vector<Family> families;
     const RecordShape::Family* journal = nullptr;
@@ -601,12 +800,13 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, i
       if (f.puts_per_record + f.deletes_per_record == 0) continue;
       families.push_back({store->cf(static_cast<Cf>(i)), f.puts_per_record, f.deletes_per_record,
                           std::max<size_t>(16, static_cast<size_t>(f.key_bytes)),
-                          bytes(static_cast<size_t>(f.value_bytes))});
+                          static_cast<size_t>(f.value_bytes)});
     }
-    const std::string journal_value =
-        journal == nullptr ? ""
-                           : bytes(static_cast<size_t>(journal->value_bytes * journal->puts_per_record *
-                                                       static_cast<double>(batch_records)));
+    // The journal: one value per batch of the engine's bytes per record.
+    const double journal_bytes_per_record =
+        journal == nullptr ? 0 : journal->value_bytes * journal->puts_per_record;
+    rocksdb::WriteOptions write_options;
+    write_options.sync = sync;
     const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
     std::string key;
     rocksdb::WriteBatch wb;
@@ -615,34 +815,39 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, i
       const int64_t first = n;
       for (int64_t k = 0; k < batch_records && n < mine; ++k, ++n) {
         for (Family& f : families) {
-          f.owed += f.puts + f.deletes;
-          for (; f.owed >= 1; f.owed -= 1) {
+          f.owed_puts += f.puts;
+          f.owed_deletes += f.deletes;
+          for (int j = 0; f.owed_puts >= 1 || f.owed_deletes >= 1; ++j) {
+            const bool del = f.owed_puts < 1;
+            (del ? f.owed_deletes : f.owed_puts) -= 1;
             // A random prefix (the member's place in the keyspace), then a
             // counter that keeps the key unique.
             key = bytes(8);
-            key.append(absl::StrCat(n, "/", f.owed));
+            key.append(absl::StrCat(n, "/", j));
             key.resize(f.key_bytes, 'k');
-            LOYALTY_RETURN_IF_ERROR(FromRocks(wb.Put(f.cf, key, f.value), "put"));
+            LOYALTY_RETURN_IF_ERROR(FromRocks(
+                del ? wb.Delete(f.cf, key) : wb.Put(f.cf, key, value_of(f.value_bytes)), "put"));
           }
         }
       }
       if (journal != nullptr) {
         key.clear();
         for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((first >> (8 * i)) & 0xff));
+        const auto journal_bytes =
+            static_cast<size_t>(journal_bytes_per_record * static_cast<double>(n - first));
         LOYALTY_RETURN_IF_ERROR(
-            FromRocks(wb.Put(store->cf(Cf::kJournal), key, journal_value), "put"));
+            FromRocks(wb.Put(store->cf(Cf::kJournal), key, value_of(journal_bytes)), "put"));
       }
-      LOYALTY_RETURN_IF_ERROR(FromRocks(store->db()->Write(rocksdb::WriteOptions(), &wb), "write"));
+      LOYALTY_RETURN_IF_ERROR(FromRocks(store->db()->Write(write_options, &wb), "write"));
       done += n - first;
     }
     store.reset();
     std::filesystem::remove_all(dir);
     return absl::OkStatus();
   };
-  Progress progress(absl::StrCat("RocksDB writes of the engine's shape (",
-                                 absl::StrFormat("%.2f", shape.puts_per_record()),
-                                 " puts per record), ", events, " records, ", c.workers,
-                                 " stores"));
+  Progress progress(absl::StrCat(
+      "RocksDB writes of the engine's shape (", absl::StrFormat("%.2f", shape.puts_per_record()),
+      " puts per record), ", events, " records, ", c.workers, " stores"));
   const double start = MonoSeconds();
   std::vector<std::thread> threads;
   for (int w = 0; w < c.workers; ++w) {
@@ -664,7 +869,7 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape, i
 
 // --- recovery: kill -9 of a loyaltyd process under load -------------------
 
-absl::StatusOr<double> Recovery(const Config& c, double rate) {
+absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
   const Topics topics = EngineTopics(c, input, "recovery");
   LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
@@ -672,21 +877,23 @@ absl::StatusOr<double> Recovery(const Config& c, double rate) {
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);
   const std::string log = absl::StrCat(c.out_dir, "/work/recovery-loyaltyd.log");
-  const std::vector<std::string> argv = {c.loyaltyd,
-                                         "run",
-                                         "--quiet",
-                                         absl::StrCat("--brokers=", c.brokers),
-                                         absl::StrCat("--program=", c.program),
-                                         absl::StrCat("--data-dir=", data_dir),
-                                         absl::StrCat("--events-topic=", topics.events),
-                                         absl::StrCat("--balances-topic=", topics.balances),
-                                         absl::StrCat("--ledger-topic=", topics.ledger),
-                                         absl::StrCat("--outcomes-topic=", topics.outcomes),
-                                         absl::StrCat("--dlq-topic=", topics.dlq),
-                                         absl::StrCat("--group=bench.", c.tag, ".recovery"),
-                                         absl::StrCat("--instance-id=bench-", c.tag),
-                                         absl::StrCat("--workers=", c.workers),
-                                         absl::StrCat("--batch-size=", c.batch)};
+  const std::vector<std::string> argv = {
+      c.loyaltyd,
+      "run",
+      "--quiet",
+      absl::StrCat("--brokers=", c.brokers),
+      absl::StrCat("--program=", c.program),
+      absl::StrCat("--data-dir=", data_dir),
+      absl::StrCat("--events-topic=", topics.events),
+      absl::StrCat("--balances-topic=", topics.balances),
+      absl::StrCat("--ledger-topic=", topics.ledger),
+      absl::StrCat("--outcomes-topic=", topics.outcomes),
+      absl::StrCat("--dlq-topic=", topics.dlq),
+      absl::StrCat("--group=bench.", c.tag, ".recovery"),
+      absl::StrCat("--instance-id=bench-", c.tag),
+      absl::StrCat("--workers=", c.workers),
+      absl::StrCat("--batch-size=", c.batch),
+      absl::StrCat("--commit-interval-ms=", c.commit_interval_ms)};
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -736,6 +943,15 @@ absl::StatusOr<double> Recovery(const Config& c, double rate) {
   Stop(pid, 30);
   if (!produce_status.ok()) return produce_status;
   return result;
+}
+
+// Recovery after kill -9 (seconds); its topics are deleted afterwards.
+absl::StatusOr<double> Recovery(const Config& c, double rate) {
+  auto seconds = MeasureRecovery(c, rate);
+  DeleteRunTopics(c, "recovery", /*own_input=*/true);
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(c.out_dir, "/work/recovery"), ec);
+  return seconds;
 }
 
 // --- peers ----------------------------------------------------------------
@@ -913,6 +1129,14 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   LOYALTY_ASSIGN_OR_RETURN(int64_t workers, integer("workers", 2));
   LOYALTY_ASSIGN_OR_RETURN(c.batch, integer("batch-size", 4096));
   LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", c.quick ? 1 : 3));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t interval, integer("commit-interval-ms", 50));
+  if (null_runs < 0 || null_runs > 100) {
+    return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
+  }
+  if (interval < 0 || interval > 60'000) {
+    return absl::InvalidArgumentError("--commit-interval-ms must be in 0..60000");
+  }
   LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", c.quick ? 4 : 20));
   LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", c.quick ? 1 : 3));
   if (events < 1 || members < 1 || partitions < 1 || workers < 1 || c.batch < 1 || runs < 1 ||
@@ -934,6 +1158,8 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.workload.partitions = static_cast<int>(partitions);
   c.workers = static_cast<int>(workers);
   c.runs = static_cast<int>(runs);
+  c.null_runs = static_cast<int>(null_runs);
+  c.commit_interval_ms = static_cast<int>(interval);
   c.rate_seconds = static_cast<double>(rate_s);
   c.warmup_seconds = static_cast<double>(warm_s);
   for (absl::string_view r :
@@ -983,17 +1209,34 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   return c;
 }
 
+// Deletes every topic of this invocation when it goes out of scope, however
+// the run ended: the backlog, what a failed run left, the peers' (and Kafka
+// Streams' internal topics, named after its application id).
+class TopicsOfRun {
+ public:
+  explicit TopicsOfRun(const Config& c) : c_(c) {}
+  ~TopicsOfRun() {
+    auto topics = TopicsWithPrefix(c_.brokers, absl::StrCat("bench.", c_.tag, "."));
+    const absl::Status s = topics.ok() ? DeleteTopics(c_.brokers, *topics) : topics.status();
+    if (!s.ok()) std::cerr << "loyalty-bench: deleting the run's topics: " << s << "\n";
+  }
+
+ private:
+  const Config& c_;
+};
+
 // A --rates value as events/s: <= 1 is a fraction of `catch_up`.
 double ResolveRate(double x, double catch_up) { return x <= 1.0 ? x * catch_up : x; }
 
 int Main(int argc, char** argv) {
-  auto flags = Flags::Parse(
-      argc, argv, 1, {"brokers", "out",          "events",         "members",    "bad-permille",
-                      "seed",    "partitions",   "workers",        "batch-size", "runs",
-                      "rates",   "rate-seconds", "warmup-seconds", "machine",    "recovery",
-                      "peers",   "pg",           "loyaltyd",       "pg-peer",    "kstreams",
-                      "program", "quick",        "zipf-exponent",  "help"},
-      {"quick", "help"});
+  const std::set<std::string> known = {
+      "brokers", "out",        "events",  "members",      "bad-permille",
+      "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms",
+      "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
+      "machine", "recovery",   "peers",   "pg",           "loyaltyd",
+      "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",
+      "help"};
+  auto flags = Flags::Parse(argc, argv, 1, known, {"quick", "help"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -1002,6 +1245,7 @@ int Main(int argc, char** argv) {
   auto config = ParseConfig(*flags, argv[0]);
   if (!config.ok()) return Fail(std::string(config.status().message()));
   Config& c = *config;
+  const TopicsOfRun topics_of_run(c);
   std::filesystem::create_directories(c.out_dir + "/work");
   auto programs = LoadPrograms(c.program);
   if (!programs.ok()) return Fail(programs.status().ToString());
@@ -1015,6 +1259,7 @@ int Main(int argc, char** argv) {
   r.partitions = c.workload.partitions;
   r.workers = c.workers;
   r.batch_records_max = c.batch;
+  r.commit_interval_ms = c.commit_interval_ms;
   r.runs = c.runs;
   r.quick = c.quick;
   r.machine = MachineLine();
@@ -1047,14 +1292,26 @@ int Main(int argc, char** argv) {
     r.produce_per_s = static_cast<double>(produced->records) / produced->seconds;
   }
 
-  // 2. The engine: catch-up runs. The first tells the write shape the
-  // limits reproduce.
-  for (int i = 0; i < c.runs; ++i) {
-    auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
-                             false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr,
-                             i == 0 ? &r.shape : nullptr);
-    if (!step(run.status(), "engine catch-up")) return 1;
-    r.catch_up.push_back(*run);
+  // 2. The engine's catch-up runs, each followed by a run of the null
+  // pipeline (alternated, so that the machine's drift touches both alike).
+  // The engine's first run tells the shape that the null pipeline and the
+  // RocksDB limit reproduce.
+  const auto pool = ValuePool(c);
+  for (int i = 0; i < std::max(c.runs, c.null_runs); ++i) {
+    if (i < c.runs) {
+      auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
+                               false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr,
+                               i == 0 ? &r.shape : nullptr);
+      if (!step(run.status(), "engine catch-up")) return 1;
+      r.catch_up.push_back(*run);
+    }
+    if (i < c.null_runs) {
+      r.null_batch_records_max = NullBatchRecords(c, r.shape);
+      auto run = NullCatchUp(c, r.shape, pool, backlog, r.records, absl::StrCat("null", i + 1),
+                             i == 0 ? &r.null_shape : nullptr);
+      if (!step(run.status(), "null pipeline catch-up")) return 1;
+      r.null_catch_up.push_back(*run);
+    }
     write_results();
   }
   const double engine_rate = MedianCatchUp(r.catch_up);
@@ -1068,7 +1325,7 @@ int Main(int argc, char** argv) {
     if (!step(raw.status(), "raw consume")) return 1;
     r.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
     std::fprintf(stderr, "  %.0f records/s\n", r.raw_consume_per_s.back());
-    auto rocks = RocksDbLimit(c, r.shape, std::min<int64_t>(r.records, 2'000'000), false);
+    auto rocks = RocksDbLimit(c, r.shape, *pool, std::min<int64_t>(r.records, 2'000'000), false);
     if (!step(rocks.status(), "RocksDB limit")) return 1;
     r.rocksdb_write_per_s.push_back(*rocks);
     std::fprintf(stderr, "  %.0f records/s in the engine's write shape\n", *rocks);

@@ -2,8 +2,9 @@
 # CI's quick variant of loyalty-bench (docs/PERFORMANCE.md): small sizes, a
 # real broker and PostgreSQL started by the project's scripts, both peers.
 # The figures mean nothing at this size; the test checks that every phase
-# ran and produced numbers: the backlog, both limits, catch-up, latency,
-# recovery after kill -9, --durability=machine, and both peers.
+# ran and produced numbers: the backlog, the engine's write shape, the null
+# pipeline (its runs and the shape it wrote), both limits, catch-up,
+# latency, recovery after kill -9, --durability=machine, and both peers.
 #   LOYALTY_BENCH=build/bench/loyalty-bench bench/loyalty_bench_quick_test.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +47,34 @@ positive() {
   v=${v#*:}
   [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 0) }' || fail "$1 is not positive in $json: '${v}'"
 }
+# A positive number after "key": in what follows the first occurrence of
+# `after` (results.json is one line).
+positive_in() {
+  local after=$1 key=$2 v
+  v=$(awk -v a="$after" -v k="\"$key\":" '{
+        i = index($0, a); if (!i) exit
+        s = substr($0, i); j = index(s, k); if (!j) exit
+        s = substr(s, j + length(k)); if (match(s, /^[0-9.]+/)) print substr(s, 1, RLENGTH)
+      }' "$json")
+  [ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 0) }' ||
+    fail "$key after $after is not positive in $json: '${v}'"
+}
+# The engine's write shape (first catch-up run) and what the null pipeline
+# wrote: store writes, batches, outputs and transactions per record.
+for shape in '"shape":' '"null_shape":'; do
+  for key in records puts_per_record records_per_batch outputs_per_record output_value_bytes \
+             records_per_transaction; do
+    positive_in "$shape" "$key"
+  done
+done
+positive_in '"name":"dedupe"' puts_per_record
+positive_in '"name":"journal"' value_bytes
+# The null pipeline's catch-up, measured like the engine's.
+for key in events_per_s seconds cpu_s_per_million peak_rss_bytes null_catch_up_median_per_s \
+           engine_over_null batch_records_max; do
+  positive_in '"null_pipeline":' "$key"
+done
+grep -q '"first_tenth_per_s":' "$json" || fail "no first/last tenth of the catch-up runs"
 for key in produce_per_s raw_consume_per_s rocksdb_write_events_per_s catch_up_median_per_s \
            bytes_on_disk_per_event recovery_s p99_ms cpu_s_per_million peak_rss_bytes; do
   case "$key" in
@@ -61,6 +90,12 @@ done
 [ "$(grep -o '"error":""' "$json" | wc -l)" -eq 2 ] || fail "a peer reported an error"
 grep -q '"who":"kafka-streams"' "$json" || fail "no kafka-streams latency run"
 grep -q '"who":"postgres"' "$json" || fail "no postgres latency run"
-grep -q "^## Targets" "$WORK/out/summary.md" || fail "summary.md has no targets table"
+grep -q "^## Targets (issue 11)" "$WORK/out/summary.md" || fail "summary.md has no targets table"
+grep -q "^| catch-up ≥ 70% of the null pipeline" "$WORK/out/summary.md" ||
+  fail "summary.md has no null pipeline target"
+grep -q "^| null pipeline: " "$WORK/out/summary.md" || fail "summary.md has no null pipeline row"
+grep -q "^### What the engine did per input record" "$WORK/out/summary.md" ||
+  fail "summary.md has no write shape"
 grep -q "<svg" "$WORK/out/chart.html" || fail "chart.html has no chart"
+grep -q "null pipeline, run 1" "$WORK/out/chart.html" || fail "chart.html has no null pipeline series"
 echo "loyalty_bench_quick_test: every phase ran"

@@ -5,7 +5,7 @@
 # their own ports and data directories, builds the Kafka Streams peer, runs
 # loyalty-bench with the given flags, and stops what it started.
 #
-#   scripts/bench.sh                      the full SPEC §9 run (10^7 events; hours here)
+#   scripts/bench.sh                      the full SPEC §9 run (10^7 events; an hour or more, untimed)
 #   scripts/bench.sh --events=300000      the run of docs/PERFORMANCE.md (about 10 min)
 #   scripts/bench.sh --quick              small sizes, a couple of minutes: the code runs
 #   scripts/bench.sh --help               loyalty-bench's flags
