@@ -3,6 +3,7 @@
 // docs/PERFORMANCE.md). One command; scripts/bench.sh starts the broker and
 // PostgreSQL and runs it.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -174,8 +175,13 @@ int64_t PeakRssBytes() {
 }
 
 // Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so that
-// the peak covers the engine phase only, not the producing before it.
-void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+// the peak covers the engine phase only, not the producing before it. Memory
+// that earlier runs freed goes back to the system first (malloc_trim), or it
+// would count in every later run's peak.
+void ResetPeakRss() {
+  malloc_trim(0);
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
 
 int64_t DirBytes(const std::string& dir) {
   int64_t total = 0;

@@ -1,6 +1,8 @@
-// Determinism (SPEC §3.5): one generated stream of mixed events applied with
-// batch sizes 1, 7 and 4096, and once with a restart in the middle, gives
-// byte-identical state: the same digest of the whole keyspace.
+// Determinism (SPEC §3.5, §3.3): one generated stream of mixed events applied
+// with batch sizes 1, 7 and 4096, and once with a restart in the middle,
+// gives byte-identical state (the same digest of the whole keyspace) and
+// byte-identical outputs (the same output records, numbered alike: the
+// journal, whose bytes are what is published).
 //
 // LOYALTY_SEED and LOYALTY_DETERMINISM_EVENTS override the stream.
 #include <cstdio>
@@ -48,6 +50,7 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
   ProgramSet programs = testing::WriteAndLoadTestPrograms(root);
 
   std::vector<std::pair<std::string, std::string>> digests;  // (how, digest)
+  std::vector<std::pair<std::string, std::string>> outputs;  // (how, digest of the journal)
   for (int64_t batch : {1, 7, 4096}) {
     const std::string dir = root + "/batch-" + std::to_string(batch);
     ReplayStats stats = Replay(programs, dir, file, batch);
@@ -55,6 +58,8 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
     EXPECT_EQ(stats.rejected, stream.bad_lines);
     digests.emplace_back("batch " + std::to_string(batch),
                          testing::HashPartitionStore(PartitionDir(dir, 0)));
+    outputs.emplace_back("batch " + std::to_string(batch),
+                         testing::HashJournal(PartitionDir(dir, 0)));
   }
   {
     // Stop in the middle (the store is closed), then run the whole file
@@ -71,6 +76,7 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
     EXPECT_EQ(third.skipped, static_cast<int64_t>(stream.lines.size()));
     EXPECT_EQ(third.applied, 0);
     digests.emplace_back("restart", testing::HashPartitionStore(PartitionDir(dir, 0)));
+    outputs.emplace_back("restart", testing::HashJournal(PartitionDir(dir, 0)));
 
     StoreOptions ro;
     ro.read_only = true;
@@ -81,6 +87,10 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
     EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
     EXPECT_GT(report->members, 1000);
     EXPECT_GT(report->entries, events / 4);
+  }
+  for (const auto& [how, digest] : outputs) {
+    EXPECT_EQ(digest, outputs[0].second)
+        << "the outputs of " << how << " differ from those of " << outputs[0].first;
   }
   for (const auto& [how, digest] : digests) {
     EXPECT_EQ(digest, digests[0].second) << how << " differs from " << digests[0].first;

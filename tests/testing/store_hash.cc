@@ -70,6 +70,36 @@ std::string HashPartitionStore(const std::string& partition_dir, bool state_only
   return HexDigest(d);
 }
 
+std::string HashJournal(const std::string& partition_dir) {
+  StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  auto store = PartitionStore::Open(partition_dir, options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "HashJournal: %s\n", store.status().ToString().c_str());
+    std::abort();
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  absl::Status s = (*store)->ForEachJournalRecord(0, [&](const JournalRecordView& r) {
+    const uint64_t head[5] = {static_cast<uint64_t>(r.seq), static_cast<uint64_t>(r.kind),
+                              static_cast<uint64_t>(r.version), r.key.size(), r.value.size()};
+    EVP_DigestUpdate(ctx, head, sizeof(head));
+    EVP_DigestUpdate(ctx, r.key.data(), r.key.size());
+    EVP_DigestUpdate(ctx, r.value.data(), r.value.size());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    std::fprintf(stderr, "HashJournal: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  Digest256 d;
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, d.data(), &len);
+  EVP_MD_CTX_free(ctx);
+  return HexDigest(d);
+}
+
 std::string MakeTempDir(const std::string& name) {
   const char* base = std::getenv("TEST_TMPDIR");
   std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/loyalty-", name, "-", getpid());

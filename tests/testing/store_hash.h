@@ -16,6 +16,10 @@ namespace loyalty::testing {
 // and due index.
 std::string HashPartitionStore(const std::string& partition_dir, bool state_only = false);
 
+// Hex SHA-256 of the partition's output records alone (the journal: seq,
+// kind, key, value of each, in order): the bytes that are published.
+std::string HashJournal(const std::string& partition_dir);
+
 // A fresh empty directory under the test temp dir (TEST_TMPDIR or /tmp).
 std::string MakeTempDir(const std::string& name);
 
