@@ -1,9 +1,11 @@
 #include "engine/apply/apply.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "engine/base/crypto.h"
@@ -34,6 +36,38 @@ void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState:
          int64_t v) {
   (s->*set)(CheckedAdd((s->*get)(), v));
 }
+
+// The name of a per-member counter, "kind \0 a \0 b", built on the stack:
+// the apply path asks for one per capped engagement and random win, and a
+// heap string each time was an allocation per event. Parts are validated
+// ids (at most 128 bytes) or a day key.
+class CounterName {
+ public:
+  CounterName(absl::string_view kind, absl::string_view a, absl::string_view b) {
+    Append(kind);
+    buf_[size_++] = '\0';
+    Append(a);
+    buf_[size_++] = '\0';
+    Append(b);
+  }
+  CounterName(absl::string_view kind, absl::string_view a, int64_t day)
+      : CounterName(kind, a, DayText(day)) {}
+  absl::string_view view() const { return absl::string_view(buf_, size_); }
+
+ private:
+  absl::string_view DayText(int64_t day) {
+    char* end = absl::numbers_internal::FastIntToBuffer(day, day_);
+    return absl::string_view(day_, static_cast<size_t>(end - day_));
+  }
+  void Append(absl::string_view part) {
+    LOYALTY_CHECK(size_ + part.size() + 1 < sizeof(buf_)) << "counter name too long";
+    std::memcpy(buf_ + size_, part.data(), part.size());
+    size_ += part.size();
+  }
+  char day_[24];
+  char buf_[3 * 130 + 8];
+  size_t size_ = 0;
+};
 
 // Available lots sort by expiry, never-expiring last.
 UnixNanos ExpiryKey(const Lot& lot) {
@@ -628,11 +662,12 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
     if (RandomDraw(program, rule.rule_id(), e.event_id()) >= rule.probability_ppm()) continue;
     if (rule.max_per_member_per_local_day() > 0) {
       const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
-      const std::string counter =
-          RandomWinsCounter(rule.rule_id(), LocalDayKey(occurred, program.time_zone()));
-      LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter));
+      // The same bytes as RandomWinsCounter (explain-draw reads them).
+      const CounterName counter("rnd", rule.rule_id(),
+                                LocalDayKey(occurred, program.time_zone()));
+      LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter.view()));
       if (wins >= rule.max_per_member_per_local_day()) continue;
-      ctx->PutCounter(*ops.record(), counter, wins + 1);
+      ctx->PutCounter(*ops.record(), counter.view(), wins + 1);
     }
     if (!rule.reward_id().empty()) {
       IssueReward(ops, e, rule.reward_id(), loyalty::v1::IssuedReward::RANDOM, rule.rule_id(), 1,
@@ -788,15 +823,14 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
     return absl::OkStatus();
   }
   const MemberRecord& rec = *ops.record();
-  std::string ref_counter;
+  if (rule->unique_per_ref() && g.ref().empty()) {
+    out->set_status(Outcome::IGNORED);
+    out->set_reason("EMPTY_REF");
+    return absl::OkStatus();
+  }
+  const CounterName ref_counter("ref", g.action(), g.ref());
   if (rule->unique_per_ref()) {
-    if (g.ref().empty()) {
-      out->set_status(Outcome::IGNORED);
-      out->set_reason("EMPTY_REF");
-      return absl::OkStatus();
-    }
-    ref_counter = std::string("ref") + '\0' + g.action() + '\0' + g.ref();
-    LOYALTY_ASSIGN_OR_RETURN(int64_t used, ctx->GetCounter(rec, ref_counter));
+    LOYALTY_ASSIGN_OR_RETURN(int64_t used, ctx->GetCounter(rec, ref_counter.view()));
     if (used > 0) {
       out->set_status(Outcome::IGNORED);
       out->set_reason("REF_ALREADY_USED");
@@ -807,17 +841,16 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   // counted (a counter per member, action and day would only take space).
   if (rule->max_per_local_day() > 0) {
     const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
-    const std::string day_counter = std::string("day") + '\0' + g.action() + '\0' +
-                                    std::to_string(LocalDayKey(occurred, program.time_zone()));
-    LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter));
+    const CounterName day_counter("day", g.action(), LocalDayKey(occurred, program.time_zone()));
+    LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter.view()));
     if (today >= rule->max_per_local_day()) {
       out->set_status(Outcome::IGNORED);
       out->set_reason("DAILY_CAP");
       return absl::OkStatus();
     }
-    ctx->PutCounter(rec, day_counter, today + 1);
+    ctx->PutCounter(rec, day_counter.view(), today + 1);
   }
-  if (!ref_counter.empty()) ctx->PutCounter(rec, ref_counter, 1);
+  if (rule->unique_per_ref()) ctx->PutCounter(rec, ref_counter.view(), 1);
   if (rule->points() > 0) {
     int64_t lot_id = ops.CreditAvailable(t, rule->points());
     MemberState* st = ops.state();

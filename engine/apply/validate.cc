@@ -16,16 +16,20 @@ Rejection Reject(RejectReason reason, std::string detail) {
 }
 
 // An id field: non-empty when required, at most `max_bytes`, clean text.
-// Emptiness is MISSING_FIELD (checked earlier); the rest is BAD_ID.
-Rejection CheckId(absl::string_view field, absl::string_view value, size_t max_bytes) {
-  if (value.size() > max_bytes) {
-    return Reject(v1::BAD_ID,
-                  absl::StrCat(field, ": ", value.size(), " bytes, at most ", max_bytes));
+// Emptiness is MISSING_FIELD (checked earlier); the rest is BAD_ID. The
+// field is named "<field>" or, for a line item, "purchase.items[<item>].<field>";
+// the name is built only for a rejection (this runs for every string of
+// every event).
+Rejection CheckId(absl::string_view field, absl::string_view value, size_t max_bytes,
+                  int item = -1) {
+  const bool too_long = value.size() > max_bytes;
+  if (!too_long && IsCleanText(value)) return {};
+  const std::string name =
+      item < 0 ? std::string(field) : absl::StrCat("purchase.items[", item, "].", field);
+  if (too_long) {
+    return Reject(v1::BAD_ID, absl::StrCat(name, ": ", value.size(), " bytes, at most ", max_bytes));
   }
-  if (!IsCleanText(value)) {
-    return Reject(v1::BAD_ID, absl::StrCat(field, ": not UTF-8 or has control characters"));
-  }
-  return {};
+  return Reject(v1::BAD_ID, absl::StrCat(name, ": not UTF-8 or has control characters"));
 }
 
 Rejection CheckTime(absl::string_view field, const google::protobuf::Timestamp& ts) {
@@ -68,8 +72,9 @@ Rejection MissingFields(const Event& e) {
 
 Rejection BadIds(const Event& e) {
   Rejection r;
-  auto check = [&r](absl::string_view field, absl::string_view value, size_t max) {
-    if (r.ok()) r = CheckId(field, value, max);
+  auto check = [&r](absl::string_view field, absl::string_view value, size_t max,
+                    int item = -1) {
+    if (r.ok()) r = CheckId(field, value, max, item);
   };
   check("event_id", e.event_id(), kEventIdBytesMax);
   check("program_id", e.program_id(), kOtherIdBytesMax);
@@ -83,9 +88,8 @@ Rejection BadIds(const Event& e) {
       check("purchase.store_id", p.store_id(), kOtherIdBytesMax);
       check("purchase.partner_id", p.partner_id(), kOtherIdBytesMax);
       for (int i = 0; i < p.items_size() && r.ok(); ++i) {
-        check(absl::StrCat("purchase.items[", i, "].sku"), p.items(i).sku(), kOtherIdBytesMax);
-        check(absl::StrCat("purchase.items[", i, "].category"), p.items(i).category(),
-              kOtherIdBytesMax);
+        check("sku", p.items(i).sku(), kOtherIdBytesMax, i);
+        check("category", p.items(i).category(), kOtherIdBytesMax, i);
       }
       break;
     }

@@ -124,6 +124,7 @@ class Partition::Batch : public ApplyContext {
   std::vector<CacheEntry*> dirty_;  // first-touched order
   std::set<std::string> ticked_;    // programs whose tick time moved; written in Finish
   std::string serialized_;          // the event, for its dedupe digest
+  std::string seen_digest_;         // a stored dedupe digest
   std::string tick_cursor_;
   std::vector<std::string> due_members_;
 };
@@ -250,9 +251,9 @@ absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat f
   SerializeDeterministicTo(*e, &serialized_);
   const Digest256 digest = Sha256(serialized_);
   const absl::string_view digest16(reinterpret_cast<const char*>(digest.data()), 16);
-  LOYALTY_ASSIGN_OR_RETURN(auto seen, writes_->GetDedupe(ref, e->event_id()));
-  if (seen.has_value()) {
-    if (*seen != digest16) {
+  LOYALTY_ASSIGN_OR_RETURN(bool seen, writes_->GetDedupe(ref, e->event_id(), &seen_digest_));
+  if (seen) {
+    if (seen_digest_ != digest16) {
       Reject(rec, Rejection{v1::DUPLICATE_CONFLICT,
                             absl::StrCat("event_id \"", e->event_id(),
                                          "\" was applied with another payload")});

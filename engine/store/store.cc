@@ -469,13 +469,14 @@ absl::StatusOr<std::optional<absl::string_view>> StoreBatch::Read(Cf cf, absl::s
   return std::optional<absl::string_view>(read_);
 }
 
-absl::StatusOr<std::optional<std::string>> StoreBatch::GetDedupe(const MemberRef& member,
-                                                                 absl::string_view event_id) {
+absl::StatusOr<bool> StoreBatch::GetDedupe(const MemberRef& member, absl::string_view event_id,
+                                           std::string* digest) {
   key_.clear();
   keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
   LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kDedupe, key_));
-  if (!v.has_value()) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(*v));
+  if (!v.has_value()) return false;
+  digest->assign(v->data(), v->size());
+  return true;
 }
 
 void StoreBatch::PutDedupe(const MemberRef& member, absl::string_view event_id,

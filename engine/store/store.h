@@ -225,9 +225,10 @@ class StoreBatch {
   // Forgets every staged write.
   void Clear();
 
-  // Dedupe: the 16-byte digest stored for (member, event_id), or nullopt.
-  absl::StatusOr<std::optional<std::string>> GetDedupe(const MemberRef& member,
-                                                       absl::string_view event_id);
+  // Dedupe: whether a digest is stored for (member, event_id); if so it is
+  // copied into *digest (a buffer the caller reuses).
+  absl::StatusOr<bool> GetDedupe(const MemberRef& member, absl::string_view event_id,
+                                 std::string* digest);
   void PutDedupe(const MemberRef& member, absl::string_view event_id, absl::string_view digest);
 
   absl::StatusOr<bool> GetOrder(const MemberRef& member, absl::string_view order_id,

@@ -123,10 +123,12 @@ TEST(StoreBatchTest, ReadsSeeTheBatchsOwnWritesAndTheLastWriteWins) {
   ASSERT_TRUE(store.ok()) << store.status();
   const MemberRef m{"cafe", "m1"};
   StoreBatch batch(store->get());
-  EXPECT_FALSE(batch.GetDedupe(m, "e1")->has_value());
+  std::string digest;
+  EXPECT_FALSE(*batch.GetDedupe(m, "e1", &digest));
   batch.PutDedupe(m, "e1", "digest-one-16byt");
   batch.PutDedupe(m, "e1", "digest-two-16byt");
-  EXPECT_EQ(**batch.GetDedupe(m, "e1"), "digest-two-16byt");
+  EXPECT_TRUE(*batch.GetDedupe(m, "e1", &digest));
+  EXPECT_EQ(digest, "digest-two-16byt");
   EXPECT_EQ(*batch.GetCounter(m, "c"), 0);
   batch.PutCounter(m, "c", 3);
   batch.PutCounter(m, "c", 4);
@@ -147,7 +149,9 @@ TEST(StoreBatchTest, ReadsSeeTheBatchsOwnWritesAndTheLastWriteWins) {
   EXPECT_EQ(shape.puts[static_cast<int>(Cf::kOrders)], 1);
   EXPECT_EQ(shape.value_bytes[static_cast<int>(Cf::kDedupe)], 16);
   // A new batch reads the store.
-  EXPECT_EQ(**batch.GetDedupe(m, "e1"), "digest-two-16byt");
+  digest.clear();
+  EXPECT_TRUE(*batch.GetDedupe(m, "e1", &digest));
+  EXPECT_EQ(digest, "digest-two-16byt");
   EXPECT_EQ(*batch.GetCounter(m, "c"), 4);
   EXPECT_EQ(*(*store)->GetCounter(m, "c"), 4);
   EXPECT_EQ(*(*store)->GetNextOffset(), 5);
