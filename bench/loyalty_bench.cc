@@ -62,7 +62,10 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --batch-size=N        records per engine batch at most (default 4096)
   --commit-interval-ms=N  a partition starts an output transaction at most
                         every N ms, in the engine and the null pipeline
-                        (0..60000, default 50, the engine's)
+                        (0..60000, default: the engine's)
+  --batch-wait-ms=N     the engine closes a partition's batch when its first
+                        record has waited N ms and its worker has room
+                        (0..10000, default: the engine's)
   --runs=N              catch-up runs of the engine; the median is reported (default 3)
   --null-runs=N         catch-up runs of the null pipeline, alternated with
                         the engine's (0: none; default: --runs)
@@ -104,6 +107,7 @@ struct Config {
   int workers = 2, runs = 3, null_runs = 3;
   int64_t batch = 4096;
   int commit_interval_ms = 50;
+  int batch_wait_ms = 20;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).
   std::vector<double> rates;
@@ -391,6 +395,7 @@ class EngineUnderTest {
     options_.workers = c.workers;
     options_.batch_records_max = c.batch;
     options_.commit_interval_ms = c.commit_interval_ms;
+    options_.batch_wait_ms = c.batch_wait_ms;
     options_.sync_writes = sync_writes;
     programs_ = programs;
     options_.on_committed = [this](int32_t, const std::vector<int64_t>& ts) {
@@ -899,7 +904,8 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
       absl::StrCat("--instance-id=bench-", c.tag),
       absl::StrCat("--workers=", c.workers),
       absl::StrCat("--batch-size=", c.batch),
-      absl::StrCat("--commit-interval-ms=", c.commit_interval_ms)};
+      absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
+      absl::StrCat("--batch-wait-ms=", c.batch_wait_ms)};
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -1136,7 +1142,14 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   LOYALTY_ASSIGN_OR_RETURN(c.batch, integer("batch-size", 4096));
   LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", c.quick ? 1 : 3));
   LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t interval, integer("commit-interval-ms", 50));
+  const KafkaEngine::Options engine_defaults;
+  LOYALTY_ASSIGN_OR_RETURN(int64_t interval,
+                           integer("commit-interval-ms", engine_defaults.commit_interval_ms));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
+                           integer("batch-wait-ms", engine_defaults.batch_wait_ms));
+  if (batch_wait < 0 || batch_wait > 10'000) {
+    return absl::InvalidArgumentError("--batch-wait-ms must be in 0..10000");
+  }
   if (null_runs < 0 || null_runs > 100) {
     return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
   }
@@ -1166,6 +1179,7 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.runs = static_cast<int>(runs);
   c.null_runs = static_cast<int>(null_runs);
   c.commit_interval_ms = static_cast<int>(interval);
+  c.batch_wait_ms = static_cast<int>(batch_wait);
   c.rate_seconds = static_cast<double>(rate_s);
   c.warmup_seconds = static_cast<double>(warm_s);
   for (absl::string_view r :
@@ -1237,7 +1251,7 @@ double ResolveRate(double x, double catch_up) { return x <= 1.0 ? x * catch_up :
 int Main(int argc, char** argv) {
   const std::set<std::string> known = {
       "brokers", "out",        "events",  "members",      "bad-permille",
-      "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms",
+      "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms", "batch-wait-ms",
       "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
       "machine", "recovery",   "peers",   "pg",           "loyaltyd",
       "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",

@@ -68,6 +68,9 @@ Options of run:
   --commit-interval-ms=N  a partition starts an output transaction at most
                        this often; batches applied meanwhile go together
                        (default 50)
+  --batch-wait-ms=N    a partition's batch closes when its first record has
+                       waited N ms and its worker has room, or when it is
+                       full (default 20)
   --transactional-id-prefix=P  output producers are P.<events topic>.<p>
                        (default: the group); every engine that may own a
                        partition must use the same P, so that a new owner
@@ -176,7 +179,8 @@ int Run(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 2,
       {"brokers", "program", "data-dir", "group", "events-topic", "balances-topic", "ledger-topic",
-       "outcomes-topic", "dlq-topic", "outputs", "commit-interval-ms", "transactional-id-prefix",
+       "outcomes-topic", "dlq-topic", "outputs", "commit-interval-ms", "batch-wait-ms",
+       "transactional-id-prefix",
        "workers", "batch-size", "durability", "instance-id", "session-timeout-ms", "quiet",
        "help"},
       {"quiet", "help"});
@@ -220,6 +224,12 @@ int Run(int argc, char** argv) {
     return Fail(2, "--commit-interval-ms must be in [0, 60000]");
   }
   options.commit_interval_ms = static_cast<int>(*interval);
+  auto batch_wait = flags->GetInt("batch-wait-ms", options.batch_wait_ms);
+  if (!batch_wait.ok()) return Fail(2, std::string(batch_wait.status().message()));
+  if (*batch_wait < 0 || *batch_wait > 10'000) {
+    return Fail(2, "--batch-wait-ms must be in [0, 10000]");
+  }
+  options.batch_wait_ms = static_cast<int>(*batch_wait);
   options.transactional_id_prefix = flags->Get("transactional-id-prefix");
   options.workers = static_cast<int>(*workers);
   options.batch_records_max = *batch;
