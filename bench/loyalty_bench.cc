@@ -106,7 +106,7 @@ struct Config {
   WorkloadOptions workload;  // workload.partitions: partitions of every topic
   int workers = 2, runs = 3, null_runs = 3;
   int64_t batch = 4096;
-  int commit_interval_ms = 50;
+  int commit_interval_ms = 20;  // ParseConfig sets both from the engine's defaults
   int batch_wait_ms = 20;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).

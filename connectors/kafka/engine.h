@@ -86,10 +86,13 @@ class KafkaEngine {
     // A partition starts a transaction at most this often; what its worker
     // applies meanwhile goes into the next one. Fewer transactions cost less
     // CPU (each is milliseconds of it, client and broker); a longer interval
-    // adds up to that much latency. Default: 50 ms.
-    int commit_interval_ms = 50;
-    // Decoded member records kept in memory per partition. Default: 100,000.
-    size_t members_cached_max = 100'000;
+    // adds up to that much latency. Default: 20 ms (docs/PERFORMANCE.md:
+    // the latency at a quarter of the catch-up rate).
+    int commit_interval_ms = 20;
+    // Decoded member records kept in memory per partition: the hot ones
+    // (about 1 KiB each); the rest are read from the store when they come
+    // back. Default: 25,000 (200,000 for 8 partitions).
+    size_t members_cached_max = 25'000;
     // Block cache and memtable budget shared by all partition stores.
     // Default: 128 MiB and 256 MiB.
     size_t block_cache_bytes = size_t{128} << 20;

@@ -67,7 +67,7 @@ Options of run:
                        Kafka outputs; the journal is written either way)
   --commit-interval-ms=N  a partition starts an output transaction at most
                        this often; batches applied meanwhile go together
-                       (default 50)
+                       (default 20)
   --batch-wait-ms=N    a partition's batch closes when its first record has
                        waited N ms and its worker has room, or when it is
                        full (default 20)

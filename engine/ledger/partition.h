@@ -66,8 +66,8 @@ struct PartitionOptions {
   // Default: 0.
   int32_t partition = 0;
   // Decoded member records kept in memory. Bigger is faster for hot members;
-  // each costs roughly 0.5-2 KiB. Default: 100,000.
-  size_t members_cached_max = 100'000;
+  // each costs roughly 0.5-2 KiB. Default: 25,000.
+  size_t members_cached_max = 25'000;
 };
 
 // One input record: its offset (Kafka offset, or line number) and bytes.
