@@ -57,7 +57,7 @@ class ScratchArena {
 class Partition::Batch : public ApplyContext {
  public:
   explicit Batch(Partition* p)
-      : p_(p), event_arena_(64 << 10), outcome_arena_(64 << 10) {}
+      : p_(p), event_arena_(1 << 20), outcome_arena_(64 << 10) {}
 
   void Begin(StoreBatch* writes, BatchOutputs* outputs) {
     writes_ = writes;
@@ -65,8 +65,16 @@ class Partition::Batch : public ApplyContext {
     seq_ = p_->meta_.next_seq;
     dirty_.clear();
     ticked_.clear();
+    decoded_.clear();
+    event_arena_.Reset();
   }
-  absl::Status ApplyRecord(const InputRecord& rec, InputFormat format);
+  // Decodes and validates `rec` into the batch's arena, and tells the store
+  // batch what its application will read (so that ReadAhead fetches the
+  // batch's keys together).
+  void Decode(const InputRecord& rec, InputFormat format);
+  absl::Status ReadAhead() { return writes_->ReadAhead(); }
+  // Applies the records Decode took, in order.
+  absl::Status ApplyDecoded();
   // Stages member records, tick times, the journal value and the offsets.
   void Finish(int64_t next_offset);
   int64_t next_seq() const { return seq_; }
@@ -119,7 +127,16 @@ class Partition::Batch : public ApplyContext {
   StoreBatch* writes_ = nullptr;
   BatchOutputs* outputs_ = nullptr;
   int64_t seq_ = 1;
-  ScratchArena event_arena_;    // the record being applied
+  // A record decoded ahead of its application.
+  struct Decoded {
+    InputRecord rec;
+    Event* event = nullptr;  // in event_arena_
+    Rejection why;           // not ok: to the DLQ
+  };
+  absl::Status ApplyRecord(const Decoded& d);
+
+  ScratchArena event_arena_;    // the batch's decoded events
+  std::vector<Decoded> decoded_;
   ScratchArena outcome_arena_;  // the outcome being built
   std::vector<CacheEntry*> dirty_;  // first-touched order
   std::set<std::string> ticked_;    // programs whose tick time moved; written in Finish
@@ -234,16 +251,34 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
   return absl::OkStatus();
 }
 
-absl::Status Partition::Batch::ApplyRecord(const InputRecord& rec, InputFormat format) {
-  event_arena_.Reset();
+void Partition::Batch::Decode(const InputRecord& rec, InputFormat format) {
+  Decoded& d = decoded_.emplace_back();
+  d.rec = rec;
+  d.event = google::protobuf::Arena::CreateMessage<Event>(event_arena_.get());
+  d.why = DecodeEvent(rec.bytes, format, d.event);
+  if (d.why.ok()) d.why = ValidateEvent(*d.event, *p_->programs_);
+  if (!d.why.ok()) return;
+  const Event& e = *d.event;
+  const MemberRef ref{e.program_id(), e.member_id()};
+  writes_->ExpectDedupe(ref, e.event_id());
+  if (e.has_purchase()) writes_->ExpectOrder(ref, e.purchase().order_id());
+  if (e.has_refund()) writes_->ExpectOrder(ref, e.refund().order_id());
+  if (!e.has_tick() && !p_->IsCached(ref)) writes_->ExpectMember(ref);
+}
+
+absl::Status Partition::Batch::ApplyDecoded() {
+  for (const Decoded& d : decoded_) LOYALTY_RETURN_IF_ERROR(ApplyRecord(d));
+  return absl::OkStatus();
+}
+
+absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
   outcome_arena_.Reset();
-  Event* e = google::protobuf::Arena::CreateMessage<Event>(event_arena_.get());
-  Rejection why = DecodeEvent(rec.bytes, format, e);
-  if (why.ok()) why = ValidateEvent(*e, *p_->programs_);
-  if (!why.ok()) {
-    Reject(rec, why);
+  const InputRecord& rec = d.rec;
+  if (!d.why.ok()) {
+    Reject(rec, d.why);
     return absl::OkStatus();
   }
+  Event* e = d.event;
   const CompiledProgram& program = *p_->programs_->Find(e->program_id());
   const MemberRef ref{e->program_id(), e->member_id()};
 
@@ -346,6 +381,14 @@ absl::Status Partition::Reload() {
   return absl::OkStatus();
 }
 
+bool Partition::IsCached(const MemberRef& member) {
+  lookup_.clear();
+  lookup_.append(member.program_id.data(), member.program_id.size());
+  lookup_.push_back('\0');
+  lookup_.append(member.member_id.data(), member.member_id.size());
+  return cache_.contains(lookup_);
+}
+
 absl::StatusOr<Partition::CacheEntry*> Partition::FindMember(const MemberRef& member) {
   lookup_.clear();
   lookup_.append(member.program_id.data(), member.program_id.size());
@@ -357,7 +400,7 @@ absl::StatusOr<Partition::CacheEntry*> Partition::FindMember(const MemberRef& me
     return &*it->second;
   }
   MemberRecord rec;
-  LOYALTY_ASSIGN_OR_RETURN(bool found, store_->GetMember(member, &rec));
+  LOYALTY_ASSIGN_OR_RETURN(bool found, store_batch_->GetMember(member, &rec));
   if (!found) return nullptr;
   absl::Status check = CheckMemberRecord(rec);
   if (!check.ok()) {
@@ -402,6 +445,8 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
     (void)Reload();  // if this fails too, the next ApplyBatch retries it
     return s;
   };
+  // Decode every record first, so that the reads their application makes
+  // (dedupe digests, orders, members not cached) go to the store together.
   int64_t last = -1;
   for (const InputRecord& rec : records) {
     if (rec.offset < meta_.next_offset) {
@@ -410,10 +455,11 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
     }
     LOYALTY_CHECK(rec.offset > last) << "offsets must ascend: " << rec.offset << " after " << last;
     last = rec.offset;
-    absl::Status s = batch_->ApplyRecord(rec, format);
-    if (!s.ok()) return fail(s);
+    batch_->Decode(rec, format);
   }
   if (last < 0) return absl::OkStatus();
+  if (absl::Status s = batch_->ReadAhead(); !s.ok()) return fail(s);
+  if (absl::Status s = batch_->ApplyDecoded(); !s.ok()) return fail(s);
   batch_->Finish(last + 1);
   absl::Status s;
   if (pre_commit) s = pre_commit(*outputs, writes);

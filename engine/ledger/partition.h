@@ -131,6 +131,7 @@ class Partition {
   // The cached record of a member, loading it (nullptr if the member does
   // not exist).
   absl::StatusOr<CacheEntry*> FindMember(const MemberRef& member);
+  bool IsCached(const MemberRef& member);
   CacheEntry* InsertMember(const MemberRef& member, loyalty::v1::MemberRecord record);
   void EvictIfNeeded();
 

@@ -395,20 +395,22 @@ struct StoreBatchProbe {
 
 struct StoreBatch::IndexHash {
   using is_transparent = void;
-  const StoreBatch* batch;
-  size_t operator()(uint32_t op) const {
-    const Op& o = batch->ops_[op];
-    return absl::HashOf(o.cf, batch->KeyOf(o));
+  const std::vector<Op>* ops;
+  const std::string* bytes;
+  size_t operator()(uint32_t i) const {
+    const Op& o = (*ops)[i];
+    return absl::HashOf(o.cf, absl::string_view(bytes->data() + o.key_at, o.key_size));
   }
   size_t operator()(const StoreBatchProbe& p) const { return absl::HashOf(p.cf, p.key); }
 };
 
 struct StoreBatch::IndexEq {
   using is_transparent = void;
-  const StoreBatch* batch;
-  StoreBatchProbe Of(uint32_t op) const {
-    const Op& o = batch->ops_[op];
-    return {o.cf, batch->KeyOf(o)};
+  const std::vector<Op>* ops;
+  const std::string* bytes;
+  StoreBatchProbe Of(uint32_t i) const {
+    const Op& o = (*ops)[i];
+    return {o.cf, absl::string_view(bytes->data() + o.key_at, o.key_size)};
   }
   static StoreBatchProbe Of(const StoreBatchProbe& p) { return p; }
   template <class A, class B>
@@ -418,17 +420,97 @@ struct StoreBatch::IndexEq {
   }
 };
 
+namespace {
+
+// absl releases the table of a big set on clear(); erasing keeps it.
+template <class Set>
+void EraseAll(Set* set) {
+  for (auto it = set->begin(); it != set->end();) set->erase(it++);
+}
+
+}  // namespace
+
 StoreBatch::StoreBatch(PartitionStore* store)
-    : store_(store), index_(std::make_unique<Index>(0, IndexHash{this}, IndexEq{this})) {}
+    : store_(store),
+      index_(std::make_unique<Index>(0, IndexHash{&ops_, &bytes_}, IndexEq{&ops_, &bytes_})),
+      ahead_index_(std::make_unique<Index>(0, IndexHash{&ahead_ops_, &ahead_bytes_},
+                                           IndexEq{&ahead_ops_, &ahead_bytes_})) {}
 
 StoreBatch::~StoreBatch() = default;
 
 void StoreBatch::Clear() {
   bytes_.clear();
   ops_.clear();
-  // absl releases the table of a big set on clear(); erasing keeps it.
-  for (auto it = index_->begin(); it != index_->end();) index_->erase(it++);
+  EraseAll(index_.get());
+  ahead_bytes_.clear();
+  ahead_ops_.clear();
+  ahead_values_.clear();
+  EraseAll(ahead_index_.get());
   wb_.Clear();
+}
+
+void StoreBatch::Expect(Cf cf, absl::string_view key) {
+  const uint16_t family = static_cast<uint16_t>(cf);
+  if (ahead_index_->find(StoreBatchProbe{family, key}) != ahead_index_->end()) return;
+  Op op{};
+  op.key_at = ahead_bytes_.size();
+  op.key_size = static_cast<uint32_t>(key.size());
+  op.cf = family;
+  ahead_bytes_.append(key.data(), key.size());
+  ahead_ops_.push_back(op);
+  ahead_values_.emplace_back();
+  ahead_index_->insert(static_cast<uint32_t>(ahead_ops_.size() - 1));
+}
+
+void StoreBatch::ExpectDedupe(const MemberRef& member, absl::string_view event_id) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
+  Expect(Cf::kDedupe, key_);
+}
+
+void StoreBatch::ExpectOrder(const MemberRef& member, absl::string_view order_id) {
+  key_.clear();
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
+  Expect(Cf::kOrders, key_);
+}
+
+void StoreBatch::ExpectMember(const MemberRef& member) {
+  key_.clear();
+  keys::AppendMember(&key_, member.program_id, member.member_id);
+  Expect(Cf::kMembers, key_);
+}
+
+absl::Status StoreBatch::ReadAhead() {
+  std::vector<uint32_t> pending;
+  std::vector<rocksdb::Slice> keys;
+  for (Cf cf : {Cf::kMembers, Cf::kOrders, Cf::kDedupe}) {
+    pending.clear();
+    keys.clear();
+    for (uint32_t i = 0; i < ahead_ops_.size(); ++i) {
+      const Op& op = ahead_ops_[i];
+      if (op.cf != static_cast<uint16_t>(cf) || ahead_values_[i].fetched) continue;
+      pending.push_back(i);
+      keys.emplace_back(ahead_bytes_.data() + op.key_at, op.key_size);
+    }
+    if (pending.empty()) continue;
+    std::vector<rocksdb::PinnableSlice> values(pending.size());
+    std::vector<rocksdb::Status> statuses(pending.size());
+    store_->db_->MultiGet(rocksdb::ReadOptions(), store_->cf(cf), keys.size(), keys.data(),
+                          values.data(), statuses.data());
+    // The keys' slices point into ahead_bytes_, which grows below: done
+    // with them.
+    for (size_t k = 0; k < pending.size(); ++k) {
+      AheadValue& v = ahead_values_[pending[k]];
+      v.fetched = true;
+      if (statuses[k].IsNotFound()) continue;
+      LOYALTY_RETURN_IF_ERROR(FromRocks(statuses[k], absl::StrCat("read ahead in ", store_->path())));
+      v.found = true;
+      v.value_at = ahead_bytes_.size();
+      v.value_size = static_cast<uint32_t>(values[k].size());
+      ahead_bytes_.append(values[k].data(), values[k].size());
+    }
+  }
+  return absl::OkStatus();
 }
 
 void StoreBatch::Stage(Cf cf, absl::string_view key, absl::string_view value, bool del) {
@@ -462,6 +544,13 @@ std::optional<std::optional<absl::string_view>> StoreBatch::Staged(Cf cf,
 
 absl::StatusOr<std::optional<absl::string_view>> StoreBatch::Read(Cf cf, absl::string_view key) {
   if (auto staged = Staged(cf, key); staged.has_value()) return *staged;
+  if (auto it = ahead_index_->find(StoreBatchProbe{static_cast<uint16_t>(cf), key});
+      it != ahead_index_->end() && ahead_values_[*it].fetched) {
+    const AheadValue& v = ahead_values_[*it];
+    if (!v.found) return std::optional<absl::string_view>();
+    return std::optional<absl::string_view>(
+        absl::string_view(ahead_bytes_.data() + v.value_at, v.value_size));
+  }
   rocksdb::Status s = store_->db_->Get(rocksdb::ReadOptions(), store_->cf(cf),
                                        rocksdb::Slice(key.data(), key.size()), &read_);
   if (s.IsNotFound()) return std::optional<absl::string_view>();
@@ -525,6 +614,19 @@ void StoreBatch::PutCounter(const MemberRef& member, absl::string_view name, int
   value_.clear();
   keys::AppendInt(&value_, value);
   Stage(Cf::kCounters, key_, value_, false);
+}
+
+absl::StatusOr<bool> StoreBatch::GetMember(const MemberRef& member,
+                                           loyalty::v1::MemberRecord* out) {
+  key_.clear();
+  keys::AppendMember(&key_, member.program_id, member.member_id);
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kMembers, key_));
+  if (!v.has_value()) return false;
+  if (!out->ParseFromArray(v->data(), static_cast<int>(v->size()))) {
+    return absl::DataLossError(
+        absl::StrCat(store_->path(), ": unreadable member record of ", member.member_id));
+  }
+  return true;
 }
 
 void StoreBatch::PutMember(const MemberRef& member, const loyalty::v1::MemberRecord& record) {

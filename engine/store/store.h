@@ -240,6 +240,21 @@ class StoreBatch {
   void PutCounter(const MemberRef& member, absl::string_view name, int64_t value);
 
   void PutMember(const MemberRef& member, const loyalty::v1::MemberRecord& record);
+  // A member's record (from the read-ahead, else the store); false if none.
+  // Members are written once per batch (PutMember) and read before: the
+  // batch's own member writes are not seen here.
+  absl::StatusOr<bool> GetMember(const MemberRef& member, loyalty::v1::MemberRecord* out);
+
+  // Read-ahead: the keys that GetDedupe, GetOrder and GetMember are about
+  // to ask for, fetched together by ReadAhead() with one batched lookup per
+  // column family (RocksDB's MultiGet sorts the keys and probes the filters
+  // of each file for all of them at once). Reads of these keys are then
+  // answered from memory until Clear(); the batch's own writes still come
+  // first.
+  void ExpectDedupe(const MemberRef& member, absl::string_view event_id);
+  void ExpectOrder(const MemberRef& member, absl::string_view order_id);
+  void ExpectMember(const MemberRef& member);
+  absl::Status ReadAhead();
 
   // The due index: `member` is to be visited by the tick that reaches
   // `due_ns`.
@@ -274,12 +289,22 @@ class StoreBatch {
     uint16_t cf;
     uint16_t del;
   };
+  // What ReadAhead found for an expected key (parallel to ahead_ops_).
+  struct AheadValue {
+    size_t value_at = 0;  // in ahead_bytes_
+    uint32_t value_size = 0;
+    bool fetched = false;
+    bool found = false;
+  };
   struct IndexHash;
   struct IndexEq;
+  // Positions in a list of ops whose keys live in a byte buffer, looked up
+  // by (column family, key) without building a key.
   using Index = absl::flat_hash_set<uint32_t, IndexHash, IndexEq>;
 
   // Builds key_ from parts (the layout of keys.h).
   void Stage(Cf cf, absl::string_view key, absl::string_view value, bool del);
+  void Expect(Cf cf, absl::string_view key);
   // The latest staged value of (cf, key) for the point-read families:
   // nullopt if not staged; a staged delete reads as absent.
   std::optional<std::optional<absl::string_view>> Staged(Cf cf, absl::string_view key) const;
@@ -297,6 +322,10 @@ class StoreBatch {
   std::string bytes_;  // keys and values, back to back
   std::vector<Op> ops_;
   std::unique_ptr<Index> index_;  // point-read families: op of each key's latest write
+  std::string ahead_bytes_;       // expected keys, then the values found
+  std::vector<Op> ahead_ops_;     // expected keys (value fields unused)
+  std::vector<AheadValue> ahead_values_;
+  std::unique_ptr<Index> ahead_index_;
   std::vector<uint32_t> order_;   // Build's sort
   std::string key_, value_, read_;  // scratch
   rocksdb::WriteBatch wb_;
