@@ -1194,16 +1194,11 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
 std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
                         absl::string_view event_id, absl::string_view tag) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
-  std::string msg = program.program_id();
-  msg.push_back('\0');
-  msg.append(member_id.data(), member_id.size());
-  msg.push_back('\0');
-  msg.append(event_id.data(), event_id.size());
-  if (!tag.empty()) {
-    msg.push_back('\0');
-    msg.append(tag.data(), tag.size());
-  }
-  Digest256 d = HmacSha256(program.proto().random_seed(), msg);
+  const absl::string_view nul("\0", 1);
+  const absl::string_view seed = program.proto().random_seed();
+  const Digest256 d =
+      tag.empty() ? HmacSha256(seed, {program.program_id(), nul, member_id, nul, event_id})
+                  : HmacSha256(seed, {program.program_id(), nul, member_id, nul, event_id, nul, tag});
   std::string code;
   uint64_t bits = First64(d);
   uint64_t more = First64(Digest256{d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]});
@@ -1228,10 +1223,9 @@ std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day) {
 
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
                    absl::string_view event_id) {
-  std::string msg(rule_id.data(), rule_id.size());
-  msg.push_back('\0');
-  msg.append(event_id.data(), event_id.size());
-  return static_cast<int64_t>(First64(HmacSha256(program.proto().random_seed(), msg)) % 1'000'000);
+  const absl::string_view nul("\0", 1);
+  const Digest256 d = HmacSha256(program.proto().random_seed(), {rule_id, nul, event_id});
+  return static_cast<int64_t>(First64(d) % 1'000'000);
 }
 
 }  // namespace loyalty

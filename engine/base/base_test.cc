@@ -216,6 +216,26 @@ TEST(CryptoTest, HmacMatchesOneShotForKeyAndMessageLengths) {
   }
 }
 
+TEST(CryptoTest, HmacOfPartsIsHmacOfTheirConcatenation) {
+  const std::string key = Bytes(40, 7);
+  const HmacSha256Key held(key);
+  const std::string a = Bytes(63, 1), b = Bytes(70, 2);
+  const absl::string_view nul("\0", 1);
+  const std::string whole = a + std::string(nul) + b;
+  const Digest256 want = ReferenceHmacSha256(key, whole);
+  EXPECT_EQ(HmacSha256(key, {a, nul, b}), want);
+  EXPECT_EQ(held.Mac({a, nul, b}), want);
+  EXPECT_EQ(held.Mac({absl::string_view(whole).substr(0, 10), absl::string_view(whole).substr(10)}),
+            want);
+  EXPECT_EQ(HmacSha256(key, {}), ReferenceHmacSha256(key, ""));
+  // A copy of a key MACs the same; destroying the copy leaves the original.
+  {
+    const HmacSha256Key copy = held;
+    EXPECT_EQ(copy.Mac(whole), want);
+  }
+  EXPECT_EQ(held.Mac(whole), want);
+}
+
 TEST(CryptoTest, HmacKeysThatDifferOnlyAtTheEndOrInLength) {
   // Keys sharing a prefix, of one length or the same bytes beyond 64, must
   // not be confused by the per-thread key cache. ("k" and "k\0" are the same
