@@ -504,6 +504,10 @@ TEST_F(KafkaEngineTest, BrokerRestartMidStream) {
   records += Produce(lines, half, lines.size());
   ASSERT_TRUE(WaitFor([&] { return run->engine->records_applied(); }, records, 300))
       << "stalled at " << run->engine->records_applied() << " of " << records;
+  // Publishing resumes too: a transaction cut off by the restart is retried
+  // (with a new producer once its commit times out) until all is published.
+  ASSERT_TRUE(WaitFor([&] { return -run->engine->outputs_unpublished(); }, 0, 300))
+      << run->engine->outputs_unpublished() << " outputs still unpublished";
   run->Stop();
   ASSERT_TRUE(run->result.ok()) << run->result;
   EXPECT_EQ(run->engine->records_applied(), records);

@@ -105,6 +105,7 @@ class KafkaEngine::Impl {
   int64_t records_applied() const { return applied_.load(); }
   int owned_partitions() const { return owned_count_.load(); }
   int64_t output_transactions() const { return transactions_.load(); }
+  int64_t outputs_unpublished() const { return unpublished_.load(); }
   Stats stats() const {
     std::lock_guard<std::mutex> lock(stats_mu_);
     Stats s = stats_;
@@ -177,6 +178,7 @@ class KafkaEngine::Impl {
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
   std::atomic<int64_t> transactions_{0};
+  std::atomic<int64_t> unpublished_{0};  // journal records queued for publishing
   mutable std::mutex stats_mu_;
   Stats stats_;  // but records and transactions (the atomics)
   const std::atomic<bool>* stop_ = nullptr;  // Run's; cancels publish retries
@@ -304,6 +306,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
                      ".", options_.topics.events, ".", partition);
     p.transaction_timeout_ms = options_.transaction_timeout_ms;
     p.call_timeout_ms = options_.transaction_call_timeout_ms;
+    p.cancel_grace_ms = options_.stop_publish_timeout_ms;
     LOYALTY_ASSIGN_OR_RETURN(owned->publisher, JournalPublisher::Create(p, stop_));
     LOYALTY_RETURN_IF_ERROR(Republish(owned.get()));
     owned->publish_thread = std::make_unique<Worker>(options_.queue_batches_max);
@@ -458,6 +461,7 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     // transaction commits, or for the commit interval, are published
     // together in the next one.
     bool schedule = false;
+    unpublished_.fetch_add(static_cast<int64_t>(outputs->journal.size()));
     {
       std::lock_guard<std::mutex> lock(o->unpublished_mu);
       o->unpublished.push_back({std::move(outputs), batch});
@@ -486,6 +490,14 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
     applied.swap(o->unpublished);
     o->publish_scheduled = false;
   }
+  // Whatever happens below, these records are no longer queued here:
+  // published, or left in the journal for the next owner.
+  struct Dequeue {
+    std::atomic<int64_t>* counter;
+    int64_t n = 0;
+    ~Dequeue() { counter->fetch_sub(n); }
+  } dequeue{&unpublished_};
+  for (const auto& a : applied) dequeue.n += static_cast<int64_t>(a.outputs->journal.size());
   if (failed_.load() || o->lost.load()) return;
   if (applied.empty()) return;
   o->last_transaction = Clock::now();
@@ -630,6 +642,8 @@ int64_t KafkaEngine::records_applied() const { return impl_->records_applied(); 
 int KafkaEngine::owned_partitions() const { return impl_->owned_partitions(); }
 
 int64_t KafkaEngine::output_transactions() const { return impl_->output_transactions(); }
+
+int64_t KafkaEngine::outputs_unpublished() const { return impl_->outputs_unpublished(); }
 
 KafkaEngine::Stats KafkaEngine::stats() const { return impl_->stats(); }
 

@@ -107,6 +107,10 @@ class KafkaEngine {
     // Bound of each blocking transaction call before the producer is
     // replaced. Default: 30 s.
     int transaction_call_timeout_ms = 30'000;
+    // On a stop, how long a partition whose publishing is failing (a broker
+    // down or recovering) keeps retrying to publish what was applied; then
+    // the rest stays in the journal for the next owner. Default: 20 s.
+    int stop_publish_timeout_ms = 20'000;
     // Commit each partition's applied offset to the group this often, for
     // lag monitoring only (never read back). 0 disables. Default: 5 s.
     int group_offset_commit_interval_ms = 5'000;
@@ -135,6 +139,10 @@ class KafkaEngine {
   int owned_partitions() const;
   // Output transactions committed since Create.
   int64_t output_transactions() const;
+  // Journal records applied here and not yet committed to Kafka, nor left
+  // for the next owner (a lost partition, a failure): 0 once publishing has
+  // caught up with the workers.
+  int64_t outputs_unpublished() const;
 
   // What the engine did since Create, for measurements: input records,
   // output records and the store writes they took.

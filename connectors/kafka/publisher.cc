@@ -164,7 +164,7 @@ absl::Status JournalPublisher::Reset() {
     if (attempt > 0) {
       // Only a failure is cancelled: with a healthy broker a stopping engine
       // still publishes what it applied.
-      if (cancel_ != nullptr && cancel_->load()) {
+      if (GiveUp()) {
         return absl::CancelledError(absl::StrCat("publisher ", options_.transactional_id));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
@@ -222,6 +222,13 @@ absl::Status JournalPublisher::Reset() {
                    s.ToString().c_str());
     }
   }
+}
+
+bool JournalPublisher::GiveUp() {
+  if (cancel_ == nullptr || !cancel_->load()) return false;
+  const auto now = Clock::now();
+  if (!cancel_seen_.has_value()) cancel_seen_ = now;
+  return now - *cancel_seen_ >= std::chrono::milliseconds(options_.cancel_grace_ms);
 }
 
 absl::Status JournalPublisher::TryPublish(absl::Span<const JournalRecordView> records) {
@@ -387,7 +394,14 @@ absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> recor
       return s;
     }
     if (absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)) return s;
-    if (cancel_ != nullptr && cancel_->load()) {
+    if (GiveUp()) {
+      if (options_.log_retries) {
+        std::fprintf(stderr,
+                     "loyaltyd: partition %d: %s; stopping: output sequences %lld to %lld stay "
+                     "in the journal for the next owner\n",
+                     options_.partition, s.ToString().c_str(),
+                     static_cast<long long>(published_seq_ + 1), static_cast<long long>(last));
+      }
       return absl::CancelledError(
           absl::StrCat("publisher ", options_.transactional_id, ": ", s.message()));
     }

@@ -30,7 +30,7 @@
 // fails for any reason but fencing is retried with a new producer (the
 // KIP-890 workaround: a producer whose EndTxn timed out is never reused),
 // re-reading the last committed sequence first, until it commits or
-// `cancel` is set.
+// `cancel` has been set for `cancel_grace_ms`.
 //
 // Thread-compatible: one thread (the partition's publisher) uses a publisher.
 #ifndef LOYALTY_CONNECTORS_KAFKA_PUBLISHER_H_
@@ -40,8 +40,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -75,6 +77,10 @@ struct PublisherOptions {
   int call_timeout_ms = 30'000;
   // Pause between attempts while the broker is unreachable. Default: 500 ms.
   int retry_backoff_ms = 500;
+  // Once `cancel` is set, failures are still retried this long (a stopping
+  // engine publishes what it applied if the broker comes back in time).
+  // Default: 20 s.
+  int cancel_grace_ms = 20'000;
   // Print retries to stderr. Default: true.
   bool log_retries = true;
 };
@@ -83,7 +89,8 @@ class JournalPublisher {
  public:
   // Blocks until the producer is initialised and the last committed sequence
   // is known, retrying while the broker is unreachable. `cancel` (may be
-  // null) is looked at only after a failure: set, it ends the retries.
+  // null) is looked at only after a failure: set for cancel_grace_ms, it
+  // ends the retries.
   // FailedPrecondition if the producer is fenced.
   static absl::StatusOr<std::unique_ptr<JournalPublisher>> Create(
       const PublisherOptions& options, const std::atomic<bool>* cancel);
@@ -116,6 +123,8 @@ class JournalPublisher {
   // last committed sequence; retries until it works, fenced, or cancel.
   absl::Status Reset();
   absl::Status TryPublish(absl::Span<const JournalRecordView> records);
+  // After a failure: true once `cancel` has been set for cancel_grace_ms.
+  bool GiveUp();
   absl::Status TryPublishOnce(absl::Span<const JournalRecordView> records);
   // Produces one record (no copy of key or value); retries a full queue.
   absl::Status Produce(const std::string& topic, int64_t seq, absl::string_view key,
@@ -123,6 +132,7 @@ class JournalPublisher {
 
   PublisherOptions options_;
   const std::atomic<bool>* cancel_;
+  std::optional<std::chrono::steady_clock::time_point> cancel_seen_;  // first GiveUp that saw it
   std::unique_ptr<Impl> impl_;
   int64_t published_seq_ = 0;
   int64_t records_published_ = 0, bytes_published_ = 0;
