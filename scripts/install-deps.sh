@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libabsl-dev librocksdb-dev libprotobuf-dev protobuf-compiler
-  librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev
+  librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev libjemalloc-dev
   tzdata kcat
 )
 
