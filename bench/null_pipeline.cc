@@ -9,7 +9,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "connectors/kafka/client.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/base/status.h"
+#include "engine/base/task_thread.h"
 #include "rocksdb/write_batch.h"
 #include "tests/testing/rng.h"
 
@@ -35,64 +35,6 @@ using Clock = std::chrono::steady_clock;
 // The store key of the partition's next input offset (default family).
 constexpr char kNextOffsetKey[] = "null.next_offset";
 
-// A thread with a bounded FIFO of tasks (the engine's Worker).
-class TaskThread {
- public:
-  explicit TaskThread(size_t queue_max) : queue_max_(queue_max), thread_([this] { Loop(); }) {}
-  ~TaskThread() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  // Blocks while the queue is full.
-  void Push(std::function<void()> task) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return tasks_.size() < queue_max_; });
-    tasks_.push_back(std::move(task));
-    cv_.notify_all();
-  }
-
-  // Returns once every task pushed before it has run.
-  void Drain() {
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    bool done = false;
-    Push([&] {
-      std::lock_guard<std::mutex> lock(done_mu);
-      done = true;
-      done_cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(done_mu);
-    done_cv.wait(lock, [&] { return done; });
-  }
-
- private:
-  void Loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return closing_ || !tasks_.empty(); });
-        if (tasks_.empty()) return;
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      cv_.notify_all();
-      task();
-    }
-  }
-
-  const size_t queue_max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool closing_ = false;
-  std::thread thread_;  // last: starts after the rest is built
-};
 
 // How a family's keys are made (the layout of engine/store/keys.h, in kind).
 enum class KeyKind {

@@ -3,9 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/publisher.h"
 #include "engine/base/status.h"
+#include "engine/base/task_thread.h"
 #include "engine/ledger/partition.h"
 #include "engine/store/store.h"
 
@@ -23,70 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A worker thread with a bounded FIFO of tasks.
-class Worker {
- public:
-  explicit Worker(size_t queue_max) : queue_max_(queue_max), thread_([this] { Loop(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  // Blocks while the queue is full.
-  void Push(std::function<void()> task) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return tasks_.size() < queue_max_; });
-    tasks_.push_back(std::move(task));
-    cv_.notify_all();
-  }
-
-  // Tasks waiting (not the one running).
-  size_t queued() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return tasks_.size();
-  }
-
-  // Returns once every task pushed before it has run.
-  void Drain() {
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    bool done = false;
-    Push([&] {
-      std::lock_guard<std::mutex> lock(done_mu);
-      done = true;
-      done_cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(done_mu);
-    done_cv.wait(lock, [&] { return done; });
-  }
-
- private:
-  void Loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return closing_ || !tasks_.empty(); });
-        if (tasks_.empty()) return;  // closing, and nothing left
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      cv_.notify_all();  // room in the queue
-      task();
-    }
-  }
-
-  const size_t queue_max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool closing_ = false;
-  std::thread thread_;  // last: starts after the rest is built
-};
 
 }  // namespace
 
@@ -153,10 +88,10 @@ class KafkaEngine::Impl {
     std::vector<JournalRecordView> views;
     // Runs the publisher; last, so that it is joined (after running what it
     // holds) before the rest is destroyed.
-    std::unique_ptr<Worker> publish_thread;
+    std::unique_ptr<TaskThread> publish_thread;
   };
 
-  Worker& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
+  TaskThread& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
   absl::Status Republish(Owned* owned);
   void CommitGroupOffsets();
@@ -173,7 +108,7 @@ class KafkaEngine::Impl {
   Options options_;
   std::shared_ptr<StoreResources> resources_;
   rd_kafka_t* rk_ = nullptr;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<TaskThread>> workers_;
   std::map<int32_t, std::unique_ptr<Owned>> owned_;  // Run thread only
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
@@ -257,7 +192,7 @@ absl::Status KafkaEngine::Impl::Init() {
   }
   rd_kafka_poll_set_consumer(rk_);
   for (int i = 0; i < options_.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(options_.queue_batches_max));
+    workers_.push_back(std::make_unique<TaskThread>(options_.queue_batches_max));
   }
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, options_.topics.events.c_str(), RD_KAFKA_PARTITION_UA);
@@ -309,7 +244,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
     p.cancel_grace_ms = options_.stop_publish_timeout_ms;
     LOYALTY_ASSIGN_OR_RETURN(owned->publisher, JournalPublisher::Create(p, stop_));
     LOYALTY_RETURN_IF_ERROR(Republish(owned.get()));
-    owned->publish_thread = std::make_unique<Worker>(options_.queue_batches_max);
+    owned->publish_thread = std::make_unique<TaskThread>(options_.queue_batches_max);
   }
   return owned;
 }

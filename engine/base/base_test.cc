@@ -2,6 +2,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "engine/base/bytes.h"
 #include "engine/base/crypto.h"
+#include "engine/base/task_thread.h"
 #include "engine/base/text.h"
 #include "engine/base/time.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -348,3 +351,37 @@ TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
 
 }  // namespace
 }  // namespace loyalty
+
+// Tasks run in the order pushed; Drain returns after every earlier task;
+// Push waits while the queue is full (here: while the first task blocks,
+// the second waits, and a third Push only returns once it is released);
+// the destructor runs what is still queued.
+TEST(TaskThreadTest, OrderDrainBoundAndDestructor) {
+  std::vector<int> ran;
+  std::atomic<bool> release{false};
+  std::atomic<int> pushed{0};
+  {
+    loyalty::TaskThread t(/*queue_max=*/1);
+    t.Push([&] {
+      while (!release.load()) std::this_thread::yield();
+      ran.push_back(1);
+    });
+    // The first task is running or about to: the queue takes one more.
+    std::thread pusher([&] {
+      t.Push([&] { ran.push_back(2); });
+      pushed++;
+      t.Push([&] { ran.push_back(3); });
+      pushed++;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_LE(pushed.load(), 1) << "a Push went past a full queue";
+    release = true;
+    pusher.join();
+    EXPECT_EQ(pushed.load(), 2);
+    t.Drain();
+    EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(t.queued(), 0u);
+    t.Push([&] { ran.push_back(4); });
+  }
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+}
