@@ -511,6 +511,7 @@ TEST_F(KafkaEngineTest, BrokerRestartMidStream) {
   run->Stop();
   ASSERT_TRUE(run->result.ok()) << run->result;
   EXPECT_EQ(run->engine->records_applied(), records);
+  EXPECT_EQ(run->engine->outputs_unpublished(), 0) << "a stopped engine still counts outputs";
   ExpectExactlyOnce();
 }
 

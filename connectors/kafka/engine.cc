@@ -376,6 +376,11 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
       return;
     }
     o->next_offset.store(o->ledger->next_offset());
+    // Queued for publishing before counted as applied: a reader that sees
+    // every record applied and nothing unpublished has seen it all published.
+    if (o->publisher != nullptr) {
+      unpublished_.fetch_add(static_cast<int64_t>(outputs->journal.size()));
+    }
     // Records below the stored offset (redelivered) are skipped, not counted.
     applied_.fetch_add(outputs->applied + outputs->duplicates + outputs->rejected);
     {
@@ -396,7 +401,6 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     // transaction commits, or for the commit interval, are published
     // together in the next one.
     bool schedule = false;
-    unpublished_.fetch_add(static_cast<int64_t>(outputs->journal.size()));
     {
       std::lock_guard<std::mutex> lock(o->unpublished_mu);
       o->unpublished.push_back({std::move(outputs), batch});

@@ -108,8 +108,10 @@ class KafkaEngine {
     // replaced. Default: 30 s.
     int transaction_call_timeout_ms = 30'000;
     // On a stop, how long a partition whose publishing is failing (a broker
-    // down or recovering) keeps retrying to publish what was applied; then
-    // the rest stays in the journal for the next owner. Default: 20 s.
+    // down or recovering) keeps retrying to publish what was applied, from
+    // its first failure after the stop (each call is cut to what is left of
+    // it); then the rest stays in the journal for the next owner.
+    // Default: 20 s.
     int stop_publish_timeout_ms = 20'000;
     // Commit each partition's applied offset to the group this often, for
     // lag monitoring only (never read back). 0 disables. Default: 5 s.

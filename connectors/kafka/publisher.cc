@@ -191,7 +191,7 @@ absl::Status JournalPublisher::Reset() {
     if (!producer.ok()) return producer.status();  // a configuration error
     impl_->producer = std::move(*producer);
     rd_kafka_error_t* e =
-        rd_kafka_init_transactions(impl_->producer.get(), options_.call_timeout_ms);
+        rd_kafka_init_transactions(impl_->producer.get(), CallTimeoutMs());
     absl::Status s;
     if (e != nullptr)
       s = FromTxnError(e, absl::StrCat("init transactions of ", options_.transactional_id));
@@ -202,14 +202,14 @@ absl::Status JournalPublisher::Reset() {
       for (const std::string& topic : options_.topics.outputs()) {
         rd_kafka_topic_t* t = rd_kafka_topic_new(impl_->producer.get(), topic.c_str(), nullptr);
         const rd_kafka_metadata_t* md = nullptr;
-        if (rd_kafka_metadata(impl_->producer.get(), 0, t, &md, options_.call_timeout_ms) ==
+        if (rd_kafka_metadata(impl_->producer.get(), 0, t, &md, CallTimeoutMs()) ==
             RD_KAFKA_RESP_ERR_NO_ERROR) {
           rd_kafka_metadata_destroy(md);
         }
         rd_kafka_topic_destroy(t);
       }
       auto seq = LastCommittedSeq(impl_->reader.get(), options_.topics, options_.outputs,
-                                  options_.partition, options_.call_timeout_ms);
+                                  options_.partition, CallTimeoutMs());
       if (seq.ok()) {
         AdvancePublished(*seq);
         return absl::OkStatus();
@@ -347,7 +347,7 @@ absl::Status JournalPublisher::TryPublishOnce(absl::Span<const JournalRecordView
     }
   }
   for (int attempt = 0;; ++attempt) {
-    e = rd_kafka_commit_transaction(rk, options_.call_timeout_ms);
+    e = rd_kafka_commit_transaction(rk, CallTimeoutMs());
     if (e == nullptr) return absl::OkStatus();
     // A retriable failure (a timeout) may be retried with the same call;
     // anything else, and a commit that keeps timing out, needs a new producer.
@@ -394,24 +394,37 @@ absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> recor
       return s;
     }
     if (absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)) return s;
-    if (GiveUp()) {
-      if (options_.log_retries) {
-        std::fprintf(stderr,
-                     "loyaltyd: partition %d: %s; stopping: output sequences %lld to %lld stay "
-                     "in the journal for the next owner\n",
-                     options_.partition, s.ToString().c_str(),
-                     static_cast<long long>(published_seq_ + 1), static_cast<long long>(last));
-      }
-      return absl::CancelledError(
-          absl::StrCat("publisher ", options_.transactional_id, ": ", s.message()));
-    }
+    if (GiveUp()) return Abandon(s);
     if (options_.log_retries) {
       std::fprintf(stderr, "loyaltyd: partition %d: %s; retrying with a new producer\n",
                    options_.partition, s.ToString().c_str());
     }
-    LOYALTY_RETURN_IF_ERROR(Reset());
+    absl::Status reset = Reset();
+    if (absl::IsCancelled(reset)) return Abandon(s);
+    LOYALTY_RETURN_IF_ERROR(reset);
     if (last <= published_seq_) return absl::OkStatus();  // that commit did land
   }
+}
+
+absl::Status JournalPublisher::Abandon(const absl::Status& cause) {
+  if (options_.log_retries) {
+    std::fprintf(stderr,
+                 "loyaltyd: partition %d: %s; stopping: the outputs from sequence %lld on stay "
+                 "in the journal for the next owner\n",
+                 options_.partition, cause.ToString().c_str(),
+                 static_cast<long long>(published_seq_ + 1));
+  }
+  return absl::CancelledError(
+      absl::StrCat("publisher ", options_.transactional_id, ": ", cause.message()));
+}
+
+int JournalPublisher::CallTimeoutMs() const {
+  if (!cancel_seen_.has_value()) return options_.call_timeout_ms;
+  // Stopping: no call outlives the grace by more than a short wait.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      *cancel_seen_ + std::chrono::milliseconds(options_.cancel_grace_ms) - Clock::now());
+  return static_cast<int>(
+      std::min<int64_t>(options_.call_timeout_ms, std::max<int64_t>(left.count(), 1'000)));
 }
 
 }  // namespace loyalty

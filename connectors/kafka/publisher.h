@@ -125,6 +125,11 @@ class JournalPublisher {
   absl::Status TryPublish(absl::Span<const JournalRecordView> records);
   // After a failure: true once `cancel` has been set for cancel_grace_ms.
   bool GiveUp();
+  // Logs that publishing stops, and what stays in the journal; Cancelled.
+  absl::Status Abandon(const absl::Status& cause);
+  // call_timeout_ms, or, once stopping, what is left of the grace (at
+  // least 1 s).
+  int CallTimeoutMs() const;
   absl::Status TryPublishOnce(absl::Span<const JournalRecordView> records);
   // Produces one record (no copy of key or value); retries a full queue.
   absl::Status Produce(const std::string& topic, int64_t seq, absl::string_view key,

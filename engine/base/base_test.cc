@@ -355,11 +355,13 @@ TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
 // Tasks run in the order pushed; Drain returns after every earlier task;
 // Push waits while the queue is full (here: while the first task blocks,
 // the second waits, and a third Push only returns once it is released);
-// the destructor runs what is still queued.
+// the destructor runs what is still queued (a task waits behind a blocked
+// one when the destructor starts).
 TEST(TaskThreadTest, OrderDrainBoundAndDestructor) {
   std::vector<int> ran;
   std::atomic<bool> release{false};
   std::atomic<int> pushed{0};
+  std::thread releaser;
   {
     loyalty::TaskThread t(/*queue_max=*/1);
     t.Push([&] {
@@ -381,7 +383,19 @@ TEST(TaskThreadTest, OrderDrainBoundAndDestructor) {
     t.Drain();
     EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
     EXPECT_EQ(t.queued(), 0u);
-    t.Push([&] { ran.push_back(4); });
+    // The destructor starts while a task runs and another waits: it runs
+    // the waiting one before it joins.
+    release = false;
+    t.Push([&] {
+      while (!release.load()) std::this_thread::yield();
+      ran.push_back(4);
+    });
+    t.Push([&] { ran.push_back(5); });
+    releaser = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      release = true;
+    });
   }
-  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+  releaser.join();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4, 5}));
 }
