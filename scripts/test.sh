@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# The Kafka jars once, before tests that start brokers run in parallel.
+deploy/kafka/kafka.sh fetch
 
 jobs=$(nproc)
 echo "== release build"

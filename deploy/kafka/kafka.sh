@@ -61,13 +61,23 @@ need_java() {
 
 fetch() {
   if [ -f "$CACHE/.complete" ]; then return 0; fi
-  need_java
-  echo "kafka.sh: fetching Apache Kafka $VERSION from Maven Central into $CACHE"
-  rm -rf "$CACHE/libs"
   mkdir -p "$CACHE"
-  mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$CACHE/libs"
-  touch "$CACHE/.complete"
+  # Tests start their brokers in parallel on a fresh clone: one fetch at a
+  # time (the others wait here, then find it complete), and the jars appear
+  # under libs/ only once all of them are there.
+  exec 9>"$CACHE/.lock"
+  flock 9
+  if [ ! -f "$CACHE/.complete" ]; then
+    need_java
+    echo "kafka.sh: fetching Apache Kafka $VERSION from Maven Central into $CACHE"
+    rm -rf "$CACHE/libs" "$CACHE/libs.partial"
+    mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$CACHE/libs.partial"
+    mv "$CACHE/libs.partial" "$CACHE/libs"
+    touch "$CACHE/.complete"
+  fi
+  flock -u 9
+  exec 9>&-
 }
 
 serves() { kcat -b "127.0.0.1:$PORT" -L -m 2 >/dev/null 2>&1; }
