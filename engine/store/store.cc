@@ -266,16 +266,27 @@ absl::StatusOr<std::optional<int64_t>> PartitionStore::GetCallerInt(absl::string
   return GetInt(Cf::kMeta, key);
 }
 
+namespace {
+
+// A stored member record, parsed; DataLoss names the store and the member.
+absl::Status ParseMember(absl::string_view value, absl::string_view path, const MemberRef& member,
+                         loyalty::v1::MemberRecord* out) {
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": unreadable member record of ", member.member_id));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<bool> PartitionStore::GetMember(const MemberRef& member,
                                                loyalty::v1::MemberRecord* out) {
   std::string key;
   keys::AppendMember(&key, member.program_id, member.member_id);
   LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kMembers, key));
   if (!v.has_value()) return false;
-  if (!out->ParseFromString(*v)) {
-    return absl::DataLossError(
-        absl::StrCat(path_, ": unreadable member record of ", member.member_id));
-  }
+  LOYALTY_RETURN_IF_ERROR(ParseMember(*v, path_, member, out));
   return true;
 }
 
@@ -462,22 +473,34 @@ void StoreBatch::Expect(Cf cf, absl::string_view key) {
   ahead_index_->insert(static_cast<uint32_t>(ahead_ops_.size() - 1));
 }
 
-void StoreBatch::ExpectDedupe(const MemberRef& member, absl::string_view event_id) {
+const std::string& StoreBatch::UnderMemberKey(const MemberRef& member, absl::string_view id) {
   key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
-  Expect(Cf::kDedupe, key_);
+  keys::AppendUnderMember(&key_, member.program_id, member.member_id, id);
+  return key_;
+}
+
+const std::string& StoreBatch::MemberKey(const MemberRef& member) {
+  key_.clear();
+  keys::AppendMember(&key_, member.program_id, member.member_id);
+  return key_;
+}
+
+const std::string& StoreBatch::DueKey(const MemberRef& member, int64_t due_ns) {
+  key_.clear();
+  keys::AppendDue(&key_, member.program_id, due_ns, member.member_id);
+  return key_;
+}
+
+void StoreBatch::ExpectDedupe(const MemberRef& member, absl::string_view event_id) {
+  Expect(Cf::kDedupe, UnderMemberKey(member, event_id));
 }
 
 void StoreBatch::ExpectOrder(const MemberRef& member, absl::string_view order_id) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
-  Expect(Cf::kOrders, key_);
+  Expect(Cf::kOrders, UnderMemberKey(member, order_id));
 }
 
 void StoreBatch::ExpectMember(const MemberRef& member) {
-  key_.clear();
-  keys::AppendMember(&key_, member.program_id, member.member_id);
-  Expect(Cf::kMembers, key_);
+  Expect(Cf::kMembers, MemberKey(member));
 }
 
 absl::Status StoreBatch::ReadAhead() {
@@ -568,9 +591,7 @@ absl::StatusOr<std::optional<absl::string_view>> StoreBatch::Read(Cf cf, absl::s
 
 absl::StatusOr<bool> StoreBatch::GetDedupe(const MemberRef& member, absl::string_view event_id,
                                            std::string* digest) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kDedupe, key_));
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kDedupe, UnderMemberKey(member, event_id)));
   if (!v.has_value()) return false;
   digest->assign(v->data(), v->size());
   return true;
@@ -578,16 +599,12 @@ absl::StatusOr<bool> StoreBatch::GetDedupe(const MemberRef& member, absl::string
 
 void StoreBatch::PutDedupe(const MemberRef& member, absl::string_view event_id,
                            absl::string_view digest) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, event_id);
-  Stage(Cf::kDedupe, key_, digest, false);
+  Stage(Cf::kDedupe, UnderMemberKey(member, event_id), digest, false);
 }
 
 absl::StatusOr<bool> StoreBatch::GetOrder(const MemberRef& member, absl::string_view order_id,
                                           loyalty::v1::OrderRecord* out) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kOrders, key_));
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kOrders, UnderMemberKey(member, order_id)));
   if (!v.has_value()) return false;
   if (!out->ParseFromArray(v->data(), static_cast<int>(v->size()))) {
     return absl::DataLossError(absl::StrCat(store_->path(), ": unreadable order ", order_id,
@@ -598,16 +615,12 @@ absl::StatusOr<bool> StoreBatch::GetOrder(const MemberRef& member, absl::string_
 
 void StoreBatch::PutOrder(const MemberRef& member, absl::string_view order_id,
                           const loyalty::v1::OrderRecord& order) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, order_id);
   SerializeDeterministicTo(order, &value_);
-  Stage(Cf::kOrders, key_, value_, false);
+  Stage(Cf::kOrders, UnderMemberKey(member, order_id), value_, false);
 }
 
 absl::StatusOr<int64_t> StoreBatch::GetCounter(const MemberRef& member, absl::string_view name) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, name);
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kCounters, key_));
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kCounters, UnderMemberKey(member, name)));
   if (!v.has_value()) return 0;
   if (v->size() != 8) {
     return absl::DataLossError(absl::StrCat(store_->path(), ": counter of ", member.member_id,
@@ -617,43 +630,30 @@ absl::StatusOr<int64_t> StoreBatch::GetCounter(const MemberRef& member, absl::st
 }
 
 void StoreBatch::PutCounter(const MemberRef& member, absl::string_view name, int64_t value) {
-  key_.clear();
-  keys::AppendUnderMember(&key_, member.program_id, member.member_id, name);
   value_.clear();
   keys::AppendInt(&value_, value);
-  Stage(Cf::kCounters, key_, value_, false);
+  Stage(Cf::kCounters, UnderMemberKey(member, name), value_, false);
 }
 
 absl::StatusOr<bool> StoreBatch::GetMember(const MemberRef& member,
                                            loyalty::v1::MemberRecord* out) {
-  key_.clear();
-  keys::AppendMember(&key_, member.program_id, member.member_id);
-  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kMembers, key_));
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kMembers, MemberKey(member)));
   if (!v.has_value()) return false;
-  if (!out->ParseFromArray(v->data(), static_cast<int>(v->size()))) {
-    return absl::DataLossError(
-        absl::StrCat(store_->path(), ": unreadable member record of ", member.member_id));
-  }
+  LOYALTY_RETURN_IF_ERROR(ParseMember(*v, store_->path(), member, out));
   return true;
 }
 
 void StoreBatch::PutMember(const MemberRef& member, const loyalty::v1::MemberRecord& record) {
-  key_.clear();
-  keys::AppendMember(&key_, member.program_id, member.member_id);
   SerializeDeterministicTo(record, &value_);
-  Stage(Cf::kMembers, key_, value_, false);
+  Stage(Cf::kMembers, MemberKey(member), value_, false);
 }
 
 void StoreBatch::PutDue(const MemberRef& member, int64_t due_ns) {
-  key_.clear();
-  keys::AppendDue(&key_, member.program_id, due_ns, member.member_id);
-  Stage(Cf::kDue, key_, {}, false);
+  Stage(Cf::kDue, DueKey(member, due_ns), {}, false);
 }
 
 void StoreBatch::DeleteDue(const MemberRef& member, int64_t due_ns) {
-  key_.clear();
-  keys::AppendDue(&key_, member.program_id, due_ns, member.member_id);
-  Stage(Cf::kDue, key_, {}, true);
+  Stage(Cf::kDue, DueKey(member, due_ns), {}, true);
 }
 
 absl::Status StoreBatch::ScanDue(absl::string_view program_id, int64_t from_ns, int64_t upto_ns,

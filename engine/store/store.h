@@ -302,7 +302,10 @@ class StoreBatch {
   // by (column family, key) without building a key.
   using Index = absl::flat_hash_set<uint32_t, IndexHash, IndexEq>;
 
-  // Builds key_ from parts (the layout of keys.h).
+  // key_ built from parts (the layout of keys.h), returned for the call.
+  const std::string& UnderMemberKey(const MemberRef& member, absl::string_view id);
+  const std::string& MemberKey(const MemberRef& member);
+  const std::string& DueKey(const MemberRef& member, int64_t due_ns);
   void Stage(Cf cf, absl::string_view key, absl::string_view value, bool del);
   void Expect(Cf cf, absl::string_view key);
   // The latest staged value of (cf, key) for the point-read families:
