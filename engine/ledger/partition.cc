@@ -381,20 +381,18 @@ absl::Status Partition::Reload() {
   return absl::OkStatus();
 }
 
-bool Partition::IsCached(const MemberRef& member) {
+const std::string& Partition::CacheKey(const MemberRef& member) {
   lookup_.clear();
   lookup_.append(member.program_id.data(), member.program_id.size());
   lookup_.push_back('\0');
   lookup_.append(member.member_id.data(), member.member_id.size());
-  return cache_.contains(lookup_);
+  return lookup_;
 }
 
+bool Partition::IsCached(const MemberRef& member) { return cache_.contains(CacheKey(member)); }
+
 absl::StatusOr<Partition::CacheEntry*> Partition::FindMember(const MemberRef& member) {
-  lookup_.clear();
-  lookup_.append(member.program_id.data(), member.program_id.size());
-  lookup_.push_back('\0');
-  lookup_.append(member.member_id.data(), member.member_id.size());
-  auto it = cache_.find(lookup_);
+  auto it = cache_.find(CacheKey(member));
   if (it != cache_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     return &*it->second;
@@ -410,9 +408,7 @@ absl::StatusOr<Partition::CacheEntry*> Partition::FindMember(const MemberRef& me
 }
 
 Partition::CacheEntry* Partition::InsertMember(const MemberRef& member, MemberRecord record) {
-  std::string key(member.program_id.data(), member.program_id.size());
-  key.push_back('\0');
-  key.append(member.member_id.data(), member.member_id.size());
+  std::string key = CacheKey(member);
   lru_.push_front(CacheEntry{key, std::move(record), false});
   cache_[std::move(key)] = lru_.begin();
   return &lru_.front();

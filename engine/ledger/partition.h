@@ -132,6 +132,8 @@ class Partition {
   // not exist).
   absl::StatusOr<CacheEntry*> FindMember(const MemberRef& member);
   bool IsCached(const MemberRef& member);
+  // "program \0 member" in lookup_: the cache's key.
+  const std::string& CacheKey(const MemberRef& member);
   CacheEntry* InsertMember(const MemberRef& member, loyalty::v1::MemberRecord record);
   void EvictIfNeeded();
 
