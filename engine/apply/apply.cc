@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <tuple>
 
 #include "absl/container/inlined_vector.h"
@@ -44,27 +45,28 @@ void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState:
 class CounterName {
  public:
   CounterName(absl::string_view kind, absl::string_view a, absl::string_view b) {
+    Init(kind, a, b);
+  }
+  CounterName(absl::string_view kind, absl::string_view a, int64_t day) {
+    char text[24];
+    char* end = absl::numbers_internal::FastIntToBuffer(day, text);
+    Init(kind, a, absl::string_view(text, static_cast<size_t>(end - text)));
+  }
+  absl::string_view view() const { return absl::string_view(buf_, size_); }
+
+ private:
+  void Init(absl::string_view kind, absl::string_view a, absl::string_view b) {
     Append(kind);
     buf_[size_++] = '\0';
     Append(a);
     buf_[size_++] = '\0';
     Append(b);
   }
-  CounterName(absl::string_view kind, absl::string_view a, int64_t day)
-      : CounterName(kind, a, DayText(day)) {}
-  absl::string_view view() const { return absl::string_view(buf_, size_); }
-
- private:
-  absl::string_view DayText(int64_t day) {
-    char* end = absl::numbers_internal::FastIntToBuffer(day, day_);
-    return absl::string_view(day_, static_cast<size_t>(end - day_));
-  }
   void Append(absl::string_view part) {
     LOYALTY_CHECK(size_ + part.size() + 1 < sizeof(buf_)) << "counter name too long";
     std::memcpy(buf_ + size_, part.data(), part.size());
     size_ += part.size();
   }
-  char day_[24];
   char buf_[3 * 130 + 8];
   size_t size_ = 0;
 };
@@ -662,7 +664,7 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
     if (RandomDraw(program, rule.rule_id(), e.event_id()) >= rule.probability_ppm()) continue;
     if (rule.max_per_member_per_local_day() > 0) {
       const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
-      // The same bytes as RandomWinsCounter (explain-draw reads them).
+      // RandomWinsCounter's bytes, on the stack (explain-draw reads them).
       const CounterName counter("rnd", rule.rule_id(),
                                 LocalDayKey(occurred, program.time_zone()));
       LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter.view()));
@@ -828,9 +830,10 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
     out->set_reason("EMPTY_REF");
     return absl::OkStatus();
   }
-  const CounterName ref_counter("ref", g.action(), g.ref());
+  std::optional<CounterName> ref_counter;  // built only for unique_per_ref rules
   if (rule->unique_per_ref()) {
-    LOYALTY_ASSIGN_OR_RETURN(int64_t used, ctx->GetCounter(rec, ref_counter.view()));
+    ref_counter.emplace("ref", g.action(), g.ref());
+    LOYALTY_ASSIGN_OR_RETURN(int64_t used, ctx->GetCounter(rec, ref_counter->view()));
     if (used > 0) {
       out->set_status(Outcome::IGNORED);
       out->set_reason("REF_ALREADY_USED");
@@ -850,7 +853,7 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
     }
     ctx->PutCounter(rec, day_counter.view(), today + 1);
   }
-  if (rule->unique_per_ref()) ctx->PutCounter(rec, ref_counter.view(), 1);
+  if (ref_counter.has_value()) ctx->PutCounter(rec, ref_counter->view(), 1);
   if (rule->points() > 0) {
     int64_t lot_id = ops.CreditAvailable(t, rule->points());
     MemberState* st = ops.state();
@@ -1217,8 +1220,7 @@ bool RandomRuleApplies(const loyalty::v1::RandomReward& rule, const Event& e) {
 }
 
 std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day) {
-  return absl::StrCat("rnd", absl::string_view("\0", 1), rule_id, absl::string_view("\0", 1),
-                      local_day);
+  return std::string(CounterName("rnd", rule_id, local_day).view());
 }
 
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,
