@@ -75,17 +75,20 @@ const CompiledProgram& Cafe() { return *Programs().Find("cafe"); }
 // into duplicates (checked in PartitionBatch).
 constexpr int64_t kStreamEvents = 200'000;
 
+// kStreamEvents lines of the café over `members` members.
+std::vector<std::string> StreamLines(uint64_t seed, int64_t members) {
+  testing::GeneratorOptions o;
+  o.seed = seed;
+  o.events = kStreamEvents;
+  o.members = members;
+  o.two_programs = false;
+  o.bad_permille = 0;
+  o.duplicate_permille = 0;
+  return testing::GenerateStream(o).lines;
+}
+
 const std::vector<std::string>& JsonLines() {
-  static const std::vector<std::string>* lines = [] {
-    testing::GeneratorOptions o;
-    o.seed = 99;
-    o.events = kStreamEvents;
-    o.members = 100'000;
-    o.two_programs = false;
-    o.bad_permille = 0;
-    o.duplicate_permille = 0;
-    return new std::vector<std::string>(testing::GenerateStream(o).lines);
-  }();
+  static const auto* lines = new std::vector<std::string>(StreamLines(99, 100'000));
   return *lines;
 }
 
@@ -109,16 +112,7 @@ const std::vector<std::string>& BinaryRecords() {
 // batches every member is in the partition's cache, the steady state of hot
 // members.
 const std::vector<std::string>& WarmBinaryRecords() {
-  static const std::vector<std::string>* records = [] {
-    testing::GeneratorOptions o;
-    o.seed = 98;
-    o.events = kStreamEvents;
-    o.members = 2'000;
-    o.two_programs = false;
-    o.bad_permille = 0;
-    o.duplicate_permille = 0;
-    return ToBinary(testing::GenerateStream(o).lines);
-  }();
+  static const std::vector<std::string>* records = ToBinary(StreamLines(98, 2'000));
   return *records;
 }
 
