@@ -106,8 +106,8 @@ struct Config {
   WorkloadOptions workload;  // workload.partitions: partitions of every topic
   int workers = 2, runs = 3, null_runs = 3;
   int64_t batch = 4096;
-  int commit_interval_ms = 20;  // ParseConfig sets both from the engine's defaults
-  int batch_wait_ms = 20;
+  int commit_interval_ms = KafkaEngine::Options().commit_interval_ms;
+  int batch_wait_ms = KafkaEngine::Options().batch_wait_ms;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).
   std::vector<double> rates;
@@ -1142,19 +1142,12 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   LOYALTY_ASSIGN_OR_RETURN(c.batch, integer("batch-size", 4096));
   LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", c.quick ? 1 : 3));
   LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs));
-  const KafkaEngine::Options engine_defaults;
   LOYALTY_ASSIGN_OR_RETURN(int64_t interval,
-                           integer("commit-interval-ms", engine_defaults.commit_interval_ms));
+                           f.GetIntIn("commit-interval-ms", c.commit_interval_ms, 0, 60'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
-                           integer("batch-wait-ms", engine_defaults.batch_wait_ms));
-  if (batch_wait < 0 || batch_wait > 10'000) {
-    return absl::InvalidArgumentError("--batch-wait-ms must be in 0..10000");
-  }
+                           f.GetIntIn("batch-wait-ms", c.batch_wait_ms, 0, 10'000));
   if (null_runs < 0 || null_runs > 100) {
     return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
-  }
-  if (interval < 0 || interval > 60'000) {
-    return absl::InvalidArgumentError("--commit-interval-ms must be in 0..60000");
   }
   LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", c.quick ? 4 : 20));
   LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", c.quick ? 1 : 3));

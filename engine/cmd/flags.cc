@@ -59,6 +59,15 @@ absl::StatusOr<int64_t> Flags::GetInt(const std::string& name, int64_t fallback)
   return v;
 }
 
+absl::StatusOr<int64_t> Flags::GetIntIn(const std::string& name, int64_t fallback, int64_t min,
+                                        int64_t max) const {
+  auto v = GetInt(name, fallback);
+  if (v.ok() && (*v < min || *v > max)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be in [", min, ", ", max, "]"));
+  }
+  return v;
+}
+
 absl::StatusOr<std::string> Flags::Require(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end() || it->second.empty()) {

@@ -27,6 +27,9 @@ class Flags {
   std::string Get(const std::string& name, const std::string& fallback = "") const;
   // Fails with a message naming the flag when the value is not an integer.
   absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const;
+  // GetInt, failing also when the value is outside [min, max].
+  absl::StatusOr<int64_t> GetIntIn(const std::string& name, int64_t fallback, int64_t min,
+                                   int64_t max) const;
   // Fails naming the flag when it is absent.
   absl::StatusOr<std::string> Require(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }

@@ -218,17 +218,11 @@ int Run(int argc, char** argv) {
     if (!set.ok()) return Fail(2, std::string(set.status().message()));
     options.outputs = *set;
   }
-  auto interval = flags->GetInt("commit-interval-ms", options.commit_interval_ms);
+  auto interval = flags->GetIntIn("commit-interval-ms", options.commit_interval_ms, 0, 60'000);
   if (!interval.ok()) return Fail(2, std::string(interval.status().message()));
-  if (*interval < 0 || *interval > 60'000) {
-    return Fail(2, "--commit-interval-ms must be in [0, 60000]");
-  }
   options.commit_interval_ms = static_cast<int>(*interval);
-  auto batch_wait = flags->GetInt("batch-wait-ms", options.batch_wait_ms);
+  auto batch_wait = flags->GetIntIn("batch-wait-ms", options.batch_wait_ms, 0, 10'000);
   if (!batch_wait.ok()) return Fail(2, std::string(batch_wait.status().message()));
-  if (*batch_wait < 0 || *batch_wait > 10'000) {
-    return Fail(2, "--batch-wait-ms must be in [0, 10000]");
-  }
   options.batch_wait_ms = static_cast<int>(*batch_wait);
   options.transactional_id_prefix = flags->Get("transactional-id-prefix");
   options.workers = static_cast<int>(*workers);
