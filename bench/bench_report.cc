@@ -94,11 +94,17 @@ std::string JsonShape(const RecordShape& s) {
 }
 
 std::string JsonLatency(const LatencyRun& l) {
+  std::vector<std::string> stages;
+  for (const auto& s : l.stages) {
+    stages.push_back(absl::StrCat("{\"name\":", JsonString(s.name), ",\"p50_ms\":", Num(s.p50_ms),
+                                  ",\"p99_ms\":", Num(s.p99_ms),
+                                  ",\"tail_mean_ms\":", Num(s.tail_mean_ms), "}"));
+  }
   return absl::StrCat("{\"who\":", JsonString(l.who), ",\"offered_per_s\":", Num(l.offered_per_s),
                       ",\"achieved_per_s\":", Num(l.achieved_per_s), ",\"samples\":", l.samples,
                       ",\"p50_ms\":", Num(l.p50_ms), ",\"p99_ms\":", Num(l.p99_ms),
                       ",\"p999_ms\":", Num(l.p999_ms), ",\"steady\":", l.steady ? "true" : "false",
-                      "}");
+                      ",\"stages\":[", absl::StrJoin(stages, ","), "]}");
 }
 
 std::string JsonLatencies(const std::vector<LatencyRun>& runs) {
@@ -123,6 +129,25 @@ std::vector<double> RatesOf(const std::vector<CatchUpRun>& runs) {
   std::vector<double> v;
   for (const auto& r : runs) v.push_back(r.events_per_s);
   return v;
+}
+
+// Where the engine's latency went, stage by stage, in each run at an
+// offered rate.
+std::string LatencyStagesTable(const std::vector<LatencyRun>& runs) {
+  std::string t =
+      "\nWhere it went, by stage of a record's batch (a record's latency is the sum of its "
+      "stages; the last column is each stage's mean over the records at or above the p99):\n\n"
+      "| offered | stage | p50 ms | p99 ms | mean ms in the slowest 1% |\n|---|---|---|---|---|\n";
+  bool any = false;
+  for (const auto& l : runs) {
+    for (const auto& s : l.stages) {
+      any = true;
+      absl::StrAppend(&t, absl::StrFormat("| %s | %s | %.1f | %.1f | %.1f |\n",
+                                          Rate(l.offered_per_s), s.name, s.p50_ms, s.p99_ms,
+                                          s.tail_mean_ms));
+    }
+  }
+  return any ? t : "";
 }
 
 std::string LatencyRow(const LatencyRun& l) {
@@ -376,7 +401,10 @@ std::string RenderJson(const Results& r) {
       ",\"zipf_exponent\":", Num(r.zipf_exponent), ",\"records\":", r.records,
       ",\"partitions\":", r.partitions, ",\"workers\":", r.workers,
       ",\"batch_records_max\":", r.batch_records_max,
-      ",\"commit_interval_ms\":", r.commit_interval_ms, ",\"runs\":", r.runs,
+      ",\"commit_interval_ms\":", r.commit_interval_ms,
+      ",\"batch_wait_ms\":", r.batch_wait_ms, ",\"members_cached\":", r.members_cached,
+      ",\"block_cache_mb\":", r.block_cache_mb, ",\"memtable_mb\":", r.memtable_mb,
+      ",\"runs\":", r.runs,
       ",\"quick\":", r.quick ? "true" : "false", ",\"machine\":", JsonString(r.machine),
       ",\"produce_per_s\":", Num(r.produce_per_s), ",\"shape\":", JsonShape(r.shape));
   absl::StrAppend(&out, ",\"limits\":{\"raw_consume_per_s\":", JsonNumbers(r.raw_consume_per_s),
@@ -413,11 +441,13 @@ std::string RenderMarkdown(const Results& r) {
       "# loyalty-bench results\n\n",
       absl::StrFormat("Started %s UTC on %s. Seed %d; %d events (%d Kafka records with ticks) "
                       "over %d members, Zipf s=%.2f; %d partitions, %d workers, batches up to %d "
-                      "records, a transaction per partition at most every %d ms; %d run(s) per "
-                      "figure%s.\n\n",
+                      "records or %d ms of waiting, a transaction per partition at most every "
+                      "%d ms; %d member records cached per partition, %d MiB of block cache, "
+                      "%d MiB of memtables; %d run(s) per figure%s.\n\n",
                       r.started_utc, r.machine, r.seed, r.events, r.records, r.members,
                       r.zipf_exponent, r.partitions, r.workers, r.batch_records_max,
-                      r.commit_interval_ms, r.runs,
+                      r.batch_wait_ms, r.commit_interval_ms, r.members_cached, r.block_cache_mb,
+                      r.memtable_mb, r.runs,
                       r.quick ? " (quick variant: sizes too small for conclusions)" : ""));
   absl::StrAppend(&md, "## Engine: exactly-once outputs on, --durability=process\n\n",
                   EngineTable(r));
@@ -432,6 +462,7 @@ std::string RenderMarkdown(const Results& r) {
   if (!r.latency.empty()) {
     absl::StrAppend(&md, "\n### Latency under load (produce timestamp → batch committed)\n\n",
                     latency_table(r.latency));
+    absl::StrAppend(&md, LatencyStagesTable(r.latency));
   }
   if (!r.catch_up_machine.empty() || !r.latency_machine.empty()) {
     std::vector<double> m = RatesOf(r.catch_up_machine);

@@ -42,6 +42,15 @@ struct LatencyRun {
   // False if the engine never caught up with the offered rate (the
   // percentiles then cover every record after the warm-up).
   bool steady = true;
+  // The engine's runs only: where a record's latency went, by stage of its
+  // batch's path (KafkaEngine::CommittedBatch), with each stage's p50 and
+  // p99 over the measured records and its mean over those whose whole
+  // latency is at or above the p99 (the tail).
+  struct Stage {
+    std::string name;
+    double p50_ms = 0, p99_ms = 0, tail_mean_ms = 0;
+  };
+  std::vector<Stage> stages;
 };
 
 // What the engine did per input record in a catch-up run (from
@@ -85,7 +94,10 @@ struct Results {
   double zipf_exponent = 0;
   int partitions = 0, workers = 0;
   int64_t batch_records_max = 0;
-  int commit_interval_ms = 0;
+  int commit_interval_ms = 0, batch_wait_ms = 0;
+  // The engine's memory budgets (--members-cached, --block-cache-mb,
+  // --memtable-mb).
+  int64_t members_cached = 0, block_cache_mb = 0, memtable_mb = 0;
   int runs = 0;
   bool quick = false;
   std::string machine;  // cores, memory, kernel

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -66,6 +67,10 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --batch-wait-ms=N     the engine closes a partition's batch when its first
                         record has waited N ms and its worker has room
                         (0..10000, default: the engine's)
+  --members-cached=N, --block-cache-mb=N, --memtable-mb=N  the engine's
+                        memory budgets, as loyaltyd's (default: the
+                        engine's); the null pipeline gets the same RocksDB
+                        budgets
   --runs=N              catch-up runs of the engine; the median is reported (default 3)
   --null-runs=N         catch-up runs of the null pipeline, alternated with
                         the engine's (0: none; default: --runs)
@@ -108,6 +113,9 @@ struct Config {
   int64_t batch = 4096;
   int commit_interval_ms = KafkaEngine::Options().commit_interval_ms;
   int batch_wait_ms = KafkaEngine::Options().batch_wait_ms;
+  size_t members_cached = KafkaEngine::Options().members_cached_max;
+  size_t block_cache_bytes = KafkaEngine::Options().block_cache_bytes;
+  size_t memtable_bytes = KafkaEngine::Options().memtable_bytes;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).
   std::vector<double> rates;
@@ -396,17 +404,19 @@ class EngineUnderTest {
     options_.batch_records_max = c.batch;
     options_.commit_interval_ms = c.commit_interval_ms;
     options_.batch_wait_ms = c.batch_wait_ms;
+    options_.members_cached_max = c.members_cached;
+    options_.block_cache_bytes = c.block_cache_bytes;
+    options_.memtable_bytes = c.memtable_bytes;
     options_.sync_writes = sync_writes;
     programs_ = programs;
-    options_.on_committed = [this](int32_t, const std::vector<int64_t>& ts) {
-      const int64_t now = WallMs();
-      committed_.fetch_add(static_cast<int64_t>(ts.size()));
+    options_.on_committed = [this](const KafkaEngine::CommittedBatch& b) {
+      committed_.fetch_add(static_cast<int64_t>(b.timestamps_ms->size()));
       std::lock_guard<std::mutex> lock(mu_);
-      if (on_commit_) on_commit_(now, ts);
+      if (on_commit_) on_commit_(b);
     };
   }
 
-  void OnCommit(std::function<void(int64_t, const std::vector<int64_t>&)> f) {
+  void OnCommit(std::function<void(const KafkaEngine::CommittedBatch&)> f) {
     std::lock_guard<std::mutex> lock(mu_);
     on_commit_ = std::move(f);
   }
@@ -471,7 +481,7 @@ class EngineUnderTest {
   absl::Status result_;
   std::thread runner_;
   std::mutex mu_;
-  std::function<void(int64_t, const std::vector<int64_t>&)> on_commit_;
+  std::function<void(const KafkaEngine::CommittedBatch&)> on_commit_;
 };
 
 // Compacts every store under `data_dir` (p-NNNN) and returns its bytes.
@@ -544,8 +554,8 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
   CatchUpRun run;
   {
     EngineUnderTest engine(c, programs, topics, name, sync_writes);
-    engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
-      timeline.Add(now, static_cast<int64_t>(ts.size()));
+    engine.OnCommit([&](const KafkaEngine::CommittedBatch& b) {
+      timeline.Add(b.committed_ms, static_cast<int64_t>(b.timestamps_ms->size()));
     });
     ResetPeakRss();
     const double cpu0 = CpuSeconds();
@@ -629,6 +639,8 @@ absl::StatusOr<CatchUpRun> NullCatchUp(const Config& c, const RecordShape& shape
   o.workers = c.workers;
   o.batch_records_max = NullBatchRecords(c, shape);
   o.commit_interval_ms = c.commit_interval_ms;
+  o.block_cache_bytes = c.block_cache_bytes;
+  o.memtable_bytes = c.memtable_bytes;
   o.value_pool = pool;
   o.on_committed = [&timeline](int32_t, int64_t n) { timeline.Add(WallMs(), n); };
   CatchUpRun run;
@@ -688,6 +700,17 @@ LatencyRun MakeLatencyRun(const std::string& who, double rate, const ProduceResu
   return run;
 }
 
+// The stages of KafkaEngine::CommittedBatch, in order; their sum is a
+// record's latency.
+constexpr int kLatencyStages = 5;
+constexpr const char* kLatencyStageNames[kLatencyStages] = {
+    "produced → dispatched to a worker (broker, consume, batch wait)",
+    "dispatched → worker started (the worker's queue)",
+    "worker started → applied (apply, store write)",
+    "applied → transaction started (commit interval, publishing queue)",
+    "transaction started → committed",
+};
+
 absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSet* programs,
                                                 double rate, const std::string& name,
                                                 bool sync_writes, const std::string& who) {
@@ -700,19 +723,29 @@ absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSe
   // (joining the group, fencing and opening the stores leave a backlog at
   // the start that says nothing about the offered rate).
   std::mutex mu;
-  std::vector<std::pair<int64_t, int64_t>> samples;  // (record timestamp, latency)
+  struct Sample {
+    int64_t t;  // the record's Kafka timestamp
+    int64_t stage_ms[kLatencyStages];
+  };
+  std::vector<Sample> samples;
   std::atomic<int64_t> measure_from{INT64_MAX};
   std::atomic<int64_t> warm_until{INT64_MAX};
   std::atomic<int64_t> produced_now{0};
   int64_t committed = 0;
-  engine.OnCommit([&](int64_t now, const std::vector<int64_t>& ts) {
+  engine.OnCommit([&](const KafkaEngine::CommittedBatch& b) {
     std::lock_guard<std::mutex> lock(mu);
-    committed += static_cast<int64_t>(ts.size());
+    const int64_t now = b.committed_ms;
+    committed += static_cast<int64_t>(b.timestamps_ms->size());
     if (measure_from.load() == INT64_MAX && now >= warm_until.load() &&
         static_cast<double>(produced_now.load() - committed) <= rate / 4) {
       measure_from = now;
     }
-    for (int64_t t : ts) samples.emplace_back(t, now - t);
+    for (int64_t t : *b.timestamps_ms) {
+      samples.push_back({t,
+                         {b.dispatched_ms - t, b.started_ms - b.dispatched_ms,
+                          b.applied_ms - b.started_ms,
+                          b.publishing_ms - b.applied_ms, b.committed_ms - b.publishing_ms}});
+    }
   });
   LOYALTY_RETURN_IF_ERROR(engine.Start());
   LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.workload.partitions, 120));
@@ -731,12 +764,37 @@ absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSe
   LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(produced.records, 60, nullptr));
   LOYALTY_RETURN_IF_ERROR(engine.Finish());
   std::lock_guard<std::mutex> lock(mu);
-  std::vector<int64_t> latencies;
-  for (const auto& [t, latency] : samples) {
-    if (t >= measure_from.load()) latencies.push_back(latency);
+  std::vector<const Sample*> measured;
+  std::vector<int64_t> totals;  // each measured record's latency
+  for (const Sample& s : samples) {
+    if (s.t < measure_from.load()) continue;
+    measured.push_back(&s);
+    totals.push_back(std::accumulate(std::begin(s.stage_ms), std::end(s.stage_ms), int64_t{0}));
   }
+  std::vector<int64_t> latencies = totals;
   LatencyRun run = MakeLatencyRun(who, rate, produced, &latencies);
   run.steady = steady;
+  // Where the time went: each stage's percentiles, and its mean over the
+  // records whose whole latency is at or above the p99 (the tail).
+  for (int i = 0; i < kLatencyStages; ++i) {
+    std::vector<int64_t> v;
+    v.reserve(measured.size());
+    double tail_sum = 0;
+    int64_t tail_n = 0;
+    for (size_t k = 0; k < measured.size(); ++k) {
+      v.push_back(measured[k]->stage_ms[i]);
+      if (static_cast<double>(totals[k]) >= run.p99_ms) {
+        tail_sum += static_cast<double>(measured[k]->stage_ms[i]);
+        ++tail_n;
+      }
+    }
+    LatencyRun::Stage stage;
+    stage.name = kLatencyStageNames[i];
+    stage.p50_ms = Percentile(&v, 0.50);
+    stage.p99_ms = Percentile(&v, 0.99);
+    stage.tail_mean_ms = tail_n > 0 ? tail_sum / static_cast<double>(tail_n) : 0;
+    run.stages.push_back(stage);
+  }
   std::fprintf(stderr, "  p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms (%lld samples)\n", run.p50_ms,
                run.p99_ms, run.p999_ms, static_cast<long long>(run.samples));
   return run;
@@ -905,7 +963,10 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
       absl::StrCat("--workers=", c.workers),
       absl::StrCat("--batch-size=", c.batch),
       absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
-      absl::StrCat("--batch-wait-ms=", c.batch_wait_ms)};
+      absl::StrCat("--batch-wait-ms=", c.batch_wait_ms),
+      absl::StrCat("--members-cached=", c.members_cached),
+      absl::StrCat("--block-cache-mb=", c.block_cache_bytes >> 20),
+      absl::StrCat("--memtable-mb=", c.memtable_bytes >> 20)};
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -1146,6 +1207,15 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
                            f.GetIntIn("commit-interval-ms", c.commit_interval_ms, 0, 60'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
                            f.GetIntIn("batch-wait-ms", c.batch_wait_ms, 0, 10'000));
+  LOYALTY_ASSIGN_OR_RETURN(
+      int64_t cached,
+      f.GetIntIn("members-cached", static_cast<int64_t>(c.members_cached), 1, 100'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(
+      int64_t cache_mb,
+      f.GetIntIn("block-cache-mb", static_cast<int64_t>(c.block_cache_bytes >> 20), 1, 1 << 20));
+  LOYALTY_ASSIGN_OR_RETURN(
+      int64_t memtable_mb,
+      f.GetIntIn("memtable-mb", static_cast<int64_t>(c.memtable_bytes >> 20), 8, 1 << 20));
   if (null_runs < 0 || null_runs > 100) {
     return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
   }
@@ -1173,6 +1243,9 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.null_runs = static_cast<int>(null_runs);
   c.commit_interval_ms = static_cast<int>(interval);
   c.batch_wait_ms = static_cast<int>(batch_wait);
+  c.members_cached = static_cast<size_t>(cached);
+  c.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  c.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
   c.rate_seconds = static_cast<double>(rate_s);
   c.warmup_seconds = static_cast<double>(warm_s);
   for (absl::string_view r :
@@ -1245,6 +1318,7 @@ int Main(int argc, char** argv) {
   const std::set<std::string> known = {
       "brokers", "out",        "events",  "members",      "bad-permille",
       "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms", "batch-wait-ms",
+      "members-cached", "block-cache-mb", "memtable-mb",
       "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
       "machine", "recovery",   "peers",   "pg",           "loyaltyd",
       "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",
@@ -1273,6 +1347,10 @@ int Main(int argc, char** argv) {
   r.workers = c.workers;
   r.batch_records_max = c.batch;
   r.commit_interval_ms = c.commit_interval_ms;
+  r.batch_wait_ms = c.batch_wait_ms;
+  r.members_cached = static_cast<int64_t>(c.members_cached);
+  r.block_cache_mb = static_cast<int64_t>(c.block_cache_bytes >> 20);
+  r.memtable_mb = static_cast<int64_t>(c.memtable_bytes >> 20);
   r.runs = c.runs;
   r.quick = c.quick;
   r.machine = MachineLine();

@@ -90,6 +90,12 @@ done
 [ "$(grep -o '"error":""' "$json" | wc -l)" -eq 2 ] || fail "a peer reported an error"
 grep -q '"who":"kafka-streams"' "$json" || fail "no kafka-streams latency run"
 grep -q '"who":"postgres"' "$json" || fail "no postgres latency run"
+# The engine's latency by stage: five stages, each with a p99 measured.
+[ "$(grep -o '"tail_mean_ms":' "$json" | wc -l)" -ge 5 ] || fail "no latency stages in results.json"
+grep -q '"name":"transaction started → committed","p50_ms":[0-9.]*,"p99_ms":[1-9]' "$json" ||
+  fail "the transaction stage of the engine's latency has no p99"
+grep -q "^| offered | stage | p50 ms | p99 ms" "$WORK/out/summary.md" ||
+  fail "summary.md has no latency stages table"
 grep -q "^## Targets (issue 11)" "$WORK/out/summary.md" || fail "summary.md has no targets table"
 grep -q "^| catch-up ≥ 70% of the null pipeline" "$WORK/out/summary.md" ||
   fail "summary.md has no null pipeline target"

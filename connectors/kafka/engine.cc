@@ -22,6 +22,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The host's wall clock in ms since the epoch, as Kafka's record timestamps;
+// only for the stage times of on_committed (measurements).
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 class KafkaEngine::Impl {
@@ -60,6 +68,8 @@ class KafkaEngine::Impl {
     std::vector<uint32_t> ends;          // end of each value in bytes
     std::vector<int64_t> timestamps_ms;  // only with on_committed
     Clock::time_point first;
+    // Only with on_committed: when each stage ended (WallMs).
+    int64_t dispatched_ms = 0, started_ms = 0, applied_ms = 0, publishing_ms = 0;
   };
   // A partition this process owns: its store, touched only by its worker.
   struct Owned {
@@ -95,6 +105,17 @@ class KafkaEngine::Impl {
   absl::Status Republish(Owned* owned);
   void CommitGroupOffsets();
   void PublishPending(Owned* o);  // on o's publishing thread
+  void ReportCommitted(int32_t partition, const Pending& batch, int64_t committed_ms) const {
+    KafkaEngine::CommittedBatch c;
+    c.partition = partition;
+    c.timestamps_ms = &batch.timestamps_ms;
+    c.dispatched_ms = batch.dispatched_ms;
+    c.started_ms = batch.started_ms;
+    c.applied_ms = batch.applied_ms;
+    c.publishing_ms = batch.publishing_ms;
+    c.committed_ms = committed_ms;
+    options_.on_committed(c);
+  }
   void Dispatch(int32_t partition);
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
   void Fail(absl::Status s) {
@@ -357,9 +378,11 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
   }
   auto batch = std::make_shared<Pending>(std::move(it->second));
   pending_.erase(it);
+  if (options_.on_committed) batch->dispatched_ms = WallMs();
   Owned* o = owned->second.get();
   WorkerOf(partition).Push([this, batch, o] {
     if (failed_.load() || o->lost.load()) return;
+    if (options_.on_committed) batch->started_ms = WallMs();
     std::vector<InputRecord> records;
     records.reserve(batch->offsets.size());
     uint32_t begin = 0;
@@ -375,6 +398,7 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
       return;
     }
     o->next_offset.store(o->ledger->next_offset());
+    if (options_.on_committed) batch->applied_ms = WallMs();
     // Queued for publishing before counted as applied: a reader that sees
     // every record applied and nothing unpublished has seen it all published.
     if (o->publisher != nullptr) {
@@ -390,7 +414,10 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
       stats_.writes.Add(outputs->writes);
     }
     if (o->publisher == nullptr) {
-      if (options_.on_committed) options_.on_committed(o->partition, batch->timestamps_ms);
+      if (options_.on_committed) {
+        batch->publishing_ms = batch->applied_ms;
+        ReportCommitted(o->partition, *batch, batch->applied_ms);
+      }
       return;
     }
     // The batch is written (and synced with --durability=machine): the
@@ -439,6 +466,10 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
   if (failed_.load() || o->lost.load()) return;
   if (applied.empty()) return;
   o->last_transaction = Clock::now();
+  if (options_.on_committed) {
+    const int64_t now = WallMs();
+    for (const auto& a : applied) a.batch->publishing_ms = now;
+  }
   o->views.clear();
   for (const auto& a : applied) {
     const auto& records = a.outputs->journal.records();
@@ -471,7 +502,8 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
     }
   }
   if (options_.on_committed) {
-    for (const auto& a : applied) options_.on_committed(o->partition, a.batch->timestamps_ms);
+    const int64_t now = WallMs();
+    for (const auto& a : applied) ReportCommitted(o->partition, *a.batch, now);
   }
 }
 

@@ -53,6 +53,20 @@ namespace loyalty {
 
 class KafkaEngine {
  public:
+  // What Options::on_committed reports of a batch. The times are the host's
+  // wall clock (ms since the epoch, comparable with Kafka's record
+  // timestamps), taken only when on_committed is set; they are measurements
+  // and never reach the store or the outputs.
+  struct CommittedBatch {
+    int32_t partition = 0;
+    const std::vector<int64_t>* timestamps_ms = nullptr;  // its records' Kafka timestamps
+    int64_t dispatched_ms = 0;  // handed to its worker (full, or waited batch_wait_ms)
+    int64_t started_ms = 0;     // its worker began applying it
+    int64_t applied_ms = 0;     // its store write done
+    int64_t publishing_ms = 0;  // its transaction started (applied_ms with outputs off)
+    int64_t committed_ms = 0;   // its transaction committed (applied_ms with outputs off)
+  };
+
   struct Options {
     std::string brokers;  // required
     Topics topics;
@@ -116,10 +130,10 @@ class KafkaEngine {
     // Commit each partition's applied offset to the group this often, for
     // lag monitoring only (never read back). 0 disables. Default: 5 s.
     int group_offset_commit_interval_ms = 5'000;
-    // Called by a worker once a batch is committed (and its outputs
-    // published), with the Kafka timestamps (ms) of its records; for
-    // end-to-end latency measurements. Must be thread-safe. Default: none.
-    std::function<void(int32_t partition, const std::vector<int64_t>& timestamps_ms)> on_committed;
+    // Called once a batch is committed (and its outputs published), with
+    // its records' Kafka timestamps and when each stage of its path ended;
+    // for latency measurements. Must be thread-safe. Default: none.
+    std::function<void(const CommittedBatch& batch)> on_committed;
     // RocksDB environment of the stores; tests inject faults through it.
     // Default: nullptr (rocksdb::Env::Default()).
     rocksdb::Env* env = nullptr;
