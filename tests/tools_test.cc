@@ -67,6 +67,14 @@ TEST_F(ToolsTest, HelpAndUsageErrors) {
   CommandResult missing = Sh(Bin("loyaltyd") + " replay --program=x");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(missing.output, "--data-dir is required")) << missing.output;
+  // A memory budget out of range is refused before any broker is contacted.
+  CommandResult budget =
+      Sh(absl::StrCat(Bin("loyaltyd"), " run --brokers=127.0.0.1:1 --program=", root_,
+                      "/cafe.textproto --data-dir=", root_, "/data --memtable-mb=4"));
+  EXPECT_EQ(budget.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(budget.output, "--memtable-mb must be in [8, 1048576]"))
+      << budget.output;
+  EXPECT_TRUE(absl::StrContains(help.output, "--members-cached=N")) << help.output;
 }
 
 TEST_F(ToolsTest, InvalidProgramNamesFileLineAndField) {

@@ -84,6 +84,14 @@ Options of run:
                        gets its partitions back without a rebalance
   --session-timeout-ms=N  how long the group waits for a silent member
                        (default 45000)
+  --members-cached=N   decoded member records kept in memory per partition
+                       (about 1 KiB each; default 25000)
+  --block-cache-mb=N   RocksDB block cache shared by the partition stores
+                       (default 128)
+  --memtable-mb=N      RocksDB memtables of all partition stores together
+                       (default 256). Peak memory is about these two, plus
+                       the member caches, plus 200-300 MiB of Kafka clients
+                       and batches in flight (docs/PERFORMANCE.md)
 
 Options of replay:
   --program=PATH       program file or directory of *.textproto (required)
@@ -181,8 +189,8 @@ int Run(int argc, char** argv) {
       {"brokers", "program", "data-dir", "group", "events-topic", "balances-topic", "ledger-topic",
        "outcomes-topic", "dlq-topic", "outputs", "commit-interval-ms", "batch-wait-ms",
        "transactional-id-prefix",
-       "workers", "batch-size", "durability", "instance-id", "session-timeout-ms", "quiet",
-       "help"},
+       "workers", "batch-size", "durability", "instance-id", "session-timeout-ms",
+       "members-cached", "block-cache-mb", "memtable-mb", "quiet", "help"},
       {"quiet", "help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
@@ -232,6 +240,18 @@ int Run(int argc, char** argv) {
   auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
   if (!session.ok()) return Fail(2, std::string(session.status().message()));
   options.session_timeout_ms = static_cast<int>(*session);
+  auto cached = flags->GetIntIn("members-cached", static_cast<int64_t>(options.members_cached_max),
+                                1, 100'000'000);
+  auto cache_mb = flags->GetIntIn("block-cache-mb",
+                                  static_cast<int64_t>(options.block_cache_bytes >> 20), 1, 1 << 20);
+  auto memtable_mb = flags->GetIntIn("memtable-mb",
+                                     static_cast<int64_t>(options.memtable_bytes >> 20), 8, 1 << 20);
+  for (const absl::Status& s : {cached.status(), cache_mb.status(), memtable_mb.status()}) {
+    if (!s.ok()) return Fail(2, std::string(s.message()));
+  }
+  options.members_cached_max = static_cast<size_t>(*cached);
+  options.block_cache_bytes = static_cast<size_t>(*cache_mb) << 20;
+  options.memtable_bytes = static_cast<size_t>(*memtable_mb) << 20;
   auto engine = loyalty::KafkaEngine::Create(&common.programs, options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
   struct sigaction sa = {};
