@@ -115,9 +115,9 @@ class NullPipeline {
     // StoreBatch does. Default: true.
     bool sort_writes = true;
     // Block cache and memtable budget shared by the partition stores.
-    // Default: 128 MiB and 256 MiB (the engine's).
+    // Default: 128 MiB and 192 MiB (the engine's).
     size_t block_cache_bytes = size_t{128} << 20;
-    size_t memtable_bytes = size_t{256} << 20;
+    size_t memtable_bytes = size_t{192} << 20;
     // Default: 45 s (Kafka's default, and the engine's).
     int session_timeout_ms = 45'000;
     // The broker aborts a transaction left open this long. Default: 60 s.

@@ -108,9 +108,11 @@ class KafkaEngine {
     // back. Default: 25,000 (200,000 for 8 partitions).
     size_t members_cached_max = 25'000;
     // Block cache and memtable budget shared by all partition stores.
-    // Default: 128 MiB and 256 MiB.
+    // Default: 128 MiB and 192 MiB (with 25,000 members cached per
+    // partition, the 10^7-event benchmark peaks under 1 GiB:
+    // docs/PERFORMANCE.md).
     size_t block_cache_bytes = size_t{128} << 20;
-    size_t memtable_bytes = size_t{256} << 20;
+    size_t memtable_bytes = size_t{192} << 20;
     // transactional.id = "<prefix>.<events topic>.<partition>"; every engine
     // that may own a partition must use the same prefix, so that a new
     // owner fences the old one. Default: empty (the group id).

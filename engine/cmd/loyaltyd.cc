@@ -89,7 +89,7 @@ Options of run:
   --block-cache-mb=N   RocksDB block cache shared by the partition stores
                        (default 128)
   --memtable-mb=N      RocksDB memtables of all partition stores together
-                       (default 256). Peak memory is about these two, plus
+                       (default 192). Peak memory is about these two, plus
                        the member caches, plus 200-300 MiB of Kafka clients
                        and batches in flight (docs/PERFORMANCE.md)
 
