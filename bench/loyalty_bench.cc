@@ -37,7 +37,7 @@
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/base/status.h"
-#include "engine/cmd/flags.h"
+#include "cmd/flags.h"
 #include "engine/store/store.h"
 
 namespace loyalty::bench {
@@ -87,7 +87,7 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
   --pg=CONNINFO         PostgreSQL of the postgres peer
                         (default "host=127.0.0.1 port=19992 dbname=loyalty user=postgres")
   --loyaltyd=PATH       the engine binary for the recovery run
-                        (default: next to this binary, ../engine/cmd/loyaltyd)
+                        (default: next to this binary, ../cmd/loyaltyd)
   --pg-peer=PATH        default: ./peers/postgres/pg_peer next to this binary
   --kstreams=PATH       the Kafka Streams peer's run.sh (default: in the source tree)
   --program=PATH        the program of the workload (default programs/cafe.textproto)
@@ -1277,7 +1277,7 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
     }
   }
   const std::string bin = std::filesystem::path(self).parent_path().string();
-  c.loyaltyd = f.Get("loyaltyd", bin + "/../engine/cmd/loyaltyd");
+  c.loyaltyd = f.Get("loyaltyd", bin + "/../cmd/loyaltyd");
   c.pg_peer = f.Get("pg-peer", bin + "/peers/postgres/pg_peer");
   c.kstreams = f.Get("kstreams", LOYALTY_SOURCE_DIR "/bench/peers/kstreams/run.sh");
   c.program = f.Get("program", LOYALTY_SOURCE_DIR "/programs/cafe.textproto");

@@ -12,15 +12,15 @@ ninja -C build loyaltyd loyaltyctl loyalty-gen
 work=$(mktemp -d /tmp/loyalty-replay.XXXXXX)
 echo "== file replay: 20,000 generated café events, twice (the second run applies nothing)"
 build/tests/testing/loyalty-gen --out="$work/events.jsonl" --events=20000 --members=500 --cafe-only
-build/engine/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$work/data" \
+build/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$work/data" \
   --events="$work/events.jsonl" --dlq="$work/dlq.jsonl"
-build/engine/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$work/data" \
+build/cmd/loyaltyd replay --program=programs/cafe.textproto --data-dir="$work/data" \
   --events="$work/events.jsonl" --quiet
-build/engine/cmd/loyaltyctl --data-dir="$work/data" verify
+build/cmd/loyaltyctl --data-dir="$work/data" verify
 echo "== the KPI report (docs/report.md; --format=json for JSON), charts in $work/report.html"
-build/engine/cmd/loyaltyctl --data-dir="$work/data" --program=programs/cafe.textproto report \
+build/cmd/loyaltyctl --data-dir="$work/data" --program=programs/cafe.textproto report \
   --chart="$work/report.html"
 echo "== the ledger is in $work/data (loyaltyctl --data-dir=$work/data balance m1 | history m1 | dump)"
 echo
 echo "== loyaltyd demo: the café on an embedded Kafka broker"
-build/engine/cmd/loyaltyd demo
+build/cmd/loyaltyd demo

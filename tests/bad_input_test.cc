@@ -7,7 +7,7 @@
 #include <fstream>
 #include <map>
 
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"

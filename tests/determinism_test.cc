@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "engine/audit/audit.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/event_gen.h"

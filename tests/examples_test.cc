@@ -22,7 +22,7 @@
 #include "engine/audit/audit.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/program/program.h"
 #include "engine/store/store.h"
 #include "google/protobuf/util/json_util.h"

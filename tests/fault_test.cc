@@ -7,7 +7,7 @@
 #include <iterator>
 
 #include "engine/audit/audit.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/ledger/partition.h"
 #include "gtest/gtest.h"
 #include "rocksdb/env.h"

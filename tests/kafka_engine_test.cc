@@ -16,7 +16,7 @@
 #include "connectors/kafka/engine.h"
 #include "engine/apply/validate.h"
 #include "engine/audit/audit.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/event_gen.h"
@@ -212,7 +212,7 @@ class KafkaEngineTest : public ::testing::Test {
   std::vector<std::string> LoyaltydArgs(const std::vector<std::string>& extra) const {
     const char* bin = std::getenv("LOYALTY_BINARY_DIR");
     std::vector<std::string> args = {
-        std::string(bin != nullptr ? bin : ".") + "/engine/cmd/loyaltyd",
+        std::string(bin != nullptr ? bin : ".") + "/cmd/loyaltyd",
         "run",
         "--quiet",
         "--brokers=" + broker_->brokers(),

@@ -22,7 +22,7 @@
 #include "absl/time/time.h"
 #include "engine/audit/audit.h"
 #include "engine/base/time.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"

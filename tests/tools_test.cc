@@ -26,7 +26,7 @@ using ::loyalty::testing::Sh;
 
 std::string Bin(const std::string& name) {
   const char* dir = std::getenv("LOYALTY_BINARY_DIR");
-  return absl::StrCat(dir != nullptr ? dir : ".", "/engine/cmd/", name);
+  return absl::StrCat(dir != nullptr ? dir : ".", "/cmd/", name);
 }
 
 class ToolsTest : public ::testing::Test {

@@ -8,14 +8,14 @@
 # it has committed one output per input record, SIGTERMs it and compares the
 # committed outputs with the hand-computed ones (programs/cafe.textproto:
 # 1 point per 100 cents, coffee x2, gift cards x0). Needs kcat and a built
-# loyaltyctl (LOYALTYCTL, default build/engine/cmd/loyaltyctl). Note that
+# loyaltyctl (LOYALTYCTL, default build/cmd/loyaltyctl). Note that
 # `loyaltyctl create-topics` also creates the engine's loyalty.* output topics
 # on that broker if they are missing. Exit 0 when everything matches.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-LOYALTYCTL=${LOYALTYCTL:-$ROOT/build/engine/cmd/loyaltyctl}
+LOYALTYCTL=${LOYALTYCTL:-$ROOT/build/cmd/loyaltyctl}
 BROKERS=""
 for arg in "$@"; do
   case "$arg" in

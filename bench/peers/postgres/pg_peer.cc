@@ -52,7 +52,7 @@
 #include "engine/apply/apply.h"
 #include "engine/apply/validate.h"
 #include "engine/base/status.h"
-#include "engine/cmd/flags.h"
+#include "cmd/flags.h"
 #include "engine/program/program.h"
 #include "loyalty/v1/events.pb.h"
 

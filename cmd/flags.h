@@ -1,9 +1,9 @@
-// File: engine/cmd/flags.h
+// File: cmd/flags.h
 // A small command-line parser for the tools: `--name=value`, `--name value`,
 // boolean `--name`, and positional arguments. Unknown flags are errors that
 // name the flag.
-#ifndef LOYALTY_ENGINE_CMD_FLAGS_H_
-#define LOYALTY_ENGINE_CMD_FLAGS_H_
+#ifndef LOYALTY_CMD_FLAGS_H_
+#define LOYALTY_CMD_FLAGS_H_
 
 #include <cstdint>
 #include <map>
@@ -41,4 +41,4 @@ class Flags {
 
 }  // namespace loyalty
 
-#endif  // LOYALTY_ENGINE_CMD_FLAGS_H_
+#endif  // LOYALTY_CMD_FLAGS_H_

@@ -1,13 +1,13 @@
 // explain-draw: the draw values are SPEC §6's HMAC (computed independently
 // with Python's hmac module), eligibility and the daily cap read from a store.
-#include "engine/cmd/explain_draw.h"
+#include "cmd/explain_draw.h"
 
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "gtest/gtest.h"
 
 namespace loyalty {

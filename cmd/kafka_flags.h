@@ -1,11 +1,11 @@
-// File: engine/cmd/kafka_flags.h
+// File: cmd/kafka_flags.h
 // The topic flags that loyaltyd and loyaltyctl share: --events-topic and
 // the output topic flags over the SPEC §2 defaults.
-#ifndef LOYALTY_ENGINE_CMD_KAFKA_FLAGS_H_
-#define LOYALTY_ENGINE_CMD_KAFKA_FLAGS_H_
+#ifndef LOYALTY_CMD_KAFKA_FLAGS_H_
+#define LOYALTY_CMD_KAFKA_FLAGS_H_
 
 #include "connectors/kafka/kafka.h"
-#include "engine/cmd/flags.h"
+#include "cmd/flags.h"
 
 namespace loyalty {
 
@@ -21,4 +21,4 @@ inline Topics TopicsFromFlags(const Flags& flags) {
 
 }  // namespace loyalty
 
-#endif  // LOYALTY_ENGINE_CMD_KAFKA_FLAGS_H_
+#endif  // LOYALTY_CMD_KAFKA_FLAGS_H_

@@ -1,8 +1,8 @@
-// File: engine/cmd/replay.h
+// File: connectors/file/replay.h
 // `loyaltyd replay`: the apply path fed from a JSON Lines file, offset = line
 // number, so a re-run applies nothing new.
-#ifndef LOYALTY_ENGINE_CMD_REPLAY_H_
-#define LOYALTY_ENGINE_CMD_REPLAY_H_
+#ifndef LOYALTY_CONNECTORS_FILE_REPLAY_H_
+#define LOYALTY_CONNECTORS_FILE_REPLAY_H_
 
 #include <cstdint>
 #include <string>
@@ -45,4 +45,4 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
 
 }  // namespace loyalty
 
-#endif  // LOYALTY_ENGINE_CMD_REPLAY_H_
+#endif  // LOYALTY_CONNECTORS_FILE_REPLAY_H_

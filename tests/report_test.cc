@@ -25,7 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "engine/base/time.h"
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 #include "engine/store/keys.h"
 #include "engine/store/store.h"
 #include "google/protobuf/struct.pb.h"
@@ -702,7 +702,7 @@ using ::loyalty::testing::Sh;
 
 std::string Loyaltyctl() {
   const char* dir = std::getenv("LOYALTY_BINARY_DIR");
-  return absl::StrCat(dir != nullptr ? dir : ".", "/engine/cmd/loyaltyctl");
+  return absl::StrCat(dir != nullptr ? dir : ".", "/cmd/loyaltyctl");
 }
 
 TEST_F(ReportTest, LoyaltyctlReportWritesJsonAndASelfContainedChart) {

@@ -1,4 +1,4 @@
-// File: engine/cmd/demo.h
+// File: cmd/demo.h
 // `loyaltyd demo`: a self-contained tour of the engine. It starts the
 // embedded broker (connectors/kafka/embedded.h, librdkafka's mock cluster),
 // creates the topics, loads the café program (programs/cafe.textproto,
@@ -18,8 +18,8 @@
 // shows the engine working, it is no evidence of exactly-once delivery.
 //
 // Thread-compatible; one demo per process at a time.
-#ifndef LOYALTY_ENGINE_CMD_DEMO_H_
-#define LOYALTY_ENGINE_CMD_DEMO_H_
+#ifndef LOYALTY_CMD_DEMO_H_
+#define LOYALTY_CMD_DEMO_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -64,4 +64,4 @@ absl::Status RunDemo(const DemoOptions& options);
 
 }  // namespace loyalty
 
-#endif  // LOYALTY_ENGINE_CMD_DEMO_H_
+#endif  // LOYALTY_CMD_DEMO_H_

@@ -1,4 +1,4 @@
-#include "engine/cmd/replay.h"
+#include "connectors/file/replay.h"
 
 #include <unistd.h>
 

@@ -13,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/embedded.h"
 #include "connectors/kafka/engine.h"
-#include "engine/cmd/demo.h"
-#include "engine/cmd/flags.h"
-#include "engine/cmd/kafka_flags.h"
-#include "engine/cmd/replay.h"
+#include "cmd/demo.h"
+#include "cmd/flags.h"
+#include "cmd/kafka_flags.h"
+#include "connectors/file/replay.h"
 #include "engine/program/program.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "engine/cmd/demo.h"
+#include "cmd/demo.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@
 #include "engine/audit/audit.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
-#include "engine/cmd/cafe_program.h"  // generated from programs/cafe.textproto
+#include "cmd/cafe_program.h"  // generated from programs/cafe.textproto
 #include "engine/program/program.h"
 #include "engine/store/store.h"
 #include "google/protobuf/util/json_util.h"

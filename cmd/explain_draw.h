@@ -1,4 +1,4 @@
-// File: engine/cmd/explain_draw.h
+// File: cmd/explain_draw.h
 // `loyaltyctl explain-draw`: why did (or didn't) an event win a random reward?
 // For every random reward rule of the event's program it shows whether the
 // rule applies to the event, the draw u mod 1,000,000 (SPEC §6), the
@@ -6,8 +6,8 @@
 // wins the member was paid that local day against the rule's daily cap.
 //
 //   LOYALTY_ASSIGN_OR_RETURN(std::string text, ExplainDraw(programs, line, data_dir));
-#ifndef LOYALTY_ENGINE_CMD_EXPLAIN_DRAW_H_
-#define LOYALTY_ENGINE_CMD_EXPLAIN_DRAW_H_
+#ifndef LOYALTY_CMD_EXPLAIN_DRAW_H_
+#define LOYALTY_CMD_EXPLAIN_DRAW_H_
 
 #include <string>
 
@@ -27,4 +27,4 @@ absl::StatusOr<std::string> FindEventLine(const std::string& path, const std::st
 
 }  // namespace loyalty
 
-#endif  // LOYALTY_ENGINE_CMD_EXPLAIN_DRAW_H_
+#endif  // LOYALTY_CMD_EXPLAIN_DRAW_H_

@@ -1,4 +1,4 @@
-#include "engine/cmd/flags.h"
+#include "cmd/flags.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

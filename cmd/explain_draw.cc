@@ -1,4 +1,4 @@
-#include "engine/cmd/explain_draw.h"
+#include "cmd/explain_draw.h"
 
 #include <algorithm>
 #include <fstream>
