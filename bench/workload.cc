@@ -14,9 +14,6 @@ namespace {
 constexpr const char* kCategories[] = {"coffee", "pastry", "sandwich", "gift_card", "merch"};
 constexpr size_t kRecentOrders = 4096;
 
-// A double in [0, 1) from 53 random bits.
-double Unit(testing::Rng& rng) { return static_cast<double>(rng.Next() >> 11) * 0x1.0p-53; }
-
 void SetTime(int64_t unix_ms, google::protobuf::Timestamp* t) {
   t->set_seconds(unix_ms / 1000);
   t->set_nanos(static_cast<int32_t>(unix_ms % 1000) * 1'000'000);
@@ -42,7 +39,7 @@ int64_t Workload::total_records() const {
 }
 
 std::string Workload::Member() {
-  const double u = Unit(rng_);
+  const double u = rng_.Unit();
   const auto rank = static_cast<uint64_t>(std::lower_bound(zipf_cdf_.begin(), zipf_cdf_.end(), u) -
                                           zipf_cdf_.begin());
   // Scramble ranks (a bijection: 2654435761 is prime) so that hot members

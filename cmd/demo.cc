@@ -29,6 +29,7 @@
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/audit/audit.h"
+#include "engine/base/rng.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
 #include "cmd/cafe_program.h"  // generated from programs/cafe.textproto
@@ -99,25 +100,11 @@ void Print(FILE* out, const std::string& label, const std::string& text) {
 // ---------------------------------------------------------------------------
 // The generated stream: six weeks of a café, one visit at a time.
 
-// SplitMix64: small, seeded, and the same on every platform (the standard
-// distributions are not).
-class Rng {
+// The demo's generator: engine/base/rng.h, and a percentage.
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n). REQUIRES: n > 0.
-  int64_t Below(int64_t n) { return static_cast<int64_t>(Next() % static_cast<uint64_t>(n)); }
+  using SplitMix64::SplitMix64;
   bool Percent(int p) { return Below(100) < p; }
-  // Uniform in [0, 1).
-  double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t state_;
 };
 
 struct MenuItem {
