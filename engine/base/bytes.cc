@@ -29,6 +29,12 @@ void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::str
 size_t AppendDeterministic(const google::protobuf::MessageLite& msg, std::string* out) {
   // ByteSizeLong caches the sizes that SerializeWithCachedSizes relies on.
   const size_t size = msg.ByteSizeLong();
+  AppendDeterministicWithCachedSize(msg, size, out);
+  return size;
+}
+
+void AppendDeterministicWithCachedSize(const google::protobuf::MessageLite& msg, size_t size,
+                                       std::string* out) {
   // Exactly `size` bytes more: a StringOutputStream would first grow the
   // string to its whole capacity (a memset), and callers reuse one scratch
   // string whose capacity a big record once made megabytes.
@@ -40,7 +46,6 @@ size_t AppendDeterministic(const google::protobuf::MessageLite& msg, std::string
   msg.SerializeWithCachedSizes(&coded);
   LOYALTY_CHECK(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size)
       << "serialized " << coded.ByteCount() << " of " << size << " bytes";
-  return size;
 }
 
 std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {

@@ -30,6 +30,11 @@ std::string SerializeDeterministic(const google::protobuf::MessageLite& msg);
 void SerializeDeterministicTo(const google::protobuf::MessageLite& msg, std::string* out);
 // The same, appended to `out`; returns the size appended.
 size_t AppendDeterministic(const google::protobuf::MessageLite& msg, std::string* out);
+// The same again, when the caller has just computed `size` =
+// msg.ByteSizeLong() (which also caches the sizes serialization uses), so
+// that sizes are computed once. REQUIRES: msg unchanged since.
+void AppendDeterministicWithCachedSize(const google::protobuf::MessageLite& msg, size_t size,
+                                       std::string* out);
 
 }  // namespace loyalty
 

@@ -1,9 +1,9 @@
 #include "engine/store/journal.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/bytes.h"
 #include "engine/base/status.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
 
 namespace loyalty {
@@ -30,20 +30,6 @@ void AppendVarint(std::string* out, uint64_t v) {
   uint8_t buf[10];
   uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, buf);
   out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(end - buf));
-}
-
-// Appends `msg` serialized deterministically, `size` being its
-// ByteSizeLong() (so that sizes are computed once).
-void AppendWithCachedSize(const google::protobuf::MessageLite& msg, size_t size,
-                          std::string* out) {
-  const size_t at = out->size();
-  out->resize(at + size);
-  google::protobuf::io::ArrayOutputStream stream(out->data() + at, static_cast<int>(size));
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  msg.SerializeWithCachedSizes(&coded);
-  LOYALTY_CHECK(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size)
-      << "serialized " << coded.ByteCount() << " of " << size << " bytes";
 }
 
 void AppendMemberKey(absl::string_view program_id, absl::string_view member_id,
@@ -101,7 +87,7 @@ void JournalWriter::Append(int64_t seq, JournalKind kind, absl::string_view key,
 
 void JournalWriter::AddOutcome(int64_t seq, const loyalty::v1::Outcome& outcome) {
   scratch_.clear();
-  AppendWithCachedSize(outcome, outcome.ByteSizeLong(), &scratch_);
+  AppendDeterministicWithCachedSize(outcome, outcome.ByteSizeLong(), &scratch_);
   AppendMemberKey(outcome.program_id(), outcome.member_id(), &key_);
   Append(seq, JournalKind::kOutcome, key_, 0);
 }
@@ -112,7 +98,7 @@ void JournalWriter::AddBalance(int64_t seq, const loyalty::v1::MemberState& stat
   const size_t state_size = state.ByteSizeLong();
   scratch_.push_back(static_cast<char>(kStateTag));
   AppendVarint(&scratch_, state_size);
-  AppendWithCachedSize(state, state_size, &scratch_);
+  AppendDeterministicWithCachedSize(state, state_size, &scratch_);
   if (!cause_event_id.empty()) {
     scratch_.push_back(static_cast<char>(kCauseTag));
     AppendVarint(&scratch_, cause_event_id.size());
@@ -124,7 +110,7 @@ void JournalWriter::AddBalance(int64_t seq, const loyalty::v1::MemberState& stat
 
 void JournalWriter::AddDlq(int64_t seq, const loyalty::v1::DlqRecord& dlq) {
   scratch_.clear();
-  AppendWithCachedSize(dlq, dlq.ByteSizeLong(), &scratch_);
+  AppendDeterministicWithCachedSize(dlq, dlq.ByteSizeLong(), &scratch_);
   Append(seq, JournalKind::kDlq, {}, 0);
 }
 
