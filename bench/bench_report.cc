@@ -581,21 +581,6 @@ std::string LatencyBars(const std::vector<LatencyRun>& runs) {
   return svg + "</svg>";
 }
 
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') {
-      out += "&lt;";
-    } else if (c == '>') {
-      out += "&gt;";
-    } else if (c == '&') {
-      out += "&amp;";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -350,6 +350,12 @@ TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 as it is
 }
 
+TEST(TextTest, HtmlEscapeTextAndAttributes) {
+  EXPECT_EQ(HtmlEscape(""), "");
+  EXPECT_EQ(HtmlEscape("a<b>&\"c'd"), "a&lt;b&gt;&amp;&quot;c&#39;d");
+  EXPECT_EQ(HtmlEscape("caf\xc3\xa9 &amp;"), "caf\xc3\xa9 &amp;amp;");  // escaped again, never kept
+}
+
 // Tasks run in the order pushed; Drain returns after every earlier task;
 // Push waits while the queue is full (here: while the first task blocks,
 // the second waits, and a third Push only returns once it is released);

@@ -19,6 +19,10 @@ bool IsCleanText(absl::string_view s);
 // and \u00XX for control characters and DEL; other bytes as they are.
 std::string JsonString(absl::string_view s);
 
+// `s` for HTML text and attribute values: & < > " ' as entities; other bytes
+// as they are.
+std::string HtmlEscape(absl::string_view s);
+
 }  // namespace loyalty
 
 #endif  // LOYALTY_ENGINE_BASE_TEXT_H_

@@ -581,31 +581,6 @@ void WriteProgramJson(JsonWriter& w, const ProgramReport& p) {
 
 // --- HTML and SVG -----------------------------------------------------------
 
-std::string Html(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // A round axis maximum >= v (v >= 1): 4, or 1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6
 // or 8 times a power of ten (so that quarters of it are round too).
@@ -661,8 +636,8 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
 
   std::string svg = absl::StrFormat(
       "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"%s\">\n",
-      width, height, width, height, Html(title));
-  absl::StrAppend(&svg, "<text x=\"", kLeft, "\" y=\"18\" class=\"title\">", Html(title),
+      width, height, width, height, HtmlEscape(title));
+  absl::StrAppend(&svg, "<text x=\"", kLeft, "\" y=\"18\" class=\"title\">", HtmlEscape(title),
                   "</text>\n");
   for (int i = 0; i <= 4; ++i) {
     const int y = base_y - kPlotHeight * i / 4;
@@ -684,7 +659,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
       const int x = x0 + static_cast<int>(s) * bar_width;
       absl::StrAppend(&svg, "<rect x=\"", x, "\" y=\"", base_y - h, "\" width=\"", bar_width - 1,
                       "\" height=\"", h, "\" fill=\"", series[s].color, "\"><title>",
-                      Html(labels[g]), " ", Html(series[s].name), ": ", series[s].values[g],
+                      HtmlEscape(labels[g]), " ", HtmlEscape(series[s].name), ": ", series[s].values[g],
                       "</title></rect>\n");
       if (series.size() == 1 && labels.size() <= 24) {
         absl::StrAppend(&svg, "<text x=\"", x + bar_width / 2, "\" y=\"", base_y - h - 3,
@@ -693,7 +668,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
     }
     const int lx = x0 + group_width / 2 - 5;
     absl::StrAppend(&svg, "<text x=\"", lx, "\" y=\"", base_y + 12, "\" class=\"label\" ",
-                    "transform=\"rotate(-45 ", lx, " ", base_y + 12, ")\">", Html(labels[g]),
+                    "transform=\"rotate(-45 ", lx, " ", base_y + 12, ")\">", HtmlEscape(labels[g]),
                     "</text>\n");
   }
   if (series.size() > 1) {
@@ -702,7 +677,7 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
     for (const auto& s : series) {
       absl::StrAppend(&svg, "<rect x=\"", x, "\" y=\"", y - 9, "\" width=\"10\" height=\"10\" ",
                       "fill=\"", s.color, "\"/><text x=\"", x + 14, "\" y=\"", y,
-                      "\" class=\"legend\">", Html(s.name), "</text>\n");
+                      "\" class=\"legend\">", HtmlEscape(s.name), "</text>\n");
       x += 110;
     }
   }
@@ -711,10 +686,10 @@ std::string BarChartSvg(const std::string& title, const std::vector<std::string>
 }
 
 void AppendProgramHtml(const ProgramReport& p, std::string* out) {
-  absl::StrAppend(out, "<section>\n<h2>", Html(p.program_id), "</h2>\n<p class=\"sub\">",
-                  Html(p.timezone), "; ", Html(PointValue(p)), "</p>\n<table>\n");
+  absl::StrAppend(out, "<section>\n<h2>", HtmlEscape(p.program_id), "</h2>\n<p class=\"sub\">",
+                  HtmlEscape(p.timezone), "; ", HtmlEscape(PointValue(p)), "</p>\n<table>\n");
   auto row = [out](const std::string& name, const std::string& value) {
-    absl::StrAppend(out, "<tr><th>", Html(name), "</th><td>", Html(value), "</td></tr>\n");
+    absl::StrAppend(out, "<tr><th>", HtmlEscape(name), "</th><td>", HtmlEscape(value), "</td></tr>\n");
   };
   row("Members", absl::StrCat(p.members));
   row("Active members", absl::StrCat(p.active_members));
@@ -907,7 +882,7 @@ std::string FormatReportJson(const KpiReport& report) {
 std::string FormatReportChartHtml(const KpiReport& report) {
   std::string out = kHtmlHead;
   absl::StrAppend(&out, "<h1>Loyalty Ledger KPI report</h1>\n<p class=\"sub\">as of ",
-                  Html(FormatRfc3339(report.as_of_ns)),
+                  HtmlEscape(FormatRfc3339(report.as_of_ns)),
                   report.as_of_from_store ? " (the latest effective time in the stores)" : "", "; ",
                   report.partitions, " partition(s)</p>\n");
   for (const auto& p : report.programs) AppendProgramHtml(p, &out);
