@@ -346,7 +346,8 @@ TEST(TextTest, Utf8AndControls) {
 TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString(""), "\"\"");
   EXPECT_EQ(JsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(JsonString(std::string("n\n\0\x7f", 4)), "\"n\\u000a\\u0000\\u007f\"");
+  EXPECT_EQ(JsonString(std::string("n\n\0\x7f", 4)), "\"n\\n\\u0000\\u007f\"");
+  EXPECT_EQ(JsonString("\r\t\x01\x1f"), "\"\\r\\t\\u0001\\u001f\"");
   EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 as it is
 }
 

@@ -61,6 +61,12 @@ std::string JsonString(absl::string_view s) {
     if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
     } else if (c < 0x20 || c == 0x7f) {
       absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
     } else {

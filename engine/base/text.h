@@ -16,7 +16,8 @@ bool IsValidUtf8(absl::string_view s);
 bool IsCleanText(absl::string_view s);
 
 // `s` as a JSON string literal: quotes, backslash-escaped '"' and '\\',
-// and \u00XX for control characters and DEL; other bytes as they are.
+// \n \r \t, and \u00XX for the other control characters and DEL; other
+// bytes (UTF-8 or not) as they are.
 std::string JsonString(absl::string_view s);
 
 // `s` for HTML text and attribute values: & < > " ' as entities; other bytes
