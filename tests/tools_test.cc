@@ -77,6 +77,35 @@ TEST_F(ToolsTest, HelpAndUsageErrors) {
   EXPECT_TRUE(absl::StrContains(help.output, "--members-cached=N")) << help.output;
 }
 
+// The part of the demo's output that depends on its stream alone: from the
+// engine's counts to the audit line (timings and ports are elsewhere).
+std::string DemoSummary(const std::string& output) {
+  const size_t from = output.find("What the engine did");
+  const size_t to = output.find("Done in");
+  if (from == std::string::npos || to == std::string::npos || to < from) return "";
+  return output.substr(from, to - from);
+}
+
+// loyaltyd demo on its embedded broker: it runs, sends its eight bad events
+// to the DLQ, its audit finds no problem, and the same seed gives the same
+// summary (SPEC §3.3: the outputs are a function of the input).
+TEST_F(ToolsTest, DemoRunsAndTheSameSeedGivesTheSameSummary) {
+  const std::string cmd = Bin("loyaltyd") + " demo --seed=3 --members=40";
+  CommandResult first = Sh(cmd);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string summary = DemoSummary(first.output);
+  ASSERT_FALSE(summary.empty()) << first.output;
+  EXPECT_TRUE(absl::StrContains(summary, "to the DLQ         8")) << summary;
+  EXPECT_TRUE(absl::StrContains(summary, "members, ")) << summary;
+  EXPECT_TRUE(absl::StrContains(summary, "no problems.")) << summary;
+  CommandResult second = Sh(cmd);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(DemoSummary(second.output), summary);
+  CommandResult other = Sh(Bin("loyaltyd") + " demo --seed=4 --members=40");
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(DemoSummary(other.output), summary) << "the seed changes nothing";
+}
+
 TEST_F(ToolsTest, InvalidProgramNamesFileLineAndField) {
   const std::string bad = root_ + "/bad.textproto";
   std::ofstream(bad) << "program_id: \"x\"\ncurrency: \"EUR\"\nearn { points: 1 per_minor: 100 }\n"
