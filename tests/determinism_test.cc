@@ -78,9 +78,7 @@ TEST(DeterminismTest, BatchSizesAndRestartGiveByteIdenticalState) {
     digests.emplace_back("restart", testing::HashPartitionStore(PartitionDir(dir, 0)));
     outputs.emplace_back("restart", testing::HashJournal(PartitionDir(dir, 0)));
 
-    StoreOptions ro;
-    ro.read_only = true;
-    auto store = PartitionStore::Open(PartitionDir(dir, 0), ro);
+    auto store = OpenPartitionReadOnly(PartitionDir(dir, 0));
     ASSERT_TRUE(store.ok()) << store.status();
     auto report = VerifyStore(store->get());
     ASSERT_TRUE(report.ok()) << report.status();

@@ -135,9 +135,7 @@ void TallyOutcomes(const std::string& path, Tally* t) {
 }
 
 void TallyStore(const std::string& partition_dir, Tally* t) {
-  StoreOptions ro;
-  ro.read_only = true;
-  auto store = PartitionStore::Open(partition_dir, ro);
+  auto store = OpenPartitionReadOnly(partition_dir);
   ASSERT_TRUE(store.ok()) << store.status();
   auto st = (*store)->ForEachMember([&](const loyalty::v1::MemberRecord& m) {
     const auto& s = m.state();
@@ -388,9 +386,7 @@ class WorkedExamples {
       EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &out).ok()) << line;
       outcomes_.push_back(out);
     }
-    StoreOptions ro;
-    ro.read_only = true;
-    auto store = PartitionStore::Open(PartitionDir(dir_, 0), ro);
+    auto store = OpenPartitionReadOnly(PartitionDir(dir_, 0));
     LOYALTY_CHECK(store.ok()) << store.status();
     store_ = std::move(*store);
   }

@@ -42,9 +42,7 @@ void ForEachStore(const std::string& data_dir,
   EXPECT_TRUE(partitions.ok()) << partitions.status();
   if (!partitions.ok()) return;
   for (int32_t p : *partitions) {
-    StoreOptions ro;
-    ro.read_only = true;
-    auto store = PartitionStore::Open(PartitionDir(data_dir, p), ro);
+    auto store = OpenPartitionReadOnly(PartitionDir(data_dir, p));
     EXPECT_TRUE(store.ok()) << store.status();
     if (store.ok()) fn(p, store->get());
   }
@@ -334,9 +332,7 @@ int64_t StoredOffsets(const std::string& data_dir) {
   auto partitions = ListPartitions(data_dir);
   if (!partitions.ok()) return 0;
   for (int32_t p : *partitions) {
-    StoreOptions ro;
-    ro.read_only = true;
-    auto store = PartitionStore::Open(PartitionDir(data_dir, p), ro);
+    auto store = OpenPartitionReadOnly(PartitionDir(data_dir, p));
     if (!store.ok()) return 0;
     auto next = (*store)->GetNextOffset();
     if (next.ok()) sum += *next;

@@ -243,9 +243,7 @@ Compared ReplayAndCompare(const std::string& root, const std::vector<std::string
 
   // The engine's dump: the same JSON that `loyaltyctl dump` prints, parsed
   // back, so that the comparison covers the printed form too.
-  StoreOptions ro;
-  ro.read_only = true;
-  auto store = PartitionStore::Open(PartitionDir(o.data_dir, 0), ro);
+  auto store = OpenPartitionReadOnly(PartitionDir(o.data_dir, 0));
   if (!store.ok()) {
     ADD_FAILURE() << store.status();
     return c;

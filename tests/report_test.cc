@@ -528,13 +528,10 @@ void ExpectAgreesWithAFoldOfTheStore(const std::string& data_dir, const KpiRepor
     std::map<std::string, int64_t> tiers, partner_points;
   };
   std::map<std::string, Sums> sums;
-  StoreOptions ro;
-  ro.read_only = true;
-  ro.create_if_missing = false;
   auto partitions = ListPartitions(data_dir);
   ASSERT_TRUE(partitions.ok()) << partitions.status();
   for (int32_t p : *partitions) {
-    auto store = PartitionStore::Open(PartitionDir(data_dir, p), ro);
+    auto store = OpenPartitionReadOnly(PartitionDir(data_dir, p));
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_TRUE((*store)
                     ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {

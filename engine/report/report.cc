@@ -243,12 +243,10 @@ class Accumulator {
   }
 };
 
+// One partition at a time, each with a small cache of its own: the report
+// reads every member once.
 absl::StatusOr<std::unique_ptr<PartitionStore>> OpenReadOnly(const std::string& path) {
-  StoreOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  options.resources = StoreResources::Create(8 << 20, 64 << 20);
-  return PartitionStore::Open(path, options);
+  return OpenPartitionReadOnly(path, StoreResources::Create(8 << 20, 64 << 20));
 }
 
 // --- Number formatting ------------------------------------------------------

@@ -821,16 +821,23 @@ absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>>
   if (partitions.empty()) {
     return absl::NotFoundError(absl::StrCat(data_dir, ": no partition stores (p-NNNN)"));
   }
-  StoreOptions o;
-  o.read_only = true;
-  o.create_if_missing = false;
-  o.resources = StoreResources::Default();
+  const std::shared_ptr<StoreResources> resources = StoreResources::Default();
   std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>> out;
   for (int32_t p : partitions) {
-    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(PartitionDir(data_dir, p), o));
+    LOYALTY_ASSIGN_OR_RETURN(auto store,
+                             OpenPartitionReadOnly(PartitionDir(data_dir, p), resources));
     out.emplace_back(p, std::move(store));
   }
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<PartitionStore>> OpenPartitionReadOnly(
+    const std::string& partition_dir, std::shared_ptr<StoreResources> resources) {
+  StoreOptions o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  o.resources = resources != nullptr ? std::move(resources) : StoreResources::Default();
+  return PartitionStore::Open(partition_dir, o);
 }
 
 }  // namespace loyalty

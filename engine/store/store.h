@@ -338,6 +338,11 @@ class StoreBatch {
 std::string PartitionDir(const std::string& data_dir, int32_t partition);
 // Partitions present in a data directory, ascending.
 absl::StatusOr<std::vector<int32_t>> ListPartitions(const std::string& data_dir);
+// The partition store in `partition_dir`, opened read-only (works while an
+// engine writes it); an error if there is none. `resources`: the memory it
+// may use (default: StoreResources::Default()).
+absl::StatusOr<std::unique_ptr<PartitionStore>> OpenPartitionReadOnly(
+    const std::string& partition_dir, std::shared_ptr<StoreResources> resources = nullptr);
 // Every partition store of a data directory, opened read-only (works while
 // an engine writes them), ascending by partition. NotFound if there is none.
 absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>> OpenDataDir(

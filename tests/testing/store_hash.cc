@@ -17,10 +17,7 @@ namespace {
 
 // The partition's store opened read-only; aborts naming `who` if it cannot.
 std::unique_ptr<PartitionStore> OpenToHash(const std::string& partition_dir, const char* who) {
-  StoreOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto store = PartitionStore::Open(partition_dir, options);
+  auto store = OpenPartitionReadOnly(partition_dir);
   if (!store.ok()) {
     std::fprintf(stderr, "%s: %s\n", who, store.status().ToString().c_str());
     std::abort();
