@@ -85,7 +85,7 @@ Options of run:
   --session-timeout-ms=N  how long the group waits for a silent member
                        (default 45000)
   --members-cached=N   decoded member records kept in memory per partition
-                       (about 1 KiB each; default 25000)
+                       (about 1.2-1.5 KiB each; default 25000)
   --block-cache-mb=N   RocksDB block cache shared by the partition stores
                        (default 128)
   --memtable-mb=N      RocksDB memtables of all partition stores together

@@ -104,7 +104,7 @@ class KafkaEngine {
     // the latency at a quarter of the catch-up rate).
     int commit_interval_ms = 20;
     // Decoded member records kept in memory per partition: the hot ones
-    // (about 1 KiB each); the rest are read from the store when they come
+    // (about 1.2-1.5 KiB each); the rest are read from the store when they come
     // back. Default: 25,000 (200,000 for 8 partitions).
     size_t members_cached_max = 25'000;
     // Block cache and memtable budget shared by all partition stores.
