@@ -469,7 +469,7 @@ void EvaluateTier(MemberOps& ops, UnixNanos t) {
   }
   const int held = rec->qualified_tier();
   const UnixNanos held_until =
-      st->has_tier_held_until() ? *TimestampToNanos(st->tier_held_until()) : 0;
+      st->has_tier_held_until() ? CheckedNanos(st->tier_held_until(), "tier_held_until") : 0;
   if (q < held && t < held_until) return;
   const char* cause = q > held ? "QUALIFIED" : "GRACE_ENDED";
   const UnixNanos until =
@@ -492,11 +492,11 @@ UnixNanos NextTierDue(const MemberRecord& rec, bool* review) {
   UnixNanos next = kNever;
   *review = false;
   if (rec.qualified_tier() > 0 && rec.state().has_tier_held_until()) {
-    next = *TimestampToNanos(rec.state().tier_held_until());
+    next = CheckedNanos(rec.state().tier_held_until(), "tier_held_until");
     *review = true;
   }
   if (rec.paid_tier_plus1() > 0) {
-    const UnixNanos end = *TimestampToNanos(rec.state().vip_until());
+    const UnixNanos end = CheckedNanos(rec.state().vip_until(), "vip_until");
     if (end < next) {
       next = end;
       *review = false;
@@ -663,7 +663,7 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
     if (!RandomRuleApplies(rule, e)) continue;
     if (RandomDraw(program, rule.rule_id(), e.event_id()) >= rule.probability_ppm()) continue;
     if (rule.max_per_member_per_local_day() > 0) {
-      const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+      const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
       // RandomWinsCounter's bytes, on the stack (explain-draw reads them).
       const CounterName counter("rnd", rule.rule_id(),
                                 LocalDayKey(occurred, program.time_zone()));
@@ -713,7 +713,7 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
   const CompiledProgram& program = ops.program();
   const auto& p = e.purchase();
   MemberState* st = ops.state();
-  const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+  const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
   i128 points = BaseEarn(program, p);
   // The tier before this event.
   points = points * program.TierEarnBp(program.TierIndex(st->tier_id())) / kBp;
@@ -794,10 +794,11 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
     if (!reward.empty()) {
       IssueReward(ops, e, reward, loyalty::v1::IssuedReward::FIRST_PURCHASE, "", 1, out);
     }
-  } else if (*TimestampToNanos(st->first_purchase_at()) > occurred) {
+  } else if (CheckedNanos(st->first_purchase_at(), "first_purchase_at") > occurred) {
     SetTimestamp(occurred, st->mutable_first_purchase_at());
   }
-  if (!st->has_last_purchase_at() || *TimestampToNanos(st->last_purchase_at()) < occurred) {
+  if (!st->has_last_purchase_at() ||
+      CheckedNanos(st->last_purchase_at(), "last_purchase_at") < occurred) {
     SetTimestamp(occurred, st->mutable_last_purchase_at());
   }
   AddToBucket(ops, t, /*current=*/true, p.amount_minor(), 1, earned + bonus);
@@ -843,7 +844,7 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   // The cap counts per local day of occurred_at; without a cap nothing is
   // counted (a counter per member, action and day would only take space).
   if (rule->max_per_local_day() > 0) {
-    const UnixNanos occurred = *TimestampToNanos(e.occurred_at());
+    const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
     const CounterName day_counter("day", g.action(), LocalDayKey(occurred, program.time_zone()));
     LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter.view()));
     if (today >= rule->max_per_local_day()) {
@@ -989,7 +990,7 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   LOYALTY_CHECK(plan != nullptr) << "validated plan_id " << e.membership().plan_id();
   MemberState* st = ops.state();
   UnixNanos from = t;
-  if (st->has_vip_until()) from = std::max(from, *TimestampToNanos(st->vip_until()));
+  if (st->has_vip_until()) from = std::max(from, CheckedNanos(st->vip_until(), "vip_until"));
   // vip_until stays inside the event time range, so that time arithmetic on
   // it never leaves int64 nanoseconds (from < 2100, months <= 1200).
   const UnixNanos until = AddLocalMonths(from, plan->months(), program.time_zone());
@@ -1023,7 +1024,7 @@ MemberRecord NewMemberRecord(const CompiledProgram& program, absl::string_view m
 }
 
 UnixNanos EffectiveTime(const Event& event, const MemberRecord& member, UnixNanos tick_time) {
-  UnixNanos occurred = *TimestampToNanos(event.occurred_at());
+  UnixNanos occurred = CheckedNanos(event.occurred_at(), "occurred_at");
   return std::max({occurred, member.clock_ns(), tick_time});
 }
 

@@ -351,6 +351,18 @@ TEST(TextTest, JsonStringEscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 as it is
 }
 
+// A timestamp that an invariant says is valid converts; one that is not
+// stops the process, naming the field (a corrupted record, never input).
+TEST(TimeTest, CheckedNanosNamesTheFieldOfABrokenInvariant) {
+  google::protobuf::Timestamp ok;
+  ok.set_seconds(1);
+  ok.set_nanos(5);
+  EXPECT_EQ(CheckedNanos(ok, "x"), 1'000'000'005);
+  google::protobuf::Timestamp bad;
+  bad.set_nanos(-1);
+  EXPECT_DEATH(CheckedNanos(bad, "vip_until"), "vip_until: nanos out of range: -1");
+}
+
 TEST(TextTest, HtmlEscapeTextAndAttributes) {
   EXPECT_EQ(HtmlEscape(""), "");
   EXPECT_EQ(HtmlEscape("a<b>&\"c'd"), "a&lt;b&gt;&amp;&quot;c&#39;d");

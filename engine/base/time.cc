@@ -1,6 +1,7 @@
 #include "engine/base/time.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 
 namespace loyalty {
 
@@ -14,6 +15,12 @@ absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts
     return absl::InvalidArgumentError(absl::StrCat("seconds out of range: ", ts.seconds()));
   }
   return ts.seconds() * kNanosPerSecond + ts.nanos();
+}
+
+UnixNanos CheckedNanos(const google::protobuf::Timestamp& ts, const char* field) {
+  absl::StatusOr<UnixNanos> ns = TimestampToNanos(ts);
+  LOYALTY_CHECK(ns.ok()) << field << ": " << ns.status().message();
+  return *ns;
 }
 
 google::protobuf::Timestamp NanosToTimestamp(UnixNanos ns) {

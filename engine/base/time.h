@@ -26,6 +26,10 @@ inline constexpr UnixNanos kEventTimeLimitNs = 4'102'444'800 * kNanosPerSecond;
 // Converts a Timestamp whose seconds and nanos are both in range. Returns
 // InvalidArgument for nanos outside [0, 1e9) or seconds that overflow.
 absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts);
+// The same for a timestamp that is valid by an invariant (an event's after
+// ValidateEvent, a member record's after CheckMemberRecord): a broken
+// invariant stops the process with LOYALTY_CHECK, naming `field`.
+UnixNanos CheckedNanos(const google::protobuf::Timestamp& ts, const char* field);
 google::protobuf::Timestamp NanosToTimestamp(UnixNanos ns);
 // The same into an existing message (no temporary).
 void SetTimestamp(UnixNanos ns, google::protobuf::Timestamp* ts);

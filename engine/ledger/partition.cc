@@ -191,7 +191,7 @@ void Partition::Batch::Reindex(CacheEntry* entry, bool visited) {
 
 absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& program,
                                          int64_t offset) {
-  const UnixNanos now = *TimestampToNanos(e.tick().now());
+  const UnixNanos now = CheckedNanos(e.tick().now(), "tick.now");
   const std::string& program_id = program.program_id();
   auto [it, inserted] = p_->meta_.tick_time.try_emplace(program_id, 0);
   const int64_t previous = it->second;
