@@ -1134,6 +1134,22 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
     return absl::InternalError(
         absl::StrCat("member ", st.program_id(), "/", st.member_id(), ": ", what));
   };
+  // The timestamps apply reads with CheckedNanos.
+  struct Time {
+    const char* field;
+    bool set;
+    const google::protobuf::Timestamp& ts;
+  };
+  for (const Time& t :
+       {Time{"tier_held_until", st.has_tier_held_until(), st.tier_held_until()},
+        Time{"vip_until", st.has_vip_until(), st.vip_until()},
+        Time{"first_purchase_at", st.has_first_purchase_at(), st.first_purchase_at()},
+        Time{"last_purchase_at", st.has_last_purchase_at(), st.last_purchase_at()}}) {
+    if (!t.set) continue;
+    if (absl::StatusOr<UnixNanos> ns = TimestampToNanos(t.ts); !ns.ok()) {
+      return broken(absl::StrCat(t.field, ": ", ns.status().message()));
+    }
+  }
   int64_t available = 0, pending = 0;
   for (int i = 0; i < member.lots_size(); ++i) {
     const Lot& lot = member.lots(i);

@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "engine/base/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -172,6 +173,18 @@ TEST_F(ApplyTest, EarnUsesStagedFloorsCategoryAndTierMultipliers) {
   EXPECT_EQ(st().available_points(), 7);
   EXPECT_EQ(st().version(), 2);
   ExpectInvariant();
+}
+
+// A stored timestamp out of range is a broken record, named by its field,
+// before apply reads it.
+TEST_F(ApplyTest, CheckMemberRecordNamesABadStoredTimestamp) {
+  Buy(333, "2024-01-10T10:00:00Z", "o1", "coffee");
+  ASSERT_TRUE(CheckMemberRecord(rec_).ok());
+  ASSERT_TRUE(st().has_last_purchase_at());
+  rec_.mutable_state()->mutable_last_purchase_at()->set_nanos(1'000'000'000);
+  const absl::Status s = CheckMemberRecord(rec_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.message(), "last_purchase_at: nanos out of range")) << s;
 }
 
 TEST_F(ApplyTest, EarnOfTheLargestPurchaseStaysExactIn128Bits) {
