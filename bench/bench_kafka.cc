@@ -18,12 +18,6 @@ using kafka_internal::FromKafka;
 using kafka_internal::KafkaHandle;
 using kafka_internal::NewClient;
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 double MonoSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

@@ -22,11 +22,11 @@
 #include "absl/status/statusor.h"
 #include "bench/workload.h"
 #include "connectors/kafka/kafka.h"
+#include "engine/base/time.h"
 
 namespace loyalty::bench {
 
-// Wall-clock milliseconds (Kafka timestamps are on this clock).
-int64_t WallMs();
+// Wall-clock milliseconds: WallMs() of engine/base/time.h.
 // Monotonic seconds, for durations.
 double MonoSeconds();
 

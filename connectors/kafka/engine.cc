@@ -14,6 +14,7 @@
 #include "connectors/kafka/publisher.h"
 #include "engine/base/status.h"
 #include "engine/base/task_thread.h"
+#include "engine/base/time.h"
 #include "engine/ledger/partition.h"
 #include "engine/store/store.h"
 
@@ -21,14 +22,6 @@ namespace loyalty {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The host's wall clock in ms since the epoch, as Kafka's record timestamps;
-// only for the stage times of on_committed (measurements).
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

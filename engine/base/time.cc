@@ -1,5 +1,7 @@
 #include "engine/base/time.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "engine/base/status.h"
 
@@ -15,6 +17,12 @@ absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts
     return absl::InvalidArgumentError(absl::StrCat("seconds out of range: ", ts.seconds()));
   }
   return ts.seconds() * kNanosPerSecond + ts.nanos();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 UnixNanos CheckedNanos(const google::protobuf::Timestamp& ts, const char* field) {

@@ -26,6 +26,10 @@ inline constexpr UnixNanos kEventTimeLimitNs = 4'102'444'800 * kNanosPerSecond;
 // Converts a Timestamp whose seconds and nanos are both in range. Returns
 // InvalidArgument for nanos outside [0, 1e9) or seconds that overflow.
 absl::StatusOr<UnixNanos> TimestampToNanos(const google::protobuf::Timestamp& ts);
+// The host's wall clock in ms since the epoch (as Kafka's record
+// timestamps). Only for measurements, logs and unique names: the ledger's
+// time comes from its events, never from here.
+int64_t WallMs();
 // The same for a timestamp that is valid by an invariant (an event's after
 // ValidateEvent, a member record's after CheckMemberRecord): a broken
 // invariant stops the process with LOYALTY_CHECK, naming `field`.

@@ -49,10 +49,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cmd/flags.h"
 #include "engine/apply/apply.h"
 #include "engine/apply/validate.h"
 #include "engine/base/status.h"
-#include "cmd/flags.h"
+#include "engine/base/time.h"
 #include "engine/program/program.h"
 #include "loyalty/v1/events.pb.h"
 
@@ -100,12 +101,6 @@ constexpr int kKafkaTimeoutMs = 10'000;
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t SteadyNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -524,7 +519,7 @@ absl::Status Peer::CommitBatch(Results* results) {
     steps.push_back({"upsert_offsets", {&options_.topic, &partitions, &offsets}});
   }
   LOYALTY_RETURN_IF_ERROR(ExecTransaction(pg_.get(), steps));
-  const int64_t now_ms = SystemNowMs();
+  const int64_t now_ms = loyalty::WallMs();
   results->last_commit_steady_ms = SteadyNowMs();
   const int64_t measure_from_ms = first_timestamp_ms_ + options_.warmup_s * 1000;
   for (int64_t ts : timestamps_ms_) {
