@@ -38,6 +38,7 @@
 #include "connectors/kafka/kafka.h"
 #include "engine/base/status.h"
 #include "cmd/flags.h"
+#include "cmd/kafka_flags.h"
 #include "engine/store/store.h"
 
 namespace loyalty::bench {
@@ -113,9 +114,9 @@ struct Config {
   int64_t batch = 4096;
   int commit_interval_ms = KafkaEngine::Options().commit_interval_ms;
   int batch_wait_ms = KafkaEngine::Options().batch_wait_ms;
-  size_t members_cached = KafkaEngine::Options().members_cached_max;
-  size_t block_cache_bytes = KafkaEngine::Options().block_cache_bytes;
-  size_t memtable_bytes = KafkaEngine::Options().memtable_bytes;
+  // The engine's memory budgets (--members-cached, --block-cache-mb,
+  // --memtable-mb); only those fields are read.
+  KafkaEngine::Options budgets;
   // Offered rates of the latency runs: <= 1 a fraction of the catch-up
   // median, else absolute events/s (ResolveRate).
   std::vector<double> rates;
@@ -404,9 +405,9 @@ class EngineUnderTest {
     options_.batch_records_max = c.batch;
     options_.commit_interval_ms = c.commit_interval_ms;
     options_.batch_wait_ms = c.batch_wait_ms;
-    options_.members_cached_max = c.members_cached;
-    options_.block_cache_bytes = c.block_cache_bytes;
-    options_.memtable_bytes = c.memtable_bytes;
+    options_.members_cached_max = c.budgets.members_cached_max;
+    options_.block_cache_bytes = c.budgets.block_cache_bytes;
+    options_.memtable_bytes = c.budgets.memtable_bytes;
     options_.sync_writes = sync_writes;
     programs_ = programs;
     options_.on_committed = [this](const KafkaEngine::CommittedBatch& b) {
@@ -639,8 +640,8 @@ absl::StatusOr<CatchUpRun> NullCatchUp(const Config& c, const RecordShape& shape
   o.workers = c.workers;
   o.batch_records_max = NullBatchRecords(c, shape);
   o.commit_interval_ms = c.commit_interval_ms;
-  o.block_cache_bytes = c.block_cache_bytes;
-  o.memtable_bytes = c.memtable_bytes;
+  o.block_cache_bytes = c.budgets.block_cache_bytes;
+  o.memtable_bytes = c.budgets.memtable_bytes;
   o.value_pool = pool;
   o.on_committed = [&timeline](int32_t, int64_t n) { timeline.Add(WallMs(), n); };
   CatchUpRun run;
@@ -964,9 +965,9 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
       absl::StrCat("--batch-size=", c.batch),
       absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
       absl::StrCat("--batch-wait-ms=", c.batch_wait_ms),
-      absl::StrCat("--members-cached=", c.members_cached),
-      absl::StrCat("--block-cache-mb=", c.block_cache_bytes >> 20),
-      absl::StrCat("--memtable-mb=", c.memtable_bytes >> 20)};
+      absl::StrCat("--members-cached=", c.budgets.members_cached_max),
+      absl::StrCat("--block-cache-mb=", c.budgets.block_cache_bytes >> 20),
+      absl::StrCat("--memtable-mb=", c.budgets.memtable_bytes >> 20)};
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -1207,15 +1208,7 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
                            f.GetIntIn("commit-interval-ms", c.commit_interval_ms, 0, 60'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
                            f.GetIntIn("batch-wait-ms", c.batch_wait_ms, 0, 10'000));
-  LOYALTY_ASSIGN_OR_RETURN(
-      int64_t cached,
-      f.GetIntIn("members-cached", static_cast<int64_t>(c.members_cached), 1, 100'000'000));
-  LOYALTY_ASSIGN_OR_RETURN(
-      int64_t cache_mb,
-      f.GetIntIn("block-cache-mb", static_cast<int64_t>(c.block_cache_bytes >> 20), 1, 1 << 20));
-  LOYALTY_ASSIGN_OR_RETURN(
-      int64_t memtable_mb,
-      f.GetIntIn("memtable-mb", static_cast<int64_t>(c.memtable_bytes >> 20), 8, 1 << 20));
+  LOYALTY_RETURN_IF_ERROR(MemoryBudgetsFromFlags(f, &c.budgets));
   if (null_runs < 0 || null_runs > 100) {
     return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
   }
@@ -1243,9 +1236,6 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.null_runs = static_cast<int>(null_runs);
   c.commit_interval_ms = static_cast<int>(interval);
   c.batch_wait_ms = static_cast<int>(batch_wait);
-  c.members_cached = static_cast<size_t>(cached);
-  c.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
-  c.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
   c.rate_seconds = static_cast<double>(rate_s);
   c.warmup_seconds = static_cast<double>(warm_s);
   for (absl::string_view r :
@@ -1348,9 +1338,9 @@ int Main(int argc, char** argv) {
   r.batch_records_max = c.batch;
   r.commit_interval_ms = c.commit_interval_ms;
   r.batch_wait_ms = c.batch_wait_ms;
-  r.members_cached = static_cast<int64_t>(c.members_cached);
-  r.block_cache_mb = static_cast<int64_t>(c.block_cache_bytes >> 20);
-  r.memtable_mb = static_cast<int64_t>(c.memtable_bytes >> 20);
+  r.members_cached = static_cast<int64_t>(c.budgets.members_cached_max);
+  r.block_cache_mb = static_cast<int64_t>(c.budgets.block_cache_bytes >> 20);
+  r.memtable_mb = static_cast<int64_t>(c.budgets.memtable_bytes >> 20);
   r.runs = c.runs;
   r.quick = c.quick;
   r.machine = MachineLine();

@@ -1,11 +1,14 @@
 // File: cmd/kafka_flags.h
-// The topic flags that loyaltyd and loyaltyctl share: --events-topic and
-// the output topic flags over the SPEC §2 defaults.
+// The Kafka flags the binaries share: --events-topic and the output topic
+// flags over the SPEC §2 defaults (loyaltyd, loyaltyctl), and the engine's
+// memory budgets (loyaltyd run, loyalty-bench).
 #ifndef LOYALTY_CMD_KAFKA_FLAGS_H_
 #define LOYALTY_CMD_KAFKA_FLAGS_H_
 
-#include "connectors/kafka/kafka.h"
+#include "absl/status/status.h"
 #include "cmd/flags.h"
+#include "connectors/kafka/engine.h"
+#include "connectors/kafka/kafka.h"
 
 namespace loyalty {
 
@@ -17,6 +20,24 @@ inline Topics TopicsFromFlags(const Flags& flags) {
   t.outcomes = flags.Get("outcomes-topic", t.outcomes);
   t.dlq = flags.Get("dlq-topic", t.dlq);
   return t;
+}
+
+// --members-cached, --block-cache-mb and --memtable-mb into `options`,
+// whose values are the defaults. InvalidArgument names a flag out of range.
+inline absl::Status MemoryBudgetsFromFlags(const Flags& flags, KafkaEngine::Options* options) {
+  auto cached = flags.GetIntIn("members-cached", static_cast<int64_t>(options->members_cached_max),
+                               1, 100'000'000);
+  auto cache_mb = flags.GetIntIn(
+      "block-cache-mb", static_cast<int64_t>(options->block_cache_bytes >> 20), 1, 1 << 20);
+  auto memtable_mb = flags.GetIntIn(
+      "memtable-mb", static_cast<int64_t>(options->memtable_bytes >> 20), 8, 1 << 20);
+  for (const absl::Status& s : {cached.status(), cache_mb.status(), memtable_mb.status()}) {
+    if (!s.ok()) return s;
+  }
+  options->members_cached_max = static_cast<size_t>(*cached);
+  options->block_cache_bytes = static_cast<size_t>(*cache_mb) << 20;
+  options->memtable_bytes = static_cast<size_t>(*memtable_mb) << 20;
+  return absl::OkStatus();
 }
 
 }  // namespace loyalty

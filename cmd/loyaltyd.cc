@@ -240,18 +240,9 @@ int Run(int argc, char** argv) {
   auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
   if (!session.ok()) return Fail(2, std::string(session.status().message()));
   options.session_timeout_ms = static_cast<int>(*session);
-  auto cached = flags->GetIntIn("members-cached", static_cast<int64_t>(options.members_cached_max),
-                                1, 100'000'000);
-  auto cache_mb = flags->GetIntIn("block-cache-mb",
-                                  static_cast<int64_t>(options.block_cache_bytes >> 20), 1, 1 << 20);
-  auto memtable_mb = flags->GetIntIn("memtable-mb",
-                                     static_cast<int64_t>(options.memtable_bytes >> 20), 8, 1 << 20);
-  for (const absl::Status& s : {cached.status(), cache_mb.status(), memtable_mb.status()}) {
-    if (!s.ok()) return Fail(2, std::string(s.message()));
+  if (absl::Status s = loyalty::MemoryBudgetsFromFlags(*flags, &options); !s.ok()) {
+    return Fail(2, std::string(s.message()));
   }
-  options.members_cached_max = static_cast<size_t>(*cached);
-  options.block_cache_bytes = static_cast<size_t>(*cache_mb) << 20;
-  options.memtable_bytes = static_cast<size_t>(*memtable_mb) << 20;
   auto engine = loyalty::KafkaEngine::Create(&common.programs, options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
   struct sigaction sa = {};
