@@ -21,6 +21,7 @@ using loyalty::v1::Lot;
 using loyalty::v1::MemberRecord;
 using loyalty::v1::MemberState;
 using loyalty::v1::Outcome;
+using loyalty::v1::TierChange;
 using i128 = __int128;
 
 constexpr UnixNanos kNever = INT64_MAX;
@@ -38,19 +39,40 @@ void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState:
   (s->*set)(CheckedAdd((s->*get)(), v));
 }
 
+// The kinds of per-member counter. The stored name of each (StoredName) is
+// the first part of the counter's name, so it must never change.
+enum class CounterKind {
+  kRandomWins,  // wins of a random rule on a local day: rule_id, day
+  kUniqueRef,   // a unique_per_ref engagement's ref was used: action, ref
+  kDailyCap,    // capped engagements on a local day: action, day
+};
+
+absl::string_view StoredName(CounterKind kind) {
+  switch (kind) {
+    case CounterKind::kRandomWins:
+      return "rnd";
+    case CounterKind::kUniqueRef:
+      return "ref";
+    case CounterKind::kDailyCap:
+      return "day";
+  }
+  LOYALTY_CHECK(false) << "counter kind " << static_cast<int>(kind);
+  return {};
+}
+
 // The name of a per-member counter, "kind \0 a \0 b", built on the stack:
 // the apply path asks for one per capped engagement and random win, and a
 // heap string each time was an allocation per event. Parts are validated
 // ids (at most 128 bytes) or a day key.
 class CounterName {
  public:
-  CounterName(absl::string_view kind, absl::string_view a, absl::string_view b) {
-    Init(kind, a, b);
+  CounterName(CounterKind kind, absl::string_view a, absl::string_view b) {
+    Init(StoredName(kind), a, b);
   }
-  CounterName(absl::string_view kind, absl::string_view a, int64_t day) {
+  CounterName(CounterKind kind, absl::string_view a, int64_t day) {
     char text[24];
     char* end = absl::numbers_internal::FastIntToBuffer(day, text);
-    Init(kind, a, absl::string_view(text, static_cast<size_t>(end - text)));
+    Init(StoredName(kind), a, absl::string_view(text, static_cast<size_t>(end - text)));
   }
   absl::string_view view() const { return absl::string_view(buf_, size_); }
 
@@ -417,9 +439,13 @@ int64_t WindowMetric(MemberOps& ops, UnixNanos t) {
       case loyalty::v1::TierQualification::PURCHASE_COUNT:
         metric = CheckedAdd(metric, b.purchase_count());
         break;
-      default:
+      case loyalty::v1::TierQualification::EARNED_POINTS:
         metric = CheckedAdd(metric, b.earned_points());
         break;
+      case loyalty::v1::TierQualification::METRIC_UNSPECIFIED:  // refused by LoadProgram
+      case loyalty::v1::TierQualification_Metric_TierQualification_Metric_INT_MIN_SENTINEL_DO_NOT_USE_:
+      case loyalty::v1::TierQualification_Metric_TierQualification_Metric_INT_MAX_SENTINEL_DO_NOT_USE_:
+        LOYALTY_CHECK(false) << "tier metric " << q.metric();
     }
   }
   return metric;
@@ -427,7 +453,7 @@ int64_t WindowMetric(MemberOps& ops, UnixNanos t) {
 
 // Sets tier_id to the effective tier, max(held, paid), and records the tier
 // change in the outcome if it moved.
-void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause) {
+void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, TierChange::Cause cause) {
   const CompiledProgram& program = ops.program();
   if (program.proto().tiers_size() == 0) return;
   MemberRecord* rec = ops.record();
@@ -436,10 +462,10 @@ void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, absl::string_view cause) 
   const std::string& to = program.proto().tiers(effective).tier_id();
   MemberState* st = ops.state();
   if (st->tier_id() == to) return;
-  loyalty::v1::TierChange* change = ops.outcome()->add_tier_changes();
+  TierChange* change = ops.outcome()->add_tier_changes();
   change->set_from_tier_id(st->tier_id());
   change->set_to_tier_id(to);
-  change->set_cause(cause.data(), cause.size());
+  change->set_cause(TierChange::Cause_Name(cause));
   *change->mutable_perks() = program.proto().tiers(effective).perks();
   SetTimestamp(at, change->mutable_effective_at());
   st->set_tier_id(to);
@@ -459,7 +485,7 @@ void EvaluateTier(MemberOps& ops, UnixNanos t) {
     rec->clear_months();
     st->clear_tier_held_until();
     ops.Touch();
-    UpdateEffectiveTier(ops, t, "GRACE_ENDED");
+    UpdateEffectiveTier(ops, t, TierChange::GRACE_ENDED);
     return;
   }
   const int64_t metric = WindowMetric(ops, t);
@@ -471,7 +497,7 @@ void EvaluateTier(MemberOps& ops, UnixNanos t) {
   const UnixNanos held_until =
       st->has_tier_held_until() ? CheckedNanos(st->tier_held_until(), "tier_held_until") : 0;
   if (q < held && t < held_until) return;
-  const char* cause = q > held ? "QUALIFIED" : "GRACE_ENDED";
+  const TierChange::Cause cause = q > held ? TierChange::QUALIFIED : TierChange::GRACE_ENDED;
   const UnixNanos until =
       q == 0 ? 0 : t + int64_t{program.proto().tier_qualification().grace_days()} * kNanosPerDay;
   if (q == held && until == held_until) return;
@@ -526,7 +552,7 @@ void ApplyTierMaturities(MemberOps& ops, UnixNanos t) {
     } else {
       // Internal only: a change of the public state (the tier) touches.
       ops.record()->set_paid_tier_plus1(0);
-      UpdateEffectiveTier(ops, due, "PLAN_ENDED");
+      UpdateEffectiveTier(ops, due, TierChange::PLAN_ENDED);
     }
   }
 }
@@ -634,12 +660,32 @@ bool PromotionMatches(const CompiledPromotion& promo, const loyalty::v1::Purchas
          (listed(yesterday) && local.minute < promo.end_minute);
 }
 
+// What a voucher code's tag starts with, by the rule that issued it
+// (docs/semantics.md); the rule id follows.
+absl::string_view VoucherTagPrefix(loyalty::v1::IssuedReward::Source source) {
+  using loyalty::v1::IssuedReward;
+  switch (source) {
+    case IssuedReward::FIRST_PURCHASE:
+      return "first_purchase";
+    case IssuedReward::PUNCH_CARD:
+      return "card:";
+    case IssuedReward::PROMOTION:
+      return "promotion:";
+    case IssuedReward::RANDOM:
+      return "random:";
+    case IssuedReward::SOURCE_UNSPECIFIED:
+    case loyalty::v1::IssuedReward_Source_IssuedReward_Source_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case loyalty::v1::IssuedReward_Source_IssuedReward_Source_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  LOYALTY_CHECK(false) << "reward source " << static_cast<int>(source);
+  return {};
+}
+
 // A reward given by a rule: in the outcome, counted in rewards_issued.
 void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
                  loyalty::v1::IssuedReward::Source source, const std::string& rule_id,
                  int64_t count, Outcome* out) {
-  static constexpr const char* kTagPrefix[] = {"", "first_purchase",
-                                               "card:", "promotion:", "random:"};
   MemberState* st = ops.state();
   auto& issued = (*st->mutable_rewards_issued())[reward_id];
   issued = CheckedAdd(issued, count);
@@ -648,7 +694,7 @@ void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
   r->set_source(source);
   r->set_rule_id(rule_id);
   r->set_count(count);
-  const std::string tag = absl::StrCat(kTagPrefix[source], rule_id);
+  const std::string tag = absl::StrCat(VoucherTagPrefix(source), rule_id);
   r->set_voucher_code(VoucherCode(ops.program(), st->member_id(), e.event_id(), tag));
   ops.Touch();
 }
@@ -665,7 +711,7 @@ absl::Status ApplyRandomRewards(MemberOps& ops, const Event& e, UnixNanos t, App
     if (rule.max_per_member_per_local_day() > 0) {
       const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
       // RandomWinsCounter's bytes, on the stack (explain-draw reads them).
-      const CounterName counter("rnd", rule.rule_id(),
+      const CounterName counter(CounterKind::kRandomWins, rule.rule_id(),
                                 LocalDayKey(occurred, program.time_zone()));
       LOYALTY_ASSIGN_OR_RETURN(int64_t wins, ctx->GetCounter(*ops.record(), counter.view()));
       if (wins >= rule.max_per_member_per_local_day()) continue;
@@ -821,23 +867,20 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   }
   const auto* rule = program.EngagementRule(g.action());
   if (rule == nullptr) {
-    out->set_status(Outcome::IGNORED);
-    out->set_reason("NO_RULE");
+    SetOutcomeReason(Outcome::NO_RULE, out);
     return absl::OkStatus();
   }
   const MemberRecord& rec = *ops.record();
   if (rule->unique_per_ref() && g.ref().empty()) {
-    out->set_status(Outcome::IGNORED);
-    out->set_reason("EMPTY_REF");
+    SetOutcomeReason(Outcome::EMPTY_REF, out);
     return absl::OkStatus();
   }
   std::optional<CounterName> ref_counter;  // built only for unique_per_ref rules
   if (rule->unique_per_ref()) {
-    ref_counter.emplace("ref", g.action(), g.ref());
+    ref_counter.emplace(CounterKind::kUniqueRef, g.action(), g.ref());
     LOYALTY_ASSIGN_OR_RETURN(int64_t used, ctx->GetCounter(rec, ref_counter->view()));
     if (used > 0) {
-      out->set_status(Outcome::IGNORED);
-      out->set_reason("REF_ALREADY_USED");
+      SetOutcomeReason(Outcome::REF_ALREADY_USED, out);
       return absl::OkStatus();
     }
   }
@@ -845,11 +888,10 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   // counted (a counter per member, action and day would only take space).
   if (rule->max_per_local_day() > 0) {
     const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
-    const CounterName day_counter("day", g.action(), LocalDayKey(occurred, program.time_zone()));
+    const CounterName day_counter(CounterKind::kDailyCap, g.action(), LocalDayKey(occurred, program.time_zone()));
     LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter.view()));
     if (today >= rule->max_per_local_day()) {
-      out->set_status(Outcome::IGNORED);
-      out->set_reason("DAILY_CAP");
+      SetOutcomeReason(Outcome::DAILY_CAP, out);
       return absl::OkStatus();
     }
     ctx->PutCounter(rec, day_counter.view(), today + 1);
@@ -881,25 +923,23 @@ void ApplyRedemption(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   if (!r.reward_id().empty()) {
     out->set_reward_id(r.reward_id());
     const auto* reward = program.Reward(r.reward_id());
-    const char* refusal = nullptr;
+    Outcome::Reason refusal = Outcome::REASON_NONE;
     if (reward == nullptr) {
-      refusal = "UNKNOWN_REWARD";
+      refusal = Outcome::UNKNOWN_REWARD;
     } else if (reward->cost_points() == 0) {
-      refusal = "NOT_REDEEMABLE";
+      refusal = Outcome::NOT_REDEEMABLE;
     } else if (!reward->min_tier_id().empty() &&
                program.TierIndex(st->tier_id()) < program.TierIndex(reward->min_tier_id())) {
-      refusal = "TIER_TOO_LOW";
+      refusal = Outcome::TIER_TOO_LOW;
     }
-    if (refusal != nullptr) {
-      out->set_status(Outcome::REJECTED);
-      out->set_reason(refusal);
+    if (refusal != Outcome::REASON_NONE) {
+      SetOutcomeReason(refusal, out);
       return;
     }
     cost = reward->cost_points();
   }
   if (st->available_points() < cost) {
-    out->set_status(Outcome::REJECTED);
-    out->set_reason("INSUFFICIENT_POINTS");
+    SetOutcomeReason(Outcome::INSUFFICIENT_POINTS, out);
     return;
   }
   int64_t taken = ops.ConsumeAvailable(cost);
@@ -919,16 +959,14 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
   const auto& refund = e.refund();
   LOYALTY_ASSIGN_OR_RETURN(auto found, ctx->GetOrder(*ops.record(), refund.order_id()));
   if (!found) {
-    out->set_status(Outcome::IGNORED);
-    out->set_reason("UNKNOWN_ORDER");
+    SetOutcomeReason(Outcome::UNKNOWN_ORDER, out);
     return absl::OkStatus();
   }
   loyalty::v1::OrderRecord order = *found;
   const int64_t a = order.amount_minor();
   const int64_t r_before = order.refunded_minor();
   if (r_before >= a) {
-    out->set_status(Outcome::IGNORED);
-    out->set_reason("NOTHING_TO_REFUND");
+    SetOutcomeReason(Outcome::NOTHING_TO_REFUND, out);
     return absl::OkStatus();
   }
   const int64_t r_after = std::min<int64_t>(a, r_before + refund.amount_minor());
@@ -995,8 +1033,7 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   // it never leaves int64 nanoseconds (from < 2100, months <= 1200).
   const UnixNanos until = AddLocalMonths(from, plan->months(), program.time_zone());
   if (until >= kEventTimeLimitNs) {
-    out->set_status(Outcome::REJECTED);
-    out->set_reason("VIP_UNTIL_LIMIT");
+    SetOutcomeReason(Outcome::VIP_UNTIL_LIMIT, out);
     return;
   }
   // The paid tier: this plan's, or an earlier plan's higher one while it runs.
@@ -1006,7 +1043,7 @@ void ApplyMembership(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   rec->set_paid_tier_plus1(paid + 1);
   SetTimestamp(until, st->mutable_vip_until());
   ops.Touch();
-  UpdateEffectiveTier(ops, t, "PLAN_STARTED");
+  UpdateEffectiveTier(ops, t, TierChange::PLAN_STARTED);
   out->set_status(Outcome::APPLIED);
 }
 
@@ -1048,6 +1085,39 @@ UnixNanos NextDue(const MemberRecord& member) {
   return next == kNever ? 0 : next;
 }
 
+void SetOutcomeReason(Outcome::Reason reason, Outcome* outcome) {
+  Outcome::Status status = Outcome::STATUS_UNSPECIFIED;
+  switch (reason) {
+    case Outcome::MATURED:
+      status = Outcome::APPLIED;
+      break;
+    case Outcome::NO_RULE:
+    case Outcome::DAILY_CAP:
+    case Outcome::EMPTY_REF:
+    case Outcome::REF_ALREADY_USED:
+    case Outcome::UNKNOWN_ORDER:
+    case Outcome::NOTHING_TO_REFUND:
+    case Outcome::STALE_TICK:
+      status = Outcome::IGNORED;
+      break;
+    case Outcome::UNKNOWN_REWARD:
+    case Outcome::NOT_REDEEMABLE:
+    case Outcome::TIER_TOO_LOW:
+    case Outcome::INSUFFICIENT_POINTS:
+    case Outcome::VIP_UNTIL_LIMIT:
+    case Outcome::COUNTER_LIMIT:
+      status = Outcome::REJECTED;
+      break;
+    case Outcome::REASON_NONE:
+    case loyalty::v1::Outcome_Reason_Outcome_Reason_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case loyalty::v1::Outcome_Reason_Outcome_Reason_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  LOYALTY_CHECK(status != Outcome::STATUS_UNSPECIFIED) << "outcome reason " << reason;
+  outcome->set_status(status);
+  outcome->set_reason(Outcome::Reason_Name(reason));
+}
+
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* member,
                      MemberDelta* delta) {
   const bool was_changed = delta->changed;
@@ -1062,8 +1132,7 @@ void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* 
   const MemberState& st = member->state();
   out->set_program_id(st.program_id());
   out->set_member_id(st.member_id());
-  out->set_status(Outcome::APPLIED);
-  out->set_reason("MATURED");
+  SetOutcomeReason(Outcome::MATURED, out);
   out->set_points(points);
   out->set_member_version(st.version());
   SetTimestamp(t, out->mutable_effective_at());
@@ -1085,8 +1154,7 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
   SetTimestamp(t, out->mutable_effective_at());
   const bool grows = event.has_purchase() || event.has_engagement() || event.has_adjustment();
   if (grows && NearCounterLimit(member->state())) {
-    out->set_status(Outcome::REJECTED);
-    out->set_reason("COUNTER_LIMIT");
+    SetOutcomeReason(Outcome::COUNTER_LIMIT, out);
   } else
     switch (event.body_case()) {
       case Event::kPurchase:
@@ -1237,7 +1305,7 @@ bool RandomRuleApplies(const loyalty::v1::RandomReward& rule, const Event& e) {
 }
 
 std::string RandomWinsCounter(absl::string_view rule_id, int64_t local_day) {
-  return std::string(CounterName("rnd", rule_id, local_day).view());
+  return std::string(CounterName(CounterKind::kRandomWins, rule_id, local_day).view());
 }
 
 int64_t RandomDraw(const CompiledProgram& program, absl::string_view rule_id,

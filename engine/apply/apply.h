@@ -90,6 +90,11 @@ UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::MemberRecord* member,
                      MemberDelta* delta);
 
+// Sets the outcome's reason (its name on the wire) and the status the
+// reason belongs to: APPLIED for MATURED, IGNORED or REJECTED for the others
+// (ledger.proto lists them). REQUIRES: reason != REASON_NONE.
+void SetOutcomeReason(loyalty::v1::Outcome::Reason reason, loyalty::v1::Outcome* outcome);
+
 // Applies a validated member event at effective time `t`: its maturities
 // first, then the event. Sets member.clock = t and fills delta->outcome
 // (all but offset).

@@ -64,7 +64,9 @@ Rejection MissingFields(const Event& e) {
     case Event::kTick:
       if (!e.tick().has_now()) return Reject(v1::MISSING_FIELD, "tick.now");
       break;
-    default:
+    case Event::kEngagement:  // no field of its own is required (SPEC §7)
+    case Event::kRedemption:  // reward_id or points: BadAmounts checks which
+    case Event::BODY_NOT_SET:  // checked above
       break;
   }
   return {};
@@ -115,7 +117,7 @@ Rejection BadIds(const Event& e) {
         r = Reject(v1::BAD_ID, "member_id: a tick has no member_id");
       }
       break;
-    default:
+    case Event::BODY_NOT_SET:  // MissingFields refused it
       break;
   }
   return r;
@@ -191,7 +193,8 @@ Rejection BadAmounts(const Event& e, const CompiledProgram& program) {
                                                    e.membership().plan_id(), "\""));
       }
       break;
-    default:
+    case Event::kTick:  // MissingFields and the time checks cover a tick
+    case Event::BODY_NOT_SET:
       break;
   }
   return {};

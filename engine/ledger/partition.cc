@@ -201,8 +201,7 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
   if (now <= previous) {
     // A tick that does not move the partition's clock changes nothing.
     if (inserted) p_->meta_.tick_time.erase(it);
-    tick->set_status(Outcome::IGNORED);
-    tick->set_reason("STALE_TICK");
+    SetOutcomeReason(Outcome::STALE_TICK, tick);
     SetTimestamp(previous, tick->mutable_effective_at());
     Emit(tick, offset, nullptr);
     return absl::OkStatus();

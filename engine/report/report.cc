@@ -137,7 +137,12 @@ class Accumulator {
         Add(&p.clawed_back_points, Neg(e.points()));
         break;
       }
-      default:
+      case LedgerEntry::RELEASE:  // moves no points between the figures
+      case LedgerEntry::ADJUST:   // operator adjustments are not issued points
+        break;
+      case LedgerEntry::TYPE_UNSPECIFIED:  // `loyaltyctl verify` reports these
+      case loyalty::v1::LedgerEntry_Type_LedgerEntry_Type_INT_MIN_SENTINEL_DO_NOT_USE_:
+      case loyalty::v1::LedgerEntry_Type_LedgerEntry_Type_INT_MAX_SENTINEL_DO_NOT_USE_:
         break;
     }
     return absl::OkStatus();
