@@ -64,6 +64,13 @@ class Validator {
   void Unique(const Repeated& items, const char* field, const char* id_field, GetId get_id);
   bool RewardKnown(absl::string_view id) const;
   bool TierKnown(absl::string_view id) const;
+  void CheckBasics();
+  void CheckTiers();
+  void CheckEngagementRules();
+  void CheckPunchCards();
+  void CheckPromotions();
+  void CheckRandomRewards();
+  void CheckRewards();
   void CheckEarnBound();
 
   const Program& p_;
@@ -154,7 +161,9 @@ void Validator::CheckEarnBound() {
   }
 }
 
-std::optional<ValidationError> Validator::Run() {
+// The program's own fields: id, currency, time zone, point value, earn rate and category
+// multipliers, pending days and expiration.
+void Validator::CheckBasics() {
   CheckId({{"program_id", -1}}, p_.program_id(), /*required=*/true);
   {
     const std::string& c = p_.currency();
@@ -190,8 +199,11 @@ std::optional<ValidationError> Validator::Run() {
   } else if (exp.days() != 0 || exp.round_to_month_end()) {
     Fail({{"expiration", -1}, {"mode", -1}}, "days and round_to_month_end need mode: FIXED_DAYS");
   }
+}
 
-  // Tiers: unique ids, first threshold 0, strictly ascending thresholds.
+// Tiers (unique ids, first threshold 0, strictly ascending thresholds), their qualification and the
+// paid plans.
+void Validator::CheckTiers() {
   for (int i = 0; i < p_.tiers_size(); ++i) {
     const auto& t = p_.tiers(i);
     CheckId({{"tiers", i}, {"tier_id", -1}}, t.tier_id(), true);
@@ -232,7 +244,10 @@ std::optional<ValidationError> Validator::Run() {
     CheckRange({{"paid_plans", i}, {"months", -1}}, plan.months(), 1, 1200);
   }
   Unique(p_.paid_plans(), "paid_plans", "plan_id", [](const auto& x) { return x.plan_id(); });
+}
 
+// Engagement rules.
+void Validator::CheckEngagementRules() {
   for (int i = 0; i < p_.engagement_rules_size(); ++i) {
     const auto& r = p_.engagement_rules(i);
     CheckId({{"engagement_rules", i}, {"action", -1}}, r.action(), true);
@@ -242,7 +257,10 @@ std::optional<ValidationError> Validator::Run() {
   }
   Unique(p_.engagement_rules(), "engagement_rules", "action",
          [](const auto& x) { return x.action(); });
+}
 
+// Punch cards.
+void Validator::CheckPunchCards() {
   for (int i = 0; i < p_.punch_cards_size(); ++i) {
     const auto& c = p_.punch_cards(i);
     CheckId({{"punch_cards", i}, {"card_id", -1}}, c.card_id(), true);
@@ -254,7 +272,10 @@ std::optional<ValidationError> Validator::Run() {
     }
   }
   Unique(p_.punch_cards(), "punch_cards", "card_id", [](const auto& x) { return x.card_id(); });
+}
 
+// Promotions: days, local window, validity dates, effects.
+void Validator::CheckPromotions() {
   for (int i = 0; i < p_.promotions_size(); ++i) {
     const Promotion& pr = p_.promotions(i);
     CheckId({{"promotions", i}, {"promotion_id", -1}}, pr.promotion_id(), true);
@@ -312,7 +333,10 @@ std::optional<ValidationError> Validator::Run() {
   }
   Unique(p_.promotions(), "promotions", "promotion_id",
          [](const auto& x) { return x.promotion_id(); });
+}
 
+// Random rewards.
+void Validator::CheckRandomRewards() {
   for (int i = 0; i < p_.random_rewards_size(); ++i) {
     const RandomReward& r = p_.random_rewards(i);
     CheckId({{"random_rewards", i}, {"rule_id", -1}}, r.rule_id(), true);
@@ -337,7 +361,10 @@ std::optional<ValidationError> Validator::Run() {
   }
   Unique(p_.random_rewards(), "random_rewards", "rule_id",
          [](const auto& x) { return x.rule_id(); });
+}
 
+// The reward catalogue and the first-purchase reward.
+void Validator::CheckRewards() {
   for (int i = 0; i < p_.rewards_size(); ++i) {
     const auto& r = p_.rewards(i);
     CheckId({{"rewards", i}, {"reward_id", -1}}, r.reward_id(), true);
@@ -352,6 +379,18 @@ std::optional<ValidationError> Validator::Run() {
     Fail({{"first_purchase_reward_id", -1}},
          absl::StrCat("unknown reward \"", p_.first_purchase_reward_id(), "\""));
   }
+}
+
+// The sections in the order of program.proto: the first error found is the
+// one reported, so the order is part of the behaviour.
+std::optional<ValidationError> Validator::Run() {
+  CheckBasics();
+  CheckTiers();
+  CheckEngagementRules();
+  CheckPunchCards();
+  CheckPromotions();
+  CheckRandomRewards();
+  CheckRewards();
   if (!error_) CheckEarnBound();
   return error_;
 }
