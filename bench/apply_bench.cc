@@ -551,7 +551,7 @@ void StageBatch(const ShapedBatch& b, int64_t next_offset, StoreBatch* sb, Journ
   journal->Clear();
   int64_t seq = 1;
   for (const ShapedEvent& e : b.events) {
-    const MemberRef ref{e.program_id, e.member_id};
+    const MemberRef ref{ProgramId(e.program_id), MemberId(e.member_id)};
     sb->PutDedupe(ref, e.event_id, e.digest16);
     for (const auto& o : e.orders) sb->PutOrder(ref, o.order_id, o.order);
     for (const auto& c : e.counters) sb->PutCounter(ref, c.name, c.value);
@@ -561,7 +561,7 @@ void StageBatch(const ShapedBatch& b, int64_t next_offset, StoreBatch* sb, Journ
     if (e.due_new_ns != 0) sb->PutDue(ref, e.due_new_ns);
   }
   for (const MemberRecord& record : b.dirty) {
-    sb->PutMember({record.state().program_id(), record.state().member_id()}, record);
+    sb->PutMember(MemberRefOf(record), record);
   }
   sb->PutJournal(1, journal->bytes());
   sb->SetNextOffset(next_offset);

@@ -33,7 +33,7 @@ std::string NotEligible(const RandomReward& rule, const Event& e) {
 absl::StatusOr<int64_t> PaidWins(const std::string& data_dir, const Event& e,
                                  const std::string& rule_id, int64_t day) {
   LOYALTY_ASSIGN_OR_RETURN(auto stores, OpenDataDir(data_dir));
-  const MemberRef member{e.program_id(), e.member_id()};
+  const MemberRef member{ProgramId(e.program_id()), MemberId(e.member_id())};
   const std::string counter = RandomWinsCounter(rule_id, day);
   loyalty::v1::MemberRecord record;
   for (auto& [partition, store] : stores) {

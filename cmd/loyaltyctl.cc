@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
     auto found = FindMember(*stores, args[1], flags->Get("program-id"));
     if (!found.ok()) return Fail(1, std::string(found.status().message()));
     auto [store, program] = *found;
-    const loyalty::MemberRef member{program, args[1]};
+    const loyalty::MemberRef member{loyalty::ProgramId(program), loyalty::MemberId(args[1])};
     if (command == "balance") {
       loyalty::v1::MemberRecord rec;
       auto found_record = store->GetMember(member, &rec);

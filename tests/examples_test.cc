@@ -426,14 +426,14 @@ class WorkedExamples {
   }
   loyalty::v1::MemberState State(const std::string& program, const std::string& member) {
     loyalty::v1::MemberRecord rec;
-    auto found = store_->GetMember(MemberRef{program, member}, &rec);
+    auto found = store_->GetMember(MemberRef{ProgramId(program), MemberId(member)}, &rec);
     EXPECT_TRUE(found.ok() && *found) << member;
     return rec.state();
   }
   // "TYPE points effective_at [partner|rule]" of each ledger entry.
   std::vector<std::string> History(const std::string& program, const std::string& member) {
     std::vector<std::string> out;
-    auto st = store_->ForEachEntryOf(MemberRef{program, member}, [&](const LedgerEntry& e) {
+    auto st = store_->ForEachEntryOf(MemberRef{ProgramId(program), MemberId(member)}, [&](const LedgerEntry& e) {
       std::string s = LedgerEntry::Type_Name(e.type()) + " " + std::to_string(e.points()) + " " +
                       Rfc3339(e.effective_at());
       if (!e.partner_id().empty()) s += " " + e.partner_id();

@@ -198,11 +198,11 @@ TEST_F(ToolsTest, VerifyFailsOnACorruptedStore) {
     auto store = PartitionStore::Open(dir, StoreOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     loyalty::v1::MemberRecord r;
-    auto found = (*store)->GetMember(MemberRef{"cafe", "m1"}, &r);
+    auto found = (*store)->GetMember(MemberRef{ProgramId("cafe"), MemberId("m1")}, &r);
     ASSERT_TRUE(found.ok() && *found);
     r.mutable_state()->set_available_points(r.state().available_points() + 5);
     StoreBatch batch(store->get());
-    batch.PutMember(MemberRef{"cafe", "m1"}, r);
+    batch.PutMember(MemberRef{ProgramId("cafe"), MemberId("m1")}, r);
     ASSERT_TRUE((*store)->Write(&batch).ok());
   }
   CommandResult bad = Sh(ctl);

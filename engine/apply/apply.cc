@@ -403,8 +403,14 @@ void BumpVersion(MemberRecord* rec, MemberDelta* delta, bool was_changed) {
 // is the member's t, so its month is created if missing (t never goes back:
 // it is the last); otherwise (refunds) a missing month was dropped with its
 // window and nothing changes. A no-op for programs without qualification.
-void AddToBucket(MemberOps& ops, UnixNanos at, bool current, int64_t spend_minor, int64_t purchases,
-                 int64_t points) {
+// Money, a count and points are three int64s: the fields are named at each
+// call (designated initializers), so that they cannot trade places.
+struct BucketDelta {
+  int64_t spend_minor = 0;
+  int64_t purchases = 0;
+  int64_t earned_points = 0;
+};
+void AddToBucket(MemberOps& ops, UnixNanos at, bool current, const BucketDelta& delta) {
   if (!ops.program().has_tier_qualification()) return;
   const int32_t month = ops.MonthIndex(at);
   auto* months = ops.record()->mutable_months();
@@ -416,9 +422,9 @@ void AddToBucket(MemberOps& ops, UnixNanos at, bool current, int64_t spend_minor
     months->Add()->set_month(month);
   }
   loyalty::v1::MonthBucket* b = months->Mutable(i);
-  b->set_spend_minor(CheckedAdd(b->spend_minor(), spend_minor));
-  b->set_purchase_count(CheckedAdd(b->purchase_count(), purchases));
-  b->set_earned_points(CheckedAdd(b->earned_points(), points));
+  b->set_spend_minor(CheckedAdd(b->spend_minor(), delta.spend_minor));
+  b->set_purchase_count(CheckedAdd(b->purchase_count(), delta.purchases));
+  b->set_earned_points(CheckedAdd(b->earned_points(), delta.earned_points));
 }
 
 // Drops the buckets before the window that ends with the month of `t` and
@@ -443,8 +449,10 @@ int64_t WindowMetric(MemberOps& ops, UnixNanos t) {
         metric = CheckedAdd(metric, b.earned_points());
         break;
       case loyalty::v1::TierQualification::METRIC_UNSPECIFIED:  // refused by LoadProgram
-      case loyalty::v1::TierQualification_Metric_TierQualification_Metric_INT_MIN_SENTINEL_DO_NOT_USE_:
-      case loyalty::v1::TierQualification_Metric_TierQualification_Metric_INT_MAX_SENTINEL_DO_NOT_USE_:
+      case loyalty::v1::
+          TierQualification_Metric_TierQualification_Metric_INT_MIN_SENTINEL_DO_NOT_USE_:
+      case loyalty::v1::
+          TierQualification_Metric_TierQualification_Metric_INT_MAX_SENTINEL_DO_NOT_USE_:
         LOYALTY_CHECK(false) << "tier metric " << q.metric();
     }
   }
@@ -589,8 +597,7 @@ void ApplyLotMaturities(MemberOps& ops, UnixNanos t) {
            ++i) {
         if (best < 0 || rec->pending_lots(i).lot_id() < rec->pending_lots(best).lot_id()) best = i;
       }
-      if (expiry && !expired &&
-          (best < 0 || expiring_id < rec->pending_lots(best).lot_id())) {
+      if (expiry && !expired && (best < 0 || expiring_id < rec->pending_lots(best).lot_id())) {
         // The expiring lot is still the front: releases due now expire later.
         LOYALTY_CHECK(rec->lots(0).lot_id() == expiring_id) << "expiring lot moved";
         ops.Expire(0, due);
@@ -695,7 +702,7 @@ void IssueReward(MemberOps& ops, const Event& e, const std::string& reward_id,
   r->set_rule_id(rule_id);
   r->set_count(count);
   const std::string tag = absl::StrCat(VoucherTagPrefix(source), rule_id);
-  r->set_voucher_code(VoucherCode(ops.program(), st->member_id(), e.event_id(), tag));
+  r->set_voucher_code(VoucherCode(ops.program(), MemberId(st->member_id()), e.event_id(), tag));
   ops.Touch();
 }
 
@@ -847,7 +854,8 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
       CheckedNanos(st->last_purchase_at(), "last_purchase_at") < occurred) {
     SetTimestamp(occurred, st->mutable_last_purchase_at());
   }
-  AddToBucket(ops, t, /*current=*/true, p.amount_minor(), 1, earned + bonus);
+  AddToBucket(ops, t, /*current=*/true,
+              {.spend_minor = p.amount_minor(), .purchases = 1, .earned_points = earned + bonus});
   ops.Touch();
   out->set_status(Outcome::APPLIED);
   out->set_points(earned + bonus);
@@ -888,7 +896,8 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   // counted (a counter per member, action and day would only take space).
   if (rule->max_per_local_day() > 0) {
     const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
-    const CounterName day_counter(CounterKind::kDailyCap, g.action(), LocalDayKey(occurred, program.time_zone()));
+    const CounterName day_counter(CounterKind::kDailyCap, g.action(),
+                                  LocalDayKey(occurred, program.time_zone()));
     LOYALTY_ASSIGN_OR_RETURN(int64_t today, ctx->GetCounter(rec, day_counter.view()));
     if (today >= rule->max_per_local_day()) {
       SetOutcomeReason(Outcome::DAILY_CAP, out);
@@ -909,7 +918,7 @@ absl::Status ApplyEngagement(MemberOps& ops, const Event& e, UnixNanos t, ApplyC
   }
   int64_t bonus = 0;
   LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(ops, e, t, ctx, out, &bonus));
-  AddToBucket(ops, t, /*current=*/true, 0, 0, rule->points() + bonus);
+  AddToBucket(ops, t, /*current=*/true, {.earned_points = rule->points() + bonus});
   out->set_status(Outcome::APPLIED);
   out->set_points(rule->points() + bonus);
   return absl::OkStatus();
@@ -951,7 +960,7 @@ void ApplyRedemption(MemberOps& ops, const Event& e, UnixNanos t, Outcome* out) 
   entry->set_debt_points_after(st->debt_points());
   out->set_status(Outcome::APPLIED);
   out->set_points(-cost);
-  out->set_voucher_code(VoucherCode(program, st->member_id(), e.event_id()));
+  out->set_voucher_code(VoucherCode(program, MemberId(st->member_id()), e.event_id()));
 }
 
 absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
@@ -990,8 +999,10 @@ absl::Status ApplyRefund(MemberOps& ops, const Event& e, UnixNanos t, ApplyConte
     entry->set_written_off_points(written_off);
     entry->set_debt_points_after(st->debt_points());
   }
-  AddToBucket(ops, order.effective_at_ns(), /*current=*/false, -(r_after - r_before),
-              r_after == a ? -1 : 0, -clawback);
+  AddToBucket(ops, order.effective_at_ns(), /*current=*/false,
+              {.spend_minor = -(r_after - r_before),
+               .purchases = r_after == a ? -1 : 0,
+               .earned_points = -clawback});
   out->set_status(Outcome::APPLIED);
   out->set_points(-taken);
   return absl::OkStatus();
@@ -1254,8 +1265,8 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
     }
   }
   if (pending != st.pending_points()) {
-    return broken(absl::StrCat("pending lots hold ", pending, " but pending_points = ",
-                               st.pending_points()));
+    return broken(
+        absl::StrCat("pending lots hold ", pending, " but pending_points = ", st.pending_points()));
   }
   if (st.debt_points() < 0 || (st.debt_points() > 0 && available > 0)) {
     return broken(
@@ -1266,12 +1277,12 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
                                " but available_points = ", st.available_points()));
   }
   const i128 lhs = i128{st.available_points()} + st.pending_points();
-  const i128 rhs = i128{st.lifetime_earned_points()} + st.adjusted_points() -
-                   st.redeemed_points() - st.expired_points() - st.clawed_back_points();
+  const i128 rhs = i128{st.lifetime_earned_points()} + st.adjusted_points() - st.redeemed_points() -
+                   st.expired_points() - st.clawed_back_points();
   if (lhs != rhs) {
-    return broken(absl::StrCat("available + pending = ", static_cast<int64_t>(lhs),
-                               " but earned + adjusted - redeemed - expired - clawed_back = ",
-                               static_cast<int64_t>(rhs)));
+    return broken(absl::StrCat(
+        "available + pending = ", static_cast<int64_t>(lhs),
+        " but earned + adjusted - redeemed - expired - clawed_back = ", static_cast<int64_t>(rhs)));
   }
   if (member.next_entry_seq() < 1 || member.next_lot_id() < 1) {
     return broken("next_entry_seq and next_lot_id start at 1");
@@ -1279,14 +1290,15 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
   return absl::OkStatus();
 }
 
-std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
+std::string VoucherCode(const CompiledProgram& program, MemberId member_id,
                         absl::string_view event_id, absl::string_view tag) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
   const absl::string_view nul("\0", 1);
   const absl::string_view seed = program.proto().random_seed();
   const Digest256 d =
-      tag.empty() ? HmacSha256(seed, {program.program_id(), nul, member_id, nul, event_id})
-                  : HmacSha256(seed, {program.program_id(), nul, member_id, nul, event_id, nul, tag});
+      tag.empty() ? HmacSha256(seed, {program.program_id(), nul, member_id.value(), nul, event_id})
+                  : HmacSha256(seed, {program.program_id(), nul, member_id.value(), nul, event_id,
+                                      nul, tag});
   std::string code;
   uint64_t bits = First64(d);
   uint64_t more = First64(Digest256{d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]});

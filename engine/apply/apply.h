@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/base/ids.h"
 #include "engine/base/time.h"
 #include "engine/program/program.h"
 #include "loyalty/v1/events.pb.h"
@@ -114,7 +115,7 @@ absl::Status CheckMemberRecord(const loyalty::v1::MemberRecord& member);
 // HMAC-SHA256(random_seed, program \0 member \0 event_id), with \0 tag
 // appended for rewards issued by rules ("first_purchase", "card:<id>",
 // "promotion:<id>", "random:<id>"); an accepted redemption has no tag.
-std::string VoucherCode(const CompiledProgram& program, absl::string_view member_id,
+std::string VoucherCode(const CompiledProgram& program, MemberId member_id,
                         absl::string_view event_id, absl::string_view tag = "");
 
 // The base earn of a purchase (SPEC §6), before tier and promotions:

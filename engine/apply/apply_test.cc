@@ -535,8 +535,8 @@ TEST_F(ApplyTest, RedemptionRefusalsAndVoucher) {
   EXPECT_EQ(ok.status(), Outcome::APPLIED);
   EXPECT_EQ(ok.points(), -50);
   EXPECT_EQ(ok.voucher_code().size(), 16u);
-  EXPECT_EQ(ok.voucher_code(), VoucherCode(*program_, "m", ok.event_id()));
-  EXPECT_NE(ok.voucher_code(), VoucherCode(*program_, "m", "other"));
+  EXPECT_EQ(ok.voucher_code(), VoucherCode(*program_, MemberId("m"), ok.event_id()));
+  EXPECT_NE(ok.voucher_code(), VoucherCode(*program_, MemberId("m"), "other"));
   EXPECT_EQ(st().redeemed_points(), 50);
   ExpectInvariant();
 }
@@ -792,7 +792,7 @@ TEST_F(ApplyTest, PromotionsApplyInFileOrderWithDatesCategoryAndRewards) {
   EXPECT_EQ(o.issued_rewards(0).source(), loyalty::v1::IssuedReward::PROMOTION);
   EXPECT_EQ(o.issued_rewards(0).rule_id(), "half");
   EXPECT_EQ(o.issued_rewards(0).voucher_code(),
-            VoucherCode(*program_, "m", o.event_id(), "promotion:half"));
+            VoucherCode(*program_, MemberId("m"), o.event_id(), "promotion:half"));
   EXPECT_EQ(st().rewards_issued().at("voucher"), 1);
   // valid_until is exclusive: from Feb 1 00:00 local only "half" applies:
   // 23 -> 11 + 7 = 18.
@@ -907,7 +907,7 @@ TEST_F(ApplyTest, FirstPurchaseRewardPartnerAndNpsAreRecorded) {
   ASSERT_EQ(o.issued_rewards_size(), 1);
   EXPECT_EQ(o.issued_rewards(0).source(), loyalty::v1::IssuedReward::FIRST_PURCHASE);
   EXPECT_EQ(o.issued_rewards(0).voucher_code(),
-            VoucherCode(*program_, "m", o.event_id(), "first_purchase"));
+            VoucherCode(*program_, MemberId("m"), o.event_id(), "first_purchase"));
   EXPECT_EQ(o.reward_id(), "");  // redemptions only
   ASSERT_EQ(last_entries_.size(), 1u);
   EXPECT_EQ(last_entries_[0].partner_id(), "acme");

@@ -21,10 +21,6 @@ using loyalty::v1::LedgerEntry_Type_LedgerEntry_Type_INT_MIN_SENTINEL_DO_NOT_USE
 using loyalty::v1::MemberRecord;
 using loyalty::v1::Outcome;
 
-MemberRef RefOf(const MemberRecord& m) {
-  return MemberRef{m.state().program_id(), m.state().member_id()};
-}
-
 google::protobuf::util::TypeResolver* Resolver() {
   static google::protobuf::util::TypeResolver* resolver =
       google::protobuf::util::NewTypeResolverForDescriptorPool(
@@ -194,7 +190,7 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
       problem(who, absl::StrCat("next maturity ", due, " but indexed ", indexed));
     }
     if (indexed != 0) {
-      LOYALTY_ASSIGN_OR_RETURN(bool present, store->HasDue(RefOf(rec), indexed));
+      LOYALTY_ASSIGN_OR_RETURN(bool present, store->HasDue(MemberRefOf(rec), indexed));
       if (!present) problem(who, "missing from the due index");
     }
     return absl::OkStatus();

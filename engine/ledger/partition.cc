@@ -25,10 +25,6 @@ void BatchOutputs::Clear() {
 
 namespace {
 
-MemberRef RefOf(const MemberRecord& m) {
-  return MemberRef{m.state().program_id(), m.state().member_id()};
-}
-
 // An arena that reuses one block of its own: Reset() frees only what
 // outgrew it, so the steady state allocates nothing.
 class ScratchArena {
@@ -56,8 +52,7 @@ class ScratchArena {
 // which sees the batch's own writes.
 class Partition::Batch : public ApplyContext {
  public:
-  explicit Batch(Partition* p)
-      : p_(p), event_arena_(1 << 20), outcome_arena_(64 << 10) {}
+  explicit Batch(Partition* p) : p_(p), event_arena_(1 << 20), outcome_arena_(64 << 10) {}
 
   void Begin(StoreBatch* writes, BatchOutputs* outputs) {
     writes_ = writes;
@@ -88,19 +83,19 @@ class Partition::Batch : public ApplyContext {
   absl::StatusOr<std::optional<loyalty::v1::OrderRecord>> GetOrder(
       const MemberRecord& member, absl::string_view order_id) override {
     loyalty::v1::OrderRecord order;
-    LOYALTY_ASSIGN_OR_RETURN(bool found, writes_->GetOrder(RefOf(member), order_id, &order));
+    LOYALTY_ASSIGN_OR_RETURN(bool found, writes_->GetOrder(MemberRefOf(member), order_id, &order));
     if (!found) return std::optional<loyalty::v1::OrderRecord>();
     return std::optional<loyalty::v1::OrderRecord>(std::move(order));
   }
   void PutOrder(const MemberRecord& member, absl::string_view order_id,
                 const loyalty::v1::OrderRecord& order) override {
-    writes_->PutOrder(RefOf(member), order_id, order);
+    writes_->PutOrder(MemberRefOf(member), order_id, order);
   }
   absl::StatusOr<int64_t> GetCounter(const MemberRecord& member, absl::string_view name) override {
-    return writes_->GetCounter(RefOf(member), name);
+    return writes_->GetCounter(MemberRefOf(member), name);
   }
   void PutCounter(const MemberRecord& member, absl::string_view name, int64_t value) override {
-    writes_->PutCounter(RefOf(member), name, value);
+    writes_->PutCounter(MemberRefOf(member), name, value);
   }
 
  private:
@@ -135,9 +130,9 @@ class Partition::Batch : public ApplyContext {
   };
   absl::Status ApplyRecord(const Decoded& d);
 
-  ScratchArena event_arena_;    // the batch's decoded events
+  ScratchArena event_arena_;  // the batch's decoded events
   std::vector<Decoded> decoded_;
-  ScratchArena outcome_arena_;  // the outcome being built
+  ScratchArena outcome_arena_;      // the outcome being built
   std::vector<CacheEntry*> dirty_;  // first-touched order
   std::set<std::string> ticked_;    // programs whose tick time moved; written in Finish
   std::string serialized_;          // the event, for its dedupe digest
@@ -176,11 +171,11 @@ void Partition::Batch::Reindex(CacheEntry* entry, bool visited) {
   // review moves with every event would otherwise move its entry with
   // every event.
   if (!visited && indexed != 0 && (due == 0 || due > indexed)) return;
-  const MemberRef ref = RefOf(m);
+  const MemberRef ref = MemberRefOf(m);
   if (indexed != 0) writes_->DeleteDue(ref, indexed);
   if (due != 0) {
     // Tick scans start at the previous tick time (ApplyTick) because of this.
-    const auto tick = p_->meta_.tick_time.find(ref.program_id);
+    const auto tick = p_->meta_.tick_time.find(ref.program_id.value());
     LOYALTY_CHECK(tick == p_->meta_.tick_time.end() || due > tick->second)
         << "member " << ref.member_id << " due at " << due << ", not after the tick time";
     writes_->PutDue(ref, due);
@@ -216,12 +211,12 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& 
   tick_cursor_.clear();
   for (;;) {
     due_members_.clear();
-    LOYALTY_RETURN_IF_ERROR(
-        writes_->ScanDue(program_id, previous, now, kPassMax, &tick_cursor_, &due_members_));
+    LOYALTY_RETURN_IF_ERROR(writes_->ScanDue(ProgramId(program_id), previous, now, kPassMax,
+                                             &tick_cursor_, &due_members_));
     if (due_members_.empty()) break;
     for (const std::string& member_id : due_members_) {
-      LOYALTY_ASSIGN_OR_RETURN(CacheEntry * entry,
-                               p_->FindMember(MemberRef{program_id, member_id}));
+      LOYALTY_ASSIGN_OR_RETURN(CacheEntry * entry, p_->FindMember(MemberRef{ProgramId(program_id),
+                                                                            MemberId(member_id)}));
       LOYALTY_CHECK(entry != nullptr) << "due index names unknown member " << member_id;
       MemberRecord& member = entry->record;
       Outcome* matured = NewOutcome();
@@ -258,7 +253,7 @@ void Partition::Batch::Decode(const InputRecord& rec, InputFormat format) {
   if (d.why.ok()) d.why = ValidateEvent(*d.event, *p_->programs_);
   if (!d.why.ok()) return;
   const Event& e = *d.event;
-  const MemberRef ref{e.program_id(), e.member_id()};
+  const MemberRef ref{ProgramId(e.program_id()), MemberId(e.member_id())};
   writes_->ExpectDedupe(ref, e.event_id());
   if (e.has_purchase()) writes_->ExpectOrder(ref, e.purchase().order_id());
   if (e.has_refund()) writes_->ExpectOrder(ref, e.refund().order_id());
@@ -279,7 +274,7 @@ absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
   }
   Event* e = d.event;
   const CompiledProgram& program = *p_->programs_->Find(e->program_id());
-  const MemberRef ref{e->program_id(), e->member_id()};
+  const MemberRef ref{ProgramId(e->program_id()), MemberId(e->member_id())};
 
   // Dedupe on (program, member, event_id) with a digest of the payload.
   SerializeDeterministicTo(*e, &serialized_);
@@ -304,12 +299,11 @@ absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
   }
   if (e->has_purchase()) {
     loyalty::v1::OrderRecord order;
-    LOYALTY_ASSIGN_OR_RETURN(bool exists,
-                             writes_->GetOrder(ref, e->purchase().order_id(), &order));
+    LOYALTY_ASSIGN_OR_RETURN(bool exists, writes_->GetOrder(ref, e->purchase().order_id(), &order));
     if (exists) {
-      Reject(rec, Rejection{v1::DUPLICATE_ORDER,
-                            absl::StrCat("order_id \"", e->purchase().order_id(),
-                                         "\" belongs to another event")});
+      Reject(rec,
+             Rejection{v1::DUPLICATE_ORDER, absl::StrCat("order_id \"", e->purchase().order_id(),
+                                                         "\" belongs to another event")});
       return absl::OkStatus();
     }
   }
@@ -338,10 +332,10 @@ void Partition::Batch::Finish(int64_t next_offset) {
     // Checked before it is written (and after it is read): a broken
     // invariant never reaches the store.
     LOYALTY_CHECK_OK(CheckMemberRecord(entry->record));
-    writes_->PutMember(RefOf(entry->record), entry->record);
+    writes_->PutMember(MemberRefOf(entry->record), entry->record);
   }
   for (const std::string& program_id : ticked_) {
-    writes_->SetTickTime(program_id, p_->meta_.tick_time.at(program_id));
+    writes_->SetTickTime(ProgramId(program_id), p_->meta_.tick_time.at(program_id));
   }
   if (!outputs_->journal.empty()) {
     writes_->PutJournal(outputs_->journal.first_seq(), outputs_->journal.bytes());
@@ -382,9 +376,11 @@ absl::Status Partition::Reload() {
 
 const std::string& Partition::CacheKey(const MemberRef& member) {
   lookup_.clear();
-  lookup_.append(member.program_id.data(), member.program_id.size());
+  const absl::string_view program_id = member.program_id.value();
+  const absl::string_view member_id = member.member_id.value();
+  lookup_.append(program_id.data(), program_id.size());
   lookup_.push_back('\0');
-  lookup_.append(member.member_id.data(), member.member_id.size());
+  lookup_.append(member_id.data(), member_id.size());
   return lookup_;
 }
 

@@ -59,7 +59,7 @@ class PartitionTest : public ::testing::Test {
   }
   loyalty::v1::MemberState State(const std::string& member) {
     loyalty::v1::MemberRecord rec;
-    auto found = store_->GetMember(MemberRef{"cafe", member}, &rec);
+    auto found = store_->GetMember(MemberRef{ProgramId("cafe"), MemberId(member)}, &rec);
     EXPECT_TRUE(found.ok() && *found) << member;
     return rec.state();
   }

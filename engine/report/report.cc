@@ -794,7 +794,7 @@ absl::StatusOr<KpiReport> BuildReport(const std::string& data_dir, const Program
     LOYALTY_ASSIGN_OR_RETURN(std::unique_ptr<PartitionStore> store,
                              OpenReadOnly(PartitionDir(data_dir, partitions[i])));
     for (auto& [id, acc] : accumulators) {
-      LOYALTY_ASSIGN_OR_RETURN(std::optional<int64_t> tick, store->GetTickTime(id));
+      LOYALTY_ASSIGN_OR_RETURN(std::optional<int64_t> tick, store->GetTickTime(ProgramId(id)));
       if (tick.has_value()) acc.SeeTick(*tick);
     }
     ReportProgress progress;

@@ -4,23 +4,23 @@
 
 namespace loyalty::keys {
 
-void AppendMember(std::string* out, absl::string_view program_id, absl::string_view member_id) {
-  out->append(program_id.data(), program_id.size());
+void AppendMember(std::string* out, ProgramId program_id, MemberId member_id) {
+  out->append(program_id.value().data(), program_id.value().size());
   out->push_back('\0');
-  out->append(member_id.data(), member_id.size());
+  out->append(member_id.value().data(), member_id.value().size());
 }
 
-void AppendUnderMember(std::string* out, absl::string_view program_id,
-                       absl::string_view member_id, absl::string_view suffix) {
+void AppendUnderMember(std::string* out, ProgramId program_id, MemberId member_id,
+                       absl::string_view suffix) {
   AppendMember(out, program_id, member_id);
   out->push_back('\0');
   out->append(suffix.data(), suffix.size());
 }
 
-void AppendTick(std::string* out, absl::string_view program_id) {
+void AppendTick(std::string* out, ProgramId program_id) {
   out->append("tick");
   out->push_back('\0');
-  out->append(program_id.data(), program_id.size());
+  out->append(program_id.value().data(), program_id.value().size());
 }
 
 void AppendCaller(std::string* out, absl::string_view name) {
@@ -29,12 +29,11 @@ void AppendCaller(std::string* out, absl::string_view name) {
   out->append(name.data(), name.size());
 }
 
-void AppendDue(std::string* out, absl::string_view program_id, int64_t due_ns,
-               absl::string_view member_id) {
-  out->append(program_id.data(), program_id.size());
+void AppendDue(std::string* out, ProgramId program_id, int64_t due_ns, MemberId member_id) {
+  out->append(program_id.value().data(), program_id.value().size());
   out->push_back('\0');
   AppendBigEndian64(out, OrderedFromSigned(due_ns));
-  out->append(member_id.data(), member_id.size());
+  out->append(member_id.value().data(), member_id.value().size());
 }
 
 void AppendJournal(std::string* out, int64_t first_seq) {

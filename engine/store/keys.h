@@ -34,6 +34,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "engine/base/ids.h"
 
 namespace loyalty::keys {
 
@@ -47,14 +48,13 @@ inline constexpr char kSchema[] = "schema";
 inline constexpr char kSchemaValue[] = "loyalty-ledger/3";
 
 // program \0 member
-void AppendMember(std::string* out, absl::string_view program_id, absl::string_view member_id);
+void AppendMember(std::string* out, ProgramId program_id, MemberId member_id);
 // program \0 member \0 suffix (orders, dedupe, counters)
-void AppendUnderMember(std::string* out, absl::string_view program_id,
-                       absl::string_view member_id, absl::string_view suffix);
-void AppendTick(std::string* out, absl::string_view program_id);
+void AppendUnderMember(std::string* out, ProgramId program_id, MemberId member_id,
+                       absl::string_view suffix);
+void AppendTick(std::string* out, ProgramId program_id);
 void AppendCaller(std::string* out, absl::string_view name);
-void AppendDue(std::string* out, absl::string_view program_id, int64_t due_ns,
-               absl::string_view member_id);
+void AppendDue(std::string* out, ProgramId program_id, int64_t due_ns, MemberId member_id);
 void AppendJournal(std::string* out, int64_t first_seq);
 
 // Splits a member key into program and member. False if malformed.

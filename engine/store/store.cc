@@ -237,7 +237,7 @@ absl::StatusOr<PartitionMeta> PartitionStore::ReadMeta(const std::vector<std::st
   LOYALTY_ASSIGN_OR_RETURN(auto published, GetInt(Cf::kMeta, keys::kPublishedThrough));
   meta.published_through = published.value_or(0);
   for (const std::string& id : program_ids) {
-    LOYALTY_ASSIGN_OR_RETURN(auto tick, GetTickTime(id));
+    LOYALTY_ASSIGN_OR_RETURN(auto tick, GetTickTime(ProgramId(id)));
     if (tick.has_value()) meta.tick_time[id] = *tick;
   }
   return meta;
@@ -248,7 +248,7 @@ absl::StatusOr<int64_t> PartitionStore::GetNextOffset() {
   return v.value_or(0);
 }
 
-absl::StatusOr<std::optional<int64_t>> PartitionStore::GetTickTime(absl::string_view program_id) {
+absl::StatusOr<std::optional<int64_t>> PartitionStore::GetTickTime(ProgramId program_id) {
   std::string key;
   keys::AppendTick(&key, program_id);
   return GetInt(Cf::kMeta, key);
@@ -273,7 +273,7 @@ absl::Status ParseMember(absl::string_view value, absl::string_view path, const 
                          loyalty::v1::MemberRecord* out) {
   if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return absl::DataLossError(
-        absl::StrCat(path, ": unreadable member record of ", member.member_id));
+        absl::StrCat(path, ": unreadable member record of ", member.member_id.value()));
   }
   return absl::OkStatus();
 }
@@ -383,7 +383,7 @@ absl::Status PartitionStore::ForEachEntry(
 absl::Status PartitionStore::ForEachEntryOf(
     const MemberRef& member,
     const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn) {
-  const std::string key = absl::StrCat(member.program_id, "/", member.member_id);
+  const std::string key = absl::StrCat(member.program_id.value(), "/", member.member_id.value());
   loyalty::v1::Outcome outcome;
   return ForEachJournalRecord(0, [&](const JournalRecordView& v) -> absl::Status {
     if (v.kind != JournalKind::kOutcome || v.key != key) return absl::OkStatus();
@@ -608,7 +608,7 @@ absl::StatusOr<bool> StoreBatch::GetOrder(const MemberRef& member, absl::string_
   if (!v.has_value()) return false;
   if (!out->ParseFromArray(v->data(), static_cast<int>(v->size()))) {
     return absl::DataLossError(absl::StrCat(store_->path(), ": unreadable order ", order_id,
-                                            " of ", member.member_id));
+                                            " of ", member.member_id.value()));
   }
   return true;
 }
@@ -623,7 +623,7 @@ absl::StatusOr<int64_t> StoreBatch::GetCounter(const MemberRef& member, absl::st
   LOYALTY_ASSIGN_OR_RETURN(auto v, Read(Cf::kCounters, UnderMemberKey(member, name)));
   if (!v.has_value()) return 0;
   if (v->size() != 8) {
-    return absl::DataLossError(absl::StrCat(store_->path(), ": counter of ", member.member_id,
+    return absl::DataLossError(absl::StrCat(store_->path(), ": counter of ", member.member_id.value(),
                                             " is ", v->size(), " bytes, not 8"));
   }
   return keys::DecodeInt(*v);
@@ -656,13 +656,13 @@ void StoreBatch::DeleteDue(const MemberRef& member, int64_t due_ns) {
   Stage(Cf::kDue, DueKey(member, due_ns), {}, true);
 }
 
-absl::Status StoreBatch::ScanDue(absl::string_view program_id, int64_t from_ns, int64_t upto_ns,
+absl::Status StoreBatch::ScanDue(ProgramId program_id, int64_t from_ns, int64_t upto_ns,
                                  size_t max, std::string* cursor,
                                  std::vector<std::string>* members) {
   std::string lower = *cursor;
-  if (lower.empty()) keys::AppendDue(&lower, program_id, from_ns, "");
+  if (lower.empty()) keys::AppendDue(&lower, program_id, from_ns, MemberId(""));
   std::string upper;
-  keys::AppendDue(&upper, program_id, upto_ns + 1, "");  // exclusive
+  keys::AppendDue(&upper, program_id, upto_ns + 1, MemberId(""));  // exclusive
   // This batch's due writes in the range, sorted, the last write of a key.
   std::vector<uint32_t> staged;
   for (uint32_t i = 0; i < ops_.size(); ++i) {
@@ -733,7 +733,7 @@ void StoreBatch::SetNextSeq(int64_t next_seq) {
   Stage(Cf::kMeta, keys::kNextSeq, value_, false);
 }
 
-void StoreBatch::SetTickTime(absl::string_view program_id, int64_t tick_ns) {
+void StoreBatch::SetTickTime(ProgramId program_id, int64_t tick_ns) {
   key_.clear();
   keys::AppendTick(&key_, program_id);
   value_.clear();

@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/base/ids.h"
 #include "engine/store/journal.h"
 #include "loyalty/v1/ledger.pb.h"
 #include "rocksdb/db.h"
@@ -64,9 +65,17 @@ enum class Cf : int {
 
 // A member's identity: the prefix of its keys.
 struct MemberRef {
-  absl::string_view program_id;
-  absl::string_view member_id;
+  ProgramId program_id;
+  MemberId member_id;
 };
+
+// The identity of the member whose record or public state is given.
+inline MemberRef MemberRefOf(const loyalty::v1::MemberState& state) {
+  return MemberRef{ProgramId(state.program_id()), MemberId(state.member_id())};
+}
+inline MemberRef MemberRefOf(const loyalty::v1::MemberRecord& record) {
+  return MemberRefOf(record.state());
+}
 
 // Memory shared by every store of a process, so that the total stays
 // bounded however many partitions it owns: one block cache, and one budget
@@ -155,7 +164,7 @@ class PartitionStore {
   absl::StatusOr<PartitionMeta> ReadMeta(const std::vector<std::string>& program_ids);
   absl::StatusOr<int64_t> GetNextOffset();
   // The largest Tick.now of a program, or nullopt if none was applied.
-  absl::StatusOr<std::optional<int64_t>> GetTickTime(absl::string_view program_id);
+  absl::StatusOr<std::optional<int64_t>> GetTickTime(ProgramId program_id);
   // A caller's metadata (StoreBatch::PutCaller, PutCallerInt), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetCaller(absl::string_view name);
   absl::StatusOr<std::optional<int64_t>> GetCallerInt(absl::string_view name);
@@ -265,7 +274,7 @@ class StoreBatch {
   // writes merged with the store's; `*cursor` (empty at first) says where
   // the previous call stopped. Deleted keys stay as tombstones for a while:
   // both bounds keep the scan off them.
-  absl::Status ScanDue(absl::string_view program_id, int64_t from_ns, int64_t upto_ns,
+  absl::Status ScanDue(ProgramId program_id, int64_t from_ns, int64_t upto_ns,
                        size_t max, std::string* cursor, std::vector<std::string>* members);
 
   // One journal value (JournalWriter::bytes()) keyed by its first seq.
@@ -273,7 +282,7 @@ class StoreBatch {
 
   void SetNextOffset(int64_t next_offset);
   void SetNextSeq(int64_t next_seq);
-  void SetTickTime(absl::string_view program_id, int64_t tick_ns);
+  void SetTickTime(ProgramId program_id, int64_t tick_ns);
   // Metadata a caller commits with the batch (e.g. how far an output file
   // was written); read back with PartitionStore::GetCaller.
   void PutCaller(absl::string_view name, absl::string_view value);

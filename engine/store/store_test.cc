@@ -5,9 +5,9 @@
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "engine/base/bytes.h"
 #include "engine/store/journal.h"
 #include "engine/store/keys.h"
-#include "engine/base/bytes.h"
 #include "gtest/gtest.h"
 
 namespace loyalty {
@@ -21,27 +21,32 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
+// A member of the program "cafe".
+MemberRef Cafe(absl::string_view member_id) {
+  return MemberRef{ProgramId("cafe"), MemberId(member_id)};
+}
+
 TEST(KeysTest, RoundTripAndOrder) {
   std::string mk;
-  keys::AppendMember(&mk, "cafe", "m1");
+  keys::AppendMember(&mk, ProgramId("cafe"), MemberId("m1"));
   absl::string_view program, member;
   ASSERT_TRUE(keys::ParseMember(mk, &program, &member));
   EXPECT_EQ(program, "cafe");
   EXPECT_EQ(member, "m1");
   // "m1"'s keys are not a prefix of "m10"'s.
   std::string a, b;
-  keys::AppendUnderMember(&a, "cafe", "m1", "x");
-  keys::AppendUnderMember(&b, "cafe", "m10", "x");
+  keys::AppendUnderMember(&a, ProgramId("cafe"), MemberId("m1"), "x");
+  keys::AppendUnderMember(&b, ProgramId("cafe"), MemberId("m10"), "x");
   EXPECT_NE(b.rfind(mk + std::string(1, '\0'), 0), 0u);
   int64_t due;
   std::string due_key;  // the views below point into it
-  keys::AppendDue(&due_key, "cafe", -5, "m");
+  keys::AppendDue(&due_key, ProgramId("cafe"), -5, MemberId("m"));
   ASSERT_TRUE(keys::ParseDue(due_key, &program, &due, &member));
   EXPECT_EQ(due, -5);
   EXPECT_EQ(member, "m");
   std::string z5, a6;
-  keys::AppendDue(&z5, "cafe", 5, "z");
-  keys::AppendDue(&a6, "cafe", 6, "a");
+  keys::AppendDue(&z5, ProgramId("cafe"), 5, MemberId("z"));
+  keys::AppendDue(&a6, ProgramId("cafe"), 6, MemberId("a"));
   EXPECT_LT(z5, a6);
   std::string j2, j10;
   keys::AppendJournal(&j2, 2);
@@ -121,7 +126,7 @@ TEST(StoreBatchTest, ReadsSeeTheBatchsOwnWritesAndTheLastWriteWins) {
   const std::string dir = TempDir("overlay");
   auto store = PartitionStore::Open(dir, StoreOptions());
   ASSERT_TRUE(store.ok()) << store.status();
-  const MemberRef m{"cafe", "m1"};
+  const MemberRef m = Cafe("m1");
   StoreBatch batch(store->get());
   std::string digest;
   EXPECT_FALSE(*batch.GetDedupe(m, "e1", &digest));
@@ -162,24 +167,24 @@ TEST(StoreBatchTest, DueScansMergeTheBatchWithTheStoreInBoundedPasses) {
   auto store = PartitionStore::Open(dir, StoreOptions());
   ASSERT_TRUE(store.ok()) << store.status();
   StoreBatch batch(store->get());
-  batch.PutDue({"cafe", "a"}, 10);
-  batch.PutDue({"cafe", "b"}, 20);
-  batch.PutDue({"cafe", "c"}, 30);
-  batch.PutDue({"other", "x"}, 15);
+  batch.PutDue(Cafe("a"), 10);
+  batch.PutDue(Cafe("b"), 20);
+  batch.PutDue(Cafe("c"), 30);
+  batch.PutDue(MemberRef{ProgramId("other"), MemberId("x")}, 15);
   ASSERT_TRUE((*store)->Write(&batch).ok());
   // This batch: b leaves, d arrives between a and c, e after the range.
-  batch.DeleteDue({"cafe", "b"}, 20);
-  batch.PutDue({"cafe", "d"}, 25);
-  batch.PutDue({"cafe", "e"}, 41);
+  batch.DeleteDue(Cafe("b"), 20);
+  batch.PutDue(Cafe("d"), 25);
+  batch.PutDue(Cafe("e"), 41);
   std::vector<std::string> members;
   std::string cursor;
-  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  ASSERT_TRUE(batch.ScanDue(ProgramId("cafe"), 0, 40, 2, &cursor, &members).ok());
   EXPECT_EQ(members, (std::vector<std::string>{"a", "d"}));
-  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  ASSERT_TRUE(batch.ScanDue(ProgramId("cafe"), 0, 40, 2, &cursor, &members).ok());
   EXPECT_EQ(members, (std::vector<std::string>{"a", "d", "c"}));
-  ASSERT_TRUE(batch.ScanDue("cafe", 0, 40, 2, &cursor, &members).ok());
+  ASSERT_TRUE(batch.ScanDue(ProgramId("cafe"), 0, 40, 2, &cursor, &members).ok());
   EXPECT_EQ(members.size(), 3u);
-  EXPECT_TRUE(*(*store)->HasDue({"cafe", "b"}, 20));  // not written yet
+  EXPECT_TRUE(*(*store)->HasDue(Cafe("b"), 20));  // not written yet
 }
 
 TEST(JournalTest, WriterBytesAreAJournalBatchAndReadBack) {
@@ -282,7 +287,7 @@ TEST(JournalTest, TheStoreReadsRecordsAfterASeqAcrossBatches) {
   EXPECT_EQ(seqs, (std::vector<int64_t>{7, 8, 9, 10, 11, 12}));
   int64_t sum = 0;
   ASSERT_TRUE((*store)
-                  ->ForEachEntryOf({"cafe", "m2"},
+                  ->ForEachEntryOf(Cafe("m2"),
                                    [&](const loyalty::v1::LedgerEntry& e) {
                                      sum += e.points();
                                      return absl::OkStatus();
