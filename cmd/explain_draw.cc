@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/apply/apply.h"
+#include "engine/audit/audit.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
 #include "engine/store/store.h"
@@ -37,7 +38,7 @@ absl::StatusOr<int64_t> PaidWins(const std::string& data_dir, const Event& e,
   const std::string counter = RandomWinsCounter(rule_id, day);
   loyalty::v1::MemberRecord record;
   for (auto& [partition, store] : stores) {
-    LOYALTY_ASSIGN_OR_RETURN(bool found, store->GetMember(member, &record));
+    LOYALTY_ASSIGN_OR_RETURN(bool found, GetCheckedMember(store.get(), member, &record));
     if (found) return store->GetCounter(member, counter);
   }
   return -1;

@@ -10,12 +10,12 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "connectors/kafka/kafka.h"
-#include "engine/audit/audit.h"
-#include "engine/base/time.h"
 #include "cmd/explain_draw.h"
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
+#include "connectors/kafka/kafka.h"
+#include "engine/audit/audit.h"
+#include "engine/base/time.h"
 #include "engine/program/program.h"
 #include "engine/report/report.h"
 #include "engine/store/store.h"
@@ -117,15 +117,16 @@ absl::StatusOr<std::pair<PartitionStore*, std::string>> FindMember(Stores& store
   PartitionStore* where = nullptr;
   std::string program;
   for (auto& store : stores.open) {
-    absl::Status s = store->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
-      if (rec.state().member_id() == member_id &&
-          (program_id.empty() || rec.state().program_id() == program_id)) {
-        found_in.insert(rec.state().program_id());
-        where = store.get();
-        program = rec.state().program_id();
-      }
-      return absl::OkStatus();
-    });
+    absl::Status s =
+        loyalty::ForEachCheckedMember(store.get(), [&](const loyalty::v1::MemberRecord& rec) {
+          if (rec.state().member_id() == member_id &&
+              (program_id.empty() || rec.state().program_id() == program_id)) {
+            found_in.insert(rec.state().program_id());
+            where = store.get();
+            program = rec.state().program_id();
+          }
+          return absl::OkStatus();
+        });
     if (!s.ok()) return s;
   }
   if (found_in.empty()) return absl::NotFoundError(absl::StrCat("no member \"", member_id, "\""));
@@ -267,8 +268,8 @@ int main(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 1,
       {"data-dir", "program-id", "program", "brokers", "events-topic", "balances-topic",
-       "ledger-topic", "outcomes-topic", "dlq-topic", "partitions", "now", "event",
-       "events", "event-id", "format", "as-of", "chart", "help"},
+       "ledger-topic", "outcomes-topic", "dlq-topic", "partitions", "now", "event", "events",
+       "event-id", "format", "as-of", "chart", "help"},
       {"help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help") || argc < 2) {
@@ -308,8 +309,9 @@ int main(int argc, char** argv) {
     const loyalty::MemberRef member{loyalty::ProgramId(program), loyalty::MemberId(args[1])};
     if (command == "balance") {
       loyalty::v1::MemberRecord rec;
-      auto found_record = store->GetMember(member, &rec);
-      if (!found_record.ok() || !*found_record) return Fail(1, "member vanished while reading");
+      auto found_record = loyalty::GetCheckedMember(store, member, &rec);
+      if (!found_record.ok()) return Fail(1, std::string(found_record.status().message()));
+      if (!*found_record) return Fail(1, "member vanished while reading");
       std::cout << loyalty::ToJson(rec.state()) << "\n";
       return 0;
     }
@@ -323,10 +325,11 @@ int main(int argc, char** argv) {
 
   if (command == "dump") {
     for (auto& store : stores->open) {
-      absl::Status s = store->ForEachMember([](const loyalty::v1::MemberRecord& rec) {
-        std::cout << loyalty::ToJson(rec.state()) << "\n";
-        return absl::OkStatus();
-      });
+      absl::Status s =
+          loyalty::ForEachCheckedMember(store.get(), [](const loyalty::v1::MemberRecord& rec) {
+            std::cout << loyalty::ToJson(rec.state()) << "\n";
+            return absl::OkStatus();
+          });
       if (!s.ok()) return Fail(1, std::string(s.message()));
     }
     return 0;

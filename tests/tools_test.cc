@@ -210,6 +210,13 @@ TEST_F(ToolsTest, VerifyFailsOnACorruptedStore) {
   EXPECT_TRUE(absl::StrContains(bad.output, "MISMATCH")) << bad.output;
   EXPECT_TRUE(absl::StrContains(bad.output, "cafe/m1")) << bad.output;
   EXPECT_TRUE(absl::StrContains(bad.output, "entries sum to")) << bad.output;
+  // The tools that read members check the record (CheckMemberRecord) and
+  // refuse it, naming it, instead of printing a balance its lots deny.
+  for (const char* read : {" balance m1", " dump"}) {
+    CommandResult r = Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/data", read));
+    EXPECT_EQ(r.exit_code, 1) << read << ": " << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, "member cafe/m1: ")) << read << ": " << r.output;
+  }
 
   // 2. Restore by replaying into a fresh directory, then drop a ledger entry
   // from the journal: m1's second entry leaves its outcome.

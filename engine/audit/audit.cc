@@ -2,11 +2,11 @@
 
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/apply/apply.h"
 #include "engine/base/bytes.h"
 #include "engine/base/status.h"
-#include "absl/container/flat_hash_map.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver_util.h"
 #include "loyalty/v1/ledger.pb.h"
@@ -56,7 +56,30 @@ struct JournalFacts {
   std::vector<std::string> problems;
 };
 
+// CheckMemberRecord of a record read from `store`, naming store and member.
+absl::Status CheckRead(const PartitionStore& store, const MemberRecord& record) {
+  absl::Status s = CheckMemberRecord(record);
+  if (s.ok()) return s;
+  return absl::DataLossError(absl::StrCat(store.path(), ": member ", record.state().program_id(),
+                                          "/", record.state().member_id(), ": ", s.message()));
+}
+
 }  // namespace
+
+absl::StatusOr<bool> GetCheckedMember(PartitionStore* store, const MemberRef& member,
+                                      MemberRecord* out) {
+  LOYALTY_ASSIGN_OR_RETURN(bool found, store->GetMember(member, out));
+  if (found) LOYALTY_RETURN_IF_ERROR(CheckRead(*store, *out));
+  return found;
+}
+
+absl::Status ForEachCheckedMember(PartitionStore* store,
+                                  const std::function<absl::Status(const MemberRecord&)>& fn) {
+  return store->ForEachMember([&](const MemberRecord& record) -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(CheckRead(*store, record));
+    return fn(record);
+  });
+}
 
 absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_max) {
   VerifyReport report;
@@ -71,8 +94,8 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
   int64_t expected_output_seq = 1;
   Outcome outcome;
   BalanceUpdate balance;
-  LOYALTY_RETURN_IF_ERROR(store->ForEachJournalRecord(
-      0, [&](const JournalRecordView& r) -> absl::Status {
+  LOYALTY_RETURN_IF_ERROR(
+      store->ForEachJournalRecord(0, [&](const JournalRecordView& r) -> absl::Status {
         if (r.seq != expected_output_seq) {
           problem("journal", absl::StrCat("output seq ", r.seq, " where ", expected_output_seq,
                                           " was expected"));
@@ -89,8 +112,8 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
               report.entries++;
               f.entries++;
               if (e.seq() != f.expected_seq && f.problems.size() < 3) {
-                f.problems.push_back(absl::StrCat("ledger seq ", e.seq(), " where ",
-                                                  f.expected_seq, " was expected"));
+                f.problems.push_back(absl::StrCat("ledger seq ", e.seq(), " where ", f.expected_seq,
+                                                  " was expected"));
               }
               f.expected_seq = e.seq() + 1;
               f.sum += e.points();
@@ -132,8 +155,8 @@ absl::StatusOr<VerifyReport> VerifyStore(PartitionStore* store, size_t problems_
             JournalFacts& f = facts[r.key];
             const int64_t version = balance.state().version();
             if ((version != f.last_version + 1 || version != r.version) && f.problems.size() < 3) {
-              f.problems.push_back(absl::StrCat("balance version ", version, " (header ",
-                                                r.version, ") after ", f.last_version));
+              f.problems.push_back(absl::StrCat("balance version ", version, " (header ", r.version,
+                                                ") after ", f.last_version));
             }
             f.last_version = version;
             f.last_state = SerializeDeterministic(balance.state());

@@ -1,6 +1,6 @@
 // File: engine/audit/audit.h
 // Read-side tools over partition stores: JSON rendering of members and
-// ledger entries, and `verify`, which recomputes every member from the
+// ledger entries, checked member reads, and `verify`, which recomputes every member from the
 // journal (its ledger entries and balance updates) and checks the SPEC §6
 // invariants.
 //
@@ -12,6 +12,7 @@
 #define LOYALTY_ENGINE_AUDIT_AUDIT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,15 @@ namespace loyalty {
 // proto3 JSON on one line: proto field names, primitive defaults printed,
 // map entries in key order.
 std::string ToJson(const google::protobuf::Message& msg);
+
+// Member reads for tools (`loyaltyctl balance`, `dump`, explain-draw): the
+// record is checked (CheckMemberRecord, the invariant `verify` checks too)
+// before the caller sees it, so that a tool never prints figures from a
+// broken record. A broken record is DataLoss naming the store and member.
+absl::StatusOr<bool> GetCheckedMember(PartitionStore* store, const MemberRef& member,
+                                      loyalty::v1::MemberRecord* out);
+absl::Status ForEachCheckedMember(
+    PartitionStore* store, const std::function<absl::Status(const loyalty::v1::MemberRecord&)>& fn);
 
 struct VerifyReport {
   int64_t members = 0;
