@@ -761,38 +761,43 @@ __int128 BaseEarn(const CompiledProgram& program, const loyalty::v1::Purchase& p
 
 namespace {
 
-absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
-                           Outcome* out) {
-  const CompiledProgram& program = ops.program();
-  const auto& p = e.purchase();
-  MemberState* st = ops.state();
-  const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
+// The points a purchase earns (SPEC §6 Earn): the base earn at the tier
+// before this event, each matching promotion's multiplier with its own floor
+// in file order, then their bonuses. `promos` receives the matching
+// promotions.
+int64_t PurchaseEarn(const CompiledProgram& program, const loyalty::v1::Purchase& p,
+                     const MemberState& st, UnixNanos occurred,
+                     absl::InlinedVector<const CompiledPromotion*, 8>* promos) {
   i128 points = BaseEarn(program, p);
-  // The tier before this event.
-  points = points * program.TierEarnBp(program.TierIndex(st->tier_id())) / kBp;
-  // Matching promotions in file order: each multiplier with its own floor,
-  // then the bonuses.
-  absl::InlinedVector<const CompiledPromotion*, 8> promos;
+  points = points * program.TierEarnBp(program.TierIndex(st.tier_id())) / kBp;
   if (!program.promotions().empty()) {
     const LocalTime local(occurred, program.time_zone());
     for (const CompiledPromotion& promo : program.promotions()) {
-      if (PromotionMatches(promo, p, occurred, local)) promos.push_back(&promo);
+      if (PromotionMatches(promo, p, occurred, local)) promos->push_back(&promo);
     }
   }
-  for (const CompiledPromotion* promo : promos) {
+  for (const CompiledPromotion* promo : *promos) {
     if (promo->proto->multiplier_bp() > 0) points = points * promo->proto->multiplier_bp() / kBp;
   }
-  for (const CompiledPromotion* promo : promos) points += promo->proto->bonus_points();
+  for (const CompiledPromotion* promo : *promos) points += promo->proto->bonus_points();
   LOYALTY_CHECK(points >= 0 && points <= kPointsPerEventMax) << "earn out of bounds";
-  const int64_t earned = static_cast<int64_t>(points);
+  return static_cast<int64_t>(points);
+}
 
+// Credits `earned` into the lot of the purchase's day (pending until the
+// release day, or available at once) with its EARN entry, and stores the
+// order that a refund will look up.
+void CreditPurchase(MemberOps& ops, const Event& e, UnixNanos t, int64_t earned,
+                    ApplyContext* ctx) {
+  const CompiledProgram& program = ops.program();
+  const auto& p = e.purchase();
+  MemberState* st = ops.state();
   loyalty::v1::OrderRecord order;
   order.set_event_id(e.event_id());
   order.set_amount_minor(p.amount_minor());
   order.set_points(earned);
   order.set_effective_at_ns(t);
   if (earned > 0) {
-    // Into the lot of its day: pending until the release day, or at once.
     const UnixNanos available_at = PurchaseRelease(program, t);
     int64_t lot_id = 0;
     if (available_at > t) {
@@ -812,11 +817,15 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
     entry->set_debt_points_after(st->debt_points());
   }
   ctx->PutOrder(*ops.record(), p.order_id(), order);
+}
 
-  // Punch cards: stamps by quantity of matching items, the remainder carried.
-  for (const auto& card : program.proto().punch_cards()) {
+// Punch cards: stamps by quantity of matching items, the remainder carried;
+// each filled card issues its reward.
+void StampPunchCards(MemberOps& ops, const Event& e, Outcome* out) {
+  MemberState* st = ops.state();
+  for (const auto& card : ops.program().proto().punch_cards()) {
     int64_t stamps = 0;
-    for (const auto& item : p.items()) {
+    for (const auto& item : e.purchase().items()) {
       if (item.category() == card.category()) stamps += item.quantity();
     }
     if (stamps == 0) continue;
@@ -830,20 +839,17 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
                   filled, out);
     }
   }
-  for (const CompiledPromotion* promo : promos) {
-    if (promo->proto->reward_id().empty()) continue;
-    IssueReward(ops, e, promo->proto->reward_id(), loyalty::v1::IssuedReward::PROMOTION,
-                promo->proto->promotion_id(), 1, out);
-  }
-  int64_t bonus = 0;
-  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(ops, e, t, ctx, out, &bonus));
+}
 
-  // KPI stats: occurred_at decides the purchase dates.
+// KPI stats: the purchase count and spend, and the purchase dates, which
+// occurred_at decides. The first purchase issues the program's reward.
+void CountPurchase(MemberOps& ops, const Event& e, UnixNanos occurred, Outcome* out) {
+  MemberState* st = ops.state();
   Add(st, &MemberState::purchase_count, &MemberState::set_purchase_count, 1);
-  Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, p.amount_minor());
+  Add(st, &MemberState::spend_minor, &MemberState::set_spend_minor, e.purchase().amount_minor());
   if (!st->has_first_purchase_at()) {
     SetTimestamp(occurred, st->mutable_first_purchase_at());
-    const std::string& reward = program.proto().first_purchase_reward_id();
+    const std::string& reward = ops.program().proto().first_purchase_reward_id();
     if (!reward.empty()) {
       IssueReward(ops, e, reward, loyalty::v1::IssuedReward::FIRST_PURCHASE, "", 1, out);
     }
@@ -854,8 +860,30 @@ absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyCon
       CheckedNanos(st->last_purchase_at(), "last_purchase_at") < occurred) {
     SetTimestamp(occurred, st->mutable_last_purchase_at());
   }
+}
+
+// A purchase, in the order that decides the outcome's issued_rewards: earn,
+// punch cards, promotions' rewards, random rewards, the first-purchase
+// reward.
+absl::Status ApplyPurchase(MemberOps& ops, const Event& e, UnixNanos t, ApplyContext* ctx,
+                           Outcome* out) {
+  const UnixNanos occurred = CheckedNanos(e.occurred_at(), "occurred_at");
+  absl::InlinedVector<const CompiledPromotion*, 8> promos;
+  const int64_t earned = PurchaseEarn(ops.program(), e.purchase(), *ops.state(), occurred, &promos);
+  CreditPurchase(ops, e, t, earned, ctx);
+  StampPunchCards(ops, e, out);
+  for (const CompiledPromotion* promo : promos) {
+    if (promo->proto->reward_id().empty()) continue;
+    IssueReward(ops, e, promo->proto->reward_id(), loyalty::v1::IssuedReward::PROMOTION,
+                promo->proto->promotion_id(), 1, out);
+  }
+  int64_t bonus = 0;
+  LOYALTY_RETURN_IF_ERROR(ApplyRandomRewards(ops, e, t, ctx, out, &bonus));
+  CountPurchase(ops, e, occurred, out);
   AddToBucket(ops, t, /*current=*/true,
-              {.spend_minor = p.amount_minor(), .purchases = 1, .earned_points = earned + bonus});
+              {.spend_minor = e.purchase().amount_minor(),
+               .purchases = 1,
+               .earned_points = earned + bonus});
   ops.Touch();
   out->set_status(Outcome::APPLIED);
   out->set_points(earned + bonus);
@@ -1207,13 +1235,12 @@ absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event
   return absl::OkStatus();
 }
 
-absl::Status CheckMemberRecord(const MemberRecord& member) {
-  const MemberState& st = member.state();
-  auto broken = [&](const std::string& what) {
-    return absl::InternalError(
-        absl::StrCat("member ", st.program_id(), "/", st.member_id(), ": ", what));
-  };
-  // The timestamps apply reads with CheckedNanos.
+namespace {
+
+// CheckMemberRecord's parts: each returns what is wrong, or "" if nothing.
+
+// The stored timestamps apply reads with CheckedNanos.
+std::string StoredTimeProblem(const MemberState& st) {
   struct Time {
     const char* field;
     bool set;
@@ -1226,68 +1253,101 @@ absl::Status CheckMemberRecord(const MemberRecord& member) {
         Time{"last_purchase_at", st.has_last_purchase_at(), st.last_purchase_at()}}) {
     if (!t.set) continue;
     if (absl::StatusOr<UnixNanos> ns = TimestampToNanos(t.ts); !ns.ok()) {
-      return broken(absl::StrCat(t.field, ": ", ns.status().message()));
+      return absl::StrCat(t.field, ": ", ns.status().message());
     }
   }
-  int64_t available = 0, pending = 0;
+  return {};
+}
+
+// What every lot must be: holding points, with an id below next_lot_id.
+std::string LotProblem(const Lot& lot, int64_t next_lot_id) {
+  if (lot.remaining_points() <= 0) return absl::StrCat("empty lot ", lot.lot_id());
+  if (lot.lot_id() <= 0 || lot.lot_id() >= next_lot_id) {
+    return absl::StrCat("lot id ", lot.lot_id(), " out of range");
+  }
+  return {};
+}
+
+// Available lots in expiry order, their merged ids ascending; their points
+// summed into *available.
+std::string AvailableLotsProblem(const MemberRecord& member, int64_t* available) {
   for (int i = 0; i < member.lots_size(); ++i) {
     const Lot& lot = member.lots(i);
-    if (lot.remaining_points() <= 0) return broken(absl::StrCat("empty lot ", lot.lot_id()));
-    if (lot.lot_id() <= 0 || lot.lot_id() >= member.next_lot_id()) {
-      return broken(absl::StrCat("lot id ", lot.lot_id(), " out of range"));
-    }
+    if (std::string p = LotProblem(lot, member.next_lot_id()); !p.empty()) return p;
     if (i > 0 && ExpiryKey(member.lots(i - 1)) >= ExpiryKey(lot)) {
-      return broken(absl::StrCat("available lot ", lot.lot_id(), " out of expiry order"));
+      return absl::StrCat("available lot ", lot.lot_id(), " out of expiry order");
     }
     for (int k = 0; k < lot.merged_lot_ids_size(); ++k) {
       if (lot.merged_lot_ids(k) <= 0 || lot.merged_lot_ids(k) >= member.next_lot_id() ||
           (k > 0 && lot.merged_lot_ids(k - 1) >= lot.merged_lot_ids(k))) {
-        return broken(absl::StrCat("lot ", lot.lot_id(), " has bad merged ids"));
+        return absl::StrCat("lot ", lot.lot_id(), " has bad merged ids");
       }
     }
-    if (__builtin_add_overflow(available, lot.remaining_points(), &available)) {
-      return broken("available lots overflow");
+    if (__builtin_add_overflow(*available, lot.remaining_points(), available)) {
+      return "available lots overflow";
     }
   }
+  return {};
+}
+
+// Pending lots in (release, expiry) order; their points summed into
+// *pending.
+std::string PendingLotsProblem(const MemberRecord& member, int64_t* pending) {
   for (int i = 0; i < member.pending_lots_size(); ++i) {
     const Lot& lot = member.pending_lots(i);
-    if (lot.remaining_points() <= 0) return broken(absl::StrCat("empty lot ", lot.lot_id()));
-    if (lot.lot_id() <= 0 || lot.lot_id() >= member.next_lot_id()) {
-      return broken(absl::StrCat("lot id ", lot.lot_id(), " out of range"));
-    }
+    if (std::string p = LotProblem(lot, member.next_lot_id()); !p.empty()) return p;
     if (i > 0 && std::make_pair(member.pending_lots(i - 1).available_at_ns(),
                                 ExpiryKey(member.pending_lots(i - 1))) >=
                      std::make_pair(lot.available_at_ns(), ExpiryKey(lot))) {
-      return broken(absl::StrCat("pending lot ", lot.lot_id(), " out of order"));
+      return absl::StrCat("pending lot ", lot.lot_id(), " out of order");
     }
-    if (__builtin_add_overflow(pending, lot.remaining_points(), &pending)) {
-      return broken("pending lots overflow");
+    if (__builtin_add_overflow(*pending, lot.remaining_points(), pending)) {
+      return "pending lots overflow";
     }
   }
+  return {};
+}
+
+// The balances against the lots, debt only with no points available, and
+// the accounting identity.
+std::string BalanceProblem(const MemberState& st, int64_t available, int64_t pending) {
   if (pending != st.pending_points()) {
-    return broken(
-        absl::StrCat("pending lots hold ", pending, " but pending_points = ", st.pending_points()));
+    return absl::StrCat("pending lots hold ", pending,
+                        " but pending_points = ", st.pending_points());
   }
   if (st.debt_points() < 0 || (st.debt_points() > 0 && available > 0)) {
-    return broken(
-        absl::StrCat("debt ", st.debt_points(), " while available lots hold ", available));
+    return absl::StrCat("debt ", st.debt_points(), " while available lots hold ", available);
   }
   if (available - st.debt_points() != st.available_points()) {
-    return broken(absl::StrCat("available lots hold ", available, " with debt ", st.debt_points(),
-                               " but available_points = ", st.available_points()));
+    return absl::StrCat("available lots hold ", available, " with debt ", st.debt_points(),
+                        " but available_points = ", st.available_points());
   }
   const i128 lhs = i128{st.available_points()} + st.pending_points();
   const i128 rhs = i128{st.lifetime_earned_points()} + st.adjusted_points() - st.redeemed_points() -
                    st.expired_points() - st.clawed_back_points();
   if (lhs != rhs) {
-    return broken(absl::StrCat(
+    return absl::StrCat(
         "available + pending = ", static_cast<int64_t>(lhs),
-        " but earned + adjusted - redeemed - expired - clawed_back = ", static_cast<int64_t>(rhs)));
+        " but earned + adjusted - redeemed - expired - clawed_back = ", static_cast<int64_t>(rhs));
   }
-  if (member.next_entry_seq() < 1 || member.next_lot_id() < 1) {
-    return broken("next_entry_seq and next_lot_id start at 1");
+  return {};
+}
+
+}  // namespace
+
+absl::Status CheckMemberRecord(const MemberRecord& member) {
+  const MemberState& st = member.state();
+  int64_t available = 0, pending = 0;
+  std::string problem = StoredTimeProblem(st);
+  if (problem.empty()) problem = AvailableLotsProblem(member, &available);
+  if (problem.empty()) problem = PendingLotsProblem(member, &pending);
+  if (problem.empty()) problem = BalanceProblem(st, available, pending);
+  if (problem.empty() && (member.next_entry_seq() < 1 || member.next_lot_id() < 1)) {
+    problem = "next_entry_seq and next_lot_id start at 1";
   }
-  return absl::OkStatus();
+  if (problem.empty()) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat("member ", st.program_id(), "/", st.member_id(), ": ", problem));
 }
 
 std::string VoucherCode(const CompiledProgram& program, MemberId member_id,
