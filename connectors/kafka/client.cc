@@ -1,8 +1,15 @@
 #include "connectors/kafka/client.h"
 
-#include "absl/strings/str_cat.h"
+#include <chrono>
+#include <cstring>
 
-namespace loyalty::kafka_internal {
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "connectors/kafka/kafka.h"
+#include "engine/base/status.h"
+
+namespace loyalty {
+namespace kafka_internal {
 
 absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
                                       void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
@@ -30,4 +37,163 @@ absl::Status FromKafka(rd_kafka_resp_err_t err, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
 }
 
-}  // namespace loyalty::kafka_internal
+}  // namespace kafka_internal
+
+namespace {
+
+using kafka_internal::FromKafka;
+using kafka_internal::KafkaHandle;
+using kafka_internal::NewClient;
+using Clock = std::chrono::steady_clock;
+
+// The partitions a ReadToEnd reads, and which of them are at their end.
+// Partition p of topic t is slot first_[t] + p.
+class EndSet {
+ public:
+  void AddTopic(int partitions) {
+    first_.push_back(at_end_.size());
+    at_end_.resize(at_end_.size() + static_cast<size_t>(partitions), false);
+    partitions_.push_back(partitions);
+  }
+  bool all_at_end() const { return at_end_count_ == at_end_.size(); }
+
+  // A record or an EOF of partition `p` of topic `t` (an index in the
+  // options' topics); ignored for a partition that is not read.
+  void Record(size_t t, int32_t p) { Set(t, p, false); }
+  void Eof(size_t t, int32_t p) { Set(t, p, true); }
+
+  // "N of M partitions not at their end: topic/p, ..." (the first eight).
+  std::string DescribeNotAtEnd(const std::vector<std::string>& topics) const {
+    constexpr size_t kNamedMax = 8;
+    const size_t open = at_end_.size() - at_end_count_;
+    std::vector<std::string> named;
+    for (size_t t = 0; t < first_.size(); ++t) {
+      for (int p = 0; p < partitions_[t] && named.size() < kNamedMax; ++p) {
+        if (!at_end_[first_[t] + static_cast<size_t>(p)]) {
+          named.push_back(absl::StrCat(topics[t], "/", p));
+        }
+      }
+    }
+    return absl::StrCat(open, " of ", at_end_.size(),
+                        " partitions not at their end: ", absl::StrJoin(named, ", "),
+                        open > named.size() ? ", ..." : "");
+  }
+
+ private:
+  void Set(size_t t, int32_t p, bool at_end) {
+    if (t >= first_.size() || p < 0 || p >= partitions_[t]) return;
+    std::vector<bool>::reference slot = at_end_[first_[t] + static_cast<size_t>(p)];
+    if (slot == at_end) return;
+    slot = at_end;
+    if (at_end) {
+      ++at_end_count_;
+    } else {
+      --at_end_count_;
+    }
+  }
+
+  std::vector<size_t> first_;
+  std::vector<int> partitions_;
+  std::vector<bool> at_end_;
+  size_t at_end_count_ = 0;
+};
+
+// The index of `m`'s topic in `topics`; topics.size() if it is none of them.
+size_t TopicIndex(const std::vector<std::string>& topics, const rd_kafka_message_t& m) {
+  if (topics.size() == 1) return 0;  // the common case: no name to compare
+  if (m.rkt == nullptr) return topics.size();
+  const char* name = rd_kafka_topic_name(m.rkt);
+  for (size_t t = 0; t < topics.size(); ++t) {
+    if (std::strcmp(topics[t].c_str(), name) == 0) return t;
+  }
+  return topics.size();
+}
+
+// A consumer of `options` assigned partitions 0 .. partitions[t] - 1 of
+// each options.topics[t], from their first offset.
+absl::StatusOr<KafkaHandle> AssignedReader(const ReadToEndOptions& options,
+                                           const std::vector<int>& partitions) {
+  kafka_internal::Settings settings = {
+      {"bootstrap.servers", options.brokers},
+      {"group.id", options.group_id},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "true"},
+      {"isolation.level", options.read_committed ? "read_committed" : "read_uncommitted"}};
+  settings.insert(settings.end(), options.settings.begin(), options.settings.end());
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_CONSUMER, settings));
+  rd_kafka_poll_set_consumer(rk.get());
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(0);
+  for (size_t t = 0; t < options.topics.size(); ++t) {
+    for (int p = 0; p < partitions[t]; ++p) {
+      rd_kafka_topic_partition_list_add(list, options.topics[t].c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+    }
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+  LOYALTY_RETURN_IF_ERROR(FromKafka(err, "assigning the partitions"));
+  return rk;
+}
+
+}  // namespace
+
+absl::StatusOr<ReadToEndStats> ReadToEnd(const ReadToEndOptions& options,
+                                         const std::function<void(const rd_kafka_message_t&)>& fn) {
+  const std::string what =
+      absl::StrCat("reading ", absl::StrJoin(options.topics, ", "), " from ", options.brokers);
+  if (options.brokers.empty() || options.topics.empty() || options.partitions < 0 ||
+      options.timeout_ms <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": brokers and topics are required, partitions >= 0 and timeout_ms > 0"));
+  }
+  std::vector<int> partitions;
+  EndSet ends;
+  for (const std::string& topic : options.topics) {
+    int n = options.partitions;
+    if (n == 0) {
+      LOYALTY_ASSIGN_OR_RETURN(n, PartitionCount(options.brokers, topic, options.timeout_ms));
+    }
+    partitions.push_back(n);
+    ends.AddTopic(n);
+  }
+  absl::StatusOr<KafkaHandle> rk = AssignedReader(options, partitions);
+  if (!rk.ok()) {
+    return absl::Status(rk.status().code(), absl::StrCat(what, ": ", rk.status().message()));
+  }
+
+  ReadToEndStats stats;
+  Clock::time_point first_record;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
+  absl::Status status;
+  while (!ends.all_at_end()) {
+    if (Clock::now() > deadline) {
+      status = absl::DeadlineExceededError(absl::StrCat(
+          what, ": after ", options.timeout_ms, " ms, ", ends.DescribeNotAtEnd(options.topics)));
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk->get(), 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ends.Record(TopicIndex(options.topics, *m), m->partition);
+      if (stats.records++ == 0) first_record = Clock::now();
+      fn(*m);
+    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ends.Eof(TopicIndex(options.topics, *m), m->partition);
+    } else {
+      status = absl::UnavailableError(
+          absl::StrCat(what, ": ", m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "",
+                       m->rkt != nullptr ? absl::StrCat("/", m->partition, ": ") : "",
+                       rd_kafka_message_errstr(m)));
+    }
+    rd_kafka_message_destroy(m);
+    if (!status.ok()) break;
+  }
+  if (status.ok() && stats.records > 0) {
+    stats.seconds = std::chrono::duration<double>(Clock::now() - first_record).count();
+  }
+  rd_kafka_consumer_close(rk->get());
+  LOYALTY_RETURN_IF_ERROR(status);
+  return stats;
+}
+
+}  // namespace loyalty
