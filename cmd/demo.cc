@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "connectors/kafka/client.h"
 #include "connectors/kafka/embedded.h"
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
@@ -427,78 +428,23 @@ struct OutputCounts {
   std::map<std::string, int64_t> dlq;             // reason header -> count
 };
 
-// Calls `fn` for every record of `topics` (all partitions, from the start to
-// the end as of now), through one consumer without a group.
-absl::Status ReadTopics(const std::string& brokers, const std::vector<std::string>& topics,
-                        int partitions, const std::function<void(const rd_kafka_message_t*)>& fn) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [name, value] :
-       std::vector<std::pair<const char*, const char*>>{{"bootstrap.servers", brokers.c_str()},
-                                                        {"group.id", "loyalty-demo-reader"},
-                                                        {"enable.auto.commit", "false"},
-                                                        {"enable.partition.eof", "true"},
-                                                        {"isolation.level", "read_committed"}}) {
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InternalError(absl::StrCat("reader setting ", name, ": ", err));
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::UnavailableError(absl::StrCat("reader: ", err));
-  }
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t* all = rd_kafka_topic_partition_list_new(partitions);
-  for (const std::string& topic : topics) {
-    for (int p = 0; p < partitions; ++p) {
-      rd_kafka_topic_partition_list_add(all, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-  }
-  const int ends = all->cnt;
-  rd_kafka_error_t* assign_error = rd_kafka_incremental_assign(rk, all);
-  rd_kafka_topic_partition_list_destroy(all);
-  absl::Status status;
-  if (assign_error != nullptr) {
-    status = absl::UnavailableError(
-        absl::StrCat("reading the outputs: ", rd_kafka_error_string(assign_error)));
-    rd_kafka_error_destroy(assign_error);
-  }
-  int at_end = 0;
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (status.ok() && at_end < ends) {
-    if (Clock::now() > deadline) {
-      status = absl::DeadlineExceededError("reading the output topics");
-      break;
-    }
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
-    if (m == nullptr) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end++;
-    } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = absl::UnavailableError(
-          absl::StrCat("reading the output topics: ", rd_kafka_message_errstr(m)));
-    } else {
-      fn(m);
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_destroy(rk);
-  return status;
-}
-
 absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topics& topics,
                                          int partitions) {
   OutputCounts c;
   for (const std::string& topic : topics.outputs()) c.records[topic] = 0;
   Outcome outcome;
+  ReadToEndOptions reader;
+  reader.brokers = brokers;
+  reader.topics = topics.outputs();
+  reader.partitions = partitions;
+  reader.group_id = "loyalty-demo-reader";
+  reader.timeout_ms = 30'000;
   LOYALTY_RETURN_IF_ERROR(
-      ReadTopics(brokers, topics.outputs(), partitions, [&](const rd_kafka_message_t* m) {
-        const std::string topic = rd_kafka_topic_name(m->rkt);
+      ReadToEnd(reader, [&](const rd_kafka_message_t& m) {
+        const std::string topic = rd_kafka_topic_name(m.rkt);
         c.records[topic]++;
         if (topic == topics.outcomes) {
-          if (!outcome.ParseFromArray(m->payload, static_cast<int>(m->len))) {
+          if (!outcome.ParseFromArray(m.payload, static_cast<int>(m.len))) {
             c.outcome_status["(not an Outcome)"]++;
             return;
           }
@@ -523,14 +469,14 @@ absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topic
           const void* value = nullptr;
           size_t size = 0;
           std::string reason = "?";
-          if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          if (rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
               rd_kafka_header_get_last(headers, "loyalty.reason", &value, &size) ==
                   RD_KAFKA_RESP_ERR_NO_ERROR) {
             reason.assign(static_cast<const char*>(value), size);
           }
           c.dlq[reason]++;
         }
-      }));
+      }).status());
   return c;
 }
 
