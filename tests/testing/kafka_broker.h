@@ -34,8 +34,9 @@ class KafkaBroker {
   std::string dir_;
 };
 
-// Reads every record of every partition of `topic` up to its current end:
-// partition -> values (and keys, when `keys` is given).
+// Reads every record of every partition of `topic` up to its end
+// (read_committed; ReadToEnd of connectors/kafka/client.h, within its default
+// 60 s): partition -> values (and keys, when `keys` is given).
 absl::StatusOr<std::map<int, std::vector<std::string>>> ReadTopic(
     const std::string& brokers, const std::string& topic,
     std::map<int, std::vector<std::string>>* keys = nullptr);
