@@ -152,21 +152,35 @@ absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std
   return ProduceResult{producer->produced(), MonoSeconds() - start};
 }
 
+absl::StatusOr<ProduceResult> RawConsume(const std::string& brokers, const std::string& topic) {
+  // The reader of the demo and the tests, with this measurement's settings:
+  // a group of its own and fetches that wait at most 100 ms for data.
+  ReadToEndOptions options;
+  options.brokers = brokers;
+  options.topics = {topic};
+  options.group_id = absl::StrCat("bench-raw-", WallMs());
+  options.timeout_ms = 600'000;
+  options.settings = {{"auto.offset.reset", "earliest"}, {"fetch.wait.max.ms", "100"}};
+  LOYALTY_ASSIGN_OR_RETURN(ReadToEndStats read,
+                           ReadToEnd(options, [](const rd_kafka_message_t&) {}));
+  return ProduceResult{read.records, read.seconds};
+}
+
 namespace {
 
-absl::StatusOr<KafkaHandle> AssignedConsumer(const std::string& brokers, const std::string& topic,
-                                             const std::string& group, bool eof,
-                                             const std::string& fetch_wait_ms) {
+// A read_committed consumer of every partition of `topic` from its start,
+// without end-of-partition events, whose fetches wait at most 5 ms for data.
+absl::StatusOr<KafkaHandle> ProbeConsumer(const std::string& brokers, const std::string& topic,
+                                          const std::string& group) {
   LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, 30'000));
-  LOYALTY_ASSIGN_OR_RETURN(
-      KafkaHandle rk,
-      NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers},
-                                    {"group.id", group},
-                                    {"enable.auto.commit", "false"},
-                                    {"isolation.level", "read_committed"},
-                                    {"auto.offset.reset", "earliest"},
-                                    {"enable.partition.eof", eof ? "true" : "false"},
-                                    {"fetch.wait.max.ms", fetch_wait_ms}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
+                           NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers},
+                                                         {"group.id", group},
+                                                         {"enable.auto.commit", "false"},
+                                                         {"isolation.level", "read_committed"},
+                                                         {"auto.offset.reset", "earliest"},
+                                                         {"enable.partition.eof", "false"},
+                                                         {"fetch.wait.max.ms", "5"}}));
   rd_kafka_poll_set_consumer(rk.get());
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
@@ -180,39 +194,6 @@ absl::StatusOr<KafkaHandle> AssignedConsumer(const std::string& brokers, const s
 
 }  // namespace
 
-absl::StatusOr<ProduceResult> RawConsume(const std::string& brokers, const std::string& topic) {
-  LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, 30'000));
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           AssignedConsumer(brokers, topic, absl::StrCat("bench-raw-", WallMs()),
-                                            /*eof=*/true, "100"));
-  int at_end = 0;
-  int64_t records = 0;
-  double first = 0;
-  std::vector<bool> done(static_cast<size_t>(partitions), false);
-  const double deadline = MonoSeconds() + 600;
-  while (at_end < partitions) {
-    if (MonoSeconds() > deadline) return absl::DeadlineExceededError("raw consume: 600 s");
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
-    if (m == nullptr) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (!done[static_cast<size_t>(m->partition)]) {
-        done[static_cast<size_t>(m->partition)] = true;
-        ++at_end;
-      }
-    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (records++ == 0) first = MonoSeconds();
-    } else {
-      absl::Status s = FromKafka(m->err, "raw consume");
-      rd_kafka_message_destroy(m);
-      return s;
-    }
-    rd_kafka_message_destroy(m);
-  }
-  const double seconds = MonoSeconds() - first;
-  rd_kafka_consumer_close(rk.get());
-  return ProduceResult{records, seconds};
-}
-
 struct OutputProbe::Impl {
   KafkaHandle rk;
 };
@@ -222,8 +203,7 @@ absl::StatusOr<std::unique_ptr<OutputProbe>> OutputProbe::Start(const std::strin
   auto probe = std::unique_ptr<OutputProbe>(new OutputProbe());
   probe->impl_ = std::make_unique<Impl>();
   LOYALTY_ASSIGN_OR_RETURN(probe->impl_->rk,
-                           AssignedConsumer(brokers, topic, absl::StrCat("bench-probe-", WallMs()),
-                                            /*eof=*/false, "5"));
+                           ProbeConsumer(brokers, topic, absl::StrCat("bench-probe-", WallMs())));
   probe->thread_ = std::thread([p = probe.get()] { p->Loop(); });
   return probe;
 }

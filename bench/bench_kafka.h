@@ -64,8 +64,9 @@ absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std
                                            const std::atomic<bool>& stop,
                                            std::atomic<int64_t>* produced = nullptr);
 
-// Reads every partition of `topic` from the beginning to its end offset
-// (read_committed), touching nothing but the message: records/s.
+// Reads every partition of `topic` from the beginning to its end
+// (read_committed; ReadToEnd of connectors/kafka/client.h), touching nothing
+// but the message: records, and seconds from the first record to the end.
 absl::StatusOr<ProduceResult> RawConsume(const std::string& brokers, const std::string& topic);
 
 // A read_committed consumer of all partitions of an output topic on its own
