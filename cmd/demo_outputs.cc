@@ -33,7 +33,7 @@ absl::StatusOr<OutputCounts> ReadOutputs(const std::string& brokers, const Topic
             return;
           }
           for (const auto& change : outcome.tier_changes()) c.tier_changes[change.cause()]++;
-          if (outcome.reason() == "MATURED") {
+          if (outcome.reason() == Outcome::Reason_Name(Outcome::MATURED)) {
             c.matured++;
             return;
           }

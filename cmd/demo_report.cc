@@ -52,8 +52,8 @@ absl::StatusOr<StoreContents> ReadStores(const std::string& data_dir) {
   StoreContents contents;
   LOYALTY_ASSIGN_OR_RETURN(auto opened, OpenDataDir(data_dir));
   for (auto& [partition, store] : opened) {
-    LOYALTY_RETURN_IF_ERROR(
-        store->ForEachMember([&](const loyalty::v1::MemberRecord& rec) -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(ForEachCheckedMember(
+        store.get(), [&](const loyalty::v1::MemberRecord& rec) -> absl::Status {
           contents.members.push_back(rec.state());
           return absl::OkStatus();
         }));
