@@ -186,8 +186,6 @@ int ReportCommand(const loyalty::Flags& flags, const std::vector<std::string>& a
   return std::cout ? 0 : Fail(1, "cannot write the report to stdout");
 }
 
-}  // namespace
-
 // create-topics, produce, tick: the commands that talk to Kafka.
 int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
   const std::string& command = args[0];
@@ -264,6 +262,86 @@ int ExplainDrawCommand(const loyalty::Flags& flags) {
   return 0;
 }
 
+// balance and history: one member, found in whichever store holds it.
+int MemberCommand(const loyalty::Flags& flags, const std::string& command,
+                  const std::string& member_id, Stores& stores) {
+  auto found = FindMember(stores, member_id, flags.Get("program-id"));
+  if (!found.ok()) return Fail(1, std::string(found.status().message()));
+  auto [store, program] = *found;
+  const loyalty::MemberRef member{loyalty::ProgramId(program), loyalty::MemberId(member_id)};
+  if (command == "balance") {
+    loyalty::v1::MemberRecord rec;
+    auto found_record = loyalty::GetCheckedMember(store, member, &rec);
+    if (!found_record.ok()) return Fail(1, std::string(found_record.status().message()));
+    if (!*found_record) return Fail(1, "member vanished while reading");
+    std::cout << loyalty::ToJson(rec.state()) << "\n";
+    return 0;
+  }
+  // The journal is in sequence order, not by member: a scan of it.
+  absl::Status s = store->ForEachEntryOf(member, [](const loyalty::v1::LedgerEntry& e) {
+    std::cout << loyalty::ToJson(e) << "\n";
+    return absl::OkStatus();
+  });
+  return s.ok() ? 0 : Fail(1, std::string(s.message()));
+}
+
+int DumpCommand(Stores& stores) {
+  for (auto& store : stores.open) {
+    absl::Status s =
+        loyalty::ForEachCheckedMember(store.get(), [](const loyalty::v1::MemberRecord& rec) {
+          std::cout << loyalty::ToJson(rec.state()) << "\n";
+          return absl::OkStatus();
+        });
+    if (!s.ok()) return Fail(1, std::string(s.message()));
+  }
+  return 0;
+}
+
+int VerifyCommand(Stores& stores) {
+  int64_t problems = 0;
+  for (auto& store : stores.open) {
+    auto report = loyalty::VerifyStore(store.get());
+    if (!report.ok()) return Fail(1, std::string(report.status().message()));
+    for (const std::string& p : report->problems) std::cout << "MISMATCH " << p << "\n";
+    if (report->problems_total > static_cast<int64_t>(report->problems.size())) {
+      std::cout << "... and " << report->problems_total - report->problems.size() << " more\n";
+    }
+    std::cerr << "verify: " << store->path() << ": " << report->members << " members, "
+              << report->entries << " ledger entries, "
+              << (report->ok() ? "OK" : absl::StrCat(report->problems_total, " problems")) << "\n";
+    problems += report->problems_total;
+  }
+  if (problems > 0) {
+    std::cout << "verify FAILED: " << problems << " problems\n";
+    return 1;
+  }
+  std::cout << "verify OK\n";
+  return 0;
+}
+
+// balance, history, dump and verify: the commands that read the stores.
+int StoreCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
+  const std::string& command = args[0];
+  auto data_dir = flags.Require("data-dir");
+  if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
+  if (flags.Has("program")) {
+    auto programs = loyalty::LoadPrograms(flags.Get("program"));
+    if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
+  }
+  const bool needs_member = command == "balance" || command == "history";
+  if (args.size() != (needs_member ? 2u : 1u)) {
+    return Fail(2, needs_member ? absl::StrCat(command, " takes one MEMBER")
+                                : absl::StrCat(command, " takes no arguments"));
+  }
+  auto stores = OpenAll(*data_dir);
+  if (!stores.ok()) return Fail(1, std::string(stores.status().message()));
+  if (needs_member) return MemberCommand(flags, command, args[1], *stores);
+  if (command == "dump") return DumpCommand(*stores);
+  return VerifyCommand(*stores);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   auto flags = loyalty::Flags::Parse(
       argc, argv, 1,
@@ -288,71 +366,5 @@ int main(int argc, char** argv) {
   if (commands.count(command) == 0) {
     return Fail(2, absl::StrCat("unknown command \"", command, "\" (see --help)"));
   }
-  auto data_dir = flags->Require("data-dir");
-  if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
-  if (flags->Has("program")) {
-    auto programs = loyalty::LoadPrograms(flags->Get("program"));
-    if (!programs.ok()) return Fail(1, std::string(programs.status().message()));
-  }
-  const bool needs_member = command == "balance" || command == "history";
-  if (args.size() != (needs_member ? 2u : 1u)) {
-    return Fail(2, needs_member ? absl::StrCat(command, " takes one MEMBER")
-                                : absl::StrCat(command, " takes no arguments"));
-  }
-  auto stores = OpenAll(*data_dir);
-  if (!stores.ok()) return Fail(1, std::string(stores.status().message()));
-
-  if (needs_member) {
-    auto found = FindMember(*stores, args[1], flags->Get("program-id"));
-    if (!found.ok()) return Fail(1, std::string(found.status().message()));
-    auto [store, program] = *found;
-    const loyalty::MemberRef member{loyalty::ProgramId(program), loyalty::MemberId(args[1])};
-    if (command == "balance") {
-      loyalty::v1::MemberRecord rec;
-      auto found_record = loyalty::GetCheckedMember(store, member, &rec);
-      if (!found_record.ok()) return Fail(1, std::string(found_record.status().message()));
-      if (!*found_record) return Fail(1, "member vanished while reading");
-      std::cout << loyalty::ToJson(rec.state()) << "\n";
-      return 0;
-    }
-    // The journal is in sequence order, not by member: a scan of it.
-    absl::Status s = store->ForEachEntryOf(member, [](const loyalty::v1::LedgerEntry& e) {
-      std::cout << loyalty::ToJson(e) << "\n";
-      return absl::OkStatus();
-    });
-    return s.ok() ? 0 : Fail(1, std::string(s.message()));
-  }
-
-  if (command == "dump") {
-    for (auto& store : stores->open) {
-      absl::Status s =
-          loyalty::ForEachCheckedMember(store.get(), [](const loyalty::v1::MemberRecord& rec) {
-            std::cout << loyalty::ToJson(rec.state()) << "\n";
-            return absl::OkStatus();
-          });
-      if (!s.ok()) return Fail(1, std::string(s.message()));
-    }
-    return 0;
-  }
-
-  // verify
-  int64_t problems = 0;
-  for (auto& store : stores->open) {
-    auto report = loyalty::VerifyStore(store.get());
-    if (!report.ok()) return Fail(1, std::string(report.status().message()));
-    for (const std::string& p : report->problems) std::cout << "MISMATCH " << p << "\n";
-    if (report->problems_total > static_cast<int64_t>(report->problems.size())) {
-      std::cout << "... and " << report->problems_total - report->problems.size() << " more\n";
-    }
-    std::cerr << "verify: " << store->path() << ": " << report->members << " members, "
-              << report->entries << " ledger entries, "
-              << (report->ok() ? "OK" : absl::StrCat(report->problems_total, " problems")) << "\n";
-    problems += report->problems_total;
-  }
-  if (problems > 0) {
-    std::cout << "verify FAILED: " << problems << " problems\n";
-    return 1;
-  }
-  std::cout << "verify OK\n";
-  return 0;
+  return StoreCommand(*flags, args);
 }

@@ -11,12 +11,13 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "connectors/kafka/embedded.h"
-#include "connectors/kafka/engine.h"
 #include "cmd/demo.h"
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
 #include "connectors/file/replay.h"
+#include "connectors/kafka/embedded.h"
+#include "connectors/kafka/engine.h"
+#include "engine/base/status.h"
 #include "engine/program/program.h"
 
 namespace {
@@ -183,15 +184,92 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
+// The engine's options from the flags of `loyaltyd run`; InvalidArgument
+// names the flag.
+absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags& flags,
+                                                            const std::string& brokers,
+                                                            const std::string& data_dir,
+                                                            int64_t workers, int64_t batch,
+                                                            const Common& common) {
+  loyalty::KafkaEngine::Options options;
+  options.brokers = brokers;
+  options.data_dir = data_dir;
+  options.group_id = flags.Get("group", options.group_id);
+  options.topics = loyalty::TopicsFromFlags(flags);
+  const std::string outputs = flags.Get("outputs", "outcomes,balances,dlq");
+  options.outputs_enabled = outputs != "none" && outputs != "off";
+  if (options.outputs_enabled && outputs != "on") {
+    LOYALTY_ASSIGN_OR_RETURN(options.outputs, loyalty::OutputSet::Parse(outputs));
+  }
+  LOYALTY_ASSIGN_OR_RETURN(int64_t interval, flags.GetIntIn("commit-interval-ms",
+                                                            options.commit_interval_ms, 0, 60'000));
+  options.commit_interval_ms = static_cast<int>(interval);
+  LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
+                           flags.GetIntIn("batch-wait-ms", options.batch_wait_ms, 0, 10'000));
+  options.batch_wait_ms = static_cast<int>(batch_wait);
+  options.transactional_id_prefix = flags.Get("transactional-id-prefix");
+  options.workers = static_cast<int>(workers);
+  options.batch_records_max = batch;
+  options.sync_writes = common.sync_writes;
+  options.instance_id = flags.Get("instance-id");
+  LOYALTY_ASSIGN_OR_RETURN(int64_t session,
+                           flags.GetInt("session-timeout-ms", options.session_timeout_ms));
+  options.session_timeout_ms = static_cast<int>(session);
+  LOYALTY_RETURN_IF_ERROR(loyalty::MemoryBudgetsFromFlags(flags, &options));
+  return options;
+}
+
+// Runs the engine until SIGTERM or SIGINT, with a progress line on stderr if
+// `show_progress`.
+absl::Status RunUntilSignal(loyalty::KafkaEngine* engine, bool show_progress) {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::atomic<bool> done{false};
+  std::thread progress([&] {
+    if (!show_progress) return;
+    while (!done.load()) {
+      std::fprintf(stderr, "\rrun: %lld records applied, %d partitions owned   ",
+                   static_cast<long long>(engine->records_applied()), engine->owned_partitions());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    std::fprintf(stderr, "\n");
+  });
+  absl::Status s = engine->Run(g_stop);
+  done.store(true);
+  progress.join();
+  std::fprintf(stderr, "run: stopped after %lld records\n",
+               static_cast<long long>(engine->records_applied()));
+  return s;
+}
+
 int Run(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(
-      argc, argv, 2,
-      {"brokers", "program", "data-dir", "group", "events-topic", "balances-topic", "ledger-topic",
-       "outcomes-topic", "dlq-topic", "outputs", "commit-interval-ms", "batch-wait-ms",
-       "transactional-id-prefix",
-       "workers", "batch-size", "durability", "instance-id", "session-timeout-ms",
-       "members-cached", "block-cache-mb", "memtable-mb", "quiet", "help"},
-      {"quiet", "help"});
+  auto flags = loyalty::Flags::Parse(argc, argv, 2,
+                                     {"brokers",
+                                      "program",
+                                      "data-dir",
+                                      "group",
+                                      "events-topic",
+                                      "balances-topic",
+                                      "ledger-topic",
+                                      "outcomes-topic",
+                                      "dlq-topic",
+                                      "outputs",
+                                      "commit-interval-ms",
+                                      "batch-wait-ms",
+                                      "transactional-id-prefix",
+                                      "workers",
+                                      "batch-size",
+                                      "durability",
+                                      "instance-id",
+                                      "session-timeout-ms",
+                                      "members-cached",
+                                      "block-cache-mb",
+                                      "memtable-mb",
+                                      "quiet",
+                                      "help"},
+                                     {"quiet", "help"});
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -214,57 +292,11 @@ int Run(int argc, char** argv) {
   if (*workers < 1 || *workers > 256) return Fail(2, "--workers must be in [1, 256]");
   Common common;
   if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
-  loyalty::KafkaEngine::Options options;
-  options.brokers = *brokers;
-  options.data_dir = *data_dir;
-  options.group_id = flags->Get("group", options.group_id);
-  options.topics = loyalty::TopicsFromFlags(*flags);
-  const std::string outputs = flags->Get("outputs", "outcomes,balances,dlq");
-  options.outputs_enabled = outputs != "none" && outputs != "off";
-  if (options.outputs_enabled && outputs != "on") {
-    auto set = loyalty::OutputSet::Parse(outputs);
-    if (!set.ok()) return Fail(2, std::string(set.status().message()));
-    options.outputs = *set;
-  }
-  auto interval = flags->GetIntIn("commit-interval-ms", options.commit_interval_ms, 0, 60'000);
-  if (!interval.ok()) return Fail(2, std::string(interval.status().message()));
-  options.commit_interval_ms = static_cast<int>(*interval);
-  auto batch_wait = flags->GetIntIn("batch-wait-ms", options.batch_wait_ms, 0, 10'000);
-  if (!batch_wait.ok()) return Fail(2, std::string(batch_wait.status().message()));
-  options.batch_wait_ms = static_cast<int>(*batch_wait);
-  options.transactional_id_prefix = flags->Get("transactional-id-prefix");
-  options.workers = static_cast<int>(*workers);
-  options.batch_records_max = *batch;
-  options.sync_writes = common.sync_writes;
-  options.instance_id = flags->Get("instance-id");
-  auto session = flags->GetInt("session-timeout-ms", options.session_timeout_ms);
-  if (!session.ok()) return Fail(2, std::string(session.status().message()));
-  options.session_timeout_ms = static_cast<int>(*session);
-  if (absl::Status s = loyalty::MemoryBudgetsFromFlags(*flags, &options); !s.ok()) {
-    return Fail(2, std::string(s.message()));
-  }
-  auto engine = loyalty::KafkaEngine::Create(&common.programs, options);
+  auto options = EngineOptions(*flags, *brokers, *data_dir, *workers, *batch, common);
+  if (!options.ok()) return Fail(2, std::string(options.status().message()));
+  auto engine = loyalty::KafkaEngine::Create(&common.programs, *options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  std::atomic<bool> done{false};
-  std::thread progress([&] {
-    if (flags->Has("quiet") || !isatty(STDERR_FILENO)) return;
-    while (!done.load()) {
-      std::fprintf(stderr, "\rrun: %lld records applied, %d partitions owned   ",
-                   static_cast<long long>((*engine)->records_applied()),
-                   (*engine)->owned_partitions());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    std::fprintf(stderr, "\n");
-  });
-  absl::Status s = (*engine)->Run(g_stop);
-  done.store(true);
-  progress.join();
-  std::fprintf(stderr, "run: stopped after %lld records\n",
-               static_cast<long long>((*engine)->records_applied()));
+  absl::Status s = RunUntilSignal(engine->get(), !flags->Has("quiet") && isatty(STDERR_FILENO));
   if (!s.ok()) return Fail(1, std::string(s.message()));
   return 0;
 }
