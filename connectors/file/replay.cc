@@ -132,6 +132,24 @@ class OutputFile {
   std::string buffer_;
 };
 
+// Reads up to lines->size() lines, stopping at `lines_max` lines in all
+// (*lines_read counts them); *more becomes false at the end of the file or
+// of lines_max. Returns how many it read.
+size_t ReadLines(JsonlReader* reader, int64_t lines_max, std::vector<JsonlReader::Line>* lines,
+                 int64_t* lines_read, bool* more) {
+  size_t n = 0;
+  while (n < lines->size() && *lines_read < lines_max) {
+    if (!reader->Next(&(*lines)[n])) {
+      *more = false;
+      return n;
+    }
+    ++n;
+    ++*lines_read;
+  }
+  if (*lines_read >= lines_max) *more = false;
+  return n;
+}
+
 }  // namespace
 
 absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOptions& options) {
@@ -183,16 +201,7 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   BatchOutputs outputs;
   bool more = true;
   while (more) {
-    size_t n = 0;
-    while (n < lines.size() && stats.lines < options.lines_max) {
-      if (!reader->Next(&lines[n])) {
-        more = false;
-        break;
-      }
-      ++n;
-      ++stats.lines;
-    }
-    if (stats.lines >= options.lines_max) more = false;
+    const size_t n = ReadLines(reader.get(), options.lines_max, &lines, &stats.lines, &more);
     LOYALTY_RETURN_IF_ERROR(reader->status());
     if (n == 0) break;
     records.clear();
