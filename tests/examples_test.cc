@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "connectors/file/replay.h"
 #include "engine/audit/audit.h"
 #include "engine/base/status.h"
 #include "engine/base/time.h"
-#include "connectors/file/replay.h"
 #include "engine/program/program.h"
 #include "engine/store/store.h"
 #include "google/protobuf/util/json_util.h"
@@ -165,6 +165,154 @@ void TallyStore(const std::string& partition_dir, Tally* t) {
   EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
 }
 
+// How often `key` was counted; 0 if never.
+int64_t Count(const std::map<std::string, int64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? int64_t{0} : it->second;
+}
+
+struct ReplayRun {
+  std::string how;
+  std::string digest;    // of the partition store
+  std::string outcomes;  // the outcome lines written
+};
+
+// The year replayed with batch sizes 1 and 500, and 7 stopped in the middle
+// (the store closed) then the whole file again with 500: the first part is
+// skipped, not redone. Three replays rather than four keep the test within
+// a minute in Debug and under ASan. The last run's store stays in `root`.
+std::vector<ReplayRun> ReplayThreeWays(const ProgramSet& programs, const std::string& root,
+                                 const testing::YearStream& stream) {
+  const std::string events = root + "/events.jsonl";
+  testing::WriteLines(events, stream.lines);
+  const int64_t lines = static_cast<int64_t>(stream.lines.size());
+  auto replay = [&](const std::string& dir, int64_t batch, int64_t lines_max) {
+    ReplayOptions o;
+    o.data_dir = dir;
+    o.events_path = events;
+    o.outcomes_path = dir + "/outcomes.jsonl";
+    o.batch_size = batch;
+    o.lines_max = lines_max;
+    auto stats = RunReplay(programs, o);
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return stats.ok() ? *stats : ReplayStats();
+  };
+  std::vector<std::pair<std::string, std::string>> dirs;  // (how, dir)
+  for (int64_t batch : {1, 500}) {
+    const std::string dir = root + "/batch-" + std::to_string(batch);
+    ReplayStats stats = replay(dir, batch, INT64_MAX);
+    EXPECT_EQ(stats.lines, lines);
+    EXPECT_EQ(stats.rejected, stream.bad_lines);
+    EXPECT_EQ(stats.duplicates, stream.duplicate_lines);
+    dirs.emplace_back("batch " + std::to_string(batch), dir);
+  }
+  const std::string dir = root + "/batch-7-restart";
+  const int64_t part = lines / 2 + 13;
+  ReplayStats first = replay(dir, 7, part);
+  EXPECT_EQ(first.lines, part);
+  ReplayStats second = replay(dir, 500, INT64_MAX);
+  EXPECT_EQ(second.skipped, part);
+  EXPECT_EQ(first.rejected + second.rejected, stream.bad_lines);
+  dirs.emplace_back("batch 7 with a restart", dir);
+  std::vector<ReplayRun> runs;
+  for (const auto& [how, d] : dirs) {
+    runs.push_back(
+        {how, testing::HashPartitionStore(PartitionDir(d, 0)), ReadFile(d + "/outcomes.jsonl")});
+  }
+  return runs;
+}
+
+// What every programme does in a year: purchases earn, redemptions and
+// refunds happen, and the common refusals are seen.
+void ExpectCommonRulesFired(const loyalty::v1::Program& p, const Tally& t,
+                            const testing::YearStream& stream, const testing::YearOptions& g) {
+  EXPECT_GT(t.members, g.members / 2);
+  EXPECT_GT(stream.purchases, g.events / 3);
+  EXPECT_EQ(Count(t.by_status_reason, "DUPLICATE/"), stream.duplicate_lines);
+  EXPECT_GT(Count(t.entries, "EARN"), stream.purchases / 2);
+  EXPECT_GT(Count(t.entries, "REDEEM"), 0);
+  EXPECT_GT(Count(t.entries, "CLAWBACK"), 0);
+  EXPECT_GT(Count(t.entries, "ADJUST"), 0);
+  EXPECT_GT(Count(t.by_status_reason, "IGNORED/UNKNOWN_ORDER"), 0);
+  EXPECT_GT(Count(t.by_status_reason, "IGNORED/NO_RULE"), 0);
+  EXPECT_GT(Count(t.by_status_reason, "REJECTED/UNKNOWN_REWARD"), 0);
+  EXPECT_GT(Count(t.by_status_reason, "REJECTED/INSUFFICIENT_POINTS"), 0);
+  EXPECT_GT(t.members_with_nps, 0);
+  if (!p.engagement_rules().empty()) {
+    EXPECT_GT(Count(t.entries, "ENGAGE"), 0);
+  }
+  if (std::any_of(p.engagement_rules().begin(), p.engagement_rules().end(),
+                  [](const auto& r) { return r.max_per_local_day() > 0; })) {
+    EXPECT_GT(Count(t.by_status_reason, "IGNORED/DAILY_CAP"), 0);
+  }
+  if (std::any_of(p.rewards().begin(), p.rewards().end(),
+                  [](const auto& r) { return r.cost_points() == 0; })) {
+    EXPECT_GT(Count(t.by_status_reason, "REJECTED/NOT_REDEEMABLE"), 0);
+  }
+  if (std::any_of(p.rewards().begin(), p.rewards().end(),
+                  [](const auto& r) { return !r.min_tier_id().empty(); })) {
+    EXPECT_GT(Count(t.by_status_reason, "REJECTED/TIER_TOO_LOW"), 0);
+  }
+  if (p.pending_days() > 0) {
+    EXPECT_GT(Count(t.entries, "RELEASE"), 0);
+  }
+  if (p.expiration().mode() == loyalty::v1::Expiration::FIXED_DAYS) {
+    EXPECT_GT(Count(t.entries, "EXPIRE"), 0);
+  }
+}
+
+// The rules of this programme: tiers, plans, punch cards, promotions, random
+// rewards, the first-purchase reward and partners each fired.
+void ExpectProgramRulesFired(const loyalty::v1::Program& p, const Tally& t,
+                             const testing::YearStream& stream, const testing::YearOptions& g) {
+  if (p.tiers_size() > 1) {
+    // Up to the top tier during the year; down again when the windows
+    // empty after it (the closing ticks run through the next year).
+    EXPECT_GT(Count(t.tier_causes, "QUALIFIED"), 0);
+    EXPECT_TRUE(t.tiers_reached.count(p.tiers(p.tiers_size() - 1).tier_id()))
+        << "nobody qualified for the top tier";
+    EXPECT_GT(Count(t.tier_causes, "GRACE_ENDED"), 0);
+  }
+  if (!p.paid_plans().empty()) {
+    EXPECT_GT(Count(t.tier_causes, "PLAN_STARTED"), 0);
+    EXPECT_GT(Count(t.tier_causes, "PLAN_ENDED"), 0);
+  }
+  for (const auto& card : p.punch_cards()) {
+    EXPECT_GT(Count(t.issued, "PUNCH_CARD:" + card.card_id()), 0) << card.card_id();
+  }
+  if (!p.punch_cards().empty()) {
+    EXPECT_GT(t.members_with_stamps, 0);
+  }
+  EXPECT_GT(stream.promotion_purchases, 0);
+  for (const auto& promo : p.promotions()) {
+    if (!promo.reward_id().empty()) {
+      EXPECT_GT(Count(t.issued, "PROMOTION:" + promo.promotion_id()), 0) << promo.promotion_id();
+    }
+  }
+  for (const auto& rule : p.random_rewards()) {
+    if (!rule.reward_id().empty()) {
+      EXPECT_GT(Count(t.issued, "RANDOM:" + rule.rule_id()), 0) << rule.rule_id();
+    }
+    if (rule.bonus_points() > 0) {
+      EXPECT_GT(Count(t.bonus_rules, rule.rule_id()), 0) << rule.rule_id();
+    }
+  }
+  if (!p.first_purchase_reward_id().empty()) {
+    // Once per member who ever bought.
+    EXPECT_EQ(Count(t.issued, "FIRST_PURCHASE:"), t.members_with_first_purchase);
+  }
+  int64_t partner_earns = 0;
+  for (const auto& [partner, n] : t.partner_earns) {
+    EXPECT_TRUE(std::count(g.partner_ids.begin(), g.partner_ids.end(), partner)) << partner;
+    partner_earns += n;
+  }
+  EXPECT_LE(partner_earns, stream.partner_purchases);
+  if (!g.partner_ids.empty()) {
+    EXPECT_GT(stream.partner_purchases, 0);
+    EXPECT_GT(partner_earns, 0);
+  }
+}
+
 class ExamplesTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExamplesTest, AYearReplaysIdenticallyAndFiresEveryRule) {
@@ -195,145 +343,20 @@ TEST_P(ExamplesTest, AYearReplaysIdenticallyAndFiresEveryRule) {
     ASSERT_EQ(again.lines, stream.lines);
   }
   const std::string root = testing::MakeTempDir("examples-" + program_id);
-  const std::string events = root + "/events.jsonl";
-  testing::WriteLines(events, stream.lines);
-  const int64_t lines = static_cast<int64_t>(stream.lines.size());
 
-  auto replay = [&](const std::string& dir, int64_t batch, int64_t lines_max) {
-    ReplayOptions o;
-    o.data_dir = dir;
-    o.events_path = events;
-    o.outcomes_path = dir + "/outcomes.jsonl";
-    o.batch_size = batch;
-    o.lines_max = lines_max;
-    auto stats = RunReplay(programs, o);
-    EXPECT_TRUE(stats.ok()) << stats.status();
-    return stats.ok() ? *stats : ReplayStats();
-  };
-
-  struct Run {
-    std::string how;
-    std::string dir;
-    std::string digest;
-  };
-  std::vector<Run> runs;
-  // Batch sizes 1 and 500, and 7 stopped in the middle (the store closed)
-  // then the whole file again with 500: the first part is skipped, not
-  // redone. Three replays rather than four keep the test within a minute in
-  // Debug and under ASan.
-  for (int64_t batch : {1, 500}) {
-    const std::string dir = root + "/batch-" + std::to_string(batch);
-    ReplayStats stats = replay(dir, batch, INT64_MAX);
-    EXPECT_EQ(stats.lines, lines);
-    EXPECT_EQ(stats.rejected, stream.bad_lines);
-    EXPECT_EQ(stats.duplicates, stream.duplicate_lines);
-    runs.push_back({"batch " + std::to_string(batch), dir, ""});
-  }
-  {
-    const std::string dir = root + "/batch-7-restart";
-    const int64_t part = lines / 2 + 13;
-    ReplayStats first = replay(dir, 7, part);
-    EXPECT_EQ(first.lines, part);
-    ReplayStats second = replay(dir, 500, INT64_MAX);
-    EXPECT_EQ(second.skipped, part);
-    EXPECT_EQ(first.rejected + second.rejected, stream.bad_lines);
-    runs.push_back({"batch 7 with a restart", dir, ""});
-  }
-  for (Run& r : runs) r.digest = testing::HashPartitionStore(PartitionDir(r.dir, 0));
-  const std::string outcomes0 = ReadFile(runs[0].dir + "/outcomes.jsonl");
-  for (const Run& r : runs) {
+  const std::vector<ReplayRun> runs = ReplayThreeWays(programs, root, stream);
+  for (const ReplayRun& r : runs) {
     EXPECT_EQ(r.digest, runs[0].digest) << r.how << " differs from " << runs[0].how;
-    EXPECT_TRUE(ReadFile(r.dir + "/outcomes.jsonl") == outcomes0)
+    EXPECT_TRUE(r.outcomes == runs[0].outcomes)
         << r.how << ": outcome lines differ from " << runs[0].how;
   }
 
   // The programme's rules fired.
   Tally t;
-  TallyOutcomes(runs[0].dir + "/outcomes.jsonl", &t);
-  TallyStore(PartitionDir(runs.back().dir, 0), &t);
-  auto count = [](const std::map<std::string, int64_t>& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? int64_t{0} : it->second;
-  };
-  EXPECT_GT(t.members, g.members / 2);
-  EXPECT_GT(stream.purchases, g.events / 3);
-  EXPECT_EQ(count(t.by_status_reason, "DUPLICATE/"), stream.duplicate_lines);
-  EXPECT_GT(count(t.entries, "EARN"), stream.purchases / 2);
-  EXPECT_GT(count(t.entries, "REDEEM"), 0);
-  EXPECT_GT(count(t.entries, "CLAWBACK"), 0);
-  EXPECT_GT(count(t.entries, "ADJUST"), 0);
-  EXPECT_GT(count(t.by_status_reason, "IGNORED/UNKNOWN_ORDER"), 0);
-  EXPECT_GT(count(t.by_status_reason, "IGNORED/NO_RULE"), 0);
-  EXPECT_GT(count(t.by_status_reason, "REJECTED/UNKNOWN_REWARD"), 0);
-  EXPECT_GT(count(t.by_status_reason, "REJECTED/INSUFFICIENT_POINTS"), 0);
-  EXPECT_GT(t.members_with_nps, 0);
-  if (!p.engagement_rules().empty()) {
-    EXPECT_GT(count(t.entries, "ENGAGE"), 0);
-  }
-  if (std::any_of(p.engagement_rules().begin(), p.engagement_rules().end(),
-                  [](const auto& r) { return r.max_per_local_day() > 0; })) {
-    EXPECT_GT(count(t.by_status_reason, "IGNORED/DAILY_CAP"), 0);
-  }
-  if (std::any_of(p.rewards().begin(), p.rewards().end(),
-                  [](const auto& r) { return r.cost_points() == 0; })) {
-    EXPECT_GT(count(t.by_status_reason, "REJECTED/NOT_REDEEMABLE"), 0);
-  }
-  if (std::any_of(p.rewards().begin(), p.rewards().end(),
-                  [](const auto& r) { return !r.min_tier_id().empty(); })) {
-    EXPECT_GT(count(t.by_status_reason, "REJECTED/TIER_TOO_LOW"), 0);
-  }
-  if (p.pending_days() > 0) {
-    EXPECT_GT(count(t.entries, "RELEASE"), 0);
-  }
-  if (p.expiration().mode() == loyalty::v1::Expiration::FIXED_DAYS) {
-    EXPECT_GT(count(t.entries, "EXPIRE"), 0);
-  }
-  if (p.tiers_size() > 1) {
-    // Up to the top tier during the year; down again when the windows
-    // empty after it (the closing ticks run through the next year).
-    EXPECT_GT(count(t.tier_causes, "QUALIFIED"), 0);
-    EXPECT_TRUE(t.tiers_reached.count(p.tiers(p.tiers_size() - 1).tier_id()))
-        << "nobody qualified for the top tier";
-    EXPECT_GT(count(t.tier_causes, "GRACE_ENDED"), 0);
-  }
-  if (!p.paid_plans().empty()) {
-    EXPECT_GT(count(t.tier_causes, "PLAN_STARTED"), 0);
-    EXPECT_GT(count(t.tier_causes, "PLAN_ENDED"), 0);
-  }
-  for (const auto& card : p.punch_cards()) {
-    EXPECT_GT(count(t.issued, "PUNCH_CARD:" + card.card_id()), 0) << card.card_id();
-  }
-  if (!p.punch_cards().empty()) {
-    EXPECT_GT(t.members_with_stamps, 0);
-  }
-  EXPECT_GT(stream.promotion_purchases, 0);
-  for (const auto& promo : p.promotions()) {
-    if (!promo.reward_id().empty()) {
-      EXPECT_GT(count(t.issued, "PROMOTION:" + promo.promotion_id()), 0) << promo.promotion_id();
-    }
-  }
-  for (const auto& rule : p.random_rewards()) {
-    if (!rule.reward_id().empty()) {
-      EXPECT_GT(count(t.issued, "RANDOM:" + rule.rule_id()), 0) << rule.rule_id();
-    }
-    if (rule.bonus_points() > 0) {
-      EXPECT_GT(count(t.bonus_rules, rule.rule_id()), 0) << rule.rule_id();
-    }
-  }
-  if (!p.first_purchase_reward_id().empty()) {
-    // Once per member who ever bought.
-    EXPECT_EQ(count(t.issued, "FIRST_PURCHASE:"), t.members_with_first_purchase);
-  }
-  int64_t partner_earns = 0;
-  for (const auto& [partner, n] : t.partner_earns) {
-    EXPECT_TRUE(std::count(g.partner_ids.begin(), g.partner_ids.end(), partner)) << partner;
-    partner_earns += n;
-  }
-  EXPECT_LE(partner_earns, stream.partner_purchases);
-  if (!g.partner_ids.empty()) {
-    EXPECT_GT(stream.partner_purchases, 0);
-    EXPECT_GT(partner_earns, 0);
-  }
+  TallyOutcomes(root + "/batch-1/outcomes.jsonl", &t);
+  TallyStore(PartitionDir(root + "/batch-7-restart", 0), &t);
+  ExpectCommonRulesFired(p, t, stream, g);
+  ExpectProgramRulesFired(p, t, stream, g);
   if (!HasFailure()) std::filesystem::remove_all(root);
 }
 
@@ -433,14 +456,15 @@ class WorkedExamples {
   // "TYPE points effective_at [partner|rule]" of each ledger entry.
   std::vector<std::string> History(const std::string& program, const std::string& member) {
     std::vector<std::string> out;
-    auto st = store_->ForEachEntryOf(MemberRef{ProgramId(program), MemberId(member)}, [&](const LedgerEntry& e) {
-      std::string s = LedgerEntry::Type_Name(e.type()) + " " + std::to_string(e.points()) + " " +
-                      Rfc3339(e.effective_at());
-      if (!e.partner_id().empty()) s += " " + e.partner_id();
-      if (!e.rule_id().empty()) s += " " + e.rule_id();
-      out.push_back(s);
-      return absl::OkStatus();
-    });
+    auto st = store_->ForEachEntryOf(
+        MemberRef{ProgramId(program), MemberId(member)}, [&](const LedgerEntry& e) {
+          std::string s = LedgerEntry::Type_Name(e.type()) + " " + std::to_string(e.points()) +
+                          " " + Rfc3339(e.effective_at());
+          if (!e.partner_id().empty()) s += " " + e.partner_id();
+          if (!e.rule_id().empty()) s += " " + e.rule_id();
+          out.push_back(s);
+          return absl::OkStatus();
+        });
     EXPECT_TRUE(st.ok()) << st;
     return out;
   }
@@ -493,7 +517,8 @@ TEST(WorkedExamplesTest, Cafe) {
   const auto h = w.History("cafe", "alice");
   // Every point of March 2026 shares one lot (same expiry): one EXPIRE.
   EXPECT_TRUE(Has(h, "EXPIRE -49 2027-03-31T22:00:00Z"));
-  EXPECT_EQ(std::count_if(h.begin(), h.end(), [](const std::string& e) { return e.rfind("EXPIRE", 0) == 0; }),
+  EXPECT_EQ(std::count_if(h.begin(), h.end(),
+                          [](const std::string& e) { return e.rfind("EXPIRE", 0) == 0; }),
             1);
 }
 
