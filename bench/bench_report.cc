@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/base/text.h"
+#include "engine/report/svg_chart.h"
 
 namespace loyalty::bench {
 
@@ -478,137 +481,58 @@ std::string RenderMarkdown(const Results& r) {
 
 namespace {
 
-struct Series {
-  std::string name;
-  std::vector<double> y;  // one point per x step (second)
-  bool dashed = false;
-};
-
-// A polyline chart of `series` (one point per second) in an SVG, with the
-// legend to the right of the plot. Series of thousands of points are drawn
-// at most one vertex per pixel column (the mean of the points in it).
-std::string LineChart(const std::string& title, const std::vector<Series>& series,
-                      const std::string& x_label, const std::string& y_label) {
-  constexpr double plot_w = 720, legend_w = 260, h = 320, left = 70, bottom = 40, top = 30;
-  constexpr double right = left + plot_w - 80;  // the plot's right edge
-  double y_max = 1;
-  size_t x_max = 1;
-  for (const auto& s : series) {
-    for (double y : s.y) y_max = std::max(y_max, y);
-    x_max = std::max(x_max, s.y.size());
-  }
+// Records committed per second in every catch-up run: the engine's (both
+// durabilities) and the null pipeline's, dashed.
+std::string CatchUpChart(const Results& r) {
   static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                   "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
-  std::string svg = absl::StrFormat(
-      "<h2>%s</h2><svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
-      "font-family='sans-serif' font-size='12'>"
-      "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#000'/>"
-      "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#000'/>"
-      "<text x='%.0f' y='%.0f'>%s</text><text x='5' y='%.0f'>%s</text>",
-      title, plot_w + legend_w, h, left, h - bottom, right, h - bottom, left, top, left, h - bottom,
-      left + 200, h - 8, x_label, top - 12, y_label);
-  // Gridlines and labels at quarters of each axis.
-  for (int q = 0; q <= 4; ++q) {
-    const double y = h - bottom - (h - bottom - top) * q / 4.0;
-    const double x = left + (right - left) * q / 4.0;
-    absl::StrAppend(&svg,
-                    absl::StrFormat("<line x1='%.0f' y1='%.1f' x2='%.0f' y2='%.1f' stroke='#ddd'/>"
-                                    "<text x='5' y='%.1f'>%s</text>"
-                                    "<text x='%.1f' y='%.0f' text-anchor='middle'>%.0f</text>",
-                                    left, y, right, y, y + 4, Rate(y_max * q / 4.0).c_str(), x,
-                                    h - bottom + 15, static_cast<double>(x_max) * q / 4.0));
+  std::vector<svg::Series> series;
+  auto add = [&](const std::string& name, const CatchUpRun& run, bool dashed) {
+    svg::Series s{name, kColors[series.size() % std::size(kColors)], {}, dashed};
+    for (double per_s : run.per_second) s.values.push_back(std::llround(per_s));
+    series.push_back(std::move(s));
+  };
+  for (size_t i = 0; i < r.catch_up.size(); ++i) {
+    add(absl::StrCat("engine, process, run ", i + 1), r.catch_up[i], false);
   }
-  const double columns = right - left;
-  for (size_t i = 0; i < series.size(); ++i) {
-    const std::vector<double>& ys = series[i].y;
-    // Points per pixel column: 1 up to `columns` seconds, more beyond.
-    const size_t step = std::max<size_t>(
-        1, static_cast<size_t>(std::ceil(static_cast<double>(ys.size()) / columns)));
-    std::string points;
-    for (size_t x = 0; x < ys.size(); x += step) {
-      double sum = 0;
-      const size_t end = std::min(ys.size(), x + step);
-      for (size_t k = x; k < end; ++k) sum += ys[k];
-      const double y = sum / static_cast<double>(end - x);
-      const double px = left + columns * static_cast<double>(x) / static_cast<double>(x_max);
-      const double py = h - bottom - (h - bottom - top) * y / y_max;
-      absl::StrAppend(&points, absl::StrFormat("%.1f,%.1f ", px, py));
-    }
-    const char* color = kColors[i % (sizeof(kColors) / sizeof(kColors[0]))];
-    const char* dash = series[i].dashed ? " stroke-dasharray='6,3'" : "";
-    const double ly = top + 16 * static_cast<double>(i);
-    absl::StrAppend(
-        &svg, absl::StrFormat("<polyline fill='none' stroke='%s'%s points='%s'/>"
-                              "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='%s'%s/>"
-                              "<text x='%.0f' y='%.0f' fill='%s'>%s</text>",
-                              color, dash, points, right + 20, ly - 4, right + 45, ly - 4, color,
-                              dash, right + 50, ly, color, series[i].name));
+  for (size_t i = 0; i < r.catch_up_machine.size(); ++i) {
+    add(absl::StrCat("engine, machine, run ", i + 1), r.catch_up_machine[i], false);
   }
-  return svg + "</svg>";
+  for (size_t i = 0; i < r.null_catch_up.size(); ++i) {
+    add(absl::StrCat("null pipeline, run ", i + 1), r.null_catch_up[i], true);
+  }
+  return svg::LineChart("Catch-up: records committed per second", series,
+                        "seconds since the first commit", {0, " records/s"});
 }
 
-// Grouped bars: p50, p99, p99.9 per latency run.
-std::string LatencyBars(const std::vector<LatencyRun>& runs) {
-  if (runs.empty()) return "";
-  constexpr double h = 320, bottom = 90, top = 30, left = 60, group = 90, bar = 22;
-  const double w = left + group * static_cast<double>(runs.size()) + 20;
-  double y_max = 1;
-  for (const auto& l : runs) y_max = std::max(y_max, l.p999_ms);
-  std::string svg = absl::StrFormat(
-      "<h2>Latency percentiles by offered rate (ms)</h2><svg "
-      "xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif' "
-      "font-size='11'><line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#000'/>"
-      "<text x='5' y='%.0f'>%.0f ms</text>"
-      "<text x='%.0f' y='15' fill='#2ca02c'>p50</text><text x='%.0f' y='15' "
-      "fill='#ff7f0e'>p99</text><text x='%.0f' y='15' fill='#d62728'>p99.9</text>",
-      w, h, left, h - bottom, w - 10, h - bottom, top + 5, y_max, left, left + 40, left + 80);
-  static const char* kColors[] = {"#2ca02c", "#ff7f0e", "#d62728"};
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const double values[] = {runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms};
-    const double x0 = left + 10 + group * static_cast<double>(i);
-    for (int k = 0; k < 3; ++k) {
-      const double bh = (h - bottom - top) * values[k] / y_max;
-      absl::StrAppend(
-          &svg, absl::StrFormat("<rect x='%.1f' y='%.1f' width='%.0f' height='%.1f' "
-                                "fill='%s'><title>%.1f ms</title></rect>",
-                                x0 + bar * k, h - bottom - bh, bar - 2, bh, kColors[k], values[k]));
-    }
-    absl::StrAppend(&svg, absl::StrFormat("<text x='%.0f' y='%.0f' transform='rotate(30 %.0f "
-                                          "%.0f)'>%s @ %s</text>",
-                                          x0, h - bottom + 14, x0, h - bottom + 14, runs[i].who,
-                                          Rate(runs[i].offered_per_s)));
+// p50, p99 and p99.9 of every latency run (the engine's, then the peers'),
+// in tenths of a millisecond.
+std::string LatencyChart(const Results& r) {
+  std::vector<LatencyRun> runs = r.latency;
+  runs.insert(runs.end(), r.latency_machine.begin(), r.latency_machine.end());
+  for (const auto& p : r.peers) {
+    if (p.latency) runs.push_back(*p.latency);
   }
-  return svg + "</svg>";
+  std::vector<std::string> labels;
+  svg::Series p50{"p50", "#2ca02c", {}}, p99{"p99", "#ff7f0e", {}}, p999{"p99.9", "#d62728", {}};
+  for (const auto& l : runs) {
+    labels.push_back(absl::StrCat(l.who, " @ ", Rate(l.offered_per_s)));
+    p50.values.push_back(std::llround(l.p50_ms * 10));
+    p99.values.push_back(std::llround(l.p99_ms * 10));
+    p999.values.push_back(std::llround(l.p999_ms * 10));
+  }
+  return svg::BarChart("Latency percentiles by offered rate (ms)", labels, {p50, p99, p999},
+                       {1, " ms"});
 }
-
 
 }  // namespace
 
 std::string RenderHtml(const Results& r) {
-  std::vector<Series> series;
-  for (size_t i = 0; i < r.catch_up.size(); ++i) {
-    series.push_back({absl::StrCat("engine, process, run ", i + 1), r.catch_up[i].per_second});
-  }
-  for (size_t i = 0; i < r.catch_up_machine.size(); ++i) {
-    series.push_back(
-        {absl::StrCat("engine, machine, run ", i + 1), r.catch_up_machine[i].per_second});
-  }
-  for (size_t i = 0; i < r.null_catch_up.size(); ++i) {
-    series.push_back(
-        {absl::StrCat("null pipeline, run ", i + 1), r.null_catch_up[i].per_second, true});
-  }
-  std::vector<LatencyRun> all = r.latency;
-  all.insert(all.end(), r.latency_machine.begin(), r.latency_machine.end());
-  for (const auto& p : r.peers) {
-    if (p.latency) all.push_back(*p.latency);
-  }
   return absl::StrCat(
       "<!doctype html><html><head><meta charset='utf-8'><title>loyalty-bench</title>"
-      "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}"
-      "</style></head><body><h1>loyalty-bench</h1>",
-      LineChart("Catch-up: records committed per second", series, "seconds since the first commit",
-                "records/s"),
-      LatencyBars(all), "<h2>Summary</h2><pre>", HtmlEscape(RenderMarkdown(r)),
+      "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}\n",
+      svg::kChartCss, "</style></head><body><h1>loyalty-bench</h1>\n", CatchUpChart(r),
+      LatencyChart(r), "<h2>Summary</h2><pre>", HtmlEscape(RenderMarkdown(r)),
       "</pre></body></html>\n");
 }
 

@@ -3,7 +3,7 @@
 // a Markdown summary (with the issue 11 targets met or missed, and by how
 // much), and a self-contained HTML page with SVG charts (throughput per
 // second over every catch-up run, the null pipeline's too; latency
-// percentiles per offered rate).
+// percentiles per offered rate), drawn by engine/report/svg_chart.h.
 #ifndef LOYALTY_BENCH_BENCH_REPORT_H_
 #define LOYALTY_BENCH_BENCH_REPORT_H_
 
