@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/apply/apply.h"
 #include "engine/base/status.h"
 #include "engine/store/store.h"
 #include "loyalty/v1/ledger.pb.h"
@@ -50,19 +51,16 @@ class Accumulator {
   UnixNanos latest_ns() const { return latest_ns_; }
   void SeeTick(UnixNanos tick_ns) { latest_ns_ = std::max(latest_ns_, tick_ns); }
 
-  absl::Status AddMember(const MemberRecord& rec) {
+  // REQUIRES: CheckMemberRecord(rec) is OK (its timestamps are valid).
+  void AddMember(const MemberRecord& rec) {
     const MemberState& st = rec.state();
     latest_ns_ = std::max(latest_ns_, rec.clock_ns());
     Add(&out_.members, 1);
     if (st.purchase_count() >= 1) Add(&out_.members_with_purchase, 1);
     if (st.purchase_count() >= 2) Add(&out_.repeat_purchase.numerator, 1);
     if (st.has_last_purchase_at()) {
-      auto last = TimestampToNanos(st.last_purchase_at());
-      if (!last.ok()) {
-        return absl::DataLossError(absl::StrCat(st.program_id(), "/", st.member_id(),
-                                                ": last_purchase_at: ", last.status().message()));
-      }
-      purchase_dates_.push_back({*last, st.purchase_count() >= 1});
+      purchase_dates_.push_back(
+          {CheckedNanos(st.last_purchase_at(), "last_purchase_at"), st.purchase_count() >= 1});
     }
     Add(&out_.spend_minor, st.spend_minor());
     if (st.has_last_nps_score()) {
@@ -97,7 +95,6 @@ class Accumulator {
       Add(&liability_points_[month], lot.remaining_points());
       Add(&out_.lot_points, lot.remaining_points());
     }
-    return absl::OkStatus();
   }
 
   // Every ledger entry of the program, each member's in sequence order (the
@@ -282,7 +279,9 @@ absl::StatusOr<Accumulators> MakeAccumulators(const ProgramSet& programs,
 
 // Adds one partition's tick times, members and ledger entries to the
 // accumulators, and counts them in *progress. `one_program`: members of
-// programs without an accumulator are skipped rather than an error.
+// programs without an accumulator are skipped rather than an error. Each
+// member record added is checked first (CheckMemberRecord): DataLoss,
+// naming the partition, for one that breaks its invariants.
 absl::Status ReadPartition(PartitionStore* store, bool one_program, Accumulators* accumulators,
                            ReportProgress* progress) {
   for (auto& [id, acc] : *accumulators) {
@@ -298,8 +297,14 @@ absl::Status ReadPartition(PartitionStore* store, bool one_program, Accumulators
           absl::StrCat(store->path(), ": members of program \"", st.program_id(),
                        "\", which is not among the loaded programs"));
     }
+    // Checked after it is read, as the partition does before applying and
+    // `verify` on every record: no figure comes from a broken record.
+    if (absl::Status check = CheckMemberRecord(rec); !check.ok()) {
+      return absl::DataLossError(absl::StrCat(store->path(), ": ", check.message()));
+    }
     progress->members++;
-    return it->second.AddMember(rec);
+    it->second.AddMember(rec);
+    return absl::OkStatus();
   });
   LOYALTY_RETURN_IF_ERROR(scan);
   // The journal once: every member's entries in order.

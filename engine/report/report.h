@@ -159,8 +159,11 @@ struct ReportOptions {
 // report of each program of `programs` (or of options.program_id only).
 // Errors: NotFound for a missing data dir, a dir without partition stores or
 // an unknown options.program_id; FailedPrecondition for members of a program
-// that is not loaded; OutOfRange if a sum overflows int64; store errors as
-// the store returns them.
+// that is not loaded; DataLoss for a member record that breaks its
+// invariants (CheckMemberRecord of engine/apply/apply.h, run on every record
+// reported; the message names the partition) or a ledger entry with a bad
+// timestamp; OutOfRange if a sum overflows int64; store errors as the store
+// returns them.
 absl::StatusOr<KpiReport> BuildReport(const std::string& data_dir, const ProgramSet& programs,
                                       const ReportOptions& options);
 
