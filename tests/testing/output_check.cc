@@ -1,11 +1,14 @@
 #include "tests/testing/output_check.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <regex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 #include "engine/store/journal.h"
 #include "loyalty/v1/ledger.pb.h"
 
@@ -110,124 +113,162 @@ absl::StatusOr<std::vector<Record>> ReadWithKcat(const std::string& brokers,
   return out;
 }
 
-}  // namespace
+// CheckOutputs' checks, one method per kind of record; problems are kept
+// (the first 20) rather than returned, so that one run shows them all.
+class Checker {
+ public:
+  explicit Checker(const Topics& topics) : topics_(topics) {}
 
-absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topics& topics) {
-  OutputCheck c;
-  auto problem = [&c](std::string p) {
-    if (c.problems.size() < 20) c.problems.push_back(std::move(p));
-  };
-  std::map<int, std::vector<int64_t>> seqs;  // partition -> seqs of outcomes, balances, DLQ
-  // Per member in order, (outcome seq, entry bytes): the entries inside the
-  // outcomes, and the records of the ledger topic.
-  std::map<std::string, std::vector<std::pair<int64_t, std::string>>> entries, ledger;
-  for (const std::string& topic : topics.outputs()) {
-    const bool values = topic == topics.outcomes || topic == topics.ledger;
+  absl::Status ReadTopic(const std::string& brokers, const std::string& topic) {
+    const bool values = topic == topics_.outcomes || topic == topics_.ledger;
     auto records = ReadWithKcat(brokers, topic, values);
     if (!records.ok()) return records.status();
-    c.records[topic] = static_cast<int64_t>(records->size());
+    c_.records[topic] = static_cast<int64_t>(records->size());
     std::map<int, int64_t> last_in_partition;  // seqs rise with the offset
     for (const Record& r : *records) {
       const std::string where = absl::StrCat(topic, "/", r.partition, "@", r.offset);
       int64_t seq = 0;
       auto seq_header = HeaderAt(r.headers, 0, "loyalty.seq");
       if (!seq_header.has_value() || !absl::SimpleAtoi(*seq_header, &seq)) {
-        problem(absl::StrCat(where, ": no loyalty.seq header first: ", r.headers));
+        Problem(absl::StrCat(where, ": no loyalty.seq header first: ", r.headers));
         continue;
       }
-      if (topic == topics.ledger) {
-        ledger[r.key].emplace_back(seq, r.value);
+      if (topic == topics_.ledger) {
+        ledger_[r.key].emplace_back(seq, r.value);
         continue;
       }
-      seqs[r.partition].push_back(seq);
+      seqs_[r.partition].push_back(seq);
       int64_t& last = last_in_partition[r.partition];
-      if (seq <= last) problem(absl::StrCat(where, ": seq ", seq, " after ", last));
+      if (seq <= last) Problem(absl::StrCat(where, ": seq ", seq, " after ", last));
       last = seq;
-      if (topic == topics.outcomes) {
-        loyalty::v1::Outcome outcome;
-        if (!outcome.ParseFromString(r.value)) {
-          problem(absl::StrCat(where, ": the value is not an Outcome"));
-          continue;
-        }
-        std::vector<absl::string_view> views;
-        if (!OutcomeEntries(r.value, &views).ok()) {
-          problem(absl::StrCat(where, ": unreadable entries"));
-          continue;
-        }
-        for (int i = 0; i < outcome.entries_size(); ++i) {
-          const auto& e = outcome.entries(i);
-          int64_t& last_entry = c.last_entry[r.key];
-          if (e.seq() != last_entry + 1) {
-            problem(absl::StrCat(where, ": ", r.key, " ledger entry ", e.seq(), " after ",
-                                 last_entry, e.seq() <= last_entry ? " (twice)" : " (missing)"));
-          }
-          if (absl::StrCat(e.program_id(), "/", e.member_id()) != r.key) {
-            problem(absl::StrCat(where, ": an entry of ", e.member_id(), " under ", r.key));
-          }
-          last_entry = e.seq();
-          c.entries++;
-          entries[r.key].emplace_back(seq, std::string(views[static_cast<size_t>(i)]));
-        }
+      if (topic == topics_.outcomes) CheckOutcome(r, seq, where);
+      if (topic == topics_.balances) CheckBalance(r, where);
+      if (topic == topics_.dlq) CheckDlq(r, where);
+    }
+    return absl::OkStatus();
+  }
+
+  OutputCheck Finish() {
+    CheckLedgerTopic();
+    CheckSeqs();
+    return std::move(c_);
+  }
+
+ private:
+  void Problem(std::string p) {
+    if (c_.problems.size() < 20) c_.problems.push_back(std::move(p));
+  }
+
+  // Each member's ledger entries, inside its outcomes, rise by exactly 1.
+  void CheckOutcome(const Record& r, int64_t seq, const std::string& where) {
+    loyalty::v1::Outcome outcome;
+    if (!outcome.ParseFromString(r.value)) {
+      Problem(absl::StrCat(where, ": the value is not an Outcome"));
+      return;
+    }
+    std::vector<absl::string_view> views;
+    if (!OutcomeEntries(r.value, &views).ok()) {
+      Problem(absl::StrCat(where, ": unreadable entries"));
+      return;
+    }
+    for (int i = 0; i < outcome.entries_size(); ++i) {
+      const auto& e = outcome.entries(i);
+      int64_t& last_entry = c_.last_entry[r.key];
+      if (e.seq() != last_entry + 1) {
+        Problem(absl::StrCat(where, ": ", r.key, " ledger entry ", e.seq(), " after ", last_entry,
+                             e.seq() <= last_entry ? " (twice)" : " (missing)"));
       }
-      if (topic == topics.balances) {
-        int64_t version = 0;
-        auto v = HeaderAt(r.headers, 1, "loyalty.version");
-        if (!v.has_value() || !absl::SimpleAtoi(*v, &version)) {
-          problem(absl::StrCat(where, ": no loyalty.version header"));
-          continue;
-        }
-        auto [it, inserted] = c.last_version.emplace(r.key, version);
-        const int64_t expected = inserted ? 1 : it->second + 1;
-        if (version != expected) {
-          problem(absl::StrCat(where, ": ", r.key, " version ", version, " after ",
-                               inserted ? 0 : it->second));
-        }
-        it->second = version;
+      if (absl::StrCat(e.program_id(), "/", e.member_id()) != r.key) {
+        Problem(absl::StrCat(where, ": an entry of ", e.member_id(), " under ", r.key));
       }
-      if (topic == topics.dlq) {
-        auto reason = HeaderAt(r.headers, 1, "loyalty.reason");
-        if (!reason.has_value()) {
-          problem(absl::StrCat(where, ": no loyalty.reason header"));
-        } else {
-          c.dlq_by_reason[*reason]++;
-        }
-        for (const char* h : {",loyalty.source.topic=", ",loyalty.source.partition=",
-                              ",loyalty.source.offset=", ",loyalty.engine.version="}) {
-          if (r.headers.find(h) == std::string::npos) {
-            problem(absl::StrCat(where, ": no ", h + 1, " header"));
-          }
-        }
+      last_entry = e.seq();
+      c_.entries++;
+      entries_[r.key].emplace_back(seq, std::string(views[static_cast<size_t>(i)]));
+    }
+  }
+
+  // Each member's balance versions rise by exactly 1 from 1.
+  void CheckBalance(const Record& r, const std::string& where) {
+    int64_t version = 0;
+    auto v = HeaderAt(r.headers, 1, "loyalty.version");
+    if (!v.has_value() || !absl::SimpleAtoi(*v, &version)) {
+      Problem(absl::StrCat(where, ": no loyalty.version header"));
+      return;
+    }
+    auto [it, inserted] = c_.last_version.emplace(r.key, version);
+    const int64_t expected = inserted ? 1 : it->second + 1;
+    if (version != expected) {
+      Problem(absl::StrCat(where, ": ", r.key, " version ", version, " after ",
+                           inserted ? 0 : it->second));
+    }
+    it->second = version;
+  }
+
+  // A DLQ record carries its reason and source headers.
+  void CheckDlq(const Record& r, const std::string& where) {
+    auto reason = HeaderAt(r.headers, 1, "loyalty.reason");
+    if (!reason.has_value()) {
+      Problem(absl::StrCat(where, ": no loyalty.reason header"));
+    } else {
+      c_.dlq_by_reason[*reason]++;
+    }
+    for (const char* h : {",loyalty.source.topic=", ",loyalty.source.partition=",
+                          ",loyalty.source.offset=", ",loyalty.engine.version="}) {
+      if (r.headers.find(h) == std::string::npos) {
+        Problem(absl::StrCat(where, ": no ", h + 1, " header"));
       }
     }
   }
+
   // The ledger topic (when published) holds exactly the outcomes' entries.
-  if (c.records[topics.ledger] > 0) {
-    for (const auto& [member, list] : entries) {
-      auto it = ledger.find(member);
-      if (it == ledger.end() || it->second != list) {
-        problem(absl::StrCat(topics.ledger, ": the records of ", member, " (",
-                             it == ledger.end() ? 0 : it->second.size(),
+  void CheckLedgerTopic() {
+    if (c_.records[topics_.ledger] == 0) return;
+    for (const auto& [member, list] : entries_) {
+      auto it = ledger_.find(member);
+      if (it == ledger_.end() || it->second != list) {
+        Problem(absl::StrCat(topics_.ledger, ": the records of ", member, " (",
+                             it == ledger_.end() ? 0 : it->second.size(),
                              ") are not the entries of its outcomes (", list.size(), ")"));
       }
     }
-    if (ledger.size() != entries.size()) {
-      problem(absl::StrCat(topics.ledger, ": records of ", ledger.size(), " members, entries of ",
-                           entries.size()));
+    if (ledger_.size() != entries_.size()) {
+      Problem(absl::StrCat(topics_.ledger, ": records of ", ledger_.size(), " members, entries of ",
+                           entries_.size()));
     }
   }
-  for (auto& [partition, list] : seqs) {
-    std::sort(list.begin(), list.end());
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (list[i] != static_cast<int64_t>(i) + 1) {
-        problem(absl::StrCat("partition ", partition, ": output seq ", list[i], " where ", i + 1,
-                             " was due (", i > 0 && list[i] == list[i - 1] ? "duplicate" : "gap",
-                             ")"));
-        break;
+
+  // Each partition's output seqs are 1..n without gaps or duplicates.
+  void CheckSeqs() {
+    for (auto& [partition, list] : seqs_) {
+      std::sort(list.begin(), list.end());
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i] != static_cast<int64_t>(i) + 1) {
+          Problem(absl::StrCat("partition ", partition, ": output seq ", list[i], " where ", i + 1,
+                               " was due (", i > 0 && list[i] == list[i - 1] ? "duplicate" : "gap",
+                               ")"));
+          break;
+        }
       }
+      c_.last_seq[partition] = list.empty() ? 0 : list.back();
     }
-    c.last_seq[partition] = list.empty() ? 0 : list.back();
   }
-  return c;
+
+  const Topics& topics_;
+  OutputCheck c_;
+  std::map<int, std::vector<int64_t>> seqs_;  // partition -> seqs of outcomes, balances, DLQ
+  // Per member in order, (outcome seq, entry bytes): the entries inside the
+  // outcomes, and the records of the ledger topic.
+  std::map<std::string, std::vector<std::pair<int64_t, std::string>>> entries_, ledger_;
+};
+
+}  // namespace
+
+absl::StatusOr<OutputCheck> CheckOutputs(const std::string& brokers, const Topics& topics) {
+  Checker checker(topics);
+  for (const std::string& topic : topics.outputs()) {
+    LOYALTY_RETURN_IF_ERROR(checker.ReadTopic(brokers, topic));
+  }
+  return checker.Finish();
 }
 
 }  // namespace loyalty::testing
