@@ -444,25 +444,7 @@ class Folder {
         e->body_case() == Event::BODY_NOT_SET || (!is_tick && e->member_id().empty())) {
       return "MISSING_FIELD";
     }
-    switch (e->body_case()) {
-      case Event::kPurchase:
-        if (e->purchase().order_id().empty()) return "MISSING_FIELD";
-        break;
-      case Event::kRefund:
-        if (e->refund().order_id().empty()) return "MISSING_FIELD";
-        break;
-      case Event::kAdjustment:
-        if (e->adjustment().reason().empty()) return "MISSING_FIELD";
-        break;
-      case Event::kMembership:
-        if (e->membership().plan_id().empty()) return "MISSING_FIELD";
-        break;
-      case Event::kTick:
-        if (!e->tick().has_now()) return "MISSING_FIELD";
-        break;
-      default:
-        break;
-    }
+    if (MissingBodyField(*e)) return "MISSING_FIELD";
 
     for (size_t i = 0; i < strings.size(); ++i) {
       if (strings[i].value->size() > strings[i].bytes_max) return "BAD_ID";
@@ -479,65 +461,95 @@ class Folder {
     if (!TimeInRange(e->occurred_at())) return "BAD_TIME";
     if (is_tick && !TimeInRange(e->tick().now())) return "BAD_TIME";
 
-    switch (e->body_case()) {
-      case Event::kPurchase: {
-        const auto& pu = e->purchase();
-        if (pu.amount_minor() <= 0 || pu.amount_minor() > kAmountMinorMax) {
-          return "BAD_AMOUNT";
-        }
-        if (pu.items_size() > 0) {
-          __int128 sum = 0;
-          for (const auto& item : pu.items()) {
-            if (item.quantity() < 1 || item.amount_minor() < 0) {
-              return "BAD_AMOUNT";
-            }
-            sum += item.amount_minor();
-          }
-          if (sum != pu.amount_minor()) return "BAD_AMOUNT";
-        }
-        break;
-      }
-      case Event::kEngagement:
-        if (e->engagement().action() == "nps" &&
-            (e->engagement().score() < 0 || e->engagement().score() > 10)) {
-          return "BAD_AMOUNT";
-        }
-        break;
-      case Event::kRedemption: {
-        const auto& r = e->redemption();
-        const bool has_reward = !r.reward_id().empty();
-        const bool has_points = r.points() != 0;
-        if (has_reward == has_points) return "BAD_AMOUNT";
-        if (has_points && (r.points() <= 0 || r.points() > kPointsPerEventMax)) {
-          return "BAD_AMOUNT";
-        }
-        break;
-      }
-      case Event::kRefund:
-        if (e->refund().amount_minor() <= 0 || e->refund().amount_minor() > kAmountMinorMax) {
-          return "BAD_AMOUNT";
-        }
-        break;
-      case Event::kAdjustment: {
-        const int64_t points = e->adjustment().points();
-        if (points == 0 || points > kPointsPerEventMax || points < -kPointsPerEventMax) {
-          return "BAD_AMOUNT";
-        }
-        break;
-      }
-      case Event::kMembership:
-        if (FindPlan(program, e->membership().plan_id()) == nullptr) {
-          return "BAD_AMOUNT";
-        }
-        break;
-      default:
-        break;
-    }
+    if (BadAmount(*e, program)) return "BAD_AMOUNT";
 
     if (e->body_case() == Event::kPurchase && e->purchase().currency() != program.currency()) {
       return "CURRENCY_MISMATCH";
     }
     return "";
+  }
+
+  // The field of its own each kind of event requires (SPEC §7 MISSING_FIELD).
+  static bool MissingBodyField(const Event& event) {
+    switch (event.body_case()) {
+      case Event::kPurchase:
+        if (event.purchase().order_id().empty()) return true;
+        break;
+      case Event::kRefund:
+        if (event.refund().order_id().empty()) return true;
+        break;
+      case Event::kAdjustment:
+        if (event.adjustment().reason().empty()) return true;
+        break;
+      case Event::kMembership:
+        if (event.membership().plan_id().empty()) return true;
+        break;
+      case Event::kTick:
+        if (!event.tick().has_now()) return true;
+        break;
+      default:
+        break;
+    }
+    return false;
+  }
+
+  // The amounts and references SPEC §7 BAD_AMOUNT checks.
+  static bool BadAmount(const Event& event, const Program& program) {
+    switch (event.body_case()) {
+      case Event::kPurchase: {
+        const auto& pu = event.purchase();
+        if (pu.amount_minor() <= 0 || pu.amount_minor() > kAmountMinorMax) {
+          return true;
+        }
+        if (pu.items_size() > 0) {
+          __int128 sum = 0;
+          for (const auto& item : pu.items()) {
+            if (item.quantity() < 1 || item.amount_minor() < 0) {
+              return true;
+            }
+            sum += item.amount_minor();
+          }
+          if (sum != pu.amount_minor()) return true;
+        }
+        break;
+      }
+      case Event::kEngagement:
+        if (event.engagement().action() == "nps" &&
+            (event.engagement().score() < 0 || event.engagement().score() > 10)) {
+          return true;
+        }
+        break;
+      case Event::kRedemption: {
+        const auto& r = event.redemption();
+        const bool has_reward = !r.reward_id().empty();
+        const bool has_points = r.points() != 0;
+        if (has_reward == has_points) return true;
+        if (has_points && (r.points() <= 0 || r.points() > kPointsPerEventMax)) {
+          return true;
+        }
+        break;
+      }
+      case Event::kRefund:
+        if (event.refund().amount_minor() <= 0 || event.refund().amount_minor() > kAmountMinorMax) {
+          return true;
+        }
+        break;
+      case Event::kAdjustment: {
+        const int64_t points = event.adjustment().points();
+        if (points == 0 || points > kPointsPerEventMax || points < -kPointsPerEventMax) {
+          return true;
+        }
+        break;
+      }
+      case Event::kMembership:
+        if (FindPlan(program, event.membership().plan_id()) == nullptr) {
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+    return false;
   }
 
   static const loyalty::v1::PaidPlan* FindPlan(const Program& program, const std::string& plan_id) {
@@ -745,8 +757,8 @@ class Folder {
   // points pay debt first (the lot may be left empty, and then disappears:
   // its id is used all the same). Writes the `type` entry naming the lot and
   // returns the lot's id.
-  int64_t Credit(const ProgramModel& p, MemberModel* m, const char* type, int64_t points,
-                 int64_t t, int64_t available_at_ns) {
+  int64_t Credit(const ProgramModel& p, MemberModel* m, const char* type, int64_t points, int64_t t,
+                 int64_t available_at_ns) {
     const bool pending = available_at_ns > t;
     const std::optional<int64_t> expires_at_ns = ExpiresAt(p, available_at_ns);
     Lot* lot = nullptr;
