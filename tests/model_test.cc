@@ -20,9 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "connectors/file/replay.h"
 #include "engine/audit/audit.h"
 #include "engine/base/time.h"
-#include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
@@ -204,6 +204,76 @@ struct Compared {
   int64_t members = 0;
 };
 
+using EngineMembers = std::map<std::pair<std::string, std::string>, loyalty::v1::MemberState>;
+
+// The engine's dump: the same JSON that `loyaltyctl dump` prints, parsed
+// back, so that the comparison covers the printed form too.
+EngineMembers EngineDump(const std::string& partition_dir) {
+  EngineMembers engine;
+  auto store = OpenPartitionReadOnly(partition_dir);
+  if (!store.ok()) {
+    ADD_FAILURE() << store.status();
+    return engine;
+  }
+  EXPECT_TRUE((*store)
+                  ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
+                    loyalty::v1::MemberState st;
+                    auto s = google::protobuf::util::JsonStringToMessage(ToJson(rec.state()), &st);
+                    if (!s.ok()) return absl::InternalError(std::string(s.message()));
+                    engine[{st.program_id(), st.member_id()}] = st;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  return engine;
+}
+
+// Expects every member of the model in the engine's dump with the same
+// state, and no other; returns how many were compared.
+int64_t ExpectSameMembers(const EngineMembers& engine, const model::RefResult& ref) {
+  int64_t compared = 0;
+  EXPECT_EQ(engine.size(), ref.members.size());
+  int64_t mismatched = 0;
+  for (const auto& [key, want] : ref.members) {
+    auto it = engine.find(key);
+    if (it == engine.end()) {
+      ADD_FAILURE() << "engine lacks member " << key.first << "/" << key.second;
+      continue;
+    }
+    const loyalty::v1::MemberState& got = it->second;
+    const std::map<std::string, int64_t> rewards(got.rewards_issued().begin(),
+                                                 got.rewards_issued().end());
+    const std::map<std::string, int64_t> stamps(got.stamps().begin(), got.stamps().end());
+    // Compared by hand: GCC 12 at -O2 warns (maybe-uninitialized) on
+    // comparing a conditionally built std::optional.
+    const bool same_nps =
+        got.has_last_nps_score() == want.last_nps_score.has_value() &&
+        (!got.has_last_nps_score() || got.last_nps_score() == *want.last_nps_score);
+    const bool same =
+        got.available_points() == want.available_points &&
+        got.pending_points() == want.pending_points && got.debt_points() == want.debt_points &&
+        got.lifetime_earned_points() == want.lifetime_earned_points &&
+        got.redeemed_points() == want.redeemed_points &&
+        got.expired_points() == want.expired_points &&
+        got.clawed_back_points() == want.clawed_back_points &&
+        got.adjusted_points() == want.adjusted_points &&
+        got.purchase_count() == want.purchase_count && got.spend_minor() == want.spend_minor &&
+        got.tier_id() == want.tier_id &&
+        Ns(got.has_tier_held_until(), got.tier_held_until()) == want.tier_held_until_ns &&
+        stamps == want.stamps && rewards == want.rewards_issued && same_nps &&
+        Ns(got.has_vip_until(), got.vip_until()) == want.vip_until_ns &&
+        Ns(got.has_first_purchase_at(), got.first_purchase_at()) == want.first_purchase_at_ns &&
+        Ns(got.has_last_purchase_at(), got.last_purchase_at()) == want.last_purchase_at_ns;
+    ++compared;
+    if (!same && ++mismatched <= 5) {
+      ADD_FAILURE() << "member " << key.first << "/" << key.second
+                    << " differs\n  engine: " << ToJson(got) << "\n  model: " << ModelText(want);
+    }
+  }
+  EXPECT_EQ(mismatched, 0) << "of " << compared << " members";
+  EXPECT_GT(compared, 0) << "nothing compared";
+  return compared;
+}
+
 // Writes `program_texts` and `lines` into `root`, replays them through the
 // engine (loyaltyd replay's path, with outcomes and DLQ files) and folds them
 // through the model; expects the same member states (as `loyaltyctl dump`
@@ -241,64 +311,7 @@ Compared ReplayAndCompare(const std::string& root, const std::vector<std::string
   c.ref = model::Fold(lines, protos);
   const model::RefResult& ref = c.ref;
 
-  // The engine's dump: the same JSON that `loyaltyctl dump` prints, parsed
-  // back, so that the comparison covers the printed form too.
-  auto store = OpenPartitionReadOnly(PartitionDir(o.data_dir, 0));
-  if (!store.ok()) {
-    ADD_FAILURE() << store.status();
-    return c;
-  }
-  std::map<std::pair<std::string, std::string>, loyalty::v1::MemberState> engine;
-  EXPECT_TRUE((*store)
-                  ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
-                    loyalty::v1::MemberState st;
-                    auto s = google::protobuf::util::JsonStringToMessage(ToJson(rec.state()), &st);
-                    if (!s.ok()) return absl::InternalError(std::string(s.message()));
-                    engine[{st.program_id(), st.member_id()}] = st;
-                    return absl::OkStatus();
-                  })
-                  .ok());
-
-  EXPECT_EQ(engine.size(), ref.members.size());
-  int64_t mismatched = 0;
-  for (const auto& [key, want] : ref.members) {
-    auto it = engine.find(key);
-    if (it == engine.end()) {
-      ADD_FAILURE() << "engine lacks member " << key.first << "/" << key.second;
-      continue;
-    }
-    const loyalty::v1::MemberState& got = it->second;
-    const std::map<std::string, int64_t> rewards(got.rewards_issued().begin(),
-                                                 got.rewards_issued().end());
-    const std::map<std::string, int64_t> stamps(got.stamps().begin(), got.stamps().end());
-    // Compared by hand: GCC 12 at -O2 warns (maybe-uninitialized) on
-    // comparing a conditionally built std::optional.
-    const bool same_nps =
-        got.has_last_nps_score() == want.last_nps_score.has_value() &&
-        (!got.has_last_nps_score() || got.last_nps_score() == *want.last_nps_score);
-    const bool same =
-        got.available_points() == want.available_points &&
-        got.pending_points() == want.pending_points && got.debt_points() == want.debt_points &&
-        got.lifetime_earned_points() == want.lifetime_earned_points &&
-        got.redeemed_points() == want.redeemed_points &&
-        got.expired_points() == want.expired_points &&
-        got.clawed_back_points() == want.clawed_back_points &&
-        got.adjusted_points() == want.adjusted_points &&
-        got.purchase_count() == want.purchase_count && got.spend_minor() == want.spend_minor &&
-        got.tier_id() == want.tier_id &&
-        Ns(got.has_tier_held_until(), got.tier_held_until()) == want.tier_held_until_ns &&
-        stamps == want.stamps && rewards == want.rewards_issued && same_nps &&
-        Ns(got.has_vip_until(), got.vip_until()) == want.vip_until_ns &&
-        Ns(got.has_first_purchase_at(), got.first_purchase_at()) == want.first_purchase_at_ns &&
-        Ns(got.has_last_purchase_at(), got.last_purchase_at()) == want.last_purchase_at_ns;
-    ++c.members;
-    if (!same && ++mismatched <= 5) {
-      ADD_FAILURE() << "member " << key.first << "/" << key.second
-                    << " differs\n  engine: " << ToJson(got) << "\n  model: " << ModelText(want);
-    }
-  }
-  EXPECT_EQ(mismatched, 0) << "of " << c.members << " members";
-  EXPECT_GT(c.members, 0) << "nothing compared";
+  c.members = ExpectSameMembers(EngineDump(PartitionDir(o.data_dir, 0)), ref);
 
   int64_t dlq = 0;
   for (const auto& [reason, n] : ref.dlq_by_reason) dlq += n;
@@ -341,9 +354,9 @@ TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
 
   // The stream exercised what it claims to.
   EXPECT_EQ(ref.dlq_by_reason, stream.bad_by_reason);
-  for (const char* kind : {"APPLIED", "IGNORED:DAILY_CAP", "IGNORED:UNKNOWN_ORDER",
-                           "REJECTED:INSUFFICIENT_POINTS", "REJECTED:UNKNOWN_REWARD",
-                           "IGNORED:NO_RULE", "REJECTED:TIER_TOO_LOW", "APPLIED:MATURED"}) {
+  for (const char* kind :
+       {"APPLIED", "IGNORED:DAILY_CAP", "IGNORED:UNKNOWN_ORDER", "REJECTED:INSUFFICIENT_POINTS",
+        "REJECTED:UNKNOWN_REWARD", "IGNORED:NO_RULE", "REJECTED:TIER_TOO_LOW", "APPLIED:MATURED"}) {
     EXPECT_GT(ref.outcome_reasons[kind], 0) << kind << " never happened in the stream";
   }
   for (const char* cause : {"QUALIFIED", "GRACE_ENDED", "PLAN_STARTED", "PLAN_ENDED"}) {
