@@ -27,7 +27,8 @@ Rejection CheckId(absl::string_view field, absl::string_view value, size_t max_b
   const std::string name =
       item < 0 ? std::string(field) : absl::StrCat("purchase.items[", item, "].", field);
   if (too_long) {
-    return Reject(v1::BAD_ID, absl::StrCat(name, ": ", value.size(), " bytes, at most ", max_bytes));
+    return Reject(v1::BAD_ID,
+                  absl::StrCat(name, ": ", value.size(), " bytes, at most ", max_bytes));
   }
   return Reject(v1::BAD_ID, absl::StrCat(name, ": not UTF-8 or has control characters"));
 }
@@ -64,8 +65,8 @@ Rejection MissingFields(const Event& e) {
     case Event::kTick:
       if (!e.tick().has_now()) return Reject(v1::MISSING_FIELD, "tick.now");
       break;
-    case Event::kEngagement:  // no field of its own is required (SPEC §7)
-    case Event::kRedemption:  // reward_id or points: BadAmounts checks which
+    case Event::kEngagement:   // no field of its own is required (SPEC §7)
+    case Event::kRedemption:   // reward_id or points: BadAmounts checks which
     case Event::BODY_NOT_SET:  // checked above
       break;
   }
@@ -74,8 +75,7 @@ Rejection MissingFields(const Event& e) {
 
 Rejection BadIds(const Event& e) {
   Rejection r;
-  auto check = [&r](absl::string_view field, absl::string_view value, size_t max,
-                    int item = -1) {
+  auto check = [&r](absl::string_view field, absl::string_view value, size_t max, int item = -1) {
     if (r.ok()) r = CheckId(field, value, max, item);
   };
   check("event_id", e.event_id(), kEventIdBytesMax);
@@ -123,34 +123,38 @@ Rejection BadIds(const Event& e) {
   return r;
 }
 
+// A purchase's amount, and its items' quantities and amounts summing to it.
+Rejection BadPurchaseAmounts(const v1::Purchase& p) {
+  if (p.amount_minor() <= 0 || p.amount_minor() > kAmountMinorMax) {
+    return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.amount_minor: ", p.amount_minor(),
+                                               " not in [1, ", kAmountMinorMax, "]"));
+  }
+  if (p.items_size() > 0) {
+    __int128 sum = 0;
+    for (int i = 0; i < p.items_size(); ++i) {
+      const auto& item = p.items(i);
+      if (item.quantity() < 1) {
+        return Reject(v1::BAD_AMOUNT,
+                      absl::StrCat("purchase.items[", i, "].quantity: ", item.quantity(), " < 1"));
+      }
+      if (item.amount_minor() < 0) {
+        return Reject(
+            v1::BAD_AMOUNT,
+            absl::StrCat("purchase.items[", i, "].amount_minor: ", item.amount_minor(), " < 0"));
+      }
+      sum += item.amount_minor();
+    }
+    if (sum != p.amount_minor()) {
+      return Reject(v1::BAD_AMOUNT, "purchase.items: amounts do not sum to amount_minor");
+    }
+  }
+  return {};
+}
+
 Rejection BadAmounts(const Event& e, const CompiledProgram& program) {
   switch (e.body_case()) {
-    case Event::kPurchase: {
-      const auto& p = e.purchase();
-      if (p.amount_minor() <= 0 || p.amount_minor() > kAmountMinorMax) {
-        return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.amount_minor: ", p.amount_minor(),
-                                                   " not in [1, ", kAmountMinorMax, "]"));
-      }
-      if (p.items_size() > 0) {
-        __int128 sum = 0;
-        for (int i = 0; i < p.items_size(); ++i) {
-          const auto& item = p.items(i);
-          if (item.quantity() < 1) {
-            return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.items[", i,
-                                                       "].quantity: ", item.quantity(), " < 1"));
-          }
-          if (item.amount_minor() < 0) {
-            return Reject(v1::BAD_AMOUNT, absl::StrCat("purchase.items[", i, "].amount_minor: ",
-                                                       item.amount_minor(), " < 0"));
-          }
-          sum += item.amount_minor();
-        }
-        if (sum != p.amount_minor()) {
-          return Reject(v1::BAD_AMOUNT, "purchase.items: amounts do not sum to amount_minor");
-        }
-      }
-      break;
-    }
+    case Event::kPurchase:
+      return BadPurchaseAmounts(e.purchase());
     case Event::kEngagement:
       if (e.engagement().action() == "nps" &&
           (e.engagement().score() < 0 || e.engagement().score() > 10)) {
