@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/publisher.h"
+#include "connectors/kafka/settings.h"
 #include "engine/base/status.h"
 #include "engine/base/task_thread.h"
 #include "engine/base/time.h"
@@ -170,50 +171,18 @@ absl::Status KafkaEngine::Impl::Init() {
       }
     }
   }
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  std::vector<std::pair<const char*, std::string>> settings = {
-      {"bootstrap.servers", options_.brokers},
-      {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
-      {"group.id", options_.group_id},
-      {"partition.assignment.strategy", "cooperative-sticky"},
-      // Offsets come from the stores; Kafka's group offsets are never used to
-      // resume (and not committed yet).
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      // Only reached when a stored offset is no longer retained, or for a
-      // store that applied nothing: everything still retained must be seen.
-      {"auto.offset.reset", "earliest"},
-      // Upstream producers may be transactional: never apply aborted records.
-      {"isolation.level", "read_committed"},
-      {"enable.partition.eof", "false"},
-  };
-  if (!options_.instance_id.empty())
-    settings.emplace_back("group.instance.id", options_.instance_id);
-  for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
-    }
-  }
-  rd_kafka_conf_set_rebalance_cb(conf, OnRebalance);
-  rd_kafka_conf_set_opaque(conf, this);
-  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  if (rk_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
-  }
-  rd_kafka_poll_set_consumer(rk_);
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<TaskThread>(options_.queue_batches_max));
   }
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, options_.topics.events.c_str(), RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk_, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("subscribe: ", rd_kafka_err2str(e)));
-  }
+  kafka_internal::EngineConsumerConfig consumer;
+  consumer.brokers = options_.brokers;
+  consumer.group_id = options_.group_id;
+  consumer.topic = options_.topics.events;
+  consumer.session_timeout_ms = options_.session_timeout_ms;
+  consumer.instance_id = options_.instance_id;
+  LOYALTY_ASSIGN_OR_RETURN(kafka_internal::KafkaHandle rk,
+                           kafka_internal::NewEngineConsumer(consumer, OnRebalance, this));
+  rk_ = rk.release();  // destroyed last, in ~Impl
   return absl::OkStatus();
 }
 
@@ -248,10 +217,8 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
     p.topics = options_.topics;
     p.outputs = options_.outputs;
     p.partition = partition;
-    p.transactional_id =
-        absl::StrCat(options_.transactional_id_prefix.empty() ? options_.group_id
-                                                              : options_.transactional_id_prefix,
-                     ".", options_.topics.events, ".", partition);
+    p.transactional_id = kafka_internal::PublisherTransactionalId(
+        options_.transactional_id_prefix, options_.group_id, options_.topics.events, partition);
     p.transaction_timeout_ms = options_.transaction_timeout_ms;
     p.call_timeout_ms = options_.transaction_call_timeout_ms;
     p.cancel_grace_ms = options_.stop_publish_timeout_ms;

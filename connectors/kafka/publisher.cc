@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/client.h"
+#include "connectors/kafka/settings.h"
 #include "engine/base/bytes.h"
 #include "engine/base/status.h"
 
@@ -170,24 +171,10 @@ absl::Status JournalPublisher::Reset() {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
     }
     impl_->producer.reset();  // a producer is never reused after a failure
-    const std::string txn_timeout = absl::StrCat(options_.transaction_timeout_ms);
-    auto producer = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", options_.brokers},
-                                                  {"transactional.id", options_.transactional_id},
-                                                  {"transaction.timeout.ms", txn_timeout},
-                                                  {"message.timeout.ms", txn_timeout},
-                                                  {"linger.ms", "2"},
-                                                  // Back-to-back transactions meet
-                                                  // CONCURRENT_TRANSACTIONS while the previous
-                                                  // one's markers are written; the default
-                                                  // 100 ms backoff would set every
-                                                  // transaction's floor (KAFKA-5477).
-                                                  {"retry.backoff.ms", "10"},
-                                                  {"queue.buffering.max.messages", "1000000"},
-                                                  {"queue.buffering.max.kbytes", "1048576"},
-                                                  // A DLQ record is a rejected input (up to
-                                                  // 1 MiB, or more if the input topic allows)
-                                                  // plus headers.
-                                                  {"message.max.bytes", "16777216"}});
+    auto producer = NewClient(
+        RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
+                               options_.brokers, options_.transactional_id,
+                               options_.transaction_timeout_ms));
     if (!producer.ok()) return producer.status();  // a configuration error
     impl_->producer = std::move(*producer);
     rd_kafka_error_t* e =
