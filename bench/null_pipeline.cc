@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/client.h"
 #include "connectors/kafka/kafka.h"
+#include "connectors/kafka/settings.h"
 #include "engine/base/status.h"
 #include "engine/base/task_thread.h"
 #include "rocksdb/write_batch.h"
@@ -319,64 +320,31 @@ absl::Status NullPipeline::Impl::Init() {
     }
   }
   resources_ = StoreResources::Create(o.block_cache_bytes, o.memtable_bytes);
-  // The engine's consumer settings (connectors/kafka/engine.cc).
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  const std::vector<std::pair<const char*, std::string>> settings = {
-      {"bootstrap.servers", o.brokers},
-      {"session.timeout.ms", std::to_string(o.session_timeout_ms)},
-      {"group.id", o.group_id},
-      {"partition.assignment.strategy", "cooperative-sticky"},
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
-      {"isolation.level", "read_committed"},
-      {"enable.partition.eof", "false"},
-  };
-  for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
-    }
-  }
-  rd_kafka_conf_set_rebalance_cb(conf, OnRebalance);
-  rd_kafka_conf_set_opaque(conf, this);
-  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  if (rk_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
-  }
-  rd_kafka_poll_set_consumer(rk_);
   for (int i = 0; i < o.workers; ++i) {
     workers_.push_back(std::make_unique<TaskThread>(o.queue_batches_max));
   }
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, o.input_topic.c_str(), RD_KAFKA_PARTITION_UA);
-  const rd_kafka_resp_err_t e = rd_kafka_subscribe(rk_, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  return FromKafka(e, "subscribe");
+  // Exactly the engine's consumer (connectors/kafka/settings.h).
+  kafka_internal::EngineConsumerConfig consumer;
+  consumer.brokers = o.brokers;
+  consumer.group_id = o.group_id;
+  consumer.topic = o.input_topic;
+  consumer.session_timeout_ms = o.session_timeout_ms;
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
+                           kafka_internal::NewEngineConsumer(consumer, OnRebalance, this));
+  rk_ = rk.release();  // destroyed last, in ~Impl
+  return absl::OkStatus();
 }
 
 absl::Status NullPipeline::Impl::OpenProducer(Owned* o) {
-  // The settings of connectors/kafka/publisher.cc.
-  const std::string txn_timeout = absl::StrCat(options_.transaction_timeout_ms);
-  const std::string prefix = options_.transactional_id_prefix.empty()
-                                 ? options_.group_id
-                                 : options_.transactional_id_prefix;
+  // Exactly the publisher's producer (connectors/kafka/settings.h).
   LOYALTY_ASSIGN_OR_RETURN(
-      o->producer, NewClient(RD_KAFKA_PRODUCER,
-                             {{"bootstrap.servers", options_.brokers},
-                              {"transactional.id",
-                               absl::StrCat(prefix, ".", options_.input_topic, ".", o->partition)},
-                              {"transaction.timeout.ms", txn_timeout},
-                              {"message.timeout.ms", txn_timeout},
-                              {"linger.ms", "2"},
-                              // Back-to-back transactions meet CONCURRENT_TRANSACTIONS
-                              // (KAFKA-5477): the engine's 10 ms, not the default 100.
-                              {"retry.backoff.ms", "10"},
-                              {"queue.buffering.max.messages", "1000000"},
-                              {"queue.buffering.max.kbytes", "1048576"},
-                              {"message.max.bytes", "16777216"}}));
+      o->producer,
+      NewClient(RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
+                                       options_.brokers,
+                                       kafka_internal::PublisherTransactionalId(
+                                           options_.transactional_id_prefix, options_.group_id,
+                                           options_.input_topic, o->partition),
+                                       options_.transaction_timeout_ms)));
   rd_kafka_t* rk = o->producer.get();
   rd_kafka_error_t* e = rd_kafka_init_transactions(rk, options_.transaction_call_timeout_ms);
   if (e != nullptr) {

@@ -48,6 +48,10 @@
 // output_value_bytes cut from the pool (not copied), one `loyalty.seq`
 // header each like the engine's.
 //
+// Its Kafka clients are the engine's (connectors/kafka/settings.h): the
+// engine's consumer settings and the publisher's transactional producer
+// settings, so that it pays the engine's Kafka cost without the ledger.
+//
 // Failures end Run with the first error (a bench needs no retries): a failed
 // transaction, a write or a broker error. A lost partition publishes nothing
 // more.
