@@ -8,20 +8,18 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/shaped_writes.h"
 #include "connectors/kafka/client.h"
 #include "connectors/kafka/kafka.h"
 #include "connectors/kafka/settings.h"
 #include "engine/base/status.h"
 #include "engine/base/task_thread.h"
-#include "rocksdb/write_batch.h"
-#include "tests/testing/rng.h"
 
 namespace loyalty::bench {
 
@@ -32,46 +30,6 @@ using kafka_internal::NewClient;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The store key of the partition's next input offset (default family).
-constexpr char kNextOffsetKey[] = "null.next_offset";
-
-
-// How a family's keys are made (the layout of engine/store/keys.h, in kind).
-enum class KeyKind {
-  kPerMember,  // under the record's key, overwritten batch after batch
-  kPerRecord,  // a new key per put
-  kMeta,       // the partition's metadata: the offset and fixed keys
-  kJournal,    // one value per batch
-};
-
-KeyKind KindOf(Cf cf) {
-  switch (cf) {
-    case Cf::kMeta:
-      return KeyKind::kMeta;
-    case Cf::kJournal:
-      return KeyKind::kJournal;
-    case Cf::kMembers:
-    case Cf::kCounters:
-    case Cf::kDue:
-      return KeyKind::kPerMember;
-    case Cf::kOrders:
-    case Cf::kDedupe:
-      return KeyKind::kPerRecord;
-    case Cf::kCount:
-      break;
-  }
-  return KeyKind::kPerRecord;
-}
-
-// One column family's writes per input record.
-struct FamilyPlan {
-  Cf cf = Cf::kMeta;
-  KeyKind kind = KeyKind::kPerRecord;
-  double puts = 0, deletes = 0;  // per record (journal: bytes per record in value_bytes)
-  size_t key_bytes = 0;
-  double value_bytes = 0;
-};
 
 // Records read from one partition and not yet handed to a worker: their
 // Kafka keys back to back (no allocation per record). Values are never
@@ -90,17 +48,6 @@ struct Batch {
     return absl::string_view(keys.data() + begin, key_ends[i] - begin);
   }
 };
-
-void AppendBe64(std::string* out, int64_t v) {
-  for (int i = 7; i >= 0; --i)
-    out->push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
-}
-
-int64_t DecodeBe64(absl::string_view v) {
-  uint64_t x = 0;
-  for (char c : v) x = (x << 8) | static_cast<uint8_t>(c);
-  return static_cast<int64_t>(x);
-}
 
 // Takes ownership of `e`.
 absl::Status FromTxnError(rd_kafka_error_t* e, const std::string& what) {
@@ -134,13 +81,6 @@ class NullPipeline::Impl {
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
 
  private:
-  // One staged store write of a batch.
-  struct Op {
-    uint32_t key_at, key_size;
-    absl::string_view value;
-    uint16_t family;  // index into plans_
-    bool del;
-  };
   // A batch written to the store, waiting for its transaction.
   struct Written {
     std::shared_ptr<Batch> batch;
@@ -153,16 +93,10 @@ class NullPipeline::Impl {
     KafkaHandle producer;
     std::vector<rd_kafka_topic_t*> topics;  // the output topics, on `producer`
     std::atomic<bool> lost{false};
-    // Its worker only: fractional writes and outputs carried to the next
-    // record, and the batch being built.
-    std::vector<double> owed_puts, owed_deletes;
+    // Its worker only: the store writes of the batch being built, and the
+    // fraction of an output record carried to the next batch.
+    std::unique_ptr<ShapedBatchBuilder> writes;
     double owed_outputs = 0;
-    size_t value_at = 0;       // where the next store value is cut from the pool
-    std::string key_bytes;     // the batch's keys, back to back
-    std::string offset_value;  // the batch's next offset (BE64)
-    std::string key, suffix;   // scratch
-    std::vector<Op> ops;
-    rocksdb::WriteBatch wb;
     // Worker -> publishing thread.
     std::mutex mu;
     std::condition_variable cv;
@@ -186,7 +120,7 @@ class NullPipeline::Impl {
   };
 
   TaskThread& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
-  absl::Status BuildPlans();
+  absl::Status BuildPlan();
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
   absl::Status OpenProducer(Owned* o);
   void Add(const rd_kafka_message_t* m);
@@ -194,14 +128,11 @@ class NullPipeline::Impl {
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
   // On the partition's worker.
   absl::Status WriteBatch(Owned* o, const Batch& batch, int64_t* outputs);
-  void StageRecord(Owned* o, const Batch& batch, size_t i);
-  void StagePut(Owned* o, uint16_t family, absl::string_view key, size_t value_bytes);
   void Handoff(Owned* o, std::shared_ptr<Batch> batch, int64_t outputs);
   // On the partition's publishing thread.
   void PublishLoop(Owned* o);
   absl::Status Transact(Owned* o, const std::vector<Written>& written);
   absl::Status Produce(Owned* o, rd_kafka_topic_t* topic, absl::string_view key);
-  absl::string_view Cut(size_t n, size_t* at) const;
   void Fail(absl::Status s) {
     std::lock_guard<std::mutex> lock(error_mu_);
     if (error_.ok()) error_ = std::move(s);
@@ -209,8 +140,7 @@ class NullPipeline::Impl {
   }
 
   Options options_;
-  std::vector<FamilyPlan> plans_;
-  std::shared_ptr<const std::string> pool_;
+  std::shared_ptr<const WritePlan> plan_;  // the store writes, and the pool values are cut from
   size_t output_value_bytes_ = 0;
   std::shared_ptr<StoreResources> resources_;
   rd_kafka_t* rk_ = nullptr;
@@ -235,61 +165,18 @@ void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_
 
 }  // namespace
 
-absl::Status NullPipeline::Impl::BuildPlans() {
+absl::Status NullPipeline::Impl::BuildPlan() {
   const RecordShape& shape = options_.shape;
-  size_t largest = 0;
-  for (const RecordShape::Family& f : shape.families) {
-    int index = -1;
-    for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
-      if (f.name == CfName(static_cast<Cf>(cf))) index = cf;
-    }
-    if (index < 0)
-      return absl::InvalidArgumentError(absl::StrCat("unknown column family ", f.name));
-    if (f.puts_per_record + f.deletes_per_record <= 0) continue;
-    FamilyPlan p;
-    p.cf = static_cast<Cf>(index);
-    p.kind = KindOf(p.cf);
-    p.puts = f.puts_per_record;
-    p.deletes = f.deletes_per_record;
-    p.key_bytes = std::max<size_t>(1, static_cast<size_t>(std::lround(f.key_bytes)));
-    // The journal's value grows with its batch: bytes per record.
-    p.value_bytes = p.kind == KeyKind::kJournal ? f.value_bytes * f.puts_per_record : f.value_bytes;
-    const double biggest = p.kind == KeyKind::kJournal
-                               ? p.value_bytes * static_cast<double>(options_.batch_records_max)
-                               : p.value_bytes;
-    largest = std::max(largest, static_cast<size_t>(biggest) + 1);
-    plans_.push_back(p);
-  }
-  if (plans_.empty()) return absl::InvalidArgumentError("the shape has no store writes");
-  // The offset is written with every batch, whatever the shape says.
-  if (std::none_of(plans_.begin(), plans_.end(),
-                   [](const FamilyPlan& p) { return p.kind == KeyKind::kMeta; })) {
-    FamilyPlan meta;
-    meta.cf = Cf::kMeta;
-    meta.kind = KeyKind::kMeta;
-    plans_.push_back(meta);
-  }
+  output_value_bytes_ = static_cast<size_t>(std::lround(std::max(0.0, shape.output_value_bytes)));
+  WritePlan::Options o;
+  o.shape = shape;
+  o.batch_records_max = options_.batch_records_max;
+  o.other_value_bytes_max = output_value_bytes_;  // the output records' values
+  o.value_pool = options_.value_pool;
+  LOYALTY_ASSIGN_OR_RETURN(plan_, WritePlan::Create(o));
   if (shape.outputs_per_record > 0 && shape.output_value_bytes <= 0) {
     return absl::InvalidArgumentError("the shape has outputs of no size");
   }
-  output_value_bytes_ = static_cast<size_t>(std::lround(shape.output_value_bytes));
-  largest = std::max(largest, output_value_bytes_ + 1);
-  // Values are cut from the pool at moving places; it must hold the largest
-  // one with room to move.
-  std::string pool;
-  if (options_.value_pool != nullptr) {
-    pool = *options_.value_pool;
-  } else {
-    testing::Rng rng(1);
-    pool.resize(size_t{4} << 20);
-    for (size_t i = 0; i + 8 <= pool.size(); i += 8) {
-      const uint64_t r = rng.Next();
-      std::memcpy(pool.data() + i, &r, 8);
-    }
-  }
-  if (pool.empty()) return absl::InvalidArgumentError("value_pool is empty");
-  while (pool.size() < 4 * largest) pool.append(pool);
-  pool_ = std::make_shared<const std::string>(std::move(pool));
   return absl::OkStatus();
 }
 
@@ -308,7 +195,7 @@ absl::Status NullPipeline::Impl::Init() {
         "positive, batch_wait_ms and commit_interval_ms not negative, batch_wait_max_ms not "
         "below batch_wait_ms");
   }
-  LOYALTY_RETURN_IF_ERROR(BuildPlans());
+  LOYALTY_RETURN_IF_ERROR(BuildPlan());
   constexpr int kTimeoutMs = 30'000;
   LOYALTY_ASSIGN_OR_RETURN(const int partitions,
                            PartitionCount(o.brokers, o.input_topic, kTimeoutMs));
@@ -373,11 +260,10 @@ absl::StatusOr<std::unique_ptr<NullPipeline::Impl::Owned>> NullPipeline::Impl::O
   LOYALTY_ASSIGN_OR_RETURN(
       o->store, PartitionStore::Open(PartitionDir(options_.data_dir, partition), store_options));
   LOYALTY_RETURN_IF_ERROR(OpenProducer(o.get()));
-  o->owed_puts.assign(plans_.size(), 0);
-  o->owed_deletes.assign(plans_.size(), 0);
   // Partitions start cutting values at different places.
-  o->value_at = static_cast<size_t>(partition) * 7919 % pool_->size();
-  o->output_at = static_cast<size_t>(partition) * 104729 % pool_->size();
+  o->writes = std::make_unique<ShapedBatchBuilder>(plan_, static_cast<size_t>(partition) * 7919,
+                                                   options_.sort_writes);
+  o->output_at = static_cast<size_t>(partition) * 104729 % plan_->pool_bytes();
   Owned* raw = o.get();
   o->publisher = std::thread([this, raw] { PublishLoop(raw); });
   return o;
@@ -413,10 +299,7 @@ void NullPipeline::Impl::Rebalance(rd_kafka_resp_err_t err,
       continue;
     }
     // The store holds the offset to resume from (passed in the assignment).
-    std::string value;
-    const rocksdb::Status s = (*owned)->store->db()->Get(
-        rocksdb::ReadOptions(), (*owned)->store->cf(Cf::kMeta), kNextOffsetKey, &value);
-    tp->offset = s.ok() && value.size() == 8 ? DecodeBe64(value) : RD_KAFKA_OFFSET_BEGINNING;
+    tp->offset = ReadNextOffset((*owned)->store.get()).value_or(RD_KAFKA_OFFSET_BEGINNING);
     owned_[tp->partition] = std::move(*owned);
   }
   owned_count_.store(static_cast<int>(owned_.size()));
@@ -483,126 +366,17 @@ void NullPipeline::Impl::Dispatch(int32_t partition) {
   });
 }
 
-absl::string_view NullPipeline::Impl::Cut(size_t n, size_t* at) const {
-  const std::string& pool = *pool_;
-  if (*at + n > pool.size()) *at = (*at + n) % (pool.size() - n);
-  const absl::string_view v(pool.data() + *at, n);
-  *at += n + 1;  // never the same bytes twice in a row
-  return v;
-}
-
-void NullPipeline::Impl::StagePut(Owned* o, uint16_t family, absl::string_view key,
-                                  size_t value_bytes) {
-  const size_t at = o->key_bytes.size();
-  o->key_bytes.append(key.data(), key.size());
-  o->ops.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(key.size()),
-                    Cut(value_bytes, &o->value_at), family, false});
-}
-
-// The puts and deletes of record i of `batch` (fractions carried over).
-void NullPipeline::Impl::StageRecord(Owned* o, const Batch& batch, size_t i) {
-  const absl::string_view member = batch.key(i);
-  char digits[24];
-  std::string& key = o->key;
-  std::string& suffix = o->suffix;
-  for (size_t f = 0; f < plans_.size(); ++f) {
-    const FamilyPlan& p = plans_[f];
-    if (p.kind == KeyKind::kMeta || p.kind == KeyKind::kJournal) continue;
-    o->owed_puts[f] += p.puts;
-    o->owed_deletes[f] += p.deletes;
-    for (int n = 0; o->owed_puts[f] >= 1 || o->owed_deletes[f] >= 1; ++n) {
-      const bool del = o->owed_puts[f] < 1;
-      (del ? o->owed_deletes[f] : o->owed_puts[f]) -= 1;
-      // member \0 suffix, padded or cut to the family's key size; the
-      // suffix (the offset for a new key, the put's ordinal under the
-      // member) survives the cut.
-      suffix.clear();
-      if (p.kind == KeyKind::kPerRecord) {
-        char* end = absl::numbers_internal::FastIntToBuffer(
-            batch.first_offset + static_cast<int64_t>(i), digits);
-        suffix.assign(1, '\0');
-        suffix.append(digits, static_cast<size_t>(end - digits));
-        suffix.push_back(static_cast<char>('a' + n % 26));
-      } else if (n > 0) {
-        suffix.assign(1, '\0');
-        suffix.push_back(static_cast<char>('a' + n % 26));
-      }
-      const size_t head = std::min(
-          member.size(), p.key_bytes > suffix.size() ? p.key_bytes - suffix.size() : size_t{0});
-      key.assign(member.data(), head);
-      key.append(suffix);
-      if (key.size() < p.key_bytes) key.resize(p.key_bytes, '.');
-      if (del) {
-        const size_t at = o->key_bytes.size();
-        o->key_bytes.append(key);
-        o->ops.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(key.size()),
-                          absl::string_view(), static_cast<uint16_t>(f), true});
-      } else {
-        StagePut(o, static_cast<uint16_t>(f), key, static_cast<size_t>(p.value_bytes));
-      }
-    }
-  }
-}
-
+// The batch's store writes in the engine's shape (ShapedBatchBuilder: keys
+// under each record's Kafka key, offsets from the batch's first), and its
+// output records owed.
 absl::Status NullPipeline::Impl::WriteBatch(Owned* o, const Batch& batch, int64_t* outputs) {
-  o->ops.clear();
-  o->key_bytes.clear();
   const size_t n = batch.size();
-  for (size_t i = 0; i < n; ++i) StageRecord(o, batch, i);
-  // Per batch: the metadata (the offset first) and one journal value.
-  o->offset_value.clear();
-  AppendBe64(&o->offset_value, batch.next_offset);
-  for (size_t f = 0; f < plans_.size(); ++f) {
-    const FamilyPlan& p = plans_[f];
-    const auto family = static_cast<uint16_t>(f);
-    if (p.kind == KeyKind::kMeta) {
-      // The offset's value is the one value not cut from the pool: it is
-      // read back at the next assignment. It is written with every batch,
-      // as the engine's is, so it counts as one of the family's puts.
-      o->owed_puts[f] = std::max(-1.0, o->owed_puts[f] + p.puts * static_cast<double>(n) - 1);
-      const size_t at = o->key_bytes.size();
-      o->key_bytes.append(kNextOffsetKey);
-      o->ops.push_back({static_cast<uint32_t>(at),
-                        static_cast<uint32_t>(sizeof(kNextOffsetKey) - 1), o->offset_value, family,
-                        false});
-      for (int k = 1; o->owed_puts[f] >= 1; ++k, o->owed_puts[f] -= 1) {
-        StagePut(o, family, absl::StrCat("null.meta.", k), static_cast<size_t>(p.value_bytes));
-      }
-    } else if (p.kind == KeyKind::kJournal) {
-      o->key.clear();
-      AppendBe64(&o->key, batch.first_offset);
-      StagePut(o, family, o->key, static_cast<size_t>(p.value_bytes * static_cast<double>(n)));
-    }
-  }
-  if (options_.sort_writes) {
-    std::sort(o->ops.begin(), o->ops.end(), [&](const Op& a, const Op& b) {
-      if (a.family != b.family) return plans_[a.family].cf < plans_[b.family].cf;
-      return absl::string_view(o->key_bytes.data() + a.key_at, a.key_size) <
-             absl::string_view(o->key_bytes.data() + b.key_at, b.key_size);
-    });
+  for (size_t i = 0; i < n; ++i) {
+    o->writes->AddRecord(batch.key(i), batch.first_offset + static_cast<int64_t>(i));
   }
   WriteShape shape;
-  o->wb.Clear();
-  for (const Op& op : o->ops) {
-    const FamilyPlan& p = plans_[op.family];
-    const int cf = static_cast<int>(p.cf);
-    const rocksdb::Slice k(o->key_bytes.data() + op.key_at, op.key_size);
-    rocksdb::Status s;
-    if (op.del) {
-      s = o->wb.Delete(o->store->cf(p.cf), k);
-      shape.deletes[cf]++;
-    } else {
-      s = o->wb.Put(o->store->cf(p.cf), k, rocksdb::Slice(op.value.data(), op.value.size()));
-      shape.puts[cf]++;
-      shape.value_bytes[cf] += static_cast<int64_t>(op.value.size());
-    }
-    shape.key_bytes[cf] += op.key_size;
-    LOYALTY_RETURN_IF_ERROR(FromRocks(s, "staging a write"));
-  }
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_writes;
-  LOYALTY_RETURN_IF_ERROR(
-      FromRocks(o->store->db()->Write(wo, &o->wb), absl::StrCat("write ", o->store->path())));
+  LOYALTY_RETURN_IF_ERROR(o->writes->Write(o->store.get(), batch.first_offset, batch.next_offset,
+                                           options_.sync_writes, &shape));
   o->owed_outputs += options_.shape.outputs_per_record * static_cast<double>(n);
   *outputs = static_cast<int64_t>(o->owed_outputs);
   o->owed_outputs -= static_cast<double>(*outputs);
@@ -675,7 +449,7 @@ absl::Status NullPipeline::Impl::Produce(Owned* o, rd_kafka_topic_t* topic, absl
   if (key.empty()) key = kNoKey;
   char digits[24];
   char* end = absl::numbers_internal::FastIntToBuffer(++o->seq, digits);
-  const absl::string_view value = Cut(output_value_bytes_, &o->output_at);
+  const absl::string_view value = plan_->Cut(output_value_bytes_, &o->output_at);
   rd_kafka_headers_t* headers = rd_kafka_headers_new(1);
   rd_kafka_header_add(headers, "loyalty.seq", -1, digits, end - digits);
   for (;;) {

@@ -28,20 +28,14 @@
 // partition notes it in the store (PartitionStore::SetPublishedThrough, as
 // the engine does) and reports each batch it covered to on_committed.
 //
-// What it writes, per input record, from the shape (fractions carried over
-// from record to record, so the counts per record match the engine's):
-//   - members, counters, due: keys under the record's Kafka key (a member's
-//     keys are overwritten batch after batch, as the engine's are);
-//   - orders, dedupe: a new key per put (the record's key and offset);
-//   - default (metadata): the partition's next input offset (the store is
-//     the offset of record, read back at assignment) and as many other
-//     small puts per batch as the engine's;
-//   - journal: one value per batch, of the engine's journal bytes per record
-//     times the batch's records, keyed by the batch's first offset.
-// Keys are padded or cut to the family's average key size; values are cut
-// from `value_pool` (by default random bytes; loyalty-bench passes
-// serialized events: protobuf bytes, nearer the engine's values than random
-// ones when RocksDB compresses them).
+// What it writes per input record: the shape's puts and deletes, built by
+// bench/shaped_writes.h (as the RocksDB limit's are) with the record's
+// Kafka key as the member its keys hang under and its offset making new
+// keys unique; per batch, the partition's next input offset (the store is
+// the offset of record, read back at assignment) and one journal value.
+// Values are cut from `value_pool` (by default random bytes; loyalty-bench
+// passes serialized events: protobuf bytes, nearer the engine's values than
+// random ones when RocksDB compresses them).
 // Output records: outputs_per_record per record, round robin over
 // output_topics, keyed by a record's key ("-" for a record without one:
 // compacted topics refuse records without a key), values of
