@@ -33,6 +33,7 @@
 #include "bench/bench_kafka.h"
 #include "bench/bench_report.h"
 #include "bench/null_pipeline.h"
+#include "bench/shaped_writes.h"
 #include "bench/workload.h"
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
@@ -811,129 +812,115 @@ absl::StatusOr<LatencyRun> EngineLatency(const Config& c, const ProgramSet* prog
   return run;
 }
 
+// The RocksDB limit's batch: the engine's average batch in `shape`, cut
+// down to whole records (--batch-size if the shape has no batches).
+int64_t LimitBatchRecords(const Config& c, const RecordShape& shape) {
+  return shape.batches_per_record > 0
+             ? std::max<int64_t>(1, static_cast<int64_t>(1 / shape.batches_per_record))
+             : c.batch;
+}
+
+// "5.012 puts, 0.250 deletes, 160.1 key bytes and 1210.6 value bytes per
+// record": what `records` records wrote.
+std::string PerRecord(const WriteShape& w, int64_t records) {
+  int64_t key_bytes = 0, value_bytes = 0;
+  for (int cf = 0; cf < static_cast<int>(Cf::kCount); ++cf) {
+    key_bytes += w.key_bytes[cf];
+    value_bytes += w.value_bytes[cf];
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, records));
+  return absl::StrFormat("%.3f puts, %.3f deletes, %.1f key bytes and %.1f value bytes per record",
+                         static_cast<double>(w.total_puts()) / n,
+                         static_cast<double>(w.total_deletes()) / n,
+                         static_cast<double>(key_bytes) / n, static_cast<double>(value_bytes) / n);
+}
+
+// Writer `w` of the RocksDB limit: `records` records in `plan`'s shape,
+// `batch_records` per write, into a store of its own (deleted afterwards).
+// Adds the records of each write to *done and what it wrote to *wrote.
+absl::Status WriteLimitStore(const Config& c, const std::shared_ptr<const WritePlan>& plan,
+                             const std::shared_ptr<StoreResources>& resources, int w,
+                             int64_t records, int64_t batch_records, bool sync,
+                             std::atomic<int64_t>* done, WriteShape* wrote) {
+  const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit-", w);
+  std::filesystem::remove_all(dir);
+  StoreOptions o;
+  o.sync_writes = sync;
+  o.resources = resources;
+  LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
+  // No records to take keys from: each record's keys hang under 8 random
+  // bytes, its member's place in the keyspace. Writes stay in the order they
+  // were made (unsorted), as this limit always wrote them.
+  testing::Rng rng(c.workload.seed + static_cast<uint64_t>(w));
+  ShapedBatchBuilder batch(plan, static_cast<size_t>(w) * 7919, /*sort=*/false);
+  char member[8];
+  for (int64_t n = 0; n < records;) {
+    const int64_t first = n;
+    for (int64_t k = 0; k < batch_records && n < records; ++k, ++n) {
+      const uint64_t r = rng.Next();
+      std::memcpy(member, &r, sizeof(member));
+      batch.AddRecord(absl::string_view(member, sizeof(member)), n);
+    }
+    LOYALTY_RETURN_IF_ERROR(batch.Write(store.get(), first, n, sync, wrote));
+    *done += n - first;
+  }
+  store.reset();
+  std::filesystem::remove_all(dir);
+  return absl::OkStatus();
+}
+
 // The physical limit of the store: the engine's write shape (`shape`: puts
-// per record and column family, their key and value sizes, one write per
-// batch of the engine's batch size) through the engine's own PartitionStore
-// (same options, WAL on), with no apply, one store per worker thread as the
-// engine has. Keys are random within their family (member-prefixed keys land
-// all over the keyspace, as the engine's do); the journal's keys ascend.
-// Values are cut from `pool` (ValuePool).
+// and deletes per record and column family, their key and value sizes, one
+// write per batch of the engine's batch size, LimitBatchRecords) built by
+// bench/shaped_writes.h as the null pipeline's are, through the engine's own
+// PartitionStore (same options, WAL on), with no apply, one store per worker
+// thread as the engine has. Keys are random within their family
+// (member-prefixed keys land all over the keyspace, as the engine's do); the
+// journal's keys ascend. Values are cut from `pool` (ValuePool).
 absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape,
-                                    const std::string& pool, int64_t events, bool sync) {
-  std::atomic<int64_t> done{0};
-  std::vector<absl::Status> status(static_cast<size_t>(c.workers));
-  std::atomic<bool> failed{false};
+                                    const std::shared_ptr<const std::string>& pool, int64_t events,
+                                    bool sync) {
+  WritePlan::Options plan_options;
+  plan_options.shape = shape;
+  plan_options.batch_records_max = LimitBatchRecords(c, shape);
+  plan_options.value_pool = pool;
+  // The key sizes this limit has always written (cut down, at least 16
+  // bytes), not the null pipeline's (nearest): its figures stay comparable.
+  plan_options.key_bytes_round_down = true;
+  plan_options.key_bytes_min = 16;
+  LOYALTY_ASSIGN_OR_RETURN(const auto plan, WritePlan::Create(plan_options));
   const auto resources = StoreResources::Default();
-  const int64_t batch_records =
-      shape.batches_per_record > 0
-          ? std::max<int64_t>(1, static_cast<int64_t>(1 / shape.batches_per_record))
-          : c.batch;
-  auto writer = [&](int w) -> absl::Status {
-    const std::string dir = absl::StrCat(c.out_dir, "/work/rocksdb-limit-", w);
-    std::filesystem::remove_all(dir);
-    StoreOptions o;
-    o.sync_writes = sync;
-    o.resources = resources;
-    LOYALTY_ASSIGN_OR_RETURN(auto store, PartitionStore::Open(dir, o));
-    testing::Rng rng(c.workload.seed + static_cast<uint64_t>(w));
-    auto bytes = [&rng](size_t n) {
-      std::string s(n, '\0');
-      for (size_t i = 0; i < n; i += 8) {
-        const uint64_t r = rng.Next();
-        std::memcpy(s.data() + i, &r, std::min<size_t>(8, n - i));
-      }
-      return s;
-    };
-    // A value of `n` bytes cut from the pool at a moving place.
-    size_t pool_at = static_cast<size_t>(w) * 7919;
-    auto value_of = [&](size_t n) {
-      n = std::min(n, pool.size() / 2);
-      if (pool_at + n > pool.size()) pool_at = 0;
-      const rocksdb::Slice v(pool.data() + pool_at, n);
-      pool_at += n + 1;
-      return v;
-    };
-    struct Family {
-      rocksdb::ColumnFamilyHandle* cf;
-      double puts, deletes;
-      size_t key_bytes, value_bytes;
-      double owed_puts = 0, owed_deletes = 0;  // fractions carried to the next record
-    };
-    std::vector<Family> families;
-    const RecordShape::Family* journal = nullptr;
-    for (size_t i = 0; i < shape.families.size(); ++i) {
-      const RecordShape::Family& f = shape.families[i];
-      if (f.name == CfName(Cf::kJournal)) {
-        journal = &f;
-        continue;
-      }
-      if (f.puts_per_record + f.deletes_per_record == 0) continue;
-      families.push_back({store->cf(static_cast<Cf>(i)), f.puts_per_record, f.deletes_per_record,
-                          std::max<size_t>(16, static_cast<size_t>(f.key_bytes)),
-                          static_cast<size_t>(f.value_bytes)});
-    }
-    // The journal: one value per batch of the engine's bytes per record.
-    const double journal_bytes_per_record =
-        journal == nullptr ? 0 : journal->value_bytes * journal->puts_per_record;
-    rocksdb::WriteOptions write_options;
-    write_options.sync = sync;
-    const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
-    std::string key;
-    rocksdb::WriteBatch wb;
-    for (int64_t n = 0; n < mine;) {
-      wb.Clear();
-      const int64_t first = n;
-      for (int64_t k = 0; k < batch_records && n < mine; ++k, ++n) {
-        for (Family& f : families) {
-          f.owed_puts += f.puts;
-          f.owed_deletes += f.deletes;
-          for (int j = 0; f.owed_puts >= 1 || f.owed_deletes >= 1; ++j) {
-            const bool del = f.owed_puts < 1;
-            (del ? f.owed_deletes : f.owed_puts) -= 1;
-            // A random prefix (the member's place in the keyspace), then a
-            // counter that keeps the key unique.
-            key = bytes(8);
-            key.append(absl::StrCat(n, "/", j));
-            key.resize(f.key_bytes, 'k');
-            LOYALTY_RETURN_IF_ERROR(FromRocks(
-                del ? wb.Delete(f.cf, key) : wb.Put(f.cf, key, value_of(f.value_bytes)), "put"));
-          }
-        }
-      }
-      if (journal != nullptr) {
-        key.clear();
-        for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((first >> (8 * i)) & 0xff));
-        const auto journal_bytes =
-            static_cast<size_t>(journal_bytes_per_record * static_cast<double>(n - first));
-        LOYALTY_RETURN_IF_ERROR(
-            FromRocks(wb.Put(store->cf(Cf::kJournal), key, value_of(journal_bytes)), "put"));
-      }
-      LOYALTY_RETURN_IF_ERROR(FromRocks(store->db()->Write(write_options, &wb), "write"));
-      done += n - first;
-    }
-    store.reset();
-    std::filesystem::remove_all(dir);
-    return absl::OkStatus();
-  };
-  Progress progress(absl::StrCat(
-      "RocksDB writes of the engine's shape (", absl::StrFormat("%.2f", shape.puts_per_record()),
-      " puts per record), ", events, " records, ", c.workers, " stores"));
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  std::vector<absl::Status> status(static_cast<size_t>(c.workers));
+  std::vector<WriteShape> wrote(static_cast<size_t>(c.workers));
   const double start = MonoSeconds();
-  std::vector<std::thread> threads;
-  for (int w = 0; w < c.workers; ++w) {
-    threads.emplace_back([&, w] {
-      status[static_cast<size_t>(w)] = writer(w);
-      if (!status[static_cast<size_t>(w)].ok()) failed = true;
-    });
+  {
+    Progress progress(absl::StrCat(
+        "RocksDB writes of the engine's shape (", absl::StrFormat("%.2f", shape.puts_per_record()),
+        " puts per record), ", events, " records, ", c.workers, " stores"));
+    std::vector<std::thread> threads;
+    for (int w = 0; w < c.workers; ++w) {
+      const int64_t mine = events / c.workers + (w < events % c.workers ? 1 : 0);
+      threads.emplace_back([&, w, mine] {
+        const auto i = static_cast<size_t>(w);
+        status[i] = WriteLimitStore(c, plan, resources, w, mine, plan_options.batch_records_max,
+                                    sync, &done, &wrote[i]);
+        if (!status[i].ok()) failed = true;
+      });
+    }
+    while (done.load() < events && !failed.load()) {
+      progress.Update(done.load(), events,
+                      static_cast<double>(done.load()) / std::max(1e-3, MonoSeconds() - start));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    for (auto& t : threads) t.join();
   }
-  while (done.load() < events && !failed.load()) {
-    progress.Update(done.load(), events,
-                    static_cast<double>(done.load()) / std::max(1e-3, MonoSeconds() - start));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  for (auto& t : threads) t.join();
   const double seconds = MonoSeconds() - start;
   for (const auto& st : status) LOYALTY_RETURN_IF_ERROR(st);
+  WriteShape total;
+  for (const WriteShape& w : wrote) total.Add(w);
+  std::fprintf(stderr, "  wrote %s\n", PerRecord(total, events).c_str());
   return static_cast<double>(events) / seconds;
 }
 
@@ -1406,7 +1393,7 @@ int Main(int argc, char** argv) {
     if (!step(raw.status(), "raw consume")) return 1;
     r.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
     std::fprintf(stderr, "  %.0f records/s\n", r.raw_consume_per_s.back());
-    auto rocks = RocksDbLimit(c, r.shape, *pool, std::min<int64_t>(r.records, 2'000'000), false);
+    auto rocks = RocksDbLimit(c, r.shape, pool, std::min<int64_t>(r.records, 2'000'000), false);
     if (!step(rocks.status(), "RocksDB limit")) return 1;
     r.rocksdb_write_per_s.push_back(*rocks);
     std::fprintf(stderr, "  %.0f records/s in the engine's write shape\n", *rocks);
