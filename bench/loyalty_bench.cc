@@ -713,69 +713,70 @@ constexpr const char* kLatencyStageNames[kLatencyStages] = {
     "transaction started → committed",
 };
 
-absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSet* programs,
-                                                double rate, const std::string& name,
-                                                bool sync_writes, const std::string& who) {
-  const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
-  const Topics topics = EngineTopics(c, input, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
-  EngineUnderTest engine(c, programs, topics, name, sync_writes);
-  // Steady state only: records are measured from the moment the engine,
-  // after --warmup-seconds, is less than a quarter second of input behind
-  // (joining the group, fencing and opening the stores leave a backlog at
-  // the start that says nothing about the offered rate).
-  std::mutex mu;
+// The latency of every record an engine run commits, by stage, and when the
+// run reached its steady state: after the warm-up, less than a quarter
+// second of input behind (joining the group, fencing and opening the stores
+// leave a backlog at the start that says nothing about the offered rate).
+// Only records produced from then on are measured. Thread-safe.
+class LatencySamples {
+ public:
+  explicit LatencySamples(double rate) : rate_(rate) {}
+
+  // The run's commit callback (EngineUnderTest::OnCommit).
+  void Add(const KafkaEngine::CommittedBatch& b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = b.committed_ms;
+    committed_ += static_cast<int64_t>(b.timestamps_ms->size());
+    if (measure_from_.load() == INT64_MAX && now >= warm_until_.load() &&
+        static_cast<double>(produced_now_.load() - committed_) <= rate_ / 4) {
+      measure_from_ = now;
+    }
+    for (int64_t t : *b.timestamps_ms) {
+      samples_.push_back(
+          {t,
+           {b.dispatched_ms - t, b.started_ms - b.dispatched_ms, b.applied_ms - b.started_ms,
+            b.publishing_ms - b.applied_ms, b.committed_ms - b.publishing_ms}});
+    }
+  }
+  // Where ProducePaced counts the records it produced.
+  std::atomic<int64_t>* produced_now() { return &produced_now_; }
+  void WarmUntil(int64_t wall_ms) { warm_until_ = wall_ms; }
+  // Called when producing ends: whether the steady state was reached. If
+  // not, everything after the warm-up counts.
+  bool EndProducing() {
+    const bool steady = measure_from_.load() != INT64_MAX;
+    if (!steady) measure_from_ = warm_until_.load();
+    return steady;
+  }
+  // The measured records' percentiles, and where their time went.
+  LatencyRun Summarize(const std::string& who, const ProduceResult& produced) const;
+
+ private:
   struct Sample {
     int64_t t;  // the record's Kafka timestamp
     int64_t stage_ms[kLatencyStages];
   };
-  std::vector<Sample> samples;
-  std::atomic<int64_t> measure_from{INT64_MAX};
-  std::atomic<int64_t> warm_until{INT64_MAX};
-  std::atomic<int64_t> produced_now{0};
-  int64_t committed = 0;
-  engine.OnCommit([&](const KafkaEngine::CommittedBatch& b) {
-    std::lock_guard<std::mutex> lock(mu);
-    const int64_t now = b.committed_ms;
-    committed += static_cast<int64_t>(b.timestamps_ms->size());
-    if (measure_from.load() == INT64_MAX && now >= warm_until.load() &&
-        static_cast<double>(produced_now.load() - committed) <= rate / 4) {
-      measure_from = now;
-    }
-    for (int64_t t : *b.timestamps_ms) {
-      samples.push_back({t,
-                         {b.dispatched_ms - t, b.started_ms - b.dispatched_ms,
-                          b.applied_ms - b.started_ms,
-                          b.publishing_ms - b.applied_ms, b.committed_ms - b.publishing_ms}});
-    }
-  });
-  LOYALTY_RETURN_IF_ERROR(engine.Start());
-  LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.workload.partitions, 120));
-  std::fprintf(stderr, "loyalty-bench: %s: %.0f events/s offered for %.0f s\n", who.c_str(), rate,
-               c.rate_seconds);
-  const int64_t start_ms = WallMs();
-  warm_until = start_ms + static_cast<int64_t>(c.warmup_seconds * 1000);
-  Workload workload(WorkloadFor(c, rate, c.rate_seconds));
-  std::atomic<bool> stop{false};
-  LOYALTY_ASSIGN_OR_RETURN(
-      ProduceResult produced,
-      ProducePaced(c.brokers, input, &workload, rate, c.rate_seconds, stop, &produced_now));
-  // Never caught up while producing: everything after the warm-up counts.
-  const bool steady = measure_from.load() != INT64_MAX;
-  if (!steady) measure_from = warm_until.load();
-  LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(produced.records, 60, nullptr));
-  LOYALTY_RETURN_IF_ERROR(engine.Finish());
-  std::lock_guard<std::mutex> lock(mu);
+
+  const double rate_;
+  mutable std::mutex mu_;
+  std::vector<Sample> samples_;
+  int64_t committed_ = 0;
+  std::atomic<int64_t> measure_from_{INT64_MAX};
+  std::atomic<int64_t> warm_until_{INT64_MAX};
+  std::atomic<int64_t> produced_now_{0};
+};
+
+LatencyRun LatencySamples::Summarize(const std::string& who, const ProduceResult& produced) const {
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<const Sample*> measured;
   std::vector<int64_t> totals;  // each measured record's latency
-  for (const Sample& s : samples) {
-    if (s.t < measure_from.load()) continue;
+  for (const Sample& s : samples_) {
+    if (s.t < measure_from_.load()) continue;
     measured.push_back(&s);
     totals.push_back(std::accumulate(std::begin(s.stage_ms), std::end(s.stage_ms), int64_t{0}));
   }
   std::vector<int64_t> latencies = totals;
-  LatencyRun run = MakeLatencyRun(who, rate, produced, &latencies);
-  run.steady = steady;
+  LatencyRun run = MakeLatencyRun(who, rate_, produced, &latencies);
   // Where the time went: each stage's percentiles, and its mean over the
   // records whose whole latency is at or above the p99 (the tail).
   for (int i = 0; i < kLatencyStages; ++i) {
@@ -797,6 +798,33 @@ absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSe
     stage.tail_mean_ms = tail_n > 0 ? tail_sum / static_cast<double>(tail_n) : 0;
     run.stages.push_back(stage);
   }
+  return run;
+}
+
+absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSet* programs,
+                                                double rate, const std::string& name,
+                                                bool sync_writes, const std::string& who) {
+  const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
+  const Topics topics = EngineTopics(c, input, name);
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LatencySamples samples(rate);  // outlives the engine, which reports to it
+  EngineUnderTest engine(c, programs, topics, name, sync_writes);
+  engine.OnCommit([&samples](const KafkaEngine::CommittedBatch& b) { samples.Add(b); });
+  LOYALTY_RETURN_IF_ERROR(engine.Start());
+  LOYALTY_RETURN_IF_ERROR(engine.WaitOwned(c.workload.partitions, 120));
+  std::fprintf(stderr, "loyalty-bench: %s: %.0f events/s offered for %.0f s\n", who.c_str(), rate,
+               c.rate_seconds);
+  samples.WarmUntil(WallMs() + static_cast<int64_t>(c.warmup_seconds * 1000));
+  Workload workload(WorkloadFor(c, rate, c.rate_seconds));
+  std::atomic<bool> stop{false};
+  LOYALTY_ASSIGN_OR_RETURN(ProduceResult produced,
+                           ProducePaced(c.brokers, input, &workload, rate, c.rate_seconds, stop,
+                                        samples.produced_now()));
+  const bool steady = samples.EndProducing();
+  LOYALTY_RETURN_IF_ERROR(engine.WaitCommitted(produced.records, 60, nullptr));
+  LOYALTY_RETURN_IF_ERROR(engine.Finish());
+  LatencyRun run = samples.Summarize(who, produced);
+  run.steady = steady;
   std::fprintf(stderr, "  p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms (%lld samples)\n", run.p50_ms,
                run.p99_ms, run.p999_ms, static_cast<long long>(run.samples));
   return run;
@@ -926,6 +954,65 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape,
 
 // --- recovery: kill -9 of a loyaltyd process under load -------------------
 
+// The command line of the recovery run's loyaltyd: this invocation's engine
+// settings, on `topics`, with its stores in `data_dir`.
+std::vector<std::string> RecoveryArgv(const Config& c, const Topics& topics,
+                                      const std::string& data_dir) {
+  return {c.loyaltyd,
+          "run",
+          "--quiet",
+          absl::StrCat("--brokers=", c.brokers),
+          absl::StrCat("--program=", c.program),
+          absl::StrCat("--data-dir=", data_dir),
+          absl::StrCat("--events-topic=", topics.events),
+          absl::StrCat("--balances-topic=", topics.balances),
+          absl::StrCat("--ledger-topic=", topics.ledger),
+          absl::StrCat("--outcomes-topic=", topics.outcomes),
+          absl::StrCat("--dlq-topic=", topics.dlq),
+          absl::StrCat("--group=bench.", c.tag, ".recovery"),
+          absl::StrCat("--instance-id=bench-", c.tag),
+          absl::StrCat("--workers=", c.workers),
+          absl::StrCat("--batch-size=", c.batch),
+          absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
+          absl::StrCat("--batch-wait-ms=", c.batch_wait_ms),
+          absl::StrCat("--members-cached=", c.budgets.members_cached_max),
+          absl::StrCat("--block-cache-mb=", c.budgets.block_cache_bytes >> 20),
+          absl::StrCat("--memtable-mb=", c.budgets.memtable_bytes >> 20)};
+}
+
+// Once `probe` has seen loyaltyd *pid publish, lets it run `before_s` more,
+// kills it with -9 and starts it again (`argv`, into *pid): the seconds from
+// the kill to the first output committed after it.
+absl::StatusOr<double> KillAndRestart(OutputProbe* probe, pid_t* pid,
+                                      const std::vector<std::string>& argv, const std::string& log,
+                                      double before_s) {
+  const double deadline = MonoSeconds() + 180;
+  while (probe->received() == 0 && MonoSeconds() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (probe->received() == 0) {
+    return absl::DeadlineExceededError(absl::StrCat("no output from loyaltyd in 180 s; see ", log));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(before_s * 1000)));
+  const int64_t kill_ms = WallMs();
+  probe->WatchAfter(kill_ms);
+  kill(-*pid, SIGKILL);
+  waitpid(*pid, nullptr, 0);
+  *pid = Spawn(argv, log);
+  const double restart_deadline = MonoSeconds() + 120;
+  while (probe->WatchHit() == 0 && MonoSeconds() < restart_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int64_t hit = probe->WatchHit();
+  if (hit == 0) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no output 120 s after the restart; see ", log));
+  }
+  const double seconds = static_cast<double>(hit - kill_ms) / 1000;
+  std::fprintf(stderr, "  first committed output %.2f s after kill -9\n", seconds);
+  return seconds;
+}
+
 absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
   const Topics topics = EngineTopics(c, input, "recovery");
@@ -934,27 +1021,7 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);
   const std::string log = absl::StrCat(c.out_dir, "/work/recovery-loyaltyd.log");
-  const std::vector<std::string> argv = {
-      c.loyaltyd,
-      "run",
-      "--quiet",
-      absl::StrCat("--brokers=", c.brokers),
-      absl::StrCat("--program=", c.program),
-      absl::StrCat("--data-dir=", data_dir),
-      absl::StrCat("--events-topic=", topics.events),
-      absl::StrCat("--balances-topic=", topics.balances),
-      absl::StrCat("--ledger-topic=", topics.ledger),
-      absl::StrCat("--outcomes-topic=", topics.outcomes),
-      absl::StrCat("--dlq-topic=", topics.dlq),
-      absl::StrCat("--group=bench.", c.tag, ".recovery"),
-      absl::StrCat("--instance-id=bench-", c.tag),
-      absl::StrCat("--workers=", c.workers),
-      absl::StrCat("--batch-size=", c.batch),
-      absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
-      absl::StrCat("--batch-wait-ms=", c.batch_wait_ms),
-      absl::StrCat("--members-cached=", c.budgets.members_cached_max),
-      absl::StrCat("--block-cache-mb=", c.budgets.block_cache_bytes >> 20),
-      absl::StrCat("--memtable-mb=", c.budgets.memtable_bytes >> 20)};
+  const std::vector<std::string> argv = RecoveryArgv(c, topics, data_dir);
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -972,33 +1039,7 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
       stderr,
       "loyalty-bench: recovery: loyaltyd under %.0f events/s, kill -9 after %.0f s of output\n",
       rate, before_s);
-  // Wait until the engine has published for a while.
-  const double deadline = MonoSeconds() + 180;
-  while (probe->received() == 0 && MonoSeconds() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  absl::StatusOr<double> result =
-      absl::DeadlineExceededError(absl::StrCat("no output from loyaltyd in 180 s; see ", log));
-  if (probe->received() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(before_s * 1000)));
-    const int64_t kill_ms = WallMs();
-    probe->WatchAfter(kill_ms);
-    kill(-pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    pid = Spawn(argv, log);
-    const double restart_deadline = MonoSeconds() + 120;
-    while (probe->WatchHit() == 0 && MonoSeconds() < restart_deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    const int64_t hit = probe->WatchHit();
-    if (hit == 0) {
-      result =
-          absl::DeadlineExceededError(absl::StrCat("no output 120 s after the restart; see ", log));
-    } else {
-      result = static_cast<double>(hit - kill_ms) / 1000;
-      std::fprintf(stderr, "  first committed output %.2f s after kill -9\n", *result);
-    }
-  }
+  absl::StatusOr<double> result = KillAndRestart(probe.get(), &pid, argv, log, before_s);
   stop = true;
   producer.join();
   Stop(pid, 30);
@@ -1176,55 +1217,58 @@ absl::StatusOr<LatencyRun> PostgresLatency(const Config& c, double rate) {
 
 // --- main -----------------------------------------------------------------
 
-absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
-  Config c;
-  LOYALTY_ASSIGN_OR_RETURN(c.brokers, f.Require("brokers"));
-  c.quick = f.Has("quick");
-  c.out_dir = f.Get("out", "bench-results");
+// The sizes and counts: the workload, the engine's settings, the runs.
+absl::Status ParseCounts(const Flags& f, Config* c) {
   auto integer = [&](const char* name, int64_t fallback) { return f.GetInt(name, fallback); };
-  LOYALTY_ASSIGN_OR_RETURN(int64_t events, integer("events", c.quick ? 20'000 : 10'000'000));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t members, integer("members", c.quick ? 10'000 : 1'000'000));
+  const bool quick = c->quick;
+  LOYALTY_ASSIGN_OR_RETURN(int64_t events, integer("events", quick ? 20'000 : 10'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t members, integer("members", quick ? 10'000 : 1'000'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t bad, integer("bad-permille", 10));
   LOYALTY_ASSIGN_OR_RETURN(int64_t seed, integer("seed", 1));
   LOYALTY_ASSIGN_OR_RETURN(int64_t partitions, integer("partitions", 8));
   LOYALTY_ASSIGN_OR_RETURN(int64_t workers, integer("workers", 2));
-  LOYALTY_ASSIGN_OR_RETURN(c.batch, integer("batch-size", 4096));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", c.quick ? 1 : 3));
+  LOYALTY_ASSIGN_OR_RETURN(c->batch, integer("batch-size", 4096));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", quick ? 1 : 3));
   LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs));
   LOYALTY_ASSIGN_OR_RETURN(int64_t interval,
-                           f.GetIntIn("commit-interval-ms", c.commit_interval_ms, 0, 60'000));
+                           f.GetIntIn("commit-interval-ms", c->commit_interval_ms, 0, 60'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
-                           f.GetIntIn("batch-wait-ms", c.batch_wait_ms, 0, 10'000));
-  LOYALTY_RETURN_IF_ERROR(MemoryBudgetsFromFlags(f, &c.budgets));
+                           f.GetIntIn("batch-wait-ms", c->batch_wait_ms, 0, 10'000));
+  LOYALTY_RETURN_IF_ERROR(MemoryBudgetsFromFlags(f, &c->budgets));
   if (null_runs < 0 || null_runs > 100) {
     return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
   }
-  LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", c.quick ? 4 : 20));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", c.quick ? 1 : 3));
-  if (events < 1 || members < 1 || partitions < 1 || workers < 1 || c.batch < 1 || runs < 1 ||
+  LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", quick ? 4 : 20));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", quick ? 1 : 3));
+  if (events < 1 || members < 1 || partitions < 1 || workers < 1 || c->batch < 1 || runs < 1 ||
       rate_s < 1 || warm_s < 0 || warm_s >= rate_s || bad < 0 || bad > 1000) {
     return absl::InvalidArgumentError(
         "--events, --members, --partitions, --workers, --batch-size, --runs and --rate-seconds "
         "must be positive, --warmup-seconds below --rate-seconds, --bad-permille in 0..1000");
   }
   const std::string zipf = f.Get("zipf-exponent", "0.99");
-  if (!absl::SimpleAtod(zipf, &c.workload.zipf_exponent) || c.workload.zipf_exponent < 0 ||
-      c.workload.zipf_exponent > 5) {
+  if (!absl::SimpleAtod(zipf, &c->workload.zipf_exponent) || c->workload.zipf_exponent < 0 ||
+      c->workload.zipf_exponent > 5) {
     return absl::InvalidArgumentError(
         absl::StrCat("--zipf-exponent: '", zipf, "' is not a number in 0..5"));
   }
-  c.workload.events = events;
-  c.workload.members = members;
-  c.workload.bad_permille = static_cast<int>(bad);
-  c.workload.seed = static_cast<uint64_t>(seed);
-  c.workload.partitions = static_cast<int>(partitions);
-  c.workers = static_cast<int>(workers);
-  c.runs = static_cast<int>(runs);
-  c.null_runs = static_cast<int>(null_runs);
-  c.commit_interval_ms = static_cast<int>(interval);
-  c.batch_wait_ms = static_cast<int>(batch_wait);
-  c.rate_seconds = static_cast<double>(rate_s);
-  c.warmup_seconds = static_cast<double>(warm_s);
+  c->workload.events = events;
+  c->workload.members = members;
+  c->workload.bad_permille = static_cast<int>(bad);
+  c->workload.seed = static_cast<uint64_t>(seed);
+  c->workload.partitions = static_cast<int>(partitions);
+  c->workers = static_cast<int>(workers);
+  c->runs = static_cast<int>(runs);
+  c->null_runs = static_cast<int>(null_runs);
+  c->commit_interval_ms = static_cast<int>(interval);
+  c->batch_wait_ms = static_cast<int>(batch_wait);
+  c->rate_seconds = static_cast<double>(rate_s);
+  c->warmup_seconds = static_cast<double>(warm_s);
+  return absl::OkStatus();
+}
+
+// Which phases run: the offered rates, --machine, --recovery, --peers.
+absl::Status ParsePhases(const Flags& f, Config* c) {
   for (absl::string_view r :
        absl::StrSplit(f.Get("rates", "0.25,0.5,0.75"), ',', absl::SkipEmpty())) {
     double x;
@@ -1232,42 +1276,59 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
       return absl::InvalidArgumentError(
           absl::StrCat("--rates: '", r, "' is not a positive number"));
     }
-    c.rates.push_back(x);
+    c->rates.push_back(x);
   }
-  for (const auto& [flag, on] : {std::pair<const char*, bool*>{"machine", &c.machine},
-                                 std::pair<const char*, bool*>{"recovery", &c.recovery}}) {
+  for (const auto& [flag, on] : {std::pair<const char*, bool*>{"machine", &c->machine},
+                                 std::pair<const char*, bool*>{"recovery", &c->recovery}}) {
     const std::string v = f.Get(flag, "on");
     if (v != "on" && v != "off")
       return absl::InvalidArgumentError(absl::StrCat("--", flag, ": use on or off"));
     *on = v == "on";
   }
   const std::string peers = f.Get("peers", "kafka-streams,postgres");
-  c.kstreams_peer = c.postgres_peer = false;
+  c->kstreams_peer = c->postgres_peer = false;
   for (absl::string_view p : absl::StrSplit(peers, ',', absl::SkipEmpty())) {
     if (p == "kafka-streams") {
-      c.kstreams_peer = true;
+      c->kstreams_peer = true;
     } else if (p == "postgres") {
-      c.postgres_peer = true;
+      c->postgres_peer = true;
     } else if (p != "none") {
       return absl::InvalidArgumentError(
           absl::StrCat("--peers: unknown peer '", p, "' (kafka-streams, postgres, none)"));
     }
   }
+  return absl::OkStatus();
+}
+
+// The program, the binaries and scripts of the phases that run (`self`:
+// this binary, whose directory the defaults are next to) and PostgreSQL.
+absl::Status ParsePaths(const Flags& f, const std::string& self, Config* c) {
   const std::string bin = std::filesystem::path(self).parent_path().string();
-  c.loyaltyd = f.Get("loyaltyd", bin + "/../cmd/loyaltyd");
-  c.pg_peer = f.Get("pg-peer", bin + "/peers/postgres/pg_peer");
-  c.kstreams = f.Get("kstreams", LOYALTY_SOURCE_DIR "/bench/peers/kstreams/run.sh");
-  c.program = f.Get("program", LOYALTY_SOURCE_DIR "/programs/cafe.textproto");
-  c.pg = f.Get("pg", "host=127.0.0.1 port=19992 dbname=loyalty user=postgres");
+  c->loyaltyd = f.Get("loyaltyd", bin + "/../cmd/loyaltyd");
+  c->pg_peer = f.Get("pg-peer", bin + "/peers/postgres/pg_peer");
+  c->kstreams = f.Get("kstreams", LOYALTY_SOURCE_DIR "/bench/peers/kstreams/run.sh");
+  c->program = f.Get("program", LOYALTY_SOURCE_DIR "/programs/cafe.textproto");
+  c->pg = f.Get("pg", "host=127.0.0.1 port=19992 dbname=loyalty user=postgres");
   for (const auto& [path, what] : std::vector<std::pair<std::string, std::string>>{
-           {c.program, "--program"},
-           {c.loyaltyd, c.recovery ? "--loyaltyd" : ""},
-           {c.pg_peer, c.postgres_peer ? "--pg-peer" : ""},
-           {c.kstreams, c.kstreams_peer ? "--kstreams" : ""}}) {
+           {c->program, "--program"},
+           {c->loyaltyd, c->recovery ? "--loyaltyd" : ""},
+           {c->pg_peer, c->postgres_peer ? "--pg-peer" : ""},
+           {c->kstreams, c->kstreams_peer ? "--kstreams" : ""}}) {
     if (!what.empty() && !std::filesystem::exists(path)) {
       return absl::NotFoundError(absl::StrCat(what, ": ", path, " does not exist"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
+  Config c;
+  LOYALTY_ASSIGN_OR_RETURN(c.brokers, f.Require("brokers"));
+  c.quick = f.Has("quick");
+  c.out_dir = f.Get("out", "bench-results");
+  LOYALTY_RETURN_IF_ERROR(ParseCounts(f, &c));
+  LOYALTY_RETURN_IF_ERROR(ParsePhases(f, &c));
+  LOYALTY_RETURN_IF_ERROR(ParsePaths(f, self, &c));
   c.tag = absl::StrCat(getpid(), "-", WallMs());
   return c;
 }
