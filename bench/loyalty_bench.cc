@@ -1352,29 +1352,8 @@ class TopicsOfRun {
 // A --rates value as events/s: <= 1 is a fraction of `catch_up`.
 double ResolveRate(double x, double catch_up) { return x <= 1.0 ? x * catch_up : x; }
 
-int Main(int argc, char** argv) {
-  const std::set<std::string> known = {
-      "brokers", "out",        "events",  "members",      "bad-permille",
-      "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms", "batch-wait-ms",
-      "members-cached", "block-cache-mb", "memtable-mb",
-      "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
-      "machine", "recovery",   "peers",   "pg",           "loyaltyd",
-      "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",
-      "help"};
-  auto flags = Flags::Parse(argc, argv, 1, known, {"quick", "help"});
-  if (!flags.ok()) return Fail(std::string(flags.status().message()));
-  if (flags->Has("help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  auto config = ParseConfig(*flags, argv[0]);
-  if (!config.ok()) return Fail(std::string(config.status().message()));
-  Config& c = *config;
-  const TopicsOfRun topics_of_run(c);
-  std::filesystem::create_directories(c.out_dir + "/work");
-  auto programs = LoadPrograms(c.program);
-  if (!programs.ok()) return Fail(programs.status().ToString());
-
+// The configuration part of the results.
+Results ResultsOf(const Config& c) {
   Results r;
   r.started_utc = absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone());
   r.seed = c.workload.seed;
@@ -1392,160 +1371,247 @@ int Main(int argc, char** argv) {
   r.runs = c.runs;
   r.quick = c.quick;
   r.machine = MachineLine();
+  return r;
+}
 
-  auto write_results = [&] {
-    std::ofstream(c.out_dir + "/results.json") << RenderJson(r);
-    std::ofstream(c.out_dir + "/summary.md") << RenderMarkdown(r);
-    std::ofstream(c.out_dir + "/chart.html") << RenderHtml(r);
-  };
-  auto step = [&](const absl::Status& s, const char* what) {
+// One invocation's phases, in the order of bench/README.md, and the results
+// they fill in. The results are written after each phase; a phase that
+// returns false failed, and the run ends there (exit 1).
+class BenchRun {
+ public:
+  BenchRun(const Config& c, const ProgramSet* programs)
+      : c_(c),
+        programs_(programs),
+        r_(ResultsOf(c)),
+        backlog_(absl::StrCat("bench.", c.tag, ".backlog")) {}
+
+  bool Backlog();
+  bool CatchUpRuns();
+  bool Limits();
+  bool LatencyRuns();
+  void RecoveryRun();
+  bool MachineRuns();
+  void Peers();
+  // The summary on stdout; the exit code (1 if a peer or the recovery run
+  // failed).
+  int Finish();
+
+ private:
+  // results.json, summary.md and chart.html, with what is measured so far.
+  void WriteResults() const {
+    std::ofstream(c_.out_dir + "/results.json") << RenderJson(r_);
+    std::ofstream(c_.out_dir + "/summary.md") << RenderMarkdown(r_);
+    std::ofstream(c_.out_dir + "/chart.html") << RenderHtml(r_);
+  }
+  // Whether `s` is OK; if not, writes the results and says what failed.
+  bool Step(const absl::Status& s, const char* what) const {
     if (!s.ok()) {
-      write_results();
+      WriteResults();
       std::cerr << "loyalty-bench: " << what << ": " << s << "\n";
     }
     return s.ok();
-  };
-
-  // 1. The backlog.
-  const std::string backlog = absl::StrCat("bench.", c.tag, ".backlog");
-  if (!step(CreateTopic(c.brokers, backlog, c.workload.partitions), "backlog topic")) return 1;
-  {
-    Workload workload(c.workload);
-    r.records = workload.total_records();
-    Progress progress(absl::StrCat("producing the backlog: ", r.records, " records to ", backlog));
-    const double start = MonoSeconds();
-    auto produced = ProduceAll(c.brokers, backlog, &workload, [&](int64_t n) {
-      progress.Update(n, r.records, static_cast<double>(n) / std::max(1e-3, MonoSeconds() - start));
-    });
-    if (!step(produced.status(), "producing")) return 1;
-    r.produce_per_s = static_cast<double>(produced->records) / produced->seconds;
   }
+  // A peer whose catch-up ran (`p`): at half its catch-up rate (`latency`),
+  // then the engine at that same rate.
+  void FinishPeer(PeerResult p, const std::function<absl::StatusOr<LatencyRun>(double)>& latency);
 
-  // 2. The engine's catch-up runs, each followed by a run of the null
-  // pipeline (alternated, so that the machine's drift touches both alike).
-  // The engine's first run tells the shape that the null pipeline and the
-  // RocksDB limit reproduce.
-  const auto pool = ValuePool(c);
-  for (int i = 0; i < std::max(c.runs, c.null_runs); ++i) {
-    if (i < c.runs) {
-      auto run = EngineCatchUp(c, &*programs, backlog, r.records, absl::StrCat("catchup", i + 1),
-                               false, i + 1 == c.runs ? &r.bytes_on_disk_per_event : nullptr,
-                               i == 0 ? &r.shape : nullptr);
-      if (!step(run.status(), "engine catch-up")) return 1;
-      r.catch_up.push_back(*run);
-    }
-    if (i < c.null_runs) {
-      r.null_batch_records_max = NullBatchRecords(c, r.shape);
-      auto run = NullCatchUp(c, r.shape, pool, backlog, r.records, absl::StrCat("null", i + 1),
-                             i == 0 ? &r.null_shape : nullptr);
-      if (!step(run.status(), "null pipeline catch-up")) return 1;
-      r.null_catch_up.push_back(*run);
-    }
-    write_results();
+  const Config& c_;
+  const ProgramSet* programs_;
+  Results r_;
+  const std::string backlog_;
+  std::shared_ptr<const std::string> pool_;  // ValuePool
+  double engine_rate_ = 0;                   // the engine's median catch-up
+};
+
+// 1. The backlog.
+bool BenchRun::Backlog() {
+  if (!Step(CreateTopic(c_.brokers, backlog_, c_.workload.partitions), "backlog topic")) {
+    return false;
   }
-  const double engine_rate = MedianCatchUp(r.catch_up);
+  Workload workload(c_.workload);
+  r_.records = workload.total_records();
+  Progress progress(absl::StrCat("producing the backlog: ", r_.records, " records to ", backlog_));
+  const double start = MonoSeconds();
+  auto produced = ProduceAll(c_.brokers, backlog_, &workload, [&](int64_t n) {
+    progress.Update(n, r_.records, static_cast<double>(n) / std::max(1e-3, MonoSeconds() - start));
+  });
+  if (!Step(produced.status(), "producing")) return false;
+  r_.produce_per_s = static_cast<double>(produced->records) / produced->seconds;
+  return true;
+}
 
-  // 3. The physical limits, in the engine's shape.
-  const int limit_runs = std::min(c.runs, 3);
-  r.rocksdb_ops_per_event = r.shape.puts_per_record();
+// 2. The engine's catch-up runs, each followed by a run of the null
+// pipeline (alternated, so that the machine's drift touches both alike).
+// The engine's first run tells the shape that the null pipeline and the
+// RocksDB limit reproduce.
+bool BenchRun::CatchUpRuns() {
+  pool_ = ValuePool(c_);
+  for (int i = 0; i < std::max(c_.runs, c_.null_runs); ++i) {
+    if (i < c_.runs) {
+      auto run = EngineCatchUp(c_, programs_, backlog_, r_.records, absl::StrCat("catchup", i + 1),
+                               false, i + 1 == c_.runs ? &r_.bytes_on_disk_per_event : nullptr,
+                               i == 0 ? &r_.shape : nullptr);
+      if (!Step(run.status(), "engine catch-up")) return false;
+      r_.catch_up.push_back(*run);
+    }
+    if (i < c_.null_runs) {
+      r_.null_batch_records_max = NullBatchRecords(c_, r_.shape);
+      auto run = NullCatchUp(c_, r_.shape, pool_, backlog_, r_.records, absl::StrCat("null", i + 1),
+                             i == 0 ? &r_.null_shape : nullptr);
+      if (!Step(run.status(), "null pipeline catch-up")) return false;
+      r_.null_catch_up.push_back(*run);
+    }
+    WriteResults();
+  }
+  engine_rate_ = MedianCatchUp(r_.catch_up);
+  return true;
+}
+
+// 3. The physical limits, in the engine's shape.
+bool BenchRun::Limits() {
+  const int limit_runs = std::min(c_.runs, 3);
+  r_.rocksdb_ops_per_event = r_.shape.puts_per_record();
   for (int i = 0; i < limit_runs; ++i) {
     std::fprintf(stderr, "loyalty-bench: raw librdkafka consume of the backlog (run %d)\n", i + 1);
-    auto raw = RawConsume(c.brokers, backlog);
-    if (!step(raw.status(), "raw consume")) return 1;
-    r.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
-    std::fprintf(stderr, "  %.0f records/s\n", r.raw_consume_per_s.back());
-    auto rocks = RocksDbLimit(c, r.shape, pool, std::min<int64_t>(r.records, 2'000'000), false);
-    if (!step(rocks.status(), "RocksDB limit")) return 1;
-    r.rocksdb_write_per_s.push_back(*rocks);
+    auto raw = RawConsume(c_.brokers, backlog_);
+    if (!Step(raw.status(), "raw consume")) return false;
+    r_.raw_consume_per_s.push_back(static_cast<double>(raw->records) / raw->seconds);
+    std::fprintf(stderr, "  %.0f records/s\n", r_.raw_consume_per_s.back());
+    auto rocks = RocksDbLimit(c_, r_.shape, pool_, std::min<int64_t>(r_.records, 2'000'000), false);
+    if (!Step(rocks.status(), "RocksDB limit")) return false;
+    r_.rocksdb_write_per_s.push_back(*rocks);
     std::fprintf(stderr, "  %.0f records/s in the engine's write shape\n", *rocks);
-    write_results();
+    WriteResults();
   }
+  return true;
+}
 
-  // 4. Latency at offered rates.
-  for (size_t i = 0; i < c.rates.size(); ++i) {
-    const double rate = ResolveRate(c.rates[i], engine_rate);
-    auto run = EngineLatency(c, &*programs, rate, absl::StrCat("latency", i + 1), false, "engine");
-    if (!step(run.status(), "engine latency")) return 1;
-    r.latency.push_back(*run);
-    write_results();
+// 4. Latency at offered rates.
+bool BenchRun::LatencyRuns() {
+  for (size_t i = 0; i < c_.rates.size(); ++i) {
+    const double rate = ResolveRate(c_.rates[i], engine_rate_);
+    auto run = EngineLatency(c_, programs_, rate, absl::StrCat("latency", i + 1), false, "engine");
+    if (!Step(run.status(), "engine latency")) return false;
+    r_.latency.push_back(*run);
+    WriteResults();
   }
+  return true;
+}
 
-  // 5. Recovery after kill -9.
-  if (c.recovery) {
-    auto rec = Recovery(c, engine_rate / 2);
-    if (rec.ok()) {
-      r.recovery_s = *rec;
-    } else {
-      r.recovery_error = rec.status().ToString();
-      std::cerr << "loyalty-bench: recovery: " << rec.status() << "\n";
-    }
-    write_results();
+// 5. Recovery after kill -9 (a failure is reported, and the run goes on).
+void BenchRun::RecoveryRun() {
+  if (!c_.recovery) return;
+  auto rec = Recovery(c_, engine_rate_ / 2);
+  if (rec.ok()) {
+    r_.recovery_s = *rec;
+  } else {
+    r_.recovery_error = rec.status().ToString();
+    std::cerr << "loyalty-bench: recovery: " << rec.status() << "\n";
   }
+  WriteResults();
+}
 
-  // 6. --durability=machine.
-  if (c.machine) {
-    {
-      auto run = EngineCatchUp(c, &*programs, backlog, r.records, "machine-catchup", true, nullptr,
-                               nullptr);
-      if (!step(run.status(), "engine catch-up, machine")) return 1;
-      r.catch_up_machine.push_back(*run);
-    }
-    const double machine_rate = MedianCatchUp(r.catch_up_machine);
-    auto run =
-        EngineLatency(c, &*programs, machine_rate / 2, "machine-latency", true, "engine (machine)");
-    if (!step(run.status(), "engine latency, machine")) return 1;
-    r.latency_machine.push_back(*run);
-    write_results();
+// 6. --durability=machine.
+bool BenchRun::MachineRuns() {
+  if (!c_.machine) return true;
+  {
+    auto run = EngineCatchUp(c_, programs_, backlog_, r_.records, "machine-catchup", true, nullptr,
+                             nullptr);
+    if (!Step(run.status(), "engine catch-up, machine")) return false;
+    r_.catch_up_machine.push_back(*run);
   }
+  const double machine_rate = MedianCatchUp(r_.catch_up_machine);
+  auto run =
+      EngineLatency(c_, programs_, machine_rate / 2, "machine-latency", true, "engine (machine)");
+  if (!Step(run.status(), "engine latency, machine")) return false;
+  r_.latency_machine.push_back(*run);
+  WriteResults();
+  return true;
+}
 
-  // 7. Peers, on the same backlog, then at half their own catch-up rate
-  // (the engine too, at that same rate).
-  auto finish_peer = [&](PeerResult p,
-                         const std::function<absl::StatusOr<LatencyRun>(double)>& latency) {
-    if (p.error.empty() && p.events_per_s > 0) {
-      const double rate = p.events_per_s / 2;
-      auto l = latency(rate);
-      if (l.ok()) {
-        p.latency = *l;
-        auto e = EngineLatency(c, &*programs, rate, absl::StrCat("at-", p.name), false,
-                               absl::StrCat("engine (at ", p.name, " rate)"));
-        if (e.ok()) {
-          p.engine_same = *e;
-        } else {
-          p.error = absl::StrCat("engine at the same rate: ", e.status().ToString());
-        }
+void BenchRun::FinishPeer(PeerResult p,
+                          const std::function<absl::StatusOr<LatencyRun>(double)>& latency) {
+  if (p.error.empty() && p.events_per_s > 0) {
+    const double rate = p.events_per_s / 2;
+    auto l = latency(rate);
+    if (l.ok()) {
+      p.latency = *l;
+      auto e = EngineLatency(c_, programs_, rate, absl::StrCat("at-", p.name), false,
+                             absl::StrCat("engine (at ", p.name, " rate)"));
+      if (e.ok()) {
+        p.engine_same = *e;
       } else {
-        p.error = absl::StrCat("latency run: ", l.status().ToString());
+        p.error = absl::StrCat("engine at the same rate: ", e.status().ToString());
       }
+    } else {
+      p.error = absl::StrCat("latency run: ", l.status().ToString());
     }
-    if (!p.error.empty()) std::cerr << "loyalty-bench: " << p.name << ": " << p.error << "\n";
-    r.peers.push_back(std::move(p));
-    write_results();
-  };
-  if (c.kstreams_peer) {
+  }
+  if (!p.error.empty()) std::cerr << "loyalty-bench: " << p.name << ": " << p.error << "\n";
+  r_.peers.push_back(std::move(p));
+  WriteResults();
+}
+
+// 7. Peers, on the same backlog, then at half their own catch-up rate
+// (the engine too, at that same rate). A failure is reported in the peer's
+// result, and the run goes on.
+void BenchRun::Peers() {
+  if (c_.kstreams_peer) {
     PeerResult p;
     p.name = "kafka-streams";
-    auto rate = KStreamsCatchUp(c, backlog, r.records);
+    auto rate = KStreamsCatchUp(c_, backlog_, r_.records);
     if (rate.ok()) {
       p.events_per_s = *rate;
       std::fprintf(stderr, "  kafka-streams: %.0f events/s\n", *rate);
     } else {
       p.error = rate.status().ToString();
     }
-    finish_peer(std::move(p), [&](double rate) { return KStreamsLatency(c, rate); });
+    FinishPeer(std::move(p), [&](double rate) { return KStreamsLatency(c_, rate); });
   }
-  if (c.postgres_peer) {
-    finish_peer(PostgresPeer(c, backlog, r.records),
-                [&](double rate) { return PostgresLatency(c, rate); });
+  if (c_.postgres_peer) {
+    FinishPeer(PostgresPeer(c_, backlog_, r_.records),
+               [&](double rate) { return PostgresLatency(c_, rate); });
   }
+}
 
-  write_results();
-  std::cout << RenderMarkdown(r);
+int BenchRun::Finish() {
+  WriteResults();
+  std::cout << RenderMarkdown(r_);
   std::fprintf(stderr, "loyalty-bench: results in %s/{results.json,summary.md,chart.html}\n",
-               c.out_dir.c_str());
+               c_.out_dir.c_str());
   bool peers_ok = true;
-  for (const auto& p : r.peers) peers_ok = peers_ok && p.error.empty();
-  return peers_ok && r.recovery_error.empty() ? 0 : 1;
+  for (const auto& p : r_.peers) peers_ok = peers_ok && p.error.empty();
+  return peers_ok && r_.recovery_error.empty() ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  const std::set<std::string> known = {
+      "brokers", "out",        "events",  "members",      "bad-permille",
+      "seed",    "partitions", "workers", "batch-size",   "commit-interval-ms", "batch-wait-ms",
+      "members-cached", "block-cache-mb", "memtable-mb",
+      "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
+      "machine", "recovery",   "peers",   "pg",           "loyaltyd",
+      "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",
+      "help"};
+  auto flags = Flags::Parse(argc, argv, 1, known, {"quick", "help"});
+  if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto config = ParseConfig(*flags, argv[0]);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  const Config& c = *config;
+  const TopicsOfRun topics_of_run(c);
+  std::filesystem::create_directories(c.out_dir + "/work");
+  auto programs = LoadPrograms(c.program);
+  if (!programs.ok()) return Fail(programs.status().ToString());
+  BenchRun run(c, &*programs);
+  if (!run.Backlog() || !run.CatchUpRuns() || !run.Limits() || !run.LatencyRuns()) return 1;
+  run.RecoveryRun();
+  if (!run.MachineRuns()) return 1;
+  run.Peers();
+  return run.Finish();
 }
 
 }  // namespace
