@@ -24,6 +24,7 @@
 namespace loyalty::bench {
 
 using kafka_internal::FromKafka;
+using kafka_internal::FromTxnError;
 using kafka_internal::KafkaHandle;
 using kafka_internal::NewClient;
 
@@ -48,13 +49,6 @@ struct Batch {
     return absl::string_view(keys.data() + begin, key_ends[i] - begin);
   }
 };
-
-// Takes ownership of `e`.
-absl::Status FromTxnError(rd_kafka_error_t* e, const std::string& what) {
-  absl::Status s = absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_error_string(e)));
-  rd_kafka_error_destroy(e);
-  return s;
-}
 
 void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
                  void* opaque);

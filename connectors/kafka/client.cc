@@ -11,9 +11,7 @@
 namespace loyalty {
 namespace kafka_internal {
 
-absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
-                                      void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
-                                                          void*)) {
+absl::StatusOr<rd_kafka_conf_t*> NewConf(const Settings& settings) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   for (const auto& [name, value] : settings) {
@@ -23,6 +21,14 @@ absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& sett
       return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
     }
   }
+  return conf;
+}
+
+absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
+                                      void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
+                                                          void*)) {
+  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(settings));
+  char err[512];
   if (on_delivery != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
   if (rk == nullptr) {
@@ -35,6 +41,16 @@ absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& sett
 absl::Status FromKafka(rd_kafka_resp_err_t err, absl::string_view what) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
+}
+
+absl::Status FromTxnError(rd_kafka_error_t* e, absl::string_view what) {
+  const bool fatal = rd_kafka_error_is_fatal(e);
+  absl::Status s = fatal
+                       ? absl::FailedPreconditionError(
+                             absl::StrCat(what, ": fenced or fatal: ", rd_kafka_error_string(e)))
+                       : absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_error_string(e)));
+  rd_kafka_error_destroy(e);
+  return s;
 }
 
 }  // namespace kafka_internal

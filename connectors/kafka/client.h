@@ -41,6 +41,11 @@ using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
+// A librdkafka configuration holding `settings` (name, value), for a
+// caller that sets callbacks before creating its client; the caller owns it
+// (rd_kafka_new takes it). InvalidArgument names a refused setting.
+absl::StatusOr<rd_kafka_conf_t*> NewConf(const Settings& settings);
+
 // A client of `type` with `settings` (name, value); `on_delivery` is the
 // producer's per-message delivery callback, if any.
 absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
@@ -49,6 +54,10 @@ absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& sett
 
 // OK for RD_KAFKA_RESP_ERR_NO_ERROR, else Unavailable naming `what`.
 absl::Status FromKafka(rd_kafka_resp_err_t err, absl::string_view what);
+
+// A transaction call's error, naming `what`; takes ownership of `e`. Fatal
+// errors (fencing among them) are FailedPrecondition, the rest Unavailable.
+absl::Status FromTxnError(rd_kafka_error_t* e, absl::string_view what);
 
 }  // namespace kafka_internal
 

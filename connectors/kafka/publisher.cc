@@ -19,6 +19,7 @@
 namespace loyalty {
 
 using kafka_internal::FromKafka;
+using kafka_internal::FromTxnError;
 using kafka_internal::KafkaHandle;
 using kafka_internal::NewClient;
 
@@ -33,18 +34,6 @@ class JournalPublisher::Impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Takes ownership of `e`; fatal errors (fencing among them) are
-// FailedPrecondition, the rest Unavailable.
-absl::Status FromTxnError(rd_kafka_error_t* e, const std::string& what) {
-  const bool fatal = rd_kafka_error_is_fatal(e);
-  absl::Status s = fatal
-                       ? absl::FailedPreconditionError(
-                             absl::StrCat(what, ": fenced or fatal: ", rd_kafka_error_string(e)))
-                       : absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_error_string(e)));
-  rd_kafka_error_destroy(e);
-  return s;
-}
 
 // The largest seq header of the records of topic/partition from the end
 // back, reading windows that grow until one holds a committed record.

@@ -2,6 +2,7 @@
 #include "connectors/kafka/settings.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 
 namespace loyalty::kafka_internal {
 
@@ -30,15 +31,8 @@ absl::StatusOr<KafkaHandle> NewEngineConsumer(const EngineConsumerConfig& config
                                               RebalanceCallback on_rebalance, void* opaque) {
   // Not NewClient: a rebalance callback must be on the configuration before
   // the client is created.
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(EngineConsumerSettings(config)));
   char err[512];
-  for (const auto& [name, value] : EngineConsumerSettings(config)) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
-    }
-  }
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, opaque);
   KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)));
