@@ -34,16 +34,7 @@ usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 2; }
 shift
-for arg in "$@"; do
-  case "$arg" in
-    --port=*) PORT=${arg#--port=}; PORT_GIVEN=1 ;;
-    --dir=*) DIR=${arg#--dir=} ;;
-    --find-port) FIND_PORT=1 ;;
-    --help|-h) usage; exit 0 ;;
-    *) echo "kafka.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
-[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "kafka.sh: --port=$PORT: not a port number" >&2; exit 2; }
+server_args kafka.sh "$@"
 if [ "$FIND_PORT" = 1 ] && [ -z "$DIR" ]; then
   echo "kafka.sh: --find-port needs --dir (the port is written to D/port)" >&2; exit 2
 fi

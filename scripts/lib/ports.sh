@@ -43,3 +43,22 @@ claim_port() {
     fi
   done
 }
+
+# server_args WHO ARG...: the arguments every server script takes after its
+# command: --port=P (sets PORT and PORT_GIVEN=1), --dir=D (DIR),
+# --find-port (FIND_PORT=1), --help (calls the script's `usage`, exits 0).
+# Anything else, or a --port that is not a number, exits 2 naming WHO.
+server_args() {
+  local who=$1 arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in
+      --port=*) PORT=${arg#--port=}; PORT_GIVEN=1 ;;
+      --dir=*) DIR=${arg#--dir=} ;;
+      --find-port) FIND_PORT=1 ;;
+      --help|-h) usage; exit 0 ;;
+      *) echo "$who: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+    esac
+  done
+  [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "$who: --port=$PORT: not a port number" >&2; exit 2; }
+}

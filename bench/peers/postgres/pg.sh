@@ -33,17 +33,8 @@ usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 2; }
 shift
-for arg in "$@"; do
-  case "$arg" in
-    --port=*) PORT=${arg#--port=}; PORT_GIVEN=1 ;;
-    --dir=*) DIR=${arg#--dir=} ;;
-    --find-port) FIND_PORT=1 ;;
-    --help|-h) usage; exit 0 ;;
-    *) echo "pg.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
+server_args pg.sh "$@"
 case "$cmd" in --help|-h) usage; exit 0 ;; esac
-[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "pg.sh: --port=$PORT: not a port number" >&2; exit 2; }
 if [ "$FIND_PORT" = 1 ] && [ -z "$DIR" ]; then
   echo "pg.sh: --find-port needs --dir (the port is written to D/port)" >&2; exit 2
 fi
