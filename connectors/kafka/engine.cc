@@ -38,6 +38,9 @@ class KafkaEngine::Impl {
 
   absl::Status Init();
   absl::Status Run(const std::atomic<bool>& stop);
+  // After Run's loop: applies what was read (unless failed), drains the
+  // workers, leaves the group; returns the first error, or OK for a stop.
+  absl::Status Shutdown(const std::atomic<bool>& stop);
   int64_t records_applied() const { return applied_.load(); }
   int owned_partitions() const { return owned_count_.load(); }
   int64_t output_transactions() const { return transactions_.load(); }
@@ -525,6 +528,10 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
     }
     for (int32_t partition : due) Dispatch(partition);
   }
+  return Shutdown(stop);
+}
+
+absl::Status KafkaEngine::Impl::Shutdown(const std::atomic<bool>& stop) {
   // Apply what was read, then leave the group: the revocation closes the
   // stores.
   if (!failed_.load()) {

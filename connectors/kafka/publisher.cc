@@ -26,7 +26,7 @@ using kafka_internal::NewClient;
 class JournalPublisher::Impl {
  public:
   KafkaHandle producer;
-  KafkaHandle reader;  // read_committed consumer for LastCommittedSeq
+  KafkaHandle reader;                      // read_committed consumer for LastCommittedSeq
   loyalty::v1::DlqRecord dlq;              // headers of the DLQ record being produced
   std::vector<absl::string_view> entries;  // of the outcome being produced (ledger)
 };
@@ -160,14 +160,12 @@ absl::Status JournalPublisher::Reset() {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
     }
     impl_->producer.reset();  // a producer is never reused after a failure
-    auto producer = NewClient(
-        RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
-                               options_.brokers, options_.transactional_id,
-                               options_.transaction_timeout_ms));
+    auto producer = NewClient(RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
+                                                     options_.brokers, options_.transactional_id,
+                                                     options_.transaction_timeout_ms));
     if (!producer.ok()) return producer.status();  // a configuration error
     impl_->producer = std::move(*producer);
-    rd_kafka_error_t* e =
-        rd_kafka_init_transactions(impl_->producer.get(), CallTimeoutMs());
+    rd_kafka_error_t* e = rd_kafka_init_transactions(impl_->producer.get(), CallTimeoutMs());
     absl::Status s;
     if (e != nullptr)
       s = FromTxnError(e, absl::StrCat("init transactions of ", options_.transactional_id));
@@ -223,9 +221,8 @@ absl::Status JournalPublisher::TryPublish(absl::Span<const JournalRecordView> re
   return s;
 }
 
-absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq,
-                                       absl::string_view key, absl::string_view value,
-                                       rd_kafka_headers_t* headers) {
+absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq, absl::string_view key,
+                                       absl::string_view value, rd_kafka_headers_t* headers) {
   rd_kafka_t* rk = impl_->producer.get();
   for (;;) {
     // No copy: the journal's bytes outlive the transaction (Publish's
@@ -244,9 +241,9 @@ absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq,
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
       rd_kafka_headers_destroy(headers);  // not taken on failure
       // Retrying cannot help: stop with a clear error (docs/kafka.md).
-      return absl::FailedPreconditionError(
-          absl::StrCat("output record ", seq, " of ", value.size(), " bytes is too large for ",
-                       topic, " (raise its max.message.bytes)"));
+      return absl::FailedPreconditionError(absl::StrCat("output record ", seq, " of ", value.size(),
+                                                        " bytes is too large for ", topic,
+                                                        " (raise its max.message.bytes)"));
     }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_headers_destroy(headers);
@@ -257,73 +254,86 @@ absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq,
 }
 
 absl::Status JournalPublisher::TryPublishOnce(absl::Span<const JournalRecordView> records) {
-  rd_kafka_t* rk = impl_->producer.get();
-  rd_kafka_error_t* e = rd_kafka_begin_transaction(rk);
+  rd_kafka_error_t* e = rd_kafka_begin_transaction(impl_->producer.get());
   if (e != nullptr) return FromTxnError(e, "begin transaction");
   records_in_txn_ = bytes_in_txn_ = 0;
-  const Topics& t = options_.topics;
-  const OutputSet& out = options_.outputs;
-  char seq_buf[24], num_buf[24];
-  loyalty::v1::DlqRecord& dlq = impl_->dlq;
-  std::vector<absl::string_view>& entries = impl_->entries;
+  char seq_buf[24];
   for (const JournalRecordView& rec : records) {
     if (rec.seq <= published_seq_) continue;
     const absl::string_view seq = Decimal(rec.seq, seq_buf);
     switch (rec.kind) {
-      case JournalKind::kOutcome: {
-        if (out.outcomes) {
-          rd_kafka_headers_t* h = rd_kafka_headers_new(1);
-          rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
-          LOYALTY_RETURN_IF_ERROR(Produce(t.outcomes, rec.seq, rec.key, rec.value, h));
-        }
-        if (out.ledger) {
-          entries.clear();
-          LOYALTY_RETURN_IF_ERROR(OutcomeEntries(rec.value, &entries));
-          for (absl::string_view entry : entries) {
-            rd_kafka_headers_t* h = rd_kafka_headers_new(1);
-            rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
-            LOYALTY_RETURN_IF_ERROR(Produce(t.ledger, rec.seq, rec.key, entry, h));
-          }
-        }
+      case JournalKind::kOutcome:
+        LOYALTY_RETURN_IF_ERROR(ProduceOutcome(rec, seq));
         break;
-      }
-      case JournalKind::kBalance: {
-        if (!out.balances) break;
-        rd_kafka_headers_t* h = rd_kafka_headers_new(2);
-        rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
-        const absl::string_view version = Decimal(rec.version, num_buf);
-        rd_kafka_header_add(h, kHeaderVersion, -1, version.data(),
-                            static_cast<ssize_t>(version.size()));
-        LOYALTY_RETURN_IF_ERROR(Produce(t.balances, rec.seq, rec.key, rec.value, h));
+      case JournalKind::kBalance:
+        LOYALTY_RETURN_IF_ERROR(ProduceBalance(rec, seq));
         break;
-      }
-      case JournalKind::kDlq: {
-        if (!out.dlq) break;
-        if (!dlq.ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size()))) {
-          return absl::DataLossError(absl::StrCat("journal DLQ record ", rec.seq, " is unreadable"));
-        }
-        rd_kafka_headers_t* h = rd_kafka_headers_new(8);
-        auto add = [h](const char* name, absl::string_view value) {
-          rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
-        };
-        add(kHeaderSeq, seq);
-        add(kHeaderReason, loyalty::v1::RejectReason_Name(dlq.reason()));
-        add(kHeaderDetail, dlq.detail());
-        add(kHeaderSourceTopic, t.events);
-        add(kHeaderSourcePartition, Decimal(dlq.partition(), num_buf));
-        add(kHeaderSourceOffset, Decimal(dlq.offset(), num_buf));
-        add(kHeaderEngineVersion, LOYALTY_ENGINE_VERSION);
-        // The value is a view of the raw bytes inside the journal (the
-        // parsed copy is reused by the next DLQ record).
-        absl::string_view raw;
-        LOYALTY_RETURN_IF_ERROR(DlqRaw(rec.value, &raw));
-        LOYALTY_RETURN_IF_ERROR(Produce(t.dlq, rec.seq, {}, raw, h));
+      case JournalKind::kDlq:
+        LOYALTY_RETURN_IF_ERROR(ProduceDlq(rec, seq));
         break;
-      }
     }
   }
+  return CommitTransaction();
+}
+
+absl::Status JournalPublisher::ProduceOutcome(const JournalRecordView& rec, absl::string_view seq) {
+  const Topics& t = options_.topics;
+  if (options_.outputs.outcomes) {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+    LOYALTY_RETURN_IF_ERROR(Produce(t.outcomes, rec.seq, rec.key, rec.value, h));
+  }
+  if (options_.outputs.ledger) {
+    std::vector<absl::string_view>& entries = impl_->entries;
+    entries.clear();
+    LOYALTY_RETURN_IF_ERROR(OutcomeEntries(rec.value, &entries));
+    for (absl::string_view entry : entries) {
+      rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+      rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+      LOYALTY_RETURN_IF_ERROR(Produce(t.ledger, rec.seq, rec.key, entry, h));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JournalPublisher::ProduceBalance(const JournalRecordView& rec, absl::string_view seq) {
+  if (!options_.outputs.balances) return absl::OkStatus();
+  char num_buf[24];
+  rd_kafka_headers_t* h = rd_kafka_headers_new(2);
+  rd_kafka_header_add(h, kHeaderSeq, -1, seq.data(), static_cast<ssize_t>(seq.size()));
+  const absl::string_view version = Decimal(rec.version, num_buf);
+  rd_kafka_header_add(h, kHeaderVersion, -1, version.data(), static_cast<ssize_t>(version.size()));
+  return Produce(options_.topics.balances, rec.seq, rec.key, rec.value, h);
+}
+
+absl::Status JournalPublisher::ProduceDlq(const JournalRecordView& rec, absl::string_view seq) {
+  if (!options_.outputs.dlq) return absl::OkStatus();
+  loyalty::v1::DlqRecord& dlq = impl_->dlq;
+  if (!dlq.ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size()))) {
+    return absl::DataLossError(absl::StrCat("journal DLQ record ", rec.seq, " is unreadable"));
+  }
+  char num_buf[24];
+  rd_kafka_headers_t* h = rd_kafka_headers_new(8);
+  auto add = [h](const char* name, absl::string_view value) {
+    rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
+  };
+  add(kHeaderSeq, seq);
+  add(kHeaderReason, loyalty::v1::RejectReason_Name(dlq.reason()));
+  add(kHeaderDetail, dlq.detail());
+  add(kHeaderSourceTopic, options_.topics.events);
+  add(kHeaderSourcePartition, Decimal(dlq.partition(), num_buf));
+  add(kHeaderSourceOffset, Decimal(dlq.offset(), num_buf));
+  add(kHeaderEngineVersion, LOYALTY_ENGINE_VERSION);
+  // The value is a view of the raw bytes inside the journal (the parsed copy
+  // is reused by the next DLQ record).
+  absl::string_view raw;
+  LOYALTY_RETURN_IF_ERROR(DlqRaw(rec.value, &raw));
+  return Produce(options_.topics.dlq, rec.seq, {}, raw, h);
+}
+
+absl::Status JournalPublisher::CommitTransaction() {
   for (int attempt = 0;; ++attempt) {
-    e = rd_kafka_commit_transaction(rk, CallTimeoutMs());
+    rd_kafka_error_t* e = rd_kafka_commit_transaction(impl_->producer.get(), CallTimeoutMs());
     if (e == nullptr) return absl::OkStatus();
     // A retriable failure (a timeout) may be retried with the same call;
     // anything else, and a commit that keeps timing out, needs a new producer.

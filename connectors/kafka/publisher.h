@@ -92,8 +92,8 @@ class JournalPublisher {
   // null) is looked at only after a failure: set for cancel_grace_ms, it
   // ends the retries.
   // FailedPrecondition if the producer is fenced.
-  static absl::StatusOr<std::unique_ptr<JournalPublisher>> Create(
-      const PublisherOptions& options, const std::atomic<bool>* cancel);
+  static absl::StatusOr<std::unique_ptr<JournalPublisher>> Create(const PublisherOptions& options,
+                                                                  const std::atomic<bool>* cancel);
   ~JournalPublisher();
 
   // The largest outbox sequence known to be committed to the output topics.
@@ -130,7 +130,15 @@ class JournalPublisher {
   // call_timeout_ms, or, once stopping, what is left of the grace (at
   // least 1 s).
   int CallTimeoutMs() const;
+  // One transaction of `records` (those above published_seq_).
   absl::Status TryPublishOnce(absl::Span<const JournalRecordView> records);
+  // The Kafka records of one journal record, by kind; `seq` is its decimal
+  // loyalty.seq header.
+  absl::Status ProduceOutcome(const JournalRecordView& rec, absl::string_view seq);
+  absl::Status ProduceBalance(const JournalRecordView& rec, absl::string_view seq);
+  absl::Status ProduceDlq(const JournalRecordView& rec, absl::string_view seq);
+  // Commits the open transaction; retries a retriable failure twice.
+  absl::Status CommitTransaction();
   // Produces one record (no copy of key or value); retries a full queue.
   absl::Status Produce(const std::string& topic, int64_t seq, absl::string_view key,
                        absl::string_view value, rd_kafka_headers_t* headers);
