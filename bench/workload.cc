@@ -74,6 +74,8 @@ bool Workload::Next(WorkloadRecord* record) {
   return true;
 }
 
+// Long on purpose: one branch per kind of event in the mix, in the order of
+// WorkloadOptions' shares.
 void Workload::NextEvent(WorkloadRecord* record) {
   const int64_t n = events_done_;
   loyalty::v1::Event e;

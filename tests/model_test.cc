@@ -327,6 +327,7 @@ Compared ReplayAndCompare(const std::string& root, const std::vector<std::string
   return c;
 }
 
+// Long on purpose: one scenario, its stream and every count it compares.
 TEST(ModelTest, ReferenceFoldAgreesWithTheEngineDump) {
   const uint64_t seed = testing::TestSeed(1234);
   const int64_t events = testing::EnvInt("LOYALTY_MODEL_EVENTS", 60'000);

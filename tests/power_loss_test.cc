@@ -71,6 +71,7 @@ class PowerLossTest : public ::testing::Test {
 };
 
 // The filesystem alone: what is cut, what is dropped while frozen.
+// Long on purpose: one scenario read top to bottom.
 TEST_F(PowerLossTest, CutsFilesToTheirSyncedSizeAndDropsEverythingWhileFrozen) {
   auto fs = std::make_shared<testing::FaultyFileSystem>(rocksdb::FileSystem::Default());
   const rocksdb::IOOptions io;
@@ -151,6 +152,8 @@ TEST_F(PowerLossTest, CutsFilesToTheirSyncedSizeAndDropsEverythingWhileFrozen) {
   EXPECT_EQ(ReadFile(root_ + "/c"), "synced");
 }
 
+// Long on purpose: one scenario (write, cut the power, reopen, check) read
+// top to bottom.
 TEST_F(PowerLossTest, UnsyncedBatchesAreLostAndSyncedOnesSurvive) {
   const uint64_t seed = testing::TestSeed(7);
   SCOPED_TRACE(testing::Seeded(seed));

@@ -520,6 +520,8 @@ TEST_F(ReportTest, JsonHasTheFiguresInAStableOrder) {
 // Recomputes the figures that need no calendar from the stored member
 // records and ledger entries, the way `loyaltyctl dump` and `history` show
 // them: they must agree with the report whatever the apply path did.
+// Long on purpose: one fold per figure, each a few lines, kept together so
+// that the figures and their definitions (docs/report.md) read side by side.
 void ExpectAgreesWithAFoldOfTheStore(const std::string& data_dir, const KpiReport& report) {
   struct Sums {
     int64_t members = 0, buyers = 0, repeat = 0, spend = 0, issued = 0, redeemed = 0;

@@ -1048,6 +1048,8 @@ class Folder {
     }
   }
 
+  // Long on purpose: SPEC §6's purchase, step by step in the SPEC's order,
+  // written apart from the engine's (which splits it differently).
   std::string ApplyPurchase(const ProgramModel& p, MemberModel* m, const Event& e, int64_t t,
                             int64_t occurred_ns) {
     const Program& program = p.program;

@@ -260,6 +260,8 @@ TEST(ReferenceFoldTest, PurchasesOfOneDayShareOneLot) {
                    "t3 APPLIED:MATURED points -5 EXPIRE#2-5@2024-02-13T00:00:00Z"}));
 }
 
+// Long on purpose: a member's ledger written out entry by entry, the
+// expected lines beside the events that make them.
 TEST(ReferenceFoldTest, RefundsClawBackFromThePurchasesLotFirst) {
   const EdgeCase c = RefundsClawBackFromThePurchasesLotFirst();
   const std::vector<Program> programs = {ParseProgram(c.program)};
@@ -860,6 +862,8 @@ TEST(ReferenceFoldTest, DuplicateSameAndDifferentPayload) {
 
 // --- DLQ reasons -----------------------------------------------------------
 
+// Long on purpose: one event per DLQ reason and per ordering between two
+// reasons, as a table read top to bottom.
 TEST(ReferenceFoldTest, DlqReasonsFirstFailureWins) {
   const std::vector<Program> programs = {ParseProgram(R"pb(
     program_id: "p"

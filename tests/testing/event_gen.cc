@@ -195,6 +195,7 @@ class Generator {
     Accept(absl::StrCat(Head(id, program, member, ParseSeconds(probe.at)), body, "}"));
   }
 
+  // Long on purpose: one good event per kind, as a list.
   void Good() {
     const std::string program = Program();
     const std::string member = Member();
@@ -270,6 +271,7 @@ class Generator {
     }
   }
 
+  // Long on purpose: one bad line per DLQ reason and field, as a list.
   void Bad() {
     const std::string program = Program();
     const std::string member = Member();
@@ -375,6 +377,7 @@ GeneratedStream GenerateStream(const GeneratorOptions& options) { return Generat
 // middle tier, each a different metric, paid plans, punch cards, promotions
 // (one past midnight, one with valid_from/valid_until), random rewards on
 // purchases and engagements with daily caps and bonus points.
+// Long on purpose: a program's text, one line per field.
 std::string CafeProgramText() {
   return R"pb(
     program_id: "cafe"

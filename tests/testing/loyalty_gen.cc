@@ -9,6 +9,7 @@
 #include "tests/testing/event_gen.h"
 #include "tests/testing/year_gen.h"
 
+// Long on purpose: a command-line main, its flags one after the other.
 int main(int argc, char** argv) {
   loyalty::testing::GeneratorOptions o;
   std::string out;

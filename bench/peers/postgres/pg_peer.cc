@@ -533,6 +533,9 @@ absl::Status Peer::CommitBatch(Results* results) {
   return absl::OkStatus();
 }
 
+// Long on purpose: the peer's consume loop as the peer's README describes
+// it (poll, batch, commit, stop), kept in one place so it can be compared
+// with the engine's.
 absl::Status Peer::Run(Results* results) {
   LOYALTY_RETURN_IF_ERROR(OpenPostgres());
   LOYALTY_RETURN_IF_ERROR(OpenKafka());
