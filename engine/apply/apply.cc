@@ -1,6 +1,7 @@
 #include "engine/apply/apply.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -37,6 +38,20 @@ int64_t CheckedAdd(int64_t a, int64_t b) {
 void Add(MemberState* s, int64_t (MemberState::*get)() const, void (MemberState::*set)(int64_t),
          int64_t v) {
   (s->*set)(CheckedAdd((s->*get)(), v));
+}
+
+// The name of a value of a proto enum with values 0 .. kSize - 1, from a
+// table filled once by `name_of` (the generated *_Name, which looks the value
+// up in the descriptor on every call: measurably slower on the apply path).
+template <int kSize, typename Enum>
+const std::string& EnumName(Enum value, const std::string& (*name_of)(int)) {
+  static const std::array<std::string, kSize>* const names = [name_of] {
+    auto* table = new std::array<std::string, kSize>;
+    for (int i = 0; i < kSize; ++i) (*table)[static_cast<size_t>(i)] = name_of(i);
+    return table;
+  }();
+  LOYALTY_CHECK(value >= 0 && value < kSize) << "enum value " << value;
+  return (*names)[static_cast<size_t>(value)];
 }
 
 // The kinds of per-member counter. The stored name of each (StoredName) is
@@ -473,7 +488,7 @@ void UpdateEffectiveTier(MemberOps& ops, UnixNanos at, TierChange::Cause cause) 
   TierChange* change = ops.outcome()->add_tier_changes();
   change->set_from_tier_id(st->tier_id());
   change->set_to_tier_id(to);
-  change->set_cause(TierChange::Cause_Name(cause));
+  change->set_cause(EnumName<TierChange::Cause_ARRAYSIZE>(cause, &TierChange::Cause_Name<int>));
   *change->mutable_perks() = program.proto().tiers(effective).perks();
   SetTimestamp(at, change->mutable_effective_at());
   st->set_tier_id(to);
@@ -1154,7 +1169,7 @@ void SetOutcomeReason(Outcome::Reason reason, Outcome* outcome) {
   }
   LOYALTY_CHECK(status != Outcome::STATUS_UNSPECIFIED) << "outcome reason " << reason;
   outcome->set_status(status);
-  outcome->set_reason(Outcome::Reason_Name(reason));
+  outcome->set_reason(EnumName<Outcome::Reason_ARRAYSIZE>(reason, &Outcome::Reason_Name<int>));
 }
 
 void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* member,
