@@ -487,7 +487,9 @@ class Folder {
       case Event::kTick:
         if (!event.tick().has_now()) return true;
         break;
-      default:
+      case Event::kEngagement:
+      case Event::kRedemption:
+      case Event::BODY_NOT_SET:
         break;
     }
     return false;
@@ -546,7 +548,8 @@ class Folder {
           return true;
         }
         break;
-      default:
+      case Event::kTick:
+      case Event::BODY_NOT_SET:
         break;
     }
     return false;
@@ -689,7 +692,11 @@ class Folder {
         case loyalty::v1::TierQualification::EARNED_POINTS:
           sum += it->second.earned_points;
           break;
-        default:
+        case loyalty::v1::TierQualification::METRIC_UNSPECIFIED:  // refused with the program
+        case loyalty::v1::
+            TierQualification_Metric_TierQualification_Metric_INT_MIN_SENTINEL_DO_NOT_USE_:
+        case loyalty::v1::
+            TierQualification_Metric_TierQualification_Metric_INT_MAX_SENTINEL_DO_NOT_USE_:
           break;
       }
     }
@@ -959,7 +966,8 @@ class Folder {
         case Event::kMembership:
           outcome = ApplyMembership(p, &m, e, t);
           break;
-        default:
+        case Event::kTick:  // ticks go to ApplyTick
+        case Event::BODY_NOT_SET:
           outcome = "UNREACHABLE";
           break;
       }
