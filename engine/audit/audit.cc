@@ -56,27 +56,25 @@ struct JournalFacts {
   std::vector<std::string> problems;
 };
 
-// CheckMemberRecord of a record read from `store`, naming store and member.
-absl::Status CheckRead(const PartitionStore& store, const MemberRecord& record) {
-  absl::Status s = CheckMemberRecord(record);
-  if (s.ok()) return s;
-  return absl::DataLossError(absl::StrCat(store.path(), ": member ", record.state().program_id(),
-                                          "/", record.state().member_id(), ": ", s.message()));
-}
-
 }  // namespace
+
+absl::Status CheckStoredMember(const PartitionStore& store, const MemberRecord& record) {
+  absl::Status s = CheckMemberRecord(record);  // names the member
+  if (s.ok()) return s;
+  return absl::DataLossError(absl::StrCat(store.path(), ": ", s.message()));
+}
 
 absl::StatusOr<bool> GetCheckedMember(PartitionStore* store, const MemberRef& member,
                                       MemberRecord* out) {
   LOYALTY_ASSIGN_OR_RETURN(bool found, store->GetMember(member, out));
-  if (found) LOYALTY_RETURN_IF_ERROR(CheckRead(*store, *out));
+  if (found) LOYALTY_RETURN_IF_ERROR(CheckStoredMember(*store, *out));
   return found;
 }
 
 absl::Status ForEachCheckedMember(PartitionStore* store,
                                   const std::function<absl::Status(const MemberRecord&)>& fn) {
   return store->ForEachMember([&](const MemberRecord& record) -> absl::Status {
-    LOYALTY_RETURN_IF_ERROR(CheckRead(*store, record));
+    LOYALTY_RETURN_IF_ERROR(CheckStoredMember(*store, record));
     return fn(record);
   });
 }

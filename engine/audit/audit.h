@@ -30,6 +30,8 @@ std::string ToJson(const google::protobuf::Message& msg);
 // record is checked (CheckMemberRecord, the invariant `verify` checks too)
 // before the caller sees it, so that a tool never prints figures from a
 // broken record. A broken record is DataLoss naming the store and member.
+absl::Status CheckStoredMember(const PartitionStore& store,
+                               const loyalty::v1::MemberRecord& record);
 absl::StatusOr<bool> GetCheckedMember(PartitionStore* store, const MemberRef& member,
                                       loyalty::v1::MemberRecord* out);
 absl::Status ForEachCheckedMember(

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/apply/apply.h"
+#include "engine/audit/audit.h"
 #include "engine/base/status.h"
 #include "engine/store/store.h"
 #include "loyalty/v1/ledger.pb.h"
@@ -299,9 +300,7 @@ absl::Status ReadPartition(PartitionStore* store, bool one_program, Accumulators
     }
     // Checked after it is read, as the partition does before applying and
     // `verify` on every record: no figure comes from a broken record.
-    if (absl::Status check = CheckMemberRecord(rec); !check.ok()) {
-      return absl::DataLossError(absl::StrCat(store->path(), ": ", check.message()));
-    }
+    LOYALTY_RETURN_IF_ERROR(CheckStoredMember(*store, rec));
     progress->members++;
     it->second.AddMember(rec);
     return absl::OkStatus();
