@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libabsl-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev libjemalloc-dev
+  libspdlog-dev libcpp-httplib-dev
   tzdata kcat
 )
 
