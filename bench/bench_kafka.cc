@@ -36,8 +36,7 @@ absl::Status CreateTopic(const std::string& brokers, const std::string& topic, i
 absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::string>& topics) {
   if (topics.empty()) return absl::OkStatus();
   constexpr int kTimeoutMs = 60'000;
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
   std::vector<rd_kafka_DeleteTopic_t*> deletes;
   for (const std::string& t : topics) deletes.push_back(rd_kafka_DeleteTopic_new(t.c_str()));
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
@@ -74,8 +73,7 @@ absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::str
 
 absl::StatusOr<std::vector<std::string>> TopicsWithPrefix(const std::string& brokers,
                                                           const std::string& prefix) {
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
   const rd_kafka_metadata_t* md = nullptr;
   LOYALTY_RETURN_IF_ERROR(
       FromKafka(rd_kafka_metadata(rk.get(), /*all_topics=*/1, nullptr, &md, 30'000),
@@ -173,14 +171,13 @@ namespace {
 absl::StatusOr<KafkaHandle> ProbeConsumer(const std::string& brokers, const std::string& topic,
                                           const std::string& group) {
   LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, 30'000));
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers},
-                                                         {"group.id", group},
-                                                         {"enable.auto.commit", "false"},
-                                                         {"isolation.level", "read_committed"},
-                                                         {"auto.offset.reset", "earliest"},
-                                                         {"enable.partition.eof", "false"},
-                                                         {"fetch.wait.max.ms", "5"}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_CONSUMER, brokers,
+                                                     {{"group.id", group},
+                                                      {"enable.auto.commit", "false"},
+                                                      {"isolation.level", "read_committed"},
+                                                      {"auto.offset.reset", "earliest"},
+                                                      {"enable.partition.eof", "false"},
+                                                      {"fetch.wait.max.ms", "5"}}));
   rd_kafka_poll_set_consumer(rk.get());
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {

@@ -218,14 +218,13 @@ absl::Status NullPipeline::Impl::Init() {
 
 absl::Status NullPipeline::Impl::OpenProducer(Owned* o) {
   // Exactly the publisher's producer (connectors/kafka/settings.h).
-  LOYALTY_ASSIGN_OR_RETURN(
-      o->producer,
-      NewClient(RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
-                                       options_.brokers,
-                                       kafka_internal::PublisherTransactionalId(
-                                           options_.transactional_id_prefix, options_.group_id,
-                                           options_.input_topic, o->partition),
-                                       options_.transaction_timeout_ms)));
+  LOYALTY_ASSIGN_OR_RETURN(o->producer,
+                           NewClient(RD_KAFKA_PRODUCER, options_.brokers,
+                                     kafka_internal::PublisherProducerSettings(
+                                         kafka_internal::PublisherTransactionalId(
+                                             options_.transactional_id_prefix, options_.group_id,
+                                             options_.input_topic, o->partition),
+                                         options_.transaction_timeout_ms)));
   rd_kafka_t* rk = o->producer.get();
   rd_kafka_error_t* e = rd_kafka_init_transactions(rk, options_.transaction_call_timeout_ms);
   if (e != nullptr) {

@@ -192,7 +192,7 @@ TEST(DemoOutputsTest, CountsEveryRecordOfTheOutputTopics) {
   const Topics topics;
   ASSERT_TRUE((*kafka)->CreateTopics(topics, 2).ok());
   {
-    auto producer = kafka_internal::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}});
+    auto producer = kafka_internal::NewClient(RD_KAFKA_PRODUCER, brokers, {});
     ASSERT_TRUE(producer.ok()) << producer.status();
     rd_kafka_t* p = producer->get();
     Outcome rewarded;

@@ -1,16 +1,67 @@
 // File: cmd/kafka_flags.h
-// The Kafka flags the binaries share: --events-topic and the output topic
-// flags over the SPEC §2 defaults (loyaltyd, loyaltyctl), and the engine's
-// memory budgets (loyaltyd run, loyalty-bench).
+// The Kafka flags the binaries share: the cluster with the operator's
+// client properties, --events-topic and the output topic flags over the
+// SPEC §2 defaults (loyaltyd, loyaltyctl), and the engine's memory budgets
+// (loyaltyd run, loyalty-bench).
 #ifndef LOYALTY_CMD_KAFKA_FLAGS_H_
 #define LOYALTY_CMD_KAFKA_FLAGS_H_
 
+#include <set>
+#include <string>
+#include <utility>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "cmd/flags.h"
+#include "connectors/kafka/client.h"
 #include "connectors/kafka/engine.h"
 #include "connectors/kafka/kafka.h"
 
 namespace loyalty {
+
+// The flags of `loyaltyd run`; loyaltyctl skips them in a shared --config
+// file.
+inline const std::set<std::string>& EngineRunFlags() {
+  static const std::set<std::string> kFlags = {"brokers",
+                                               "program",
+                                               "data-dir",
+                                               "group",
+                                               "events-topic",
+                                               "balances-topic",
+                                               "ledger-topic",
+                                               "outcomes-topic",
+                                               "dlq-topic",
+                                               "outputs",
+                                               "commit-interval-ms",
+                                               "batch-wait-ms",
+                                               "transactional-id-prefix",
+                                               "workers",
+                                               "batch-size",
+                                               "durability",
+                                               "instance-id",
+                                               "session-timeout-ms",
+                                               "members-cached",
+                                               "block-cache-mb",
+                                               "memtable-mb",
+                                               "http",
+                                               "log-format",
+                                               "log-level",
+                                               "quiet",
+                                               "help"};
+  return kFlags;
+}
+
+// The cluster of --brokers (or `brokers`, when given) with the operator's
+// librdkafka properties (-X, LOYALTY_KAFKA_*, kafka.* keys of --config).
+// InvalidArgument names a property the engine owns.
+inline absl::StatusOr<KafkaCluster> ClusterFromFlags(const Flags& flags,
+                                                     const std::string& brokers) {
+  KafkaCluster cluster(brokers);
+  auto properties = SortClientProperties(flags.kafka_properties());
+  if (!properties.ok()) return properties.status();
+  cluster.properties = std::move(*properties);
+  return cluster;
+}
 
 inline Topics TopicsFromFlags(const Flags& flags) {
   Topics t;

@@ -13,6 +13,8 @@
 #include "cmd/explain_draw.h"
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
+#include "cmd/log_flags.h"
+#include "cmd/version.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/audit/audit.h"
 #include "engine/base/time.h"
@@ -85,6 +87,17 @@ Options:
   --event=JSON       explain-draw: the event as one JSON line
   --events=FILE      explain-draw: a JSON Lines file to find --event-id in
   --event-id=ID      explain-draw: the event to explain
+  -X KEY=VALUE       a librdkafka property for the Kafka commands' clients
+                     (repeatable; consumer. or producer. for one side), e.g.
+                     -X security.protocol=SASL_SSL (docs/security.md)
+  --config=FILE      flags from a file, "name = value" lines and
+                     "kafka.<property> = value" lines; a loyaltyd config
+                     file works too (its engine-only names are skipped).
+                     Flags also come from LOYALTY_<FLAG> variables
+                     (precedence: flag, environment, file; loyaltyd --help)
+  --log-format=F     logfmt (default) or json, for log lines (librdkafka's)
+  --log-level=L      debug, info (default), warn or error
+  --version          the version, commit, build type and library versions
   --help             this text
 
 Exit status: 0 on success, 1 on a failed check or an I/O error, 2 on bad usage.
@@ -191,13 +204,15 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
   const std::string& command = args[0];
   auto brokers = flags.Require("brokers");
   if (!brokers.ok()) return Fail(2, std::string(brokers.status().message()));
+  auto cluster = loyalty::ClusterFromFlags(flags, *brokers);
+  if (!cluster.ok()) return Fail(2, std::string(cluster.status().message()));
   const loyalty::Topics topics = loyalty::TopicsFromFlags(flags);
   if (command == "create-topics") {
     auto partitions = flags.GetInt("partitions", 8);
     if (!partitions.ok()) return Fail(2, std::string(partitions.status().message()));
     if (*partitions < 1 || *partitions > 10'000)
       return Fail(2, "--partitions must be in [1, 10000]");
-    absl::Status s = loyalty::EnsureTopics(*brokers, topics, static_cast<int>(*partitions), 30'000);
+    absl::Status s = loyalty::EnsureTopics(*cluster, topics, static_cast<int>(*partitions), 30'000);
     if (!s.ok()) return Fail(1, std::string(s.message()));
     std::cout << "topics ready: " << topics.events;
     for (const auto& t : topics.outputs()) std::cout << ", " << t;
@@ -205,7 +220,7 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
     return 0;
   }
   loyalty::ProduceOptions options;
-  options.brokers = *brokers;
+  options.brokers = *cluster;
   options.topic = topics.events;
   options.progress = isatty(STDERR_FILENO);
   absl::StatusOr<loyalty::ProduceStats> stats;
@@ -343,13 +358,23 @@ int StoreCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--version") {
+      std::cout << loyalty::VersionText("loyaltyctl");
+      return 0;
+    }
+  }
   auto flags = loyalty::Flags::Parse(
-      argc, argv, 1,
-      {"data-dir", "program-id", "program", "brokers", "events-topic", "balances-topic",
-       "ledger-topic", "outcomes-topic", "dlq-topic", "partitions", "now", "event", "events",
-       "event-id", "format", "as-of", "chart", "help"},
-      {"help"});
+      argc, argv, 1, {"data-dir",     "program-id",     "program",      "brokers",
+                      "events-topic", "balances-topic", "ledger-topic", "outcomes-topic",
+                      "dlq-topic",    "partitions",     "now",          "event",
+                      "events",       "event-id",       "format",       "as-of",
+                      "chart",        "log-format",     "log-level",    "help"},
+      {"help"}, loyalty::EngineRunFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
+  if (absl::Status s = loyalty::ConfigureLogFromFlags(*flags); !s.ok()) {
+    return Fail(2, std::string(s.message()));
+  }
   if (flags->Has("help") || argc < 2) {
     (flags->Has("help") ? std::cout : std::cerr) << kUsage;
     return flags->Has("help") ? 0 : 2;

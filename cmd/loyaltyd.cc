@@ -8,12 +8,16 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "cmd/demo.h"
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
+#include "cmd/log_flags.h"
+#include "cmd/version.h"
 #include "connectors/file/replay.h"
 #include "connectors/kafka/embedded.h"
 #include "connectors/kafka/engine.h"
@@ -81,8 +85,13 @@ Options of run:
   --durability=MODE    process (default): survives kill -9 of the engine;
                        machine: the WAL is fsynced before a batch's outputs
                        are committed to Kafka; survives power loss
-  --instance-id=ID     static group membership: a restart with the same id
-                       gets its partitions back without a rebalance
+  --instance-id=ID     static group membership (group.instance.id): a
+                       restarted process with the same id gets its partitions
+                       back at once, without waiting out the session timeout.
+                       Default: the host name (a StatefulSet pod's name);
+                       every process of a group needs its own id, so two
+                       engines on one host need one each. "none": dynamic
+                       membership (docs/kafka.md: the trade-off)
   --session-timeout-ms=N  how long the group waits for a silent member
                        (default 45000)
   --members-cached=N   decoded member records kept in memory per partition
@@ -93,6 +102,15 @@ Options of run:
                        (default 192). Peak memory is about these two, plus
                        the member caches, plus 200-300 MiB of Kafka clients
                        and batches in flight (docs/PERFORMANCE.md)
+  -X KEY=VALUE         a librdkafka property for every Kafka client (the
+                       consumer, the output producers, admin calls); a KEY
+                       starting consumer. or producer. reaches one side only.
+                       Repeatable. For security: -X security.protocol=SASL_SSL
+                       -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=U
+                       -X sasl.password=P -X ssl.ca.location=CA.pem
+                       (docs/security.md)
+  --log-format=F       logfmt (default) or json: one line per event on stderr
+  --log-level=L        debug, info (default), warn or error
 
 Options of replay:
   --program=PATH       program file or directory of *.textproto (required)
@@ -120,6 +138,15 @@ Options of demo:
   --days=N             days of trading (default 42)
   --partitions=N       partitions of every topic (default 4)
   --workers=N          engine worker threads (default 2)
+
+Configuration (every command): a flag's value comes from the command line,
+else the environment (LOYALTY_<FLAG>, upper-cased, '-' as '_':
+LOYALTY_DATA_DIR), else --config=FILE (or LOYALTY_CONFIG): "name = value"
+lines, '#' comments; "kafka.<property> = value" lines and LOYALTY_KAFKA_<KEY>
+variables ('.' as '_': LOYALTY_KAFKA_SASL_PASSWORD) add librdkafka
+properties, under -X. Secrets are never printed (docs/operations.md).
+
+  --version            the version, commit, build type and library versions
 
 Exit status: 0 on success, 1 on a bad program or I/O error, 2 on bad usage.
 )";
@@ -180,6 +207,31 @@ std::unique_ptr<loyalty::EmbeddedKafka> StartEmbedded(const loyalty::Flags& flag
   return std::move(*kafka);
 }
 
+// The flags of each command; a shared --config file may hold any of them.
+const std::set<std::string> kReplayFlags = {"program",   "data-dir",  "events",     "dlq",
+                                            "outcomes",  "partition", "batch-size", "durability",
+                                            "lines-max", "quiet",     "help"};
+const std::set<std::string> kDemoFlags = {"program", "data-dir",   "seed",    "members",
+                                          "days",    "partitions", "workers", "help"};
+
+std::set<std::string> AllFlags() {
+  std::set<std::string> all = loyalty::EngineRunFlags();
+  all.insert(kReplayFlags.begin(), kReplayFlags.end());
+  all.insert(kDemoFlags.begin(), kDemoFlags.end());
+  return all;
+}
+
+// --instance-id: given, "none" for dynamic membership, or the host name.
+std::string InstanceId(const loyalty::Flags& flags) {
+  if (flags.Has("instance-id")) {
+    const std::string id = flags.Get("instance-id");
+    return id == "none" ? "" : id;
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "";
+  return host;
+}
+
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
@@ -192,7 +244,7 @@ absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags
                                                             int64_t workers, int64_t batch,
                                                             const Common& common) {
   loyalty::KafkaEngine::Options options;
-  options.brokers = brokers;
+  LOYALTY_ASSIGN_OR_RETURN(options.brokers, loyalty::ClusterFromFlags(flags, brokers));
   options.data_dir = data_dir;
   options.group_id = flags.Get("group", options.group_id);
   options.topics = loyalty::TopicsFromFlags(flags);
@@ -211,7 +263,7 @@ absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags
   options.workers = static_cast<int>(workers);
   options.batch_records_max = batch;
   options.sync_writes = common.sync_writes;
-  options.instance_id = flags.Get("instance-id");
+  options.instance_id = InstanceId(flags);
   LOYALTY_ASSIGN_OR_RETURN(int64_t session,
                            flags.GetInt("session-timeout-ms", options.session_timeout_ms));
   options.session_timeout_ms = static_cast<int>(session);
@@ -239,41 +291,20 @@ absl::Status RunUntilSignal(loyalty::KafkaEngine* engine, bool show_progress) {
   absl::Status s = engine->Run(g_stop);
   done.store(true);
   progress.join();
-  std::fprintf(stderr, "run: stopped after %lld records\n",
-               static_cast<long long>(engine->records_applied()));
+  loyalty::log::Info("stop", {{"records_applied", engine->records_applied()}, {"clean", s.ok()}});
   return s;
 }
 
 int Run(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(argc, argv, 2,
-                                     {"brokers",
-                                      "program",
-                                      "data-dir",
-                                      "group",
-                                      "events-topic",
-                                      "balances-topic",
-                                      "ledger-topic",
-                                      "outcomes-topic",
-                                      "dlq-topic",
-                                      "outputs",
-                                      "commit-interval-ms",
-                                      "batch-wait-ms",
-                                      "transactional-id-prefix",
-                                      "workers",
-                                      "batch-size",
-                                      "durability",
-                                      "instance-id",
-                                      "session-timeout-ms",
-                                      "members-cached",
-                                      "block-cache-mb",
-                                      "memtable-mb",
-                                      "quiet",
-                                      "help"},
-                                     {"quiet", "help"});
+  auto flags = loyalty::Flags::Parse(argc, argv, 2, loyalty::EngineRunFlags(), {"quiet", "help"},
+                                     AllFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
     return 0;
+  }
+  if (absl::Status s = loyalty::ConfigureLogFromFlags(*flags); !s.ok()) {
+    return Fail(2, std::string(s.message()));
   }
   auto brokers = flags->Require("brokers");
   auto program = flags->Require("program");
@@ -294,6 +325,7 @@ int Run(int argc, char** argv) {
   if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
   auto options = EngineOptions(*flags, *brokers, *data_dir, *workers, *batch, common);
   if (!options.ok()) return Fail(2, std::string(options.status().message()));
+  loyalty::LogStart("loyaltyd", "run", *flags);
   auto engine = loyalty::KafkaEngine::Create(&common.programs, *options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
   absl::Status s = RunUntilSignal(engine->get(), !flags->Has("quiet") && isatty(STDERR_FILENO));
@@ -302,11 +334,7 @@ int Run(int argc, char** argv) {
 }
 
 int Replay(int argc, char** argv) {
-  auto flags =
-      loyalty::Flags::Parse(argc, argv, 2,
-                            {"program", "data-dir", "events", "dlq", "outcomes", "partition",
-                             "batch-size", "durability", "lines-max", "quiet", "help"},
-                            {"quiet", "help"});
+  auto flags = loyalty::Flags::Parse(argc, argv, 2, kReplayFlags, {"quiet", "help"}, AllFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -347,10 +375,7 @@ int Replay(int argc, char** argv) {
 }
 
 int Demo(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(
-      argc, argv, 2,
-      {"program", "data-dir", "seed", "members", "days", "partitions", "workers", "help"},
-      {"help"});
+  auto flags = loyalty::Flags::Parse(argc, argv, 2, kDemoFlags, {"help"}, AllFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -403,6 +428,12 @@ int main(int argc, char** argv) {
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--version") {
+      std::cout << loyalty::VersionText("loyaltyd");
+      return 0;
+    }
   }
   if (command == "replay") return Replay(argc, argv);
   if (command == "run") return Run(argc, argv);

@@ -441,6 +441,46 @@ TEST_F(KafkaEngineTest, ASecondProcessJoinsAndLeavesWhileEventsFlow) {
   ExpectExactlyOnce();
 }
 
+// loyaltyd's default membership is static, under its host name: a process
+// restarted after kill -9 gets its partitions back at once, not after the
+// group's session timeout. With dynamic membership (the old default, and
+// --instance-id=none) the restart waited 30-38 s for the dead member to
+// time out of a 45 s session.
+TEST_F(KafkaEngineTest, ARestartAfterKill9ResumesWithoutWaitingOutTheSession) {
+  const uint64_t seed = testing::TestSeed(79);
+  SCOPED_TRACE(testing::Seeded(seed));
+  const std::vector<std::string> lines = MakeStream(seed, 4'000);
+  const size_t half = lines.size() / 2;
+  // No --instance-id; Kafka's default session timeout.
+  const std::vector<std::string> args =
+      LoyaltydArgs({"--session-timeout-ms=45000", "--batch-size=128"});
+  const std::string data = root_ + "/data";
+  int64_t records = Produce(lines, 0, half);
+  pid_t pid = Spawn(args);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets(data); }, records));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  records += Produce(lines, half, lines.size());
+  const auto restarted = std::chrono::steady_clock::now();
+  pid = Spawn(args);
+  ASSERT_GT(pid, 0);
+  constexpr int kResumeLimitS = 20;  // under half the session timeout
+  const bool resumed = WaitFor([&] { return StoredOffsets(data); }, records, kResumeLimitS);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - restarted).count();
+  kill(pid, SIGTERM);
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(resumed) << "the restarted process applied " << StoredOffsets(data) << " of "
+                       << records << " records in " << seconds
+                       << " s: its partitions waited for the 45 s session timeout";
+  std::fprintf(stderr, "restart after kill -9: all records applied %.1f s after the restart\n",
+               seconds);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM did not stop cleanly";
+  ExpectExactlyOnce();
+}
+
 TEST_F(KafkaEngineTest, CrashLoopProcessDurability) { CrashLoop("process", testing::TestSeed(47)); }
 
 TEST_F(KafkaEngineTest, CrashLoopMachineDurability) { CrashLoop("machine", testing::TestSeed(53)); }

@@ -3,31 +3,110 @@
 #include <chrono>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/base/status.h"
+#include "engine/log/log.h"
 
 namespace loyalty {
+
+absl::StatusOr<ClientProperties> SortClientProperties(const ClientProperties::Pairs& pairs) {
+  // Set by the module for exactly-once (or, for bootstrap.servers, by
+  // --brokers): an operator's value would silently break a promise.
+  static constexpr absl::string_view kEngineOwned[] = {
+      "bootstrap.servers",    "metadata.broker.list", "group.id",
+      "group.instance.id",    "transactional.id",     "isolation.level",
+      "enable.idempotence",   "enable.auto.commit",   "enable.auto.offset.store",
+      "enable.partition.eof", "auto.offset.reset",    "partition.assignment.strategy"};
+  ClientProperties out;
+  for (const auto& [key, value] : pairs) {
+    ClientProperties::Pairs* side = &out.all;
+    absl::string_view name = key;
+    if (absl::ConsumePrefix(&name, "consumer.")) {
+      side = &out.consumer;
+    } else if (absl::ConsumePrefix(&name, "producer.")) {
+      side = &out.producer;
+    }
+    if (name.empty())
+      return absl::InvalidArgumentError(absl::StrCat("kafka property \"", key, "\": no name"));
+    for (absl::string_view owned : kEngineOwned) {
+      if (name == owned) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("kafka property ", key, ": set by the engine itself (",
+                         name == "bootstrap.servers" || name == "metadata.broker.list"
+                             ? "use --brokers"
+                             : "exactly-once depends on it",
+                         ")"));
+      }
+    }
+    side->emplace_back(std::string(name), value);
+  }
+  return out;
+}
+
 namespace kafka_internal {
 
-absl::StatusOr<rd_kafka_conf_t*> NewConf(const Settings& settings) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+namespace {
+
+// librdkafka's log lines (syslog levels 0-7) into the process's log, from
+// librdkafka's own threads.
+void OnKafkaLog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  const log::Level ours = level <= 3   ? log::Level::kError
+                          : level == 4 ? log::Level::kWarn
+                          : level <= 6 ? log::Level::kInfo
+                                       : log::Level::kDebug;
+  if (!log::Enabled(ours)) return;
+  log::Write(ours, message,
+             {{"component", "librdkafka"},
+              {"client", rk != nullptr ? rd_kafka_name(rk) : ""},
+              {"facility", facility}});
+}
+
+absl::Status SetAll(rd_kafka_conf_t* conf, const Settings& settings, absl::string_view origin) {
   char err[512];
   for (const auto& [name, value] : settings) {
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
         RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", name, ": ", err));
+      return absl::InvalidArgumentError(absl::StrCat(origin, "kafka setting ", name, ": ", err));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<rd_kafka_conf_t*> NewConf(rd_kafka_type_t type, const KafkaCluster& cluster,
+                                         const Settings& settings) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const ClientProperties& p = cluster.properties;
+  absl::Status s = SetAll(conf, {{"bootstrap.servers", cluster.bootstrap_servers}}, "");
+  if (s.ok()) s = SetAll(conf, settings, "");
+  if (s.ok()) s = SetAll(conf, p.all, "operator's ");
+  if (s.ok()) s = SetAll(conf, type == RD_KAFKA_CONSUMER ? p.consumer : p.producer, "operator's ");
+  if (!s.ok()) {
+    rd_kafka_conf_destroy(conf);
+    return s;
+  }
+  ConfigureLogging(conf);
   return conf;
 }
 
-absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
+void ConfigureLogging(rd_kafka_conf_t* conf) {
+  rd_kafka_conf_set_log_cb(conf, OnKafkaLog);
+  // Lines come from librdkafka's threads through the callback, never
+  // queued for a poll the client may not make.
+  char err[128];
+  rd_kafka_conf_set(conf, "log.queue", "false", err, sizeof(err));
+}
+
+absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const KafkaCluster& cluster,
+                                      const Settings& settings,
                                       void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
                                                           void*)) {
-  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(settings));
+  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(type, cluster, settings));
   char err[512];
   if (on_delivery != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
@@ -130,13 +209,12 @@ size_t TopicIndex(const std::vector<std::string>& topics, const rd_kafka_message
 absl::StatusOr<KafkaHandle> AssignedReader(const ReadToEndOptions& options,
                                            const std::vector<int>& partitions) {
   kafka_internal::Settings settings = {
-      {"bootstrap.servers", options.brokers},
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},
       {"enable.partition.eof", "true"},
       {"isolation.level", options.read_committed ? "read_committed" : "read_uncommitted"}};
   settings.insert(settings.end(), options.settings.begin(), options.settings.end());
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_CONSUMER, settings));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_CONSUMER, options.brokers, settings));
   rd_kafka_poll_set_consumer(rk.get());
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(0);
   for (size_t t = 0; t < options.topics.size(); ++t) {
@@ -155,10 +233,10 @@ absl::StatusOr<KafkaHandle> AssignedReader(const ReadToEndOptions& options,
 
 absl::StatusOr<ReadToEndStats> ReadToEnd(const ReadToEndOptions& options,
                                          const std::function<void(const rd_kafka_message_t&)>& fn) {
-  const std::string what =
-      absl::StrCat("reading ", absl::StrJoin(options.topics, ", "), " from ", options.brokers);
-  if (options.brokers.empty() || options.topics.empty() || options.partitions < 0 ||
-      options.timeout_ms <= 0) {
+  const std::string what = absl::StrCat("reading ", absl::StrJoin(options.topics, ", "), " from ",
+                                        options.brokers.bootstrap_servers);
+  if (options.brokers.bootstrap_servers.empty() || options.topics.empty() ||
+      options.partitions < 0 || options.timeout_ms <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": brokers and topics are required, partitions >= 0 and timeout_ms > 0"));
   }

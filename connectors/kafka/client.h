@@ -32,6 +32,41 @@
 #include "absl/strings/string_view.h"
 
 namespace loyalty {
+
+// librdkafka properties an operator adds to the clients (-X key=value, the
+// config file's kafka.* keys): (name, value) pairs, set after the module's
+// own settings of a client, so they may override its tunables (fetch sizes,
+// linger.ms, message.max.bytes, timeouts) and add security
+// (security.protocol, sasl.*, ssl.*).
+struct ClientProperties {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  Pairs all;       // every client: consumers, producers, admin calls
+  Pairs consumer;  // consumers only ("consumer." prefix)
+  Pairs producer;  // producers and admin calls only ("producer." prefix)
+
+  bool empty() const { return all.empty() && consumer.empty() && producer.empty(); }
+};
+
+// Sorts (name, value) pairs into ClientProperties by their "consumer." or
+// "producer." prefix. InvalidArgument names a property the engine sets
+// itself because exactly-once depends on it (bootstrap.servers, group.id,
+// group.instance.id, transactional.id, isolation.level, enable.idempotence,
+// enable.auto.commit, enable.auto.offset.store, enable.partition.eof,
+// auto.offset.reset, partition.assignment.strategy), or an empty name.
+absl::StatusOr<ClientProperties> SortClientProperties(const ClientProperties::Pairs& pairs);
+
+// A Kafka cluster as the clients reach it: its bootstrap servers, plus the
+// operator's properties. Implicit from a bootstrap list ("host:port,...")
+// with no properties, which is what tests and benchmarks pass.
+struct KafkaCluster {
+  KafkaCluster() = default;
+  KafkaCluster(std::string servers) : bootstrap_servers(std::move(servers)) {}  // NOLINT
+  KafkaCluster(const char* servers) : bootstrap_servers(servers) {}             // NOLINT
+
+  std::string bootstrap_servers;
+  ClientProperties properties;
+};
+
 namespace kafka_internal {
 
 struct KafkaDeleter {
@@ -41,14 +76,24 @@ using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
-// A librdkafka configuration holding `settings` (name, value), for a
-// caller that sets callbacks before creating its client; the caller owns it
-// (rd_kafka_new takes it). InvalidArgument names a refused setting.
-absl::StatusOr<rd_kafka_conf_t*> NewConf(const Settings& settings);
+// A librdkafka configuration for a client of `type` on `cluster`:
+// bootstrap.servers, then `settings` (name, value), then the cluster's
+// properties for every client and for this side (consumer, or producer for
+// producers and admin calls). For a caller that sets callbacks before
+// creating its client; the caller owns it (rd_kafka_new takes it).
+// Clients log through the process's log hook (SetKafkaLogHook).
+// InvalidArgument names a refused setting.
+absl::StatusOr<rd_kafka_conf_t*> NewConf(rd_kafka_type_t type, const KafkaCluster& cluster,
+                                         const Settings& settings);
 
-// A client of `type` with `settings` (name, value); `on_delivery` is the
-// producer's per-message delivery callback, if any.
-absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const Settings& settings,
+// Routes the log lines of the client made from `conf` into the process's
+// log (engine/log), with component=librdkafka.
+void ConfigureLogging(rd_kafka_conf_t* conf);
+
+// A client of `type` on `cluster` with `settings` (NewConf); `on_delivery`
+// is the producer's per-message delivery callback, if any.
+absl::StatusOr<KafkaHandle> NewClient(rd_kafka_type_t type, const KafkaCluster& cluster,
+                                      const Settings& settings,
                                       void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
                                                           void*) = nullptr);
 
@@ -62,8 +107,8 @@ absl::Status FromTxnError(rd_kafka_error_t* e, absl::string_view what);
 }  // namespace kafka_internal
 
 struct ReadToEndOptions {
-  // Bootstrap servers. Required.
-  std::string brokers;
+  // The cluster. Required.
+  KafkaCluster brokers;
   // The topics to read, each from its first offset. Required: at least one.
   std::vector<std::string> topics;
   // Partitions 0 .. partitions - 1 of every topic are read. Default: 0, each

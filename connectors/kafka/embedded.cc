@@ -9,18 +9,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/client.h"
 #include "engine/base/status.h"
 
 namespace loyalty {
-namespace {
-
-// The cluster logs through its handle: warnings and errors go to stderr,
-// notices (such as "Mock cluster enabled") are dropped.
-void OnLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  if (level <= 4) std::fprintf(stderr, "embedded kafka: %s: %s\n", facility, message);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<EmbeddedKafka>> EmbeddedKafka::Start(const Options& options) {
   if (options.brokers < 1 || options.brokers > 16) {
@@ -40,7 +32,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedKafka>> EmbeddedKafka::Start(const Option
       return absl::InternalError(absl::StrCat("EmbeddedKafka: ", name, ": ", err));
     }
   }
-  rd_kafka_conf_set_log_cb(conf, OnLog);
+  // Its notices (such as "Mock cluster enabled") are librdkafka's info level.
+  kafka_internal::ConfigureLogging(conf);
   kafka->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (kafka->rk_ == nullptr) {
     rd_kafka_conf_destroy(conf);

@@ -17,6 +17,7 @@
 #include "engine/base/task_thread.h"
 #include "engine/base/time.h"
 #include "engine/ledger/partition.h"
+#include "engine/log/log.h"
 #include "engine/store/store.h"
 
 namespace loyalty {
@@ -116,6 +117,10 @@ class KafkaEngine::Impl {
   void Dispatch(int32_t partition);
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
   void Fail(absl::Status s) {
+    // Fencing (a newer owner of a partition's transactional id) is
+    // FailedPrecondition: named as such in the log.
+    log::Error(absl::IsFailedPrecondition(s) ? "fenced or fatal: stopping" : "stopping on error",
+               {{"cause", s.ToString()}});
     std::lock_guard<std::mutex> lock(error_mu_);
     if (error_.ok()) error_ = std::move(s);
     failed_.store(true);
@@ -132,7 +137,7 @@ class KafkaEngine::Impl {
   std::atomic<int64_t> transactions_{0};
   std::atomic<int64_t> unpublished_{0};  // journal records queued for publishing
   mutable std::mutex stats_mu_;
-  Stats stats_;  // but records and transactions (the atomics)
+  Stats stats_;                              // but records and transactions (the atomics)
   const std::atomic<bool>* stop_ = nullptr;  // Run's; cancels publish retries
   std::atomic<int> owned_count_{0};
   std::atomic<bool> failed_{false};
@@ -152,7 +157,8 @@ void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_
 }  // namespace
 
 absl::Status KafkaEngine::Impl::Init() {
-  if (options_.brokers.empty()) return absl::InvalidArgumentError("brokers are required");
+  if (options_.brokers.bootstrap_servers.empty())
+    return absl::InvalidArgumentError("brokers are required");
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   if (options_.workers < 1) return absl::InvalidArgumentError("workers must be >= 1");
   if (options_.commit_interval_ms < 0) {
@@ -296,6 +302,12 @@ void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
       }
       const int64_t next = (*owned)->ledger->next_offset();
       tp->offset = next > 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+      log::Info("partition assigned", {{"topic", options_.topics.events},
+                                       {"partition", tp->partition},
+                                       {"next_offset", next},
+                                       {"published_seq", (*owned)->publisher != nullptr
+                                                             ? (*owned)->publisher->published_seq()
+                                                             : int64_t{-1}}});
       owned_[tp->partition] = std::move(*owned);
     }
     owned_count_.store(static_cast<int>(owned_.size()));
@@ -305,7 +317,12 @@ void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
       rd_kafka_error_destroy(e);
     }
   } else {
-    Release(partitions, rd_kafka_assignment_lost(rk_) != 0);
+    const bool lost = rd_kafka_assignment_lost(rk_) != 0;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      log::Info(lost ? "partition lost" : "partition revoked",
+                {{"topic", options_.topics.events}, {"partition", partitions->elems[i].partition}});
+    }
+    Release(partitions, lost);
     rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_, partitions);
     if (e != nullptr) rd_kafka_error_destroy(e);
   }
@@ -350,8 +367,8 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     records.reserve(batch->offsets.size());
     uint32_t begin = 0;
     for (size_t i = 0; i < batch->offsets.size(); ++i) {
-      records.push_back({batch->offsets[i], absl::string_view(batch->bytes.data() + begin,
-                                                              batch->ends[i] - begin)});
+      records.push_back({batch->offsets[i],
+                         absl::string_view(batch->bytes.data() + begin, batch->ends[i] - begin)});
       begin = batch->ends[i];
     }
     auto outputs = std::make_shared<BatchOutputs>();
@@ -408,9 +425,8 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
   const auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
   while (Clock::now() - o->last_transaction < interval && !stop_->load() && !o->lost.load() &&
          !failed_.load()) {
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(interval - (Clock::now() - o->last_transaction),
-                                  std::chrono::milliseconds(5)));
+    std::this_thread::sleep_for(std::min<Clock::duration>(
+        interval - (Clock::now() - o->last_transaction), std::chrono::milliseconds(5)));
   }
   std::vector<Owned::Applied> applied;
   {
@@ -511,7 +527,7 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
           Dispatch(m->partition);
         }
       } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        std::fprintf(stderr, "loyaltyd: kafka: %s\n", rd_kafka_message_errstr(m));
+        log::Warn("consumer error", {{"cause", rd_kafka_message_errstr(m)}});
       }
       rd_kafka_message_destroy(m);
     }

@@ -68,7 +68,9 @@ class KafkaEngine {
   };
 
   struct Options {
-    std::string brokers;  // required
+    // The cluster, with the operator's client properties (-X, kafka.*
+    // keys) for the consumer, the publishers' producers and admin calls.
+    KafkaCluster brokers;  // required
     Topics topics;
     std::string group_id = "loyalty-engine";
     std::string data_dir;  // required; one store per partition

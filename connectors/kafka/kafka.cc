@@ -28,13 +28,14 @@ absl::StatusOr<OutputSet> OutputSet::Parse(absl::string_view list) {
                  : name == "ledger"   ? &set.ledger
                                       : nullptr;
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--outputs: unknown output \"", name, "\" (outcomes, balances, ledger, dlq)"));
+      return absl::InvalidArgumentError(absl::StrCat("--outputs: unknown output \"", name,
+                                                     "\" (outcomes, balances, ledger, dlq)"));
     }
     *flag = true;
   }
   if (!set.outcomes && !set.balances && !set.dlq && !set.ledger) {
-    return absl::InvalidArgumentError("--outputs: name at least one of outcomes, balances, ledger, dlq");
+    return absl::InvalidArgumentError(
+        "--outputs: name at least one of outcomes, balances, ledger, dlq");
   }
   return set;
 }
@@ -61,15 +62,15 @@ using kafka_internal::FromKafka;
 using kafka_internal::KafkaHandle;
 using kafka_internal::NewClient;
 
-absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+absl::StatusOr<int> PartitionCount(const KafkaCluster& brokers, const std::string& topic,
                                    int timeout_ms) {
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, t, &md, timeout_ms);
   rd_kafka_topic_destroy(t);
-  LOYALTY_RETURN_IF_ERROR(FromKafka(err, absl::StrCat("metadata of ", topic, " from ", brokers)));
+  LOYALTY_RETURN_IF_ERROR(
+      FromKafka(err, absl::StrCat("metadata of ", topic, " from ", brokers.bootstrap_servers)));
   int count = -1;
   rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_NO_ERROR;
   if (md->topic_cnt == 1) {
@@ -78,17 +79,17 @@ absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string
   }
   rd_kafka_metadata_destroy(md);
   if (topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || count <= 0) {
-    return absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist on ", brokers));
+    return absl::NotFoundError(
+        absl::StrCat("topic ", topic, " does not exist on ", brokers.bootstrap_servers));
   }
   LOYALTY_RETURN_IF_ERROR(FromKafka(topic_err, absl::StrCat("topic ", topic)));
   return count;
 }
 
-absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const KafkaCluster& brokers,
                                                 const std::string& topic, int timeout_ms) {
   LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, timeout_ms));
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_CONSUMER, brokers, {}));
   std::vector<int64_t> out;
   for (int p = 0; p < partitions; ++p) {
     int64_t low = 0, high = 0;
@@ -100,10 +101,9 @@ absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
   return out;
 }
 
-absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics,
+absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSpec>& topics,
                           int partitions, int timeout_ms) {
-  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk,
-                           NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   char err[512];
   for (const TopicSpec& topic : topics) {
@@ -128,10 +128,11 @@ absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpe
   rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 5000);
   absl::Status status;
   if (event == nullptr) {
-    status = absl::DeadlineExceededError(absl::StrCat("creating topics on ", brokers));
+    status =
+        absl::DeadlineExceededError(absl::StrCat("creating topics on ", brokers.bootstrap_servers));
   } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(
-        absl::StrCat("creating topics on ", brokers, ": ", rd_kafka_event_error_string(event)));
+    status = absl::UnavailableError(absl::StrCat("creating topics on ", brokers.bootstrap_servers,
+                                                 ": ", rd_kafka_event_error_string(event)));
   } else {
     size_t n = 0;
     const rd_kafka_topic_result_t** results =
@@ -169,7 +170,7 @@ absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpe
   return absl::OkStatus();
 }
 
-absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
+absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int partitions,
                           int timeout_ms) {
   std::vector<TopicSpec> specs = {{topics.events, {}}};
   for (const std::string& name : topics.outputs()) {
@@ -213,15 +214,14 @@ RecordProducer::RecordProducer() : impl_(std::make_unique<Impl>()) {}
 RecordProducer::~RecordProducer() = default;
 
 absl::StatusOr<std::unique_ptr<RecordProducer>> RecordProducer::Open(
-    const std::string& brokers, const std::string& topic,
+    const KafkaCluster& brokers, const std::string& topic,
     const std::vector<std::pair<std::string, std::string>>& settings) {
   std::unique_ptr<RecordProducer> p(new RecordProducer());
   p->impl_->topic = topic;
-  kafka_internal::Settings all = {{"bootstrap.servers", brokers},
-                                  {"enable.idempotence", "true"},
+  kafka_internal::Settings all = {{"enable.idempotence", "true"},
                                   {"partitioner", "murmur2_random"}};
   all.insert(all.end(), settings.begin(), settings.end());  // later settings win
-  LOYALTY_ASSIGN_OR_RETURN(p->impl_->rk, NewClient(RD_KAFKA_PRODUCER, all, OnDelivery));
+  LOYALTY_ASSIGN_OR_RETURN(p->impl_->rk, NewClient(RD_KAFKA_PRODUCER, brokers, all, OnDelivery));
   return p;
 }
 

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "connectors/kafka/client.h"
 
 namespace loyalty {
 
@@ -61,24 +62,24 @@ struct TopicSpec {
 // that exist are kept if their partition count matches, else
 // FailedPrecondition names the topic. Returns once the broker's metadata
 // lists every topic (a new topic shows there a moment after its creation).
-absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics,
+absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSpec>& topics,
                           int partitions, int timeout_ms);
 
 // The input and output topics of `topics`, as above (balances with
 // cleanup.policy=compact, the DLQ accepting records up to 16 MiB).
-absl::Status EnsureTopics(const std::string& brokers, const Topics& topics, int partitions,
+absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int partitions,
                           int timeout_ms);
 
 // Partitions of `topic` (NotFound if it does not exist).
-absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+absl::StatusOr<int> PartitionCount(const KafkaCluster& brokers, const std::string& topic,
                                    int timeout_ms);
 
 // The end offset (high watermark) of each partition of `topic`.
-absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const KafkaCluster& brokers,
                                                 const std::string& topic, int timeout_ms);
 
 struct ProduceOptions {
-  std::string brokers;  // required
+  KafkaCluster brokers;  // required
   std::string topic = "loyalty.events";
   std::string path;         // JSON Lines of loyalty.v1.Event
   int timeout_ms = 60'000;  // for the final flush
@@ -115,7 +116,7 @@ class RecordProducer {
   static constexpr int32_t kByKey = -1;  // RD_KAFKA_PARTITION_UA
 
   static absl::StatusOr<std::unique_ptr<RecordProducer>> Open(
-      const std::string& brokers, const std::string& topic,
+      const KafkaCluster& brokers, const std::string& topic,
       const std::vector<std::pair<std::string, std::string>>& settings = {});
   ~RecordProducer();
 

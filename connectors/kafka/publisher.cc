@@ -11,6 +11,7 @@
 #include "connectors/kafka/settings.h"
 #include "engine/base/bytes.h"
 #include "engine/base/status.h"
+#include "engine/log/log.h"
 
 #ifndef LOYALTY_ENGINE_VERSION
 #define LOYALTY_ENGINE_VERSION "unknown"
@@ -93,24 +94,24 @@ absl::StatusOr<int64_t> LastSeqOf(rd_kafka_t* reader, const std::string& topic, 
   }
 }
 
-absl::StatusOr<KafkaHandle> NewReader(const std::string& brokers) {
-  return NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers},
-                                       {"group.id", "loyalty-outbox-reader"},
-                                       {"enable.auto.commit", "false"},
-                                       {"enable.partition.eof", "true"},
-                                       // The end of a transactional topic is a
-                                       // commit marker, never delivered: the
-                                       // read ends at EOF, which is a fetch
-                                       // that finds nothing and so waits the
-                                       // broker's full fetch.wait.max.ms
-                                       // (500 ms by default) per topic, four
-                                       // topics per partition at a restart.
-                                       {"fetch.wait.max.ms", "10"},
-                                       // Retention moving the log start
-                                       // under us is an error, never a
-                                       // silent jump to the end.
-                                       {"auto.offset.reset", "error"},
-                                       {"isolation.level", "read_committed"}});
+absl::StatusOr<KafkaHandle> NewReader(const KafkaCluster& brokers) {
+  return NewClient(RD_KAFKA_CONSUMER, brokers,
+                   {{"group.id", "loyalty-outbox-reader"},
+                    {"enable.auto.commit", "false"},
+                    {"enable.partition.eof", "true"},
+                    // The end of a transactional topic is a
+                    // commit marker, never delivered: the
+                    // read ends at EOF, which is a fetch
+                    // that finds nothing and so waits the
+                    // broker's full fetch.wait.max.ms
+                    // (500 ms by default) per topic, four
+                    // topics per partition at a restart.
+                    {"fetch.wait.max.ms", "10"},
+                    // Retention moving the log start
+                    // under us is an error, never a
+                    // silent jump to the end.
+                    {"auto.offset.reset", "error"},
+                    {"isolation.level", "read_committed"}});
 }
 
 absl::StatusOr<int64_t> LastCommittedSeq(rd_kafka_t* reader, const Topics& topics,
@@ -139,7 +140,8 @@ JournalPublisher::~JournalPublisher() = default;
 
 absl::StatusOr<std::unique_ptr<JournalPublisher>> JournalPublisher::Create(
     const PublisherOptions& options, const std::atomic<bool>* cancel) {
-  if (options.brokers.empty()) return absl::InvalidArgumentError("brokers are required");
+  if (options.brokers.bootstrap_servers.empty())
+    return absl::InvalidArgumentError("brokers are required");
   if (options.transactional_id.empty()) {
     return absl::InvalidArgumentError("transactional_id is required");
   }
@@ -160,9 +162,9 @@ absl::Status JournalPublisher::Reset() {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
     }
     impl_->producer.reset();  // a producer is never reused after a failure
-    auto producer = NewClient(RD_KAFKA_PRODUCER, kafka_internal::PublisherProducerSettings(
-                                                     options_.brokers, options_.transactional_id,
-                                                     options_.transaction_timeout_ms));
+    auto producer = NewClient(RD_KAFKA_PRODUCER, options_.brokers,
+                              kafka_internal::PublisherProducerSettings(
+                                  options_.transactional_id, options_.transaction_timeout_ms));
     if (!producer.ok()) return producer.status();  // a configuration error
     impl_->producer = std::move(*producer);
     rd_kafka_error_t* e = rd_kafka_init_transactions(impl_->producer.get(), CallTimeoutMs());
@@ -192,8 +194,8 @@ absl::Status JournalPublisher::Reset() {
     }
     if (absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)) return s;
     if (options_.log_retries) {
-      std::fprintf(stderr, "loyaltyd: partition %d: %s; retrying\n", options_.partition,
-                   s.ToString().c_str());
+      log::Warn("publisher start failed; retrying",
+                {{"partition", options_.partition}, {"cause", s.ToString()}});
     }
   }
 }
@@ -382,8 +384,8 @@ absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> recor
     if (absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)) return s;
     if (GiveUp()) return Abandon(s);
     if (options_.log_retries) {
-      std::fprintf(stderr, "loyaltyd: partition %d: %s; retrying with a new producer\n",
-                   options_.partition, s.ToString().c_str());
+      log::Warn("publish failed; retrying with a new producer",
+                {{"partition", options_.partition}, {"cause", s.ToString()}});
     }
     absl::Status reset = Reset();
     if (absl::IsCancelled(reset)) return Abandon(s);
@@ -394,11 +396,10 @@ absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> recor
 
 absl::Status JournalPublisher::Abandon(const absl::Status& cause) {
   if (options_.log_retries) {
-    std::fprintf(stderr,
-                 "loyaltyd: partition %d: %s; stopping: the outputs from sequence %lld on stay "
-                 "in the journal for the next owner\n",
-                 options_.partition, cause.ToString().c_str(),
-                 static_cast<long long>(published_seq_ + 1));
+    log::Warn("publishing abandoned: the rest stays in the journal for the next owner",
+              {{"partition", options_.partition},
+               {"cause", cause.ToString()},
+               {"from_seq", published_seq_ + 1}});
   }
   return absl::CancelledError(
       absl::StrCat("publisher ", options_.transactional_id, ": ", cause.message()));

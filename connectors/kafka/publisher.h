@@ -65,7 +65,7 @@ inline constexpr char kHeaderSourceOffset[] = "loyalty.source.offset";
 inline constexpr char kHeaderEngineVersion[] = "loyalty.engine.version";
 
 struct PublisherOptions {
-  std::string brokers;  // required
+  KafkaCluster brokers;  // required
   Topics topics;        // events names the DLQ's source topic
   OutputSet outputs;    // the output topics published; the rest are skipped
   int32_t partition = 0;

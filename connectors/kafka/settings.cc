@@ -8,7 +8,6 @@ namespace loyalty::kafka_internal {
 
 Settings EngineConsumerSettings(const EngineConsumerConfig& config) {
   Settings settings = {
-      {"bootstrap.servers", config.brokers},
       {"session.timeout.ms", absl::StrCat(config.session_timeout_ms)},
       {"group.id", config.group_id},
       {"partition.assignment.strategy", "cooperative-sticky"},
@@ -31,7 +30,8 @@ absl::StatusOr<KafkaHandle> NewEngineConsumer(const EngineConsumerConfig& config
                                               RebalanceCallback on_rebalance, void* opaque) {
   // Not NewClient: a rebalance callback must be on the configuration before
   // the client is created.
-  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(EngineConsumerSettings(config)));
+  LOYALTY_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, NewConf(RD_KAFKA_CONSUMER, config.brokers,
+                                                           EngineConsumerSettings(config)));
   char err[512];
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, opaque);
@@ -54,11 +54,10 @@ std::string PublisherTransactionalId(absl::string_view prefix, absl::string_view
   return absl::StrCat(prefix.empty() ? group_id : prefix, ".", events_topic, ".", partition);
 }
 
-Settings PublisherProducerSettings(const std::string& brokers, const std::string& transactional_id,
+Settings PublisherProducerSettings(const std::string& transactional_id,
                                    int transaction_timeout_ms) {
   const std::string txn_timeout = absl::StrCat(transaction_timeout_ms);
-  return {{"bootstrap.servers", brokers},
-          {"transactional.id", transactional_id},
+  return {{"transactional.id", transactional_id},
           {"transaction.timeout.ms", txn_timeout},
           {"message.timeout.ms", txn_timeout},
           {"linger.ms", "2"},

@@ -27,7 +27,7 @@ namespace loyalty::kafka_internal {
 
 // The engine's consumer.
 struct EngineConsumerConfig {
-  std::string brokers;   // required
+  KafkaCluster brokers;  // required
   std::string group_id;  // required
   std::string topic;     // required: the input topic, subscribed
   // Default: 45 s (Kafka's default).
@@ -57,10 +57,10 @@ absl::StatusOr<KafkaHandle> NewEngineConsumer(const EngineConsumerConfig& config
 std::string PublisherTransactionalId(absl::string_view prefix, absl::string_view group_id,
                                      absl::string_view events_topic, int32_t partition);
 
-// The settings of a publisher's transactional producer; records and
+// The settings of a publisher's transactional producer (for NewClient,
+// which adds the cluster's bootstrap servers and properties); records and
 // transactions time out after `transaction_timeout_ms`.
-Settings PublisherProducerSettings(const std::string& brokers, const std::string& transactional_id,
-                                   int transaction_timeout_ms);
+Settings PublisherProducerSettings(const std::string& transactional_id, int transaction_timeout_ms);
 
 }  // namespace loyalty::kafka_internal
 
