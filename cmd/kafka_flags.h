@@ -44,6 +44,7 @@ inline const std::set<std::string>& EngineRunFlags() {
                                                "block-cache-mb",
                                                "memtable-mb",
                                                "http",
+                                               "ready-lag-max",
                                                "log-format",
                                                "log-level",
                                                "quiet",

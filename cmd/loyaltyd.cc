@@ -19,8 +19,10 @@
 #include "cmd/log_flags.h"
 #include "cmd/version.h"
 #include "connectors/file/replay.h"
+#include "connectors/http/ops_server.h"
 #include "connectors/kafka/embedded.h"
 #include "connectors/kafka/engine.h"
+#include "connectors/kafka/engine_metrics.h"
 #include "engine/base/status.h"
 #include "engine/program/program.h"
 
@@ -109,6 +111,11 @@ Options of run:
                        -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=U
                        -X sasl.password=P -X ssl.ca.location=CA.pem
                        (docs/security.md)
+  --http=ADDR:PORT     serve /metrics (Prometheus), /healthz and /readyz there,
+                       e.g. 127.0.0.1:9464 (off by default; port 0 picks one,
+                       logged). docs/operations.md lists the metrics
+  --ready-lag-max=N    /readyz: an owned partition more than N records behind
+                       is catching up, not ready (default 10000)
   --log-format=F       logfmt (default) or json: one line per event on stderr
   --log-level=L        debug, info (default), warn or error
 
@@ -232,6 +239,29 @@ std::string InstanceId(const loyalty::Flags& flags) {
   return host;
 }
 
+// --http=ADDR:PORT: /metrics, /healthz and /readyz of `engine`.
+absl::StatusOr<std::unique_ptr<loyalty::OpsServer>> StartOpsServer(const loyalty::Flags& flags,
+                                                                   loyalty::KafkaEngine* engine) {
+  loyalty::ReadinessOptions readiness;
+  LOYALTY_ASSIGN_OR_RETURN(readiness.lag_max,
+                           flags.GetIntIn("ready-lag-max", readiness.lag_max, 0, INT64_MAX / 2));
+  loyalty::OpsHandlers handlers;
+  handlers.metrics = [engine, readiness] {
+    const loyalty::KafkaEngine::Metrics m = engine->metrics();
+    return loyalty::EngineMetricsText(m, loyalty::EngineReadiness(m, readiness).ready,
+                                      loyalty::EngineVersion(), loyalty::GitCommit());
+  };
+  handlers.ready = [engine, readiness](std::string* detail) {
+    loyalty::Readiness r = loyalty::EngineReadiness(engine->metrics(), readiness);
+    *detail = std::move(r.detail);
+    return r.ready;
+  };
+  const std::string address = flags.Get("http");
+  LOYALTY_ASSIGN_OR_RETURN(auto server, loyalty::OpsServer::Start(address, std::move(handlers)));
+  loyalty::log::Info("http endpoint", {{"address", address}, {"port", server->port()}});
+  return server;
+}
+
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
@@ -328,6 +358,14 @@ int Run(int argc, char** argv) {
   loyalty::LogStart("loyaltyd", "run", *flags);
   auto engine = loyalty::KafkaEngine::Create(&common.programs, *options);
   if (!engine.ok()) return Fail(1, std::string(engine.status().message()));
+  std::unique_ptr<loyalty::OpsServer> ops;  // declared after the engine: stops first
+  if (flags->Has("http")) {
+    auto started = StartOpsServer(*flags, engine->get());
+    if (!started.ok())
+      return Fail(absl::IsInvalidArgument(started.status()) ? 2 : 1,
+                  std::string(started.status().message()));
+    ops = std::move(*started);
+  }
   absl::Status s = RunUntilSignal(engine->get(), !flags->Has("quiet") && isatty(STDERR_FILENO));
   if (!s.ok()) return Fail(1, std::string(s.message()));
   return 0;

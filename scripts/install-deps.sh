@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libabsl-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev libjemalloc-dev
-  libspdlog-dev libcpp-httplib-dev
+  libspdlog-dev libcpp-httplib-dev prometheus curl python3
   tzdata kcat
 )
 

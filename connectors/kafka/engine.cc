@@ -19,6 +19,8 @@
 #include "engine/ledger/partition.h"
 #include "engine/log/log.h"
 #include "engine/store/store.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace loyalty {
 namespace {
@@ -53,6 +55,7 @@ class KafkaEngine::Impl {
     s.transactions = transactions_.load();
     return s;
   }
+  Metrics metrics() const;
 
   // librdkafka's rebalance callback (on the Run thread, inside poll).
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
@@ -69,9 +72,38 @@ class KafkaEngine::Impl {
     // Only with on_committed: when each stage ended (WallMs).
     int64_t dispatched_ms = 0, started_ms = 0, applied_ms = 0, publishing_ms = 0;
   };
+  // A partition's metrics: kept for the process's life (counters never go
+  // back), updated by its worker and publishing thread, read by metrics().
+  struct Counters {
+    std::atomic<bool> owned{false};
+    std::atomic<int64_t> next_offset{0};
+    std::array<std::atomic<int64_t>, loyalty::v1::Outcome::Status_ARRAYSIZE> by_status{};
+    std::array<std::atomic<int64_t>, loyalty::v1::RejectReason_ARRAYSIZE> by_reason{};
+    std::atomic<int64_t> output_records{0};
+    std::atomic<int64_t> transactions{0};
+    // steady_clock nanos when the oldest unpublished batch was applied; 0: none.
+    std::atomic<int64_t> unpublished_since_ns{0};
+    metrics::Histogram batch_seconds{metrics::Histogram::kLatencyBoundsSeconds};
+    metrics::Histogram commit_seconds{metrics::Histogram::kLatencyBoundsSeconds};
+  };
+  std::shared_ptr<Counters> CountersOf(int32_t partition) {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    std::shared_ptr<Counters>& c = counters_[partition];
+    if (c == nullptr) c = std::make_shared<Counters>();
+    return c;
+  }
+  static int64_t SteadyNanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
+
   // A partition this process owns: its store, touched only by its worker.
   struct Owned {
+    ~Owned() {
+      if (counters != nullptr) counters->owned.store(false);
+    }
     int32_t partition = 0;
+    std::shared_ptr<Counters> counters;
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
     std::unique_ptr<JournalPublisher> publisher;  // null with outputs off
@@ -141,7 +173,10 @@ class KafkaEngine::Impl {
   const std::atomic<bool>* stop_ = nullptr;  // Run's; cancels publish retries
   std::atomic<int> owned_count_{0};
   std::atomic<bool> failed_{false};
-  bool rebalanced_ = false;  // Run thread only: the group gave an assignment
+  bool rebalanced_ = false;            // Run thread only: the group gave an assignment
+  std::atomic<bool> assigned_{false};  // rebalanced_, for other threads
+  mutable std::mutex counters_mu_;
+  std::map<int32_t, std::shared_ptr<Counters>> counters_;  // under counters_mu_
   std::mutex error_mu_;
   absl::Status error_;
   absl::Status rebalance_error_;
@@ -220,6 +255,9 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   LOYALTY_ASSIGN_OR_RETURN(owned->ledger,
                            Partition::Open(programs_, owned->store.get(), partition_options));
   owned->next_offset.store(owned->ledger->next_offset());
+  owned->counters = CountersOf(partition);
+  owned->counters->next_offset.store(owned->ledger->next_offset());
+  owned->counters->owned.store(true);
   if (options_.outputs_enabled) {
     PublisherOptions p;
     p.brokers = options_.brokers;
@@ -272,6 +310,7 @@ absl::Status KafkaEngine::Impl::Republish(Owned* owned) {
 void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions) {
   rebalanced_ = true;
+  assigned_.store(true);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     // Open each partition's store and start it at its stored offset. The
     // partitions open at once, one thread each, since they share nothing
@@ -372,12 +411,25 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
       begin = batch->ends[i];
     }
     auto outputs = std::make_shared<BatchOutputs>();
+    const Clock::time_point apply_start = Clock::now();
     absl::Status s = o->ledger->ApplyBatch(records, InputFormat::kBinary, outputs.get());
     if (!s.ok()) {
       Fail(s);
       return;
     }
     o->next_offset.store(o->ledger->next_offset());
+    Counters& counters = *o->counters;
+    counters.batch_seconds.Observe(
+        std::chrono::duration<double>(Clock::now() - apply_start).count());
+    for (size_t i = 0; i < outputs->by_status.size(); ++i) {
+      if (outputs->by_status[i] != 0) counters.by_status[i].fetch_add(outputs->by_status[i]);
+    }
+    for (size_t i = 0; i < outputs->by_reject_reason.size(); ++i) {
+      if (outputs->by_reject_reason[i] != 0) {
+        counters.by_reason[i].fetch_add(outputs->by_reject_reason[i]);
+      }
+    }
+    counters.next_offset.store(o->ledger->next_offset());
     if (options_.on_committed) batch->applied_ms = WallMs();
     // Queued for publishing before counted as applied: a reader that sees
     // every record applied and nothing unpublished has seen it all published.
@@ -409,6 +461,9 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
     bool schedule = false;
     {
       std::lock_guard<std::mutex> lock(o->unpublished_mu);
+      if (o->unpublished.empty() && o->counters->unpublished_since_ns.load() == 0) {
+        o->counters->unpublished_since_ns.store(SteadyNanos());
+      }
       o->unpublished.push_back({std::move(outputs), batch});
       schedule = !o->publish_scheduled;
       o->publish_scheduled = true;
@@ -458,6 +513,7 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
     const int64_t before_records = o->publisher->records_published();
     const int64_t before_bytes = o->publisher->bytes_published();
     const int64_t before_seq = o->publisher->published_seq();
+    const Clock::time_point publish_start = Clock::now();
     absl::Status s = o->publisher->Publish(o->views);
     if (!s.ok() && o->lost.load()) return;  // fenced by the next owner: expected
     if (!s.ok()) {
@@ -466,7 +522,18 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
       Fail(s);
       return;
     }
-    if (o->publisher->records_published() > before_records) transactions_.fetch_add(1);
+    if (o->publisher->records_published() > before_records) {
+      transactions_.fetch_add(1);
+      o->counters->transactions.fetch_add(1);
+      o->counters->output_records.fetch_add(o->publisher->records_published() - before_records);
+      o->counters->commit_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - publish_start).count());
+    }
+    {
+      // Batches applied while this transaction ran wait for the next one.
+      std::lock_guard<std::mutex> lock(o->unpublished_mu);
+      o->counters->unpublished_since_ns.store(o->unpublished.empty() ? 0 : SteadyNanos());
+    }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.kafka_records += o->publisher->records_published() - before_records;
@@ -599,5 +666,49 @@ int64_t KafkaEngine::output_transactions() const { return impl_->output_transact
 int64_t KafkaEngine::outputs_unpublished() const { return impl_->outputs_unpublished(); }
 
 KafkaEngine::Stats KafkaEngine::stats() const { return impl_->stats(); }
+
+KafkaEngine::Metrics KafkaEngine::metrics() const { return impl_->metrics(); }
+
+KafkaEngine::Metrics KafkaEngine::Impl::metrics() const {
+  Metrics m;
+  m.assigned = assigned_.load();
+  m.failed = failed_.load();
+  m.records_applied = applied_.load();
+  if (resources_ != nullptr) {
+    m.block_cache_bytes = static_cast<int64_t>(resources_->cache()->GetUsage());
+    m.memtable_bytes = static_cast<int64_t>(resources_->write_buffers()->memory_usage());
+  }
+  std::map<int32_t, std::shared_ptr<Counters>> counters;
+  {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    counters = counters_;
+  }
+  const int64_t now_ns = SteadyNanos();
+  for (const auto& [partition, c] : counters) {
+    PartitionMetrics p;
+    p.partition = partition;
+    p.owned = c->owned.load();
+    p.next_offset = c->next_offset.load();
+    if (p.owned && rk_ != nullptr) {
+      // The consumer's cached watermarks (from its fetches): no broker call.
+      int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(rk_, options_.topics.events.c_str(), partition, &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p.end_offset = high;
+      }
+    }
+    for (size_t i = 0; i < p.events_by_status.size(); ++i)
+      p.events_by_status[i] = c->by_status[i].load();
+    for (size_t i = 0; i < p.dlq_by_reason.size(); ++i) p.dlq_by_reason[i] = c->by_reason[i].load();
+    p.output_records = c->output_records.load();
+    p.transactions = c->transactions.load();
+    p.batch_seconds = c->batch_seconds.Read();
+    p.commit_seconds = c->commit_seconds.Read();
+    const int64_t since = c->unpublished_since_ns.load();
+    p.unpublished_seconds = since == 0 ? 0 : static_cast<double>(now_ns - since) / 1e9;
+    m.partitions.push_back(std::move(p));
+  }
+  return m;
+}
 
 }  // namespace loyalty

@@ -35,6 +35,7 @@
 #ifndef LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
 #define LOYALTY_CONNECTORS_KAFKA_ENGINE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -45,8 +46,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "connectors/kafka/kafka.h"
+#include "engine/metrics/metrics.h"
 #include "engine/program/program.h"
 #include "engine/store/store.h"
+#include "loyalty/v1/ledger.pb.h"
 #include "rocksdb/env.h"
 
 namespace loyalty {
@@ -167,16 +170,51 @@ class KafkaEngine {
   // What the engine did since Create, for measurements: input records,
   // output records and the store writes they took.
   struct Stats {
-    int64_t records = 0;          // input records that took effect
-    int64_t batches = 0;          // store writes of batches
-    int64_t output_records = 0;   // journal records (outcomes, balances, DLQ)
-    int64_t journal_bytes = 0;    // their journal values
-    WriteShape writes;            // the batches' store writes
-    int64_t kafka_records = 0;    // produced in committed transactions
-    int64_t kafka_bytes = 0;      // their values
+    int64_t records = 0;         // input records that took effect
+    int64_t batches = 0;         // store writes of batches
+    int64_t output_records = 0;  // journal records (outcomes, balances, DLQ)
+    int64_t journal_bytes = 0;   // their journal values
+    WriteShape writes;           // the batches' store writes
+    int64_t kafka_records = 0;   // produced in committed transactions
+    int64_t kafka_bytes = 0;     // their values
     int64_t transactions = 0;
   };
   Stats stats() const;
+
+  // What an operator watches (SPEC §11), for the metrics endpoint. Safe to
+  // call from any thread while Run runs.
+  struct PartitionMetrics {
+    int32_t partition = 0;
+    bool owned = false;       // owned now (the rest keep their counters)
+    int64_t next_offset = 0;  // the next input offset to apply
+    // The consumer's last known high watermark of the input partition (owned
+    // partitions); -1 before the first fetch.
+    int64_t end_offset = -1;
+    // Outcomes by Outcome::Status, and DLQ records by RejectReason, applied
+    // by this process.
+    std::array<int64_t, loyalty::v1::Outcome::Status_ARRAYSIZE> events_by_status{};
+    std::array<int64_t, loyalty::v1::RejectReason_ARRAYSIZE> dlq_by_reason{};
+    int64_t output_records = 0;  // committed to the output topics
+    int64_t transactions = 0;    // output transactions committed
+    // Store write of each batch (apply + write), and each output
+    // transaction (begin to commit, retries included).
+    metrics::Histogram::Snapshot batch_seconds;
+    metrics::Histogram::Snapshot commit_seconds;
+    // How long the oldest applied batch has waited to be published; 0 when
+    // everything applied is published.
+    double unpublished_seconds = 0;
+  };
+  struct Metrics {
+    bool assigned = false;  // the group gave this process its first assignment
+    bool failed = false;    // Run is stopping on an error
+    int64_t records_applied = 0;
+    // RocksDB's memory shared by the partition stores: block cache and
+    // memtables in use.
+    int64_t block_cache_bytes = 0;
+    int64_t memtable_bytes = 0;
+    std::vector<PartitionMetrics> partitions;  // every partition ever owned, ascending
+  };
+  Metrics metrics() const;
 
   class Impl;
 

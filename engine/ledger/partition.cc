@@ -20,6 +20,8 @@ using loyalty::v1::Outcome;
 void BatchOutputs::Clear() {
   journal.Clear();
   applied = duplicates = rejected = skipped = 0;
+  by_status.fill(0);
+  by_reject_reason.fill(0);
   writes = WriteShape();
 }
 
@@ -143,6 +145,7 @@ class Partition::Batch : public ApplyContext {
 
 void Partition::Batch::Reject(const InputRecord& rec, const Rejection& why) {
   outputs_->rejected++;
+  outputs_->by_reject_reason[static_cast<size_t>(why.reason)]++;
   loyalty::v1::DlqRecord dlq;
   dlq.set_raw(rec.bytes.data(), rec.bytes.size());
   dlq.set_reason(why.reason);
@@ -154,6 +157,7 @@ void Partition::Batch::Reject(const InputRecord& rec, const Rejection& why) {
 
 void Partition::Batch::Emit(Outcome* outcome, int64_t offset, const MemberRecord* changed_member) {
   outcome->set_offset(offset);
+  outputs_->by_status[static_cast<size_t>(outcome->status())]++;
   outputs_->journal.AddOutcome(seq_++, *outcome);
   if (changed_member != nullptr) {
     outputs_->journal.AddBalance(seq_++, changed_member->state(), outcome->event_id());

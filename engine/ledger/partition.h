@@ -37,6 +37,7 @@
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -84,6 +85,10 @@ struct BatchOutputs {
   int64_t duplicates = 0;  // outcome DUPLICATE
   int64_t rejected = 0;    // to the DLQ
   int64_t skipped = 0;     // offset below next_offset
+  // Outcomes by Outcome::Status, and DLQ records by RejectReason (for
+  // metrics).
+  std::array<int64_t, loyalty::v1::Outcome::Status_ARRAYSIZE> by_status{};
+  std::array<int64_t, loyalty::v1::RejectReason_ARRAYSIZE> by_reject_reason{};
   WriteShape writes;       // what the batch's store write held
   // Forgets everything (keeping the buffers' capacity).
   void Clear();
