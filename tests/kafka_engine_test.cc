@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "connectors/kafka/engine.h"
+#include "connectors/kafka/publisher.h"
+#include "engine/base/crypto.h"
 #include "engine/apply/validate.h"
 #include "engine/audit/audit.h"
 #include "connectors/file/replay.h"
@@ -479,6 +481,67 @@ TEST_F(KafkaEngineTest, ARestartAfterKill9ResumesWithoutWaitingOutTheSession) {
                seconds);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM did not stop cleanly";
   ExpectExactlyOnce();
+}
+
+// SPEC §7: an input record too large for the DLQ topic (here 17 MiB, on an
+// input topic that accepts 20 MiB, against the DLQ's 16 MiB) is published
+// cut to what the topic accepts, with its original size and SHA-256 in
+// headers, and the partition goes on. It used to stop the engine with
+// "too large for ... .dlq".
+TEST_F(KafkaEngineTest, ARecordTooLargeForTheDlqIsPublishedCutWithItsSizeAndDigest) {
+  constexpr int64_t kBigBytes = 17 << 20;
+  const std::string big_events = topics_.events + ".big";
+  ASSERT_TRUE(EnsureTopics(broker_->brokers(),
+                           std::vector<TopicSpec>{{big_events, {{"max.message.bytes", "20971520"}}}},
+                           kPartitions, 30'000)
+                  .ok());
+  std::string big(static_cast<size_t>(kBigBytes), '\0');
+  uint64_t x = 88;
+  for (char& c : big) c = static_cast<char>((x = x * 6364136223846793005ULL + 1) >> 56);
+  auto producer =
+      RecordProducer::Open(broker_->brokers(), big_events, {{"message.max.bytes", "20971520"}});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  ASSERT_TRUE((*producer)->Produce(big, "m1", 0).ok());
+  ASSERT_TRUE((*producer)->Flush(60'000).ok());
+  topics_.events = big_events;
+  const std::vector<std::string> lines = MakeStream(testing::TestSeed(83), 600);
+  const int64_t records = 1 + Produce(lines, 0, lines.size());
+
+  auto running = Start(EngineOptions());
+  const bool applied = WaitFor([&] { return running->engine->records_applied(); }, records, 120);
+  running->Stop();
+  ASSERT_TRUE(running->result.ok()) << running->result;
+  ASSERT_TRUE(applied) << running->engine->records_applied() << " of " << records;
+
+  ReadToEndOptions read;
+  read.brokers = broker_->brokers();
+  read.topics = {topics_.dlq};
+  int cut = 0;
+  auto header = [](const rd_kafka_message_t& m, const char* name) {
+    rd_kafka_headers_t* h = nullptr;
+    const void* v = nullptr;
+    size_t n = 0;
+    if (rd_kafka_message_headers(&m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::string();
+    }
+    return std::string(static_cast<const char*>(v), n);
+  };
+  auto stats = ReadToEnd(read, [&](const rd_kafka_message_t& m) {
+    if (header(m, kHeaderOriginalSize).empty()) return;
+    ++cut;
+    EXPECT_EQ(m.partition, 0);
+    EXPECT_EQ(header(m, kHeaderOriginalSize), std::to_string(kBigBytes));
+    EXPECT_EQ(header(m, kHeaderOriginalSha256), HexDigest(Sha256(big)));
+    EXPECT_EQ(header(m, kHeaderReason), "OVERSIZED");
+    EXPECT_LE(m.len, size_t{16} << 20);
+    EXPECT_GT(m.len, size_t{15} << 20);
+    EXPECT_EQ(absl::string_view(static_cast<const char*>(m.payload), m.len),
+              absl::string_view(big).substr(0, m.len))
+        << "the value is not the record's head";
+  });
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(cut, 1);
 }
 
 TEST_F(KafkaEngineTest, CrashLoopProcessDurability) { CrashLoop("process", testing::TestSeed(47)); }

@@ -149,10 +149,9 @@ class KafkaEngine::Impl {
   void Dispatch(int32_t partition);
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
   void Fail(absl::Status s) {
-    // Fencing (a newer owner of a partition's transactional id) is
-    // FailedPrecondition: named as such in the log.
-    log::Error(absl::IsFailedPrecondition(s) ? "fenced or fatal: stopping" : "stopping on error",
-               {{"cause", s.ToString()}});
+    // The cause names a fence (a newer owner of a partition's
+    // transactional id) as such.
+    log::Error("stopping on an error", {{"cause", s.ToString()}});
     std::lock_guard<std::mutex> lock(error_mu_);
     if (error_.ok()) error_ = std::move(s);
     failed_.store(true);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -10,6 +11,7 @@
 #include "connectors/kafka/client.h"
 #include "connectors/kafka/settings.h"
 #include "engine/base/bytes.h"
+#include "engine/base/crypto.h"
 #include "engine/base/status.h"
 #include "engine/log/log.h"
 
@@ -94,6 +96,61 @@ absl::StatusOr<int64_t> LastSeqOf(rd_kafka_t* reader, const std::string& topic, 
   }
 }
 
+// A producer's message.max.bytes.
+int64_t ProducerMaxBytes(rd_kafka_t* rk) {
+  char value[32];
+  size_t size = sizeof(value);
+  int64_t bytes = 0;
+  if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", value, &size) != RD_KAFKA_CONF_OK ||
+      !absl::SimpleAtoi(value, &bytes)) {
+    return 1'000'000;  // librdkafka's default
+  }
+  return bytes;
+}
+
+// A topic's max.message.bytes, by DescribeConfigs (needs the
+// DescribeConfigs permission on the topic).
+absl::StatusOr<int64_t> TopicMaxBytes(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_DescribeConfigs(rk, &resource, 1, nullptr, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms);
+  absl::StatusOr<int64_t> out = absl::DeadlineExceededError(
+      absl::StrCat("describing ", topic, ": no answer in ", timeout_ms, " ms"));
+  if (event != nullptr) {
+    const rd_kafka_DescribeConfigs_result_t* result = rd_kafka_event_DescribeConfigs_result(event);
+    size_t count = 0;
+    const rd_kafka_ConfigResource_t** resources =
+        result != nullptr ? rd_kafka_DescribeConfigs_result_resources(result, &count) : nullptr;
+    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out = absl::UnavailableError(
+          absl::StrCat("describing ", topic, ": ", rd_kafka_event_error_string(event)));
+    } else if (count != 1 ||
+               rd_kafka_ConfigResource_error(resources[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out = absl::UnavailableError(absl::StrCat(
+          "describing ", topic, ": ",
+          count == 1 ? rd_kafka_ConfigResource_error_string(resources[0]) : "no result"));
+    } else {
+      size_t n = 0;
+      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(resources[0], &n);
+      out = absl::NotFoundError(absl::StrCat(topic, " has no max.message.bytes"));
+      for (size_t i = 0; i < n; ++i) {
+        int64_t bytes = 0;
+        const char* value = rd_kafka_ConfigEntry_value(entries[i]);
+        if (std::strcmp(rd_kafka_ConfigEntry_name(entries[i]), "max.message.bytes") == 0 &&
+            value != nullptr && absl::SimpleAtoi(value, &bytes)) {
+          out = bytes;
+        }
+      }
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_ConfigResource_destroy(resource);
+  return out;
+}
+
 absl::StatusOr<KafkaHandle> NewReader(const KafkaCluster& brokers) {
   return NewClient(RD_KAFKA_CONSUMER, brokers,
                    {{"group.id", "loyalty-outbox-reader"},
@@ -171,6 +228,24 @@ absl::Status JournalPublisher::Reset() {
     absl::Status s;
     if (e != nullptr)
       s = FromTxnError(e, absl::StrCat("init transactions of ", options_.transactional_id));
+    if (s.ok() && options_.outputs.dlq) {
+      // A DLQ record over the topic's limit is cut to fit (SPEC §7), never
+      // retried forever. Read once: the producer's limit, and the topic's.
+      producer_max_bytes_ = ProducerMaxBytes(impl_->producer.get());
+      if (dlq_topic_max_bytes_ < 0) {
+        auto topic_max = TopicMaxBytes(impl_->producer.get(), options_.topics.dlq, CallTimeoutMs());
+        if (topic_max.ok()) {
+          dlq_topic_max_bytes_ = *topic_max;
+        } else if (options_.log_retries) {
+          log::Warn(
+              "DLQ topic limit unknown: DLQ records are cut to the producer's "
+              "message.max.bytes only",
+              {{"partition", options_.partition},
+               {"topic", options_.topics.dlq},
+               {"cause", topic_max.status().ToString()}});
+        }
+      }
+    }
     if (s.ok()) {
       // The producer learns the output topics' leaders now, not in the first
       // transaction (which would hold up the first batches by a metadata
@@ -245,7 +320,8 @@ absl::Status JournalPublisher::Produce(const std::string& topic, int64_t seq, ab
       // Retrying cannot help: stop with a clear error (docs/kafka.md).
       return absl::FailedPreconditionError(absl::StrCat("output record ", seq, " of ", value.size(),
                                                         " bytes is too large for ", topic,
-                                                        " (raise its max.message.bytes)"));
+                                                        " (raise the producer's message.max.bytes: "
+                                                        "-X producer.message.max.bytes=N)"));
     }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_headers_destroy(headers);
@@ -330,7 +406,35 @@ absl::Status JournalPublisher::ProduceDlq(const JournalRecordView& rec, absl::st
   // is reused by the next DLQ record).
   absl::string_view raw;
   LOYALTY_RETURN_IF_ERROR(DlqRaw(rec.value, &raw));
+  int64_t headers_bytes = 0;
+  for (size_t i = 0;; ++i) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    if (rd_kafka_header_get_all(h, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    headers_bytes += static_cast<int64_t>(std::strlen(name) + size);
+  }
+  // Both headers added below, with room for their values.
+  headers_bytes +=
+      static_cast<int64_t>(sizeof(kHeaderOriginalSize) + 20 + sizeof(kHeaderOriginalSha256) + 64);
+  const int64_t max_bytes = DlqValueMaxBytes(headers_bytes);
+  if (static_cast<int64_t>(raw.size()) > max_bytes) {
+    // Too large for the DLQ topic: published cut to fit, saying what it was,
+    // so that the partition never stalls on it.
+    add(kHeaderOriginalSize, Decimal(static_cast<int64_t>(raw.size()), num_buf));
+    add(kHeaderOriginalSha256, HexDigest(Sha256(raw)));
+    raw = raw.substr(0, static_cast<size_t>(std::max<int64_t>(0, max_bytes)));
+  }
   return Produce(options_.topics.dlq, rec.seq, {}, raw, h);
+}
+
+int64_t JournalPublisher::DlqValueMaxBytes(int64_t headers_bytes) const {
+  // The record's framing: the batch header (61 bytes), the record's varints
+  // and each header's lengths, well under this.
+  constexpr int64_t kFramingBytes = 1024;
+  int64_t limit = producer_max_bytes_ > 0 ? producer_max_bytes_ : 1'000'000;
+  if (dlq_topic_max_bytes_ > 0) limit = std::min(limit, dlq_topic_max_bytes_);
+  return limit - headers_bytes - kFramingBytes;
 }
 
 absl::Status JournalPublisher::CommitTransaction() {

@@ -63,11 +63,15 @@ inline constexpr char kHeaderSourceTopic[] = "loyalty.source.topic";
 inline constexpr char kHeaderSourcePartition[] = "loyalty.source.partition";
 inline constexpr char kHeaderSourceOffset[] = "loyalty.source.offset";
 inline constexpr char kHeaderEngineVersion[] = "loyalty.engine.version";
+// On a DLQ record whose raw bytes were cut to fit the DLQ topic (SPEC §7):
+// the original size in bytes and its SHA-256 (lowercase hex).
+inline constexpr char kHeaderOriginalSize[] = "loyalty.original.size";
+inline constexpr char kHeaderOriginalSha256[] = "loyalty.original.sha256";
 
 struct PublisherOptions {
   KafkaCluster brokers;  // required
-  Topics topics;        // events names the DLQ's source topic
-  OutputSet outputs;    // the output topics published; the rest are skipped
+  Topics topics;         // events names the DLQ's source topic
+  OutputSet outputs;     // the output topics published; the rest are skipped
   int32_t partition = 0;
   std::string transactional_id;  // required; one per input partition
   // The broker aborts a transaction left open this long. Default: 60 s.
@@ -139,6 +143,10 @@ class JournalPublisher {
   absl::Status ProduceDlq(const JournalRecordView& rec, absl::string_view seq);
   // Commits the open transaction; retries a retriable failure twice.
   absl::Status CommitTransaction();
+  // The largest DLQ value that fits both the producer's message.max.bytes
+  // and the DLQ topic's max.message.bytes, less `headers_bytes` and a
+  // margin for the record's framing.
+  int64_t DlqValueMaxBytes(int64_t headers_bytes) const;
   // Produces one record (no copy of key or value); retries a full queue.
   absl::Status Produce(const std::string& topic, int64_t seq, absl::string_view key,
                        absl::string_view value, rd_kafka_headers_t* headers);
@@ -150,6 +158,10 @@ class JournalPublisher {
   int64_t published_seq_ = 0;
   int64_t records_published_ = 0, bytes_published_ = 0;
   int64_t records_in_txn_ = 0, bytes_in_txn_ = 0;
+  // message.max.bytes of the producer, and max.message.bytes of the DLQ
+  // topic (-1: not known, e.g. no DescribeConfigs permission), read by Reset.
+  int64_t producer_max_bytes_ = 0;
+  int64_t dlq_topic_max_bytes_ = -1;
 };
 
 }  // namespace loyalty
