@@ -443,6 +443,10 @@ int Demo(int argc, char** argv) {
       return Fail(2, absl::StrCat("--", b.flag, " must be in [", b.min, ", ", b.max, "]"));
     }
   }
+  // The summary is the demo's output: the engine's info lines (partitions
+  // assigned, revoked) would only interleave with it.
+  loyalty::log::Configure({.format = loyalty::log::Format::kLogfmt,
+                           .level = loyalty::log::Level::kWarn});
   options.program_path = flags->Get("program");
   options.data_dir = flags->Get("data-dir");
   options.seed = static_cast<uint64_t>(*seed);

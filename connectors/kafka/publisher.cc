@@ -228,24 +228,8 @@ absl::Status JournalPublisher::Reset() {
     absl::Status s;
     if (e != nullptr)
       s = FromTxnError(e, absl::StrCat("init transactions of ", options_.transactional_id));
-    if (s.ok() && options_.outputs.dlq) {
-      // A DLQ record over the topic's limit is cut to fit (SPEC §7), never
-      // retried forever. Read once: the producer's limit, and the topic's.
-      producer_max_bytes_ = ProducerMaxBytes(impl_->producer.get());
-      if (dlq_topic_max_bytes_ < 0) {
-        auto topic_max = TopicMaxBytes(impl_->producer.get(), options_.topics.dlq, CallTimeoutMs());
-        if (topic_max.ok()) {
-          dlq_topic_max_bytes_ = *topic_max;
-        } else if (options_.log_retries) {
-          log::Warn(
-              "DLQ topic limit unknown: DLQ records are cut to the producer's "
-              "message.max.bytes only",
-              {{"partition", options_.partition},
-               {"topic", options_.topics.dlq},
-               {"cause", topic_max.status().ToString()}});
-        }
-      }
-    }
+    // A DLQ record over the producer's limit is cut to fit (SPEC §7).
+    if (s.ok()) producer_max_bytes_ = ProducerMaxBytes(impl_->producer.get());
     if (s.ok()) {
       // The producer learns the output topics' leaders now, not in the first
       // transaction (which would hold up the first batches by a metadata
@@ -417,6 +401,25 @@ absl::Status JournalPublisher::ProduceDlq(const JournalRecordView& rec, absl::st
   // Both headers added below, with room for their values.
   headers_bytes +=
       static_cast<int64_t>(sizeof(kHeaderOriginalSize) + 20 + sizeof(kHeaderOriginalSha256) + 64);
+  if (static_cast<int64_t>(raw.size()) + headers_bytes > kDlqTopicDefaultMaxBytes &&
+      !dlq_topic_described_) {
+    // Larger than any topic's default limit: the DLQ topic's own limit
+    // decides, asked once (the common, smaller records never ask, and the
+    // embedded mock broker, which does not answer DescribeConfigs, is never
+    // asked for them).
+    dlq_topic_described_ = true;
+    auto topic_max = TopicMaxBytes(impl_->producer.get(), options_.topics.dlq, CallTimeoutMs());
+    if (topic_max.ok()) {
+      dlq_topic_max_bytes_ = *topic_max;
+    } else {
+      log::Warn(
+          "DLQ topic limit unknown: a DLQ record is cut to the producer's "
+          "message.max.bytes only",
+          {{"partition", options_.partition},
+           {"topic", options_.topics.dlq},
+           {"cause", topic_max.status().ToString()}});
+    }
+  }
   const int64_t max_bytes = DlqValueMaxBytes(headers_bytes);
   if (static_cast<int64_t>(raw.size()) > max_bytes) {
     // Too large for the DLQ topic: published cut to fit, saying what it was,

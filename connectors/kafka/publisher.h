@@ -158,10 +158,15 @@ class JournalPublisher {
   int64_t published_seq_ = 0;
   int64_t records_published_ = 0, bytes_published_ = 0;
   int64_t records_in_txn_ = 0, bytes_in_txn_ = 0;
-  // message.max.bytes of the producer, and max.message.bytes of the DLQ
-  // topic (-1: not known, e.g. no DescribeConfigs permission), read by Reset.
+  // A record batch that fits Kafka's default max.message.bytes (1 MiB + 12
+  // bytes) fits any DLQ topic left at its default, or made by create-topics.
+  static constexpr int64_t kDlqTopicDefaultMaxBytes = 1'000'000;
+  // message.max.bytes of the producer (read by Reset), and max.message.bytes
+  // of the DLQ topic (-1: not known, e.g. no DescribeConfigs permission),
+  // described once, at the first DLQ record larger than the default.
   int64_t producer_max_bytes_ = 0;
   int64_t dlq_topic_max_bytes_ = -1;
+  bool dlq_topic_described_ = false;
 };
 
 }  // namespace loyalty
