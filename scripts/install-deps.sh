@@ -9,6 +9,9 @@ PACKAGES=(
   librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev libjemalloc-dev
   libspdlog-dev libcpp-httplib-dev prometheus curl python3
   tzdata kcat
+  # scripts/check_deploy.sh: systemd-analyze, docker-compose, PyYAML (and
+  # promtool, of prometheus above)
+  systemd docker-compose python3-yaml
 )
 
 missing=()

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# scripts/check_deploy.sh passes on this tree, and fails, saying why, on
+# copies of it with one thing broken each: a probe, a grace period, a
+# selector, a volume, a unit directive, a metric name, a PromQL query, the
+# Dockerfile's HEALTHCHECK or USER, the compose file, a program.
+# LOYALTYD and LOYALTYCTL (set by tests/CMakeLists.txt) are the built binaries.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CHECK="$ROOT/scripts/check_deploy.sh"
+"$CHECK" "$ROOT"
+
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+n=0
+# broken NAME EXPECTED EDIT...: copies the files check_deploy.sh reads, runs
+# EDIT in the copy, and wants the check to fail with EXPECTED in its output.
+broken() {
+  local name=$1 want=$2
+  shift 2
+  local copy="$t/$name"
+  mkdir -p "$copy/scripts"
+  cp -r "$ROOT/deploy" "$ROOT/programs" "$ROOT/.dockerignore" "$copy/"
+  cp "$ROOT/scripts/install-deps.sh" "$copy/scripts/"
+  (cd "$copy" && "$@")
+  local out
+  if out=$("$CHECK" "$copy" 2>&1); then
+    echo "deploy_test: $name: the check passed a broken tree:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  if ! grep -qF -- "$want" <<<"$out"; then
+    echo "deploy_test: $name: no '$want' in:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  n=$((n + 1))
+}
+# py FILE CODE: edits FILE with Python, s holding its text (yaml imported).
+py() {
+  python3 - "$1" "$2" <<'EOF'
+import sys, yaml
+path, code = sys.argv[1], sys.argv[2]
+s = open(path).read()
+exec(code)
+open(path, "w").write(s)
+EOF
+}
+drop_yaml_key() {  # FILE KEY: removes the block "  KEY:" and what it holds
+  py "$1" "
+import re
+m = re.search(r'^( *)$2:.*\n((\1 .*\n|\s*\n)*)', s, re.M)
+assert m, '$2 not in $1'
+s = s[:m.start()] + s[m.end():]"
+}
+sts=deploy/k8s/statefulset.yaml
+broken no_readiness "has no readinessProbe" drop_yaml_key $sts readinessProbe
+broken liveness_path "livenessProbe GETs '/health'" sed -i 's#path: /healthz#path: /health#' $sts
+broken probe_port "readinessProbe probes port 9465" \
+  py $sts "s = s.replace('path: /readyz\n              port: metrics', 'path: /readyz\n              port: 9465')"
+broken short_grace "terminationGracePeriodSeconds is 30" \
+  sed -i 's/terminationGracePeriodSeconds: 120/terminationGracePeriodSeconds: 30/' $sts
+broken no_pvc "no volumeClaimTemplates" drop_yaml_key $sts volumeClaimTemplates
+broken no_instance_id "LOYALTY_INSTANCE_ID does not come from metadata.name" \
+  sed -i 's/fieldPath: metadata.name/fieldPath: metadata.uid/' $sts
+broken pdb_selector "deploy/k8s/pdb.yaml: spec.selector.matchLabels do not match" \
+  sed -i 's/app.kubernetes.io\/name: loyaltyd$/app.kubernetes.io\/name: loyalty/' deploy/k8s/pdb.yaml
+broken service_selector "deploy/k8s/service.yaml: spec.selector does not match" \
+  sed -i 's/app.kubernetes.io\/name: loyaltyd$/app.kubernetes.io\/name: engine/' deploy/k8s/service.yaml
+broken program_copy "differs from programs/cafe.textproto" \
+  sed -i '0,/program_id/s/program_id/# x\n    program_id/' deploy/k8s/configmap.yaml
+broken unit_unknown_key "Unknown key 'ProtectKernelTunable'" \
+  sed -i 's/^ProtectKernelTunables=yes/ProtectKernelTunable=yes/' deploy/systemd/loyaltyd.service
+broken unit_bad_value "Failed to parse boolean value, ignoring: sometimes" \
+  sed -i 's/^ProtectClock=yes/ProtectClock=sometimes/' deploy/systemd/loyaltyd.service
+broken unit_no_nnp "NoNewPrivileges=(unset)" \
+  sed -i '/^NoNewPrivileges=/d' deploy/systemd/loyaltyd.service
+broken unit_short_stop "TimeoutStopSec=10" \
+  sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=10/' deploy/systemd/loyaltyd.service
+dash=deploy/compose/grafana/dashboards/loyalty-ledger.json
+broken metric_name "loyalty_event_total is not a metric the engine exports" \
+  sed -i 's/loyalty_events_total/loyalty_event_total/' $dash
+broken promql "not PromQL" sed -i 's/sum by (partition) (loyalty_consumer_lag)/sum by (partition) (loyalty_consumer_lag/' $dash
+broken no_healthcheck "no HEALTHCHECK" \
+  py deploy/docker/Dockerfile "import re; s = re.sub(r'^HEALTHCHECK .*\n.*\n', '', s, flags=re.M)"
+broken root_user "runs as USER root" sed -i 's/^USER 10001:10001/USER root/' deploy/docker/Dockerfile
+broken one_stage "1 FROM stage(s)" \
+  py deploy/docker/Dockerfile "s = s[s.index('FROM debian:bookworm-slim'):]"
+broken build_dep "does not install libcivetweb-dev" \
+  sed -i 's/^  tzdata kcat/  tzdata kcat libcivetweb-dev/' scripts/install-deps.sh
+broken compose_dockerfile "engine: build dockerfile deploy/docker/Dockerfil does not exist" \
+  sed -i 's#dockerfile: deploy/docker/Dockerfile#dockerfile: deploy/docker/Dockerfil#' deploy/compose/compose.yaml
+broken compose_schema "docker-compose config rejects" \
+  sed -i 's/^    hostname: loyalty-engine/    hostname: loyalty-engine\n    stop_grace_periods: 1s/' \
+  deploy/compose/compose.yaml
+broken scrape_target "not the engine (engine:9464" \
+  sed -i 's/engine:9464/engine:9465/' deploy/compose/prometheus/prometheus.yml
+broken healthcheck_path "failed on a 200 from /healthz" \
+  sed -i 's#LOYALTY_HEALTH_PATH:-/healthz#LOYALTY_HEALTH_PATH:-/health#' deploy/docker/healthcheck.sh
+if [ -n "${LOYALTYD:-}" ]; then
+  # A program the engine refuses, in the repository and the ConfigMap alike.
+  broken bad_program "does not load the ConfigMap's programs" \
+    sed -i 's/program_id: "cafe"/program_id: "cafe" no_such_field: 1/' \
+    programs/cafe.textproto deploy/k8s/configmap.yaml
+fi
+echo "deploy_test: ok ($n broken trees refused)"
