@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The static half of scripts/check_deploy.sh: parses every deploy file and
-asserts what the engine needs of it. Usage: check_deploy.py ROOT [LOYALTYD_HELP]
-(LOYALTYD_HELP: a file holding `loyaltyd --help`, to check the config keys).
+asserts what the engine needs of it. Usage: check_deploy.py ROOT
+(CHECK_DEPLOY_RULES=FILE: write the dashboard's queries there as Prometheus
+recording rules; CHECK_DEPLOY_K8S_CONF=FILE: write the ConfigMap's
+loyaltyd.conf there, for check_deploy.sh to give to loyaltyd).
 
 Prints every problem found, one per line, and exits 1 if there is any.
 """
@@ -19,7 +21,6 @@ except ImportError:
              "(scripts/install-deps.sh)")
 
 ROOT = sys.argv[1]
-HELP_FILE = sys.argv[2] if len(sys.argv) > 2 else ""
 errors = []
 
 # The engine's metrics (SPEC §11, docs of issue 13): name -> type.
@@ -102,21 +103,17 @@ def read_conf(path):
     return keys
 
 
-def check_conf(where, keys, help_text):
-    """Every key names a flag of loyaltyd run (or is a kafka.* property);
-    the password is never in a file."""
+def check_conf(where, keys):
+    """No secret in a config file (loyaltyd itself checks the names: see
+    check_deploy.sh)."""
     for k in keys:
-        if k.startswith("kafka."):
-            if k.endswith("sasl.password") or k.endswith("ssl.key.password"):
-                err(where, f"{k}: a secret in a config file; use LOYALTY_KAFKA_* from a secret")
-            continue
-        if help_text is not None and not re.search(r"--" + re.escape(k) + r"\b", help_text):
-            err(where, f"key {k}: loyaltyd --help names no --{k}")
+        if k.startswith("kafka.") and (k.endswith("sasl.password") or k.endswith("ssl.key.password")):
+            err(where, f"{k}: a secret in a config file; use LOYALTY_KAFKA_* from a secret")
 
 
 # --- Kubernetes --------------------------------------------------------------
 
-def check_k8s(help_text):
+def check_k8s():
     d = os.path.join(ROOT, "deploy/k8s")
     objs = {}
     for path in sorted(glob.glob(os.path.join(d, "*.yaml"))):
@@ -218,7 +215,10 @@ def check_k8s(help_text):
             if line and not line.startswith("#") and "=" in line:
                 k, v = (s.strip() for s in line.split("=", 1))
                 keys[k] = v
-        check_conf(f"{cwhere} ({conf[1]})", keys, help_text)
+        check_conf(f"{cwhere} ({conf[1]})", keys)
+        if os.environ.get("CHECK_DEPLOY_K8S_CONF"):
+            with open(os.environ["CHECK_DEPLOY_K8S_CONF"], "w") as f:
+                f.write(text)
         if keys.get("data-dir") != DATA_DIR:
             err(cwhere, f"data-dir is {keys.get('data-dir')!r}, want {DATA_DIR} (the volume)")
         if not keys.get("http", "").endswith(f":{HTTP_PORT}") or keys["http"].startswith("127."):
@@ -270,7 +270,7 @@ def check_k8s(help_text):
 
 # --- compose, Prometheus, Grafana --------------------------------------------
 
-def check_compose(help_text):
+def check_compose():
     d = os.path.join(ROOT, "deploy/compose")
     path = os.path.join(d, "compose.yaml")
     docs = load_yaml(path)
@@ -519,7 +519,7 @@ def check_docker():
             if want not in patterns:
                 err(".dockerignore", f"does not exclude {want}")
     check_conf("deploy/docker/loyaltyd.conf",
-               read_conf(os.path.join(ROOT, "deploy/docker/loyaltyd.conf")), HELP)
+               read_conf(os.path.join(ROOT, "deploy/docker/loyaltyd.conf")))
 
 
 # --- systemd -----------------------------------------------------------------
@@ -565,18 +565,12 @@ def check_systemd():
     if not m or int(m.group(1)) * (60 if m.group(2) == "min" else 1) < 60:
         err(where, f"TimeoutStopSec={stop}: want >= 60 s to publish what is applied")
     check_conf("deploy/systemd/loyaltyd.conf",
-               read_conf(os.path.join(ROOT, "deploy/systemd/loyaltyd.conf")), HELP)
+               read_conf(os.path.join(ROOT, "deploy/systemd/loyaltyd.conf")))
 
 
-HELP = open(HELP_FILE, encoding="utf-8").read() if HELP_FILE else None
-for check in (check_docker, check_systemd):
+for check in (check_docker, check_systemd, check_k8s, check_compose):
     try:
         check()
-    except OSError as e:
-        err("deploy", str(e))
-for check in (check_k8s, check_compose):
-    try:
-        check(HELP)
     except OSError as e:
         err("deploy", str(e))
 

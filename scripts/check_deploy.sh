@@ -4,16 +4,16 @@
 #   - scripts/check_deploy.py: every YAML and JSON file parses, and the
 #     fields the engine needs are there (probes, volumes, grace periods,
 #     selectors, the compose services and mounts, the metric names of the
-#     dashboard, the Dockerfile's stages, USER and HEALTHCHECK, the config
-#     keys against `loyaltyd --help`);
+#     dashboard, the Dockerfile's stages, USER and HEALTHCHECK);
 #   - promtool: the compose Prometheus config, and every dashboard query as
 #     PromQL;
 #   - docker-compose config: the compose file as Compose reads it;
 #   - systemd-analyze verify on the unit (any warning fails);
 #   - the image's HEALTHCHECK script against a local HTTP server;
-#   - with the binaries: the runtime package list of the image, and the
-#     ConfigMap's programs loaded by loyaltyd from a directory laid out as
-#     the kubelet mounts a ConfigMap (symlinks through ..data).
+#   - with the binaries: loyaltyd reads the three config files, the runtime
+#     package list of the image, and the ConfigMap's programs loaded by
+#     loyaltyd from a directory laid out as the kubelet mounts a ConfigMap
+#     (symlinks through ..data).
 # Usage: scripts/check_deploy.sh [ROOT]. LOYALTYD and LOYALTYCTL name built
 # binaries (tests/CMakeLists.txt passes them); without them the checks that
 # run them are skipped, and the script says so.
@@ -39,17 +39,9 @@ srv=""
 cleanup() { [ -z "$srv" ] || kill "$srv" 2>/dev/null || true; rm -rf "$t"; }
 trap cleanup EXIT
 
-# 1. The static checks, with the config keys checked against the engine's
-#    flags when the binary is at hand.
-help_arg=()
-if [ -n "${LOYALTYD:-}" ]; then
-  "$LOYALTYD" --help > "$t/help.txt" 2>&1 || true
-  [ -s "$t/help.txt" ] || fail "$LOYALTYD --help printed nothing"
-  help_arg=("$t/help.txt")
-else
-  echo "check_deploy: LOYALTYD unset: config keys not checked against loyaltyd --help"
-fi
-CHECK_DEPLOY_RULES="$t/rules.yml" python3 "$HERE/check_deploy.py" "$ROOT" "${help_arg[@]}"
+# 1. The static checks.
+CHECK_DEPLOY_RULES="$t/rules.yml" CHECK_DEPLOY_K8S_CONF="$t/k8s.conf" \
+  python3 "$HERE/check_deploy.py" "$ROOT"
 
 # 2. Prometheus: the scrape config, and the dashboard's queries as PromQL.
 out=$(promtool check config "$ROOT/deploy/compose/prometheus/prometheus.yml" 2>&1) ||
@@ -109,8 +101,8 @@ if LOYALTY_HEALTH_PORT=$port "$hc" 2>/dev/null; then
   fail "$hc passed with nothing listening on $port"
 fi
 
-# 6. With the binaries: the image's runtime packages, and the ConfigMap's
-#    programs loaded from a kubelet-style mount.
+# 6. With the binaries: the config files, the image's runtime packages, and
+#    the ConfigMap's programs loaded from a kubelet-style mount.
 if [ -n "${LOYALTYD:-}" ] && [ -n "${LOYALTYCTL:-}" ]; then
   pkgs=$("$ROOT/deploy/docker/runtime-packages.sh" "$LOYALTYD" "$LOYALTYCTL") ||
     fail "deploy/docker/runtime-packages.sh failed"
@@ -135,12 +127,19 @@ for doc in yaml.safe_load_all(open(sys.argv[1])):
 if n == 0:
     sys.exit("check_deploy: deploy/k8s/configmap.yaml has no ConfigMap loyaltyd-programs")
 EOF
+  # loyaltyd reads each config file (`run --config=FILE --help` parses it
+  # and refuses an unknown name, naming file and line).
+  for conf in "$ROOT/deploy/docker/loyaltyd.conf" "$ROOT/deploy/systemd/loyaltyd.conf" \
+              "$t/k8s.conf"; do
+    out=$("$LOYALTYD" run --config="$conf" --help 2>&1 >/dev/null) ||
+      fail "loyaltyd refuses $conf: $out"
+  done
   : > "$t/empty.jsonl"
   out=$("$LOYALTYD" replay --program="$t/programs" --data-dir="$t/data" \
           --events="$t/empty.jsonl" --quiet 2>&1) ||
     fail "loyaltyd does not load the ConfigMap's programs as the kubelet mounts them: $out"
 else
-  echo "check_deploy: LOYALTYD/LOYALTYCTL unset: runtime packages and ConfigMap programs not checked"
+  echo "check_deploy: LOYALTYD/LOYALTYCTL unset: config files, runtime packages and ConfigMap programs not checked"
 fi
 
 # 7. kubectl, when this machine has one (it is no Debian package): the

@@ -98,8 +98,26 @@ broken healthcheck_path "failed on a 200 from /healthz" \
   sed -i 's#LOYALTY_HEALTH_PATH:-/healthz#LOYALTY_HEALTH_PATH:-/health#' deploy/docker/healthcheck.sh
 if [ -n "${LOYALTYD:-}" ]; then
   # A program the engine refuses, in the repository and the ConfigMap alike.
+  broken config_key "unknown name \"log-formats\"" \
+    sed -i 's/^log-format = /log-formats = /' deploy/systemd/loyaltyd.conf
+  broken k8s_config_key "k8s.conf:" \
+    sed -i 's/^    durability = machine/    durablity = machine/' deploy/k8s/configmap.yaml
   broken bad_program "does not load the ConfigMap's programs" \
     sed -i 's/program_id: "cafe"/program_id: "cafe" no_such_field: 1/' \
     programs/cafe.textproto deploy/k8s/configmap.yaml
 fi
+
+# runtime-packages.sh refuses a binary that loads a library no Debian
+# package holds (the image would lack it).
+mkdir "$t/lib"
+echo 'int f(void) { return 0; }' > "$t/lib/f.c"
+echo 'int f(void); int main(void) { return f(); }' > "$t/lib/main.c"
+cc -shared -fPIC -o "$t/lib/libdeployf.so" "$t/lib/f.c"
+cc -o "$t/lib/main" "$t/lib/main.c" -L"$t/lib" -ldeployf -Wl,-rpath,"$t/lib"
+if out=$("$ROOT/deploy/docker/runtime-packages.sh" "$t/lib/main" 2>&1); then
+  echo "deploy_test: runtime-packages.sh passed a library of no package: $out" >&2
+  exit 1
+fi
+grep -qF "libdeployf.so belongs to no Debian package" <<<"$out" ||
+  { echo "deploy_test: runtime-packages.sh said: $out" >&2; exit 1; }
 echo "deploy_test: ok ($n broken trees refused)"
