@@ -568,7 +568,14 @@ def check_systemd():
                read_conf(os.path.join(ROOT, "deploy/systemd/loyaltyd.conf")))
 
 
-for check in (check_docker, check_systemd, check_k8s, check_compose):
+def check_all_yaml():
+    """Every YAML file under deploy/ parses, whatever checks it further."""
+    for pattern in ("deploy/**/*.yaml", "deploy/**/*.yml"):
+        for path in glob.glob(os.path.join(ROOT, pattern), recursive=True):
+            load_yaml(path)
+
+
+for check in (check_all_yaml, check_docker, check_systemd, check_k8s, check_compose):
     try:
         check()
     except OSError as e:

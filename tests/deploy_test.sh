@@ -53,6 +53,8 @@ assert m, '$2 not in $1'
 s = s[:m.start()] + s[m.end():]"
 }
 sts=deploy/k8s/statefulset.yaml
+broken bad_yaml "deploy/k8s/secret.example.yaml: does not parse as YAML" \
+  sed -i 's/^type: Opaque/type: [Opaque/' deploy/k8s/secret.example.yaml
 broken no_readiness "has no readinessProbe" drop_yaml_key $sts readinessProbe
 broken liveness_path "livenessProbe GETs '/health'" sed -i 's#path: /healthz#path: /health#' $sts
 broken probe_port "readinessProbe probes port 9465" \
