@@ -3,7 +3,9 @@
 asserts what the engine needs of it. Usage: check_deploy.py ROOT
 (CHECK_DEPLOY_RULES=FILE: write the dashboard's queries there as Prometheus
 recording rules; CHECK_DEPLOY_K8S_CONF=FILE: write the ConfigMap's
-loyaltyd.conf there, for check_deploy.sh to give to loyaltyd).
+loyaltyd.conf there, for check_deploy.sh to give to loyaltyd;
+CHECK_DEPLOY_METRICS=FILE, a scrape of the built engine's /metrics: check
+only the dashboards, against the metrics it exports).
 
 Prints every problem found, one per line, and exits 1 if there is any.
 """
@@ -23,7 +25,8 @@ except ImportError:
 ROOT = sys.argv[1]
 errors = []
 
-# The engine's metrics (SPEC §11, docs of issue 13): name -> type.
+# The engine's metrics (SPEC §11, issue 13): name -> type. With the built
+# loyaltyd, check_deploy.sh checks the dashboards again against a scrape.
 METRICS = {
     "loyalty_events_total": "counter",
     "loyalty_dlq_records_total": "counter",
@@ -405,7 +408,7 @@ def check_dashboard(path, ds_uid):
             err(where, f"panel {title!r} has no query")
         for t in targets:
             uid = dig(t, "datasource", "uid") or dig(p, "datasource", "uid")
-            if uid != ds_uid:
+            if ds_uid is not None and uid != ds_uid:
                 err(where, f"panel {title!r} queries data source {uid!r}, not {ds_uid!r}")
             expr = t.get("expr", "")
             EXPRS.append((where, title, expr))
@@ -574,6 +577,33 @@ def check_all_yaml():
         for path in glob.glob(os.path.join(ROOT, pattern), recursive=True):
             load_yaml(path)
 
+
+def read_exported_metrics(path):
+    """`# TYPE name type` lines of a scrape of the engine's /metrics."""
+    found = {}
+    for line in open(path, encoding="utf-8"):
+        parts = line.split()
+        if len(parts) == 4 and parts[:2] == ["#", "TYPE"]:
+            found[parts[2]] = parts[3]
+    if not found:
+        err(path, "no # TYPE line: not a scrape of the engine's /metrics")
+    return found
+
+
+scrape = os.environ.get("CHECK_DEPLOY_METRICS")
+if scrape:
+    # The second pass of check_deploy.sh: the dashboards against what the
+    # built engine exports, in place of the list above.
+    METRICS = read_exported_metrics(scrape)
+    for path in glob.glob(os.path.join(ROOT, "deploy/compose/grafana/dashboards/*.json")):
+        check_dashboard(path, None)
+    for e in errors:
+        print(f"check_deploy: {e} (in a scrape of the built loyaltyd)", file=sys.stderr)
+    if errors:
+        sys.exit(1)
+    print(f"check_deploy: every metric of the dashboards is one of the {len(METRICS)} the built "
+          "loyaltyd exports")
+    sys.exit(0)
 
 for check in (check_all_yaml, check_docker, check_systemd, check_k8s, check_compose):
     try:

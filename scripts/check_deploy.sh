@@ -13,7 +13,9 @@
 #   - with the binaries: loyaltyd reads the three config files, the runtime
 #     package list of the image, and the ConfigMap's programs loaded by
 #     loyaltyd from a directory laid out as the kubelet mounts a ConfigMap
-#     (symlinks through ..data).
+#     (symlinks through ..data); and loyaltyd run on its embedded broker:
+#     the HEALTHCHECK script passes on its /healthz, the dashboards' metrics
+#     are in its /metrics, SIGTERM stops it with status 0.
 # Usage: scripts/check_deploy.sh [ROOT]. LOYALTYD and LOYALTYCTL name built
 # binaries (tests/CMakeLists.txt passes them); without them the checks that
 # run them are skipped, and the script says so.
@@ -36,7 +38,12 @@ python3 -c 'import yaml' 2>/dev/null || fail "python3 has no yaml module: instal
 
 t=$(mktemp -d)
 srv=""
-cleanup() { [ -z "$srv" ] || kill "$srv" 2>/dev/null || true; rm -rf "$t"; }
+eng=""
+cleanup() {
+  [ -z "$srv" ] || kill "$srv" 2>/dev/null || true
+  if [ -n "$eng" ]; then kill -TERM "$eng" 2>/dev/null || true; wait "$eng" 2>/dev/null || true; fi
+  rm -rf "$t"
+}
 trap cleanup EXIT
 
 # 1. The static checks.
@@ -142,7 +149,38 @@ else
   echo "check_deploy: LOYALTYD/LOYALTYCTL unset: config files, runtime packages and ConfigMap programs not checked"
 fi
 
-# 7. kubectl, when this machine has one (it is no Debian package): the
+# 7. With loyaltyd: the engine itself, on its embedded broker with an HTTP
+#    port of the system's choosing. The image's HEALTHCHECK script passes on
+#    its /healthz; every metric the dashboards use is in its /metrics (with
+#    the type the query assumes); SIGTERM stops it with status 0.
+if [ -n "${LOYALTYD:-}" ]; then
+  "$LOYALTYD" run --brokers=embedded --program="$ROOT/programs" --data-dir="$t/engine" \
+    --http=127.0.0.1:0 --log-format=logfmt > "$t/engine.log" 2>&1 &
+  eng=$!
+  port=""
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*msg="http endpoint".* port=\([0-9][0-9]*\).*/\1/p' "$t/engine.log")
+    [ -n "$port" ] && break
+    kill -0 "$eng" 2>/dev/null || fail "loyaltyd run --brokers=embedded stopped: $(cat "$t/engine.log")"
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "loyaltyd logged no http endpoint in 30 s: $(cat "$t/engine.log")"
+  LOYALTY_HEALTH_PORT=$port "$hc" 2>"$t/hc.err" ||
+    fail "$hc fails on the engine's /healthz: $(cat "$t/hc.err")"
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://127.0.0.1:$port/metrics" > "$t/metrics.txt" ||
+    fail "GET /metrics from loyaltyd failed"
+  kill -TERM "$eng"
+  status=0
+  wait "$eng" || status=$?
+  eng=""
+  [ "$status" = 0 ] || fail "loyaltyd exited $status on SIGTERM: $(tail -5 "$t/engine.log")"
+  CHECK_DEPLOY_METRICS="$t/metrics.txt" python3 "$HERE/check_deploy.py" "$ROOT"
+else
+  echo "check_deploy: LOYALTYD unset: the dashboards are checked against a list, not the engine's /metrics"
+fi
+
+# 8. kubectl, when this machine has one (it is no Debian package): the
 #    kustomization renders.
 if command -v kubectl >/dev/null 2>&1; then
   out=$(kubectl kustomize "$ROOT/deploy/k8s" 2>&1) ||
