@@ -38,6 +38,11 @@ METRICS = {
     "loyalty_owned_partitions": "gauge",
     "loyalty_ready": "gauge",
     "loyalty_build_info": "gauge",
+    "loyalty_records_applied_total": "counter",
+    "loyalty_output_transactions_total": "counter",
+    "loyalty_unpublished_seconds": "gauge",
+    "loyalty_rocksdb_block_cache_bytes": "gauge",
+    "loyalty_rocksdb_memtable_bytes": "gauge",
 }
 # What the dashboard must show (events by outcome, lag, DLQ by reason, batch
 # and commit latency, owned partitions).
@@ -432,6 +437,19 @@ def check_dashboard(path, ds_uid):
                     err(where, f"panel {title!r}: counter {n} without rate() or increase()")
             if "histogram_quantile" in expr and "_bucket" not in expr:
                 err(where, f"panel {title!r}: histogram_quantile over no _bucket series")
+            if LABELS is not None:
+                # Labels grouped by or shown in the legend: some metric of the
+                # query must carry them (Prometheus' own stay aside).
+                wanted = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
+                for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+                    wanted |= {g.strip() for g in group.split(",") if g.strip()}
+                have = set()
+                for n in names:
+                    base = re.sub(r"_(bucket|sum|count)$", "", n) if n not in METRICS else n
+                    have |= LABELS.get(base, set())
+                for label in sorted(wanted - have - {"le", "instance", "job"}):
+                    err(where, f"panel {title!r}: label {label!r} is on none of "
+                               f"{sorted(names)} in the engine's /metrics")
     for n in DASHBOARD_MUST_USE:
         if n not in used:
             err(where, f"no panel shows {n}")
@@ -578,15 +596,29 @@ def check_all_yaml():
             load_yaml(path)
 
 
+LABELS = None  # metric family -> label names seen in a scrape (scrape mode)
+
+
 def read_exported_metrics(path):
-    """`# TYPE name type` lines of a scrape of the engine's /metrics."""
-    found = {}
+    """`# TYPE name type` lines of a scrape of the engine's /metrics, and
+    the label names of each family's samples (into LABELS)."""
+    global LABELS
+    found, labels = {}, {}
     for line in open(path, encoding="utf-8"):
         parts = line.split()
         if len(parts) == 4 and parts[:2] == ["#", "TYPE"]:
             found[parts[2]] = parts[3]
+        elif line.startswith("loyalty_"):
+            m = re.match(r"(loyalty_[a-z0-9_]+)(\{([^}]*)\})?", line)
+            name = m.group(1)
+            for suffix in ("_bucket", "_sum", "_count"):
+                if name.endswith(suffix) and name[:-len(suffix)] in found:
+                    name = name[:-len(suffix)]
+            names = re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', m.group(3) or "")
+            labels.setdefault(name, set()).update(names)
     if not found:
         err(path, "no # TYPE line: not a scrape of the engine's /metrics")
+    LABELS = labels
     return found
 
 

@@ -167,9 +167,20 @@ if [ -n "${LOYALTYD:-}" ]; then
   [ -n "$port" ] || fail "loyaltyd logged no http endpoint in 30 s: $(cat "$t/engine.log")"
   LOYALTY_HEALTH_PORT=$port "$hc" 2>"$t/hc.err" ||
     fail "$hc fails on the engine's /healthz: $(cat "$t/hc.err")"
-  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-    "http://127.0.0.1:$port/metrics" > "$t/metrics.txt" ||
-    fail "GET /metrics from loyaltyd failed"
+  # Scraped once it owns partitions and knows their end offsets: the
+  # per-partition series (and their labels) exist from then on.
+  python3 - "http://127.0.0.1:$port/metrics" > "$t/metrics.txt" <<'EOF' ||
+import re, sys, time, urllib.request
+for _ in range(300):
+    text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+    m = re.search(r"^loyalty_owned_partitions (\S+)$", text, re.M)
+    if m and float(m.group(1)) > 0 and "\nloyalty_consumer_lag{" in text:
+        sys.stdout.write(text)
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit("check_deploy: loyaltyd on its embedded broker: no partition with a lag after 30 s")
+EOF
+    fail "no scrape of loyaltyd's /metrics with partitions: $(tail -5 "$t/engine.log")"
   kill -TERM "$eng"
   status=0
   wait "$eng" || status=$?
