@@ -171,14 +171,16 @@ if [ -n "${LOYALTYD:-}" ]; then
   # per-partition series (and their labels) exist from then on.
   python3 - "http://127.0.0.1:$port/metrics" > "$t/metrics.txt" <<'EOF' ||
 import re, sys, time, urllib.request
-for _ in range(300):
+# 90 s: on the embedded broker the engine's first assignment waits ~30 s
+# for a DescribeConfigs of the DLQ topic that the mock cluster never answers.
+for _ in range(900):
     text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
     m = re.search(r"^loyalty_owned_partitions (\S+)$", text, re.M)
     if m and float(m.group(1)) > 0 and "\nloyalty_consumer_lag{" in text:
         sys.stdout.write(text)
         sys.exit(0)
     time.sleep(0.1)
-sys.exit("check_deploy: loyaltyd on its embedded broker: no partition with a lag after 30 s")
+sys.exit("check_deploy: loyaltyd on its embedded broker: no partition with a lag after 90 s")
 EOF
     fail "no scrape of loyaltyd's /metrics with partitions: $(tail -5 "$t/engine.log")"
   kill -TERM "$eng"
