@@ -37,7 +37,7 @@ PORT_GIVEN=0
 # shellcheck source=../../scripts/lib/ports.sh
 . "$ROOT/scripts/lib/ports.sh"
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 2; }
