@@ -265,6 +265,7 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
     p.partition = partition;
     p.transactional_id = kafka_internal::PublisherTransactionalId(
         options_.transactional_id_prefix, options_.group_id, options_.topics.events, partition);
+    p.reader_group_id = options_.group_id;
     p.transaction_timeout_ms = options_.transaction_timeout_ms;
     p.call_timeout_ms = options_.transaction_call_timeout_ms;
     p.cancel_grace_ms = options_.stop_publish_timeout_ms;

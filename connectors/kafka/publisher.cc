@@ -151,9 +151,9 @@ absl::StatusOr<int64_t> TopicMaxBytes(rd_kafka_t* rk, const std::string& topic, 
   return out;
 }
 
-absl::StatusOr<KafkaHandle> NewReader(const KafkaCluster& brokers) {
+absl::StatusOr<KafkaHandle> NewReader(const KafkaCluster& brokers, const std::string& group_id) {
   return NewClient(RD_KAFKA_CONSUMER, brokers,
-                   {{"group.id", "loyalty-outbox-reader"},
+                   {{"group.id", group_id},
                     {"enable.auto.commit", "false"},
                     {"enable.partition.eof", "true"},
                     // The end of a transactional topic is a
@@ -203,7 +203,7 @@ absl::StatusOr<std::unique_ptr<JournalPublisher>> JournalPublisher::Create(
     return absl::InvalidArgumentError("transactional_id is required");
   }
   std::unique_ptr<JournalPublisher> p(new JournalPublisher(options, cancel));
-  LOYALTY_ASSIGN_OR_RETURN(p->impl_->reader, NewReader(options.brokers));
+  LOYALTY_ASSIGN_OR_RETURN(p->impl_->reader, NewReader(options.brokers, options.reader_group_id));
   LOYALTY_RETURN_IF_ERROR(p->Reset());
   return p;
 }

@@ -74,6 +74,12 @@ struct PublisherOptions {
   OutputSet outputs;     // the output topics published; the rest are skipped
   int32_t partition = 0;
   std::string transactional_id;  // required; one per input partition
+  // The group.id of the consumer that reads the output topics' tails. It
+  // only assigns partitions (it never joins the group or commits), but the
+  // broker still authorizes the group when the client looks up its
+  // coordinator: the engine passes its own group, so that its principal
+  // needs no ACL on another one (docs/security.md).
+  std::string reader_group_id = "loyalty-outbox-reader";
   // The broker aborts a transaction left open this long. Default: 60 s.
   int transaction_timeout_ms = 60'000;
   // Bound of each blocking librdkafka call (init, commit, reads). A call
