@@ -8,7 +8,7 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   librdkafka-dev libssl-dev libbenchmark-dev libgtest-dev libgmock-dev libpq-dev libjemalloc-dev
   libspdlog-dev libcpp-httplib-dev prometheus curl python3
-  tzdata kcat
+  tzdata kcat openssl
   # scripts/check_deploy.sh: systemd-analyze, docker-compose, PyYAML (and
   # promtool, of prometheus above)
   systemd docker-compose python3-yaml
