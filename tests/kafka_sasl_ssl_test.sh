@@ -25,7 +25,7 @@ ENGINE_PID=""
 cleanup() {
   if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then kill -KILL "$ENGINE_PID"; fi
   "$ROOT/deploy/kafka/kafka.sh" stop --dir="$KDIR" >/dev/null 2>&1 || true
-  rm -rf "$TMP"
+  if [ -n "${LOYALTY_KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
@@ -172,11 +172,21 @@ committed() {
 }
 count() { committed "$1" | wc -l; }
 
+# loyaltyd as `engine` the way docs/security.md advises: the Kafka settings
+# in --config's kafka.* keys, the password in LOYALTY_KAFKA_SASL_PASSWORD.
+cat >"$TMP/engine.conf" <<CONF
+# loyaltyd run as engine (kafka_sasl_ssl_test)
+kafka.security.protocol = SASL_SSL
+kafka.sasl.mechanisms = SCRAM-SHA-512
+kafka.sasl.username = engine
+kafka.ssl.ca.location = $CA
+CONF
+ENGINE_PASSWORD=$(cat "$CLIENT/engine.password")
+
 run_engine() {  # run_engine NAME: loyaltyd run as `engine`, in the background
-  x_args engine
-  "$LOYALTYD" run --brokers="$BROKERS" --program="$ROOT/programs" --data-dir="$TMP/data" \
-    --outputs=outcomes,balances,dlq "${X[@]}" \
-    >"$TMP/engine-$1.log" 2>&1 &
+  LOYALTY_KAFKA_SASL_PASSWORD=$ENGINE_PASSWORD "$LOYALTYD" run --config="$TMP/engine.conf" \
+    --brokers="$BROKERS" --program="$ROOT/programs" --data-dir="$TMP/data" \
+    --outputs=outcomes,balances,dlq >"$TMP/engine-$1.log" 2>&1 &
   ENGINE_PID=$!
 }
 
@@ -200,8 +210,12 @@ stop_engine() {
   ENGINE_PID=""
   [ "$rc" = 0 ] || fail "engine ($1) exited $rc after SIGTERM"
   local applied
-  applied=$(sed -n 's/^run: stopped after \([0-9]*\) records$/\1/p' "$TMP/engine-$1.log")
+  applied=$(sed -n 's/.* msg="\{0,1\}stop"\{0,1\} .*records_applied=\([0-9]*\) clean=true.*/\1/p' \
+    "$TMP/engine-$1.log")
   [ "$applied" = "$2" ] || fail "engine ($1) applied ${applied:-?} records, not $2"
+  if grep -qF "$ENGINE_PASSWORD" "$TMP/engine-$1.log"; then
+    fail "engine ($1) logged its SASL password"
+  fi
   # With the ACLs of docs/security.md the broker refuses the engine nothing
   # (a missing one is retried, and logged, rather than fatal).
   if grep -i "authorization failed" "$TMP/engine-$1.log" >&2; then
