@@ -146,6 +146,28 @@ refused "engine writing to its input topic" "Topic authorization failed" \
   as_kcat engine -P -t loyalty.events -p 0 <<<"not from the engine"
 
 # --- The engine -----------------------------------------------------------
+# loyaltyd as `engine` the way docs/security.md advises: the Kafka settings
+# in --config's kafka.* keys, the password in LOYALTY_KAFKA_SASL_PASSWORD.
+cat >"$TMP/engine.conf" <<CONF
+# loyaltyd run as engine (kafka_sasl_ssl_test)
+kafka.security.protocol = SASL_SSL
+kafka.sasl.mechanisms = SCRAM-SHA-512
+kafka.sasl.username = engine
+kafka.ssl.ca.location = $CA
+CONF
+ENGINE_PASSWORD=$(cat "$CLIENT/engine.password")
+
+# A topic the engine may not Describe stops it at once, and the error says
+# why (not that the topic does not exist).
+rc=0
+LOYALTY_KAFKA_SASL_PASSWORD=$ENGINE_PASSWORD timeout 60 "$LOYALTYD" run --config="$TMP/engine.conf" \
+  --brokers="$BROKERS" --program="$ROOT/programs" --data-dir="$TMP/data-secret" \
+  --events-topic=secret >"$TMP/engine-secret.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "engine on a topic it may not describe exited $rc, not 1"
+grep -q "topic secret on .*Topic authorization failed" "$TMP/engine-secret.log" ||
+  fail "engine on a topic it may not describe: no authorization error in its log"
+pass "engine on a topic it may not describe: exit 1, \"Topic authorization failed\""
+
 # One program (programs/cafe.textproto): the DLQ gets the bad lines only.
 "$GEN" --out="$TMP/all.jsonl" --events="$EVENTS" --seed=1313 --cafe-only >/dev/null
 # Without ticks (a tick goes to every partition and matures members: more
@@ -171,17 +193,6 @@ committed() {
     -f '%p %h\n' 2>/dev/null | sed -n 's/^\([0-9]*\) loyalty\.seq=\([0-9]*\).*/\1 \2/p'
 }
 count() { committed "$1" | wc -l; }
-
-# loyaltyd as `engine` the way docs/security.md advises: the Kafka settings
-# in --config's kafka.* keys, the password in LOYALTY_KAFKA_SASL_PASSWORD.
-cat >"$TMP/engine.conf" <<CONF
-# loyaltyd run as engine (kafka_sasl_ssl_test)
-kafka.security.protocol = SASL_SSL
-kafka.sasl.mechanisms = SCRAM-SHA-512
-kafka.sasl.username = engine
-kafka.ssl.ca.location = $CA
-CONF
-ENGINE_PASSWORD=$(cat "$CLIENT/engine.password")
 
 run_engine() {  # run_engine NAME: loyaltyd run as `engine`, in the background
   LOYALTY_KAFKA_SASL_PASSWORD=$ENGINE_PASSWORD "$LOYALTYD" run --config="$TMP/engine.conf" \

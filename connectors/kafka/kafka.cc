@@ -78,6 +78,13 @@ absl::StatusOr<int> PartitionCount(const KafkaCluster& brokers, const std::strin
     topic_err = md->topics[0].err;
   }
   rd_kafka_metadata_destroy(md);
+  // The broker answers a topic the principal may not Describe with no
+  // partitions: that is no proof it does not exist.
+  if (topic_err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "topic ", topic, " on ", brokers.bootstrap_servers, ": ", rd_kafka_err2str(topic_err),
+        " (the principal needs Describe on it, which Read and Write imply; docs/security.md)"));
+  }
   if (topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || count <= 0) {
     return absl::NotFoundError(
         absl::StrCat("topic ", topic, " does not exist on ", brokers.bootstrap_servers));

@@ -70,7 +70,8 @@ absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSp
 absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int partitions,
                           int timeout_ms);
 
-// Partitions of `topic` (NotFound if it does not exist).
+// Partitions of `topic` (NotFound if it does not exist, PermissionDenied if
+// the principal may not Describe it).
 absl::StatusOr<int> PartitionCount(const KafkaCluster& brokers, const std::string& topic,
                                    int timeout_ms);
 
