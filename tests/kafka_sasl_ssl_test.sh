@@ -28,6 +28,7 @@ cleanup() {
   if [ -n "${LOYALTY_KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT  # ctest's timeout: stop the broker on the way out
 
 passed=0
 fail() {
