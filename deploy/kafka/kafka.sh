@@ -104,9 +104,9 @@ admin_kcat() {
 serves() { admin_kcat; "${KCAT[@]}" -b "127.0.0.1:$PORT" -L -m 2 >/dev/null 2>&1; }
 
 # The listeners. sasl_ssl: clients and the broker's own inter-broker
-# connections (the transaction coordinator's markers) use SASL_SSL, the
-# latter as admin; the controller listener stays PLAINTEXT on 127.0.0.1,
-# its principal (User:ANONYMOUS) a super user like admin.
+# connections use SASL_SSL, the latter as admin; the controller listener
+# stays PLAINTEXT on 127.0.0.1, its principal (User:ANONYMOUS) a super user
+# like admin.
 listener_config() {
   if [ "$SECURITY" != sasl_ssl ]; then
     cat <<PROPS
@@ -172,24 +172,30 @@ jaas() {
 # by it, and each user's password and client configurations.
 make_credentials() {
   [ -f "$DIR/tls/broker.pem" ] && return 0
-  command -v openssl >/dev/null || { echo "kafka.sh: openssl is missing" >&2; exit 1; }
+  command -v openssl >/dev/null || { echo "kafka.sh: openssl is missing" >&2; return 1; }
   local tls="$DIR/tls" user
   rm -rf "$tls" "$DIR/client"
   mkdir -p "$tls" "$DIR/client"
   chmod 700 "$tls" "$DIR/client"
+  # Called where set -e does not apply (start_once ||): each step checked.
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Loyalty Ledger test CA" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>"$tls/openssl.log" &&
   openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+    -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>>"$tls/openssl.log" &&
   printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n' \
-    > "$tls/broker.ext"
+    > "$tls/broker.ext" &&
   openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-    -CAcreateserial -days 3650 -extfile "$tls/broker.ext" -out "$tls/broker.crt" 2>/dev/null
+    -CAcreateserial -days 3650 -extfile "$tls/broker.ext" -out "$tls/broker.crt" \
+    2>>"$tls/openssl.log" || {
+    echo "kafka.sh: openssl could not make the test CA and certificate:" >&2
+    cat "$tls/openssl.log" >&2
+    return 1
+  }
   # Kafka's PEM key store: the PKCS#8 key, then the certificate chain.
-  cat "$tls/broker.key" "$tls/broker.crt" > "$tls/broker.pem.partial"
+  cat "$tls/broker.key" "$tls/broker.crt" > "$tls/broker.pem.partial" || return 1
   for user in $SASL_USERS; do
-    openssl rand -hex 16 > "$DIR/client/$user.password"
+    openssl rand -hex 16 > "$DIR/client/$user.password" || return 1
     cat > "$DIR/client/$user.conf" <<CONF
 security.protocol=SASL_SSL
 sasl.mechanisms=SCRAM-SHA-512
@@ -233,7 +239,7 @@ logged_since() { awk -v n="$1" -v t="$2" 'NR > n && index($0, t) { f = 1 } END {
 # One attempt on $PORT: 0 when it serves, 3 when the port turned out to be
 # taken (another process bound it first), 1 on any other failure.
 start_once() {
-  if [ "$SECURITY" = sasl_ssl ]; then make_credentials; fi
+  if [ "$SECURITY" = sasl_ssl ]; then make_credentials || return 1; fi
   write_config
   echo "$PORT" > "$DIR/port"
   java_args
