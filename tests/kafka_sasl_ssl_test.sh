@@ -109,6 +109,9 @@ acl --add --allow-principal User:engine --operation Read --topic loyalty.events
 acl --add --allow-principal User:engine --operation Read --operation Write \
   --topic loyalty.outcomes --topic loyalty.balances --topic loyalty.dlq
 acl --add --allow-principal User:engine --operation Read --group loyalty-engine
+# The DLQ topic's max.message.bytes, read at each producer's start, bounds
+# the DLQ records it publishes whole.
+acl --add --allow-principal User:engine --operation DescribeConfigs --topic loyalty.dlq
 acl --add --allow-principal User:engine --operation Write \
   --transactional-id loyalty-engine. --resource-pattern-type prefixed
 acl --add --allow-principal User:producer --operation Write --topic loyalty.events
