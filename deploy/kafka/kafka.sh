@@ -23,13 +23,13 @@
 # share another run's broker; with --find-port (and --dir) it takes the first
 # free pair of N, N+10, ... instead. Either way the port is written to D/port.
 # Jars are cached in .cache/kafka/<version>/libs (ignored by git); set
-# LOYALTY_KAFKA_CACHE to move it.
+# LOYALTY_JAR_CACHE to move it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/deploy/kafka"
 VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")
-CACHE=${LOYALTY_KAFKA_CACHE:-$ROOT/.cache/kafka/$VERSION}
+CACHE=${LOYALTY_JAR_CACHE:-$ROOT/.cache/kafka/$VERSION}
 PORT=19092
 DIR=""
 FIND_PORT=0
