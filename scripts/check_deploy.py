@@ -57,7 +57,7 @@ DATA_DIR = "/var/lib/loyalty"
 # need: tests, benchmarks and checks only.
 TEST_ONLY_PACKAGES = {
     "libbenchmark-dev", "libpq-dev", "tzdata", "kcat", "python3-yaml", "systemd",
-    "prometheus", "docker-compose", "curl", "python3",
+    "prometheus", "docker-compose", "curl", "python3", "openssl",
 }
 
 

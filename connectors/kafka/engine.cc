@@ -594,7 +594,16 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
           Dispatch(m->partition);
         }
       } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log::Warn("consumer error", {{"cause", rd_kafka_message_errstr(m)}});
+        if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+            m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+          // An ACL the engine needs is missing: waiting cannot fix it, and an
+          // engine that idles looks healthy.
+          Fail(absl::PermissionDeniedError(absl::StrCat(
+              "kafka consumer: ", rd_kafka_message_errstr(m),
+              " (the ACLs the engine needs: docs/security.md)")));
+        } else {
+          log::Warn("consumer error", {{"cause", rd_kafka_message_errstr(m)}});
+        }
       }
       rd_kafka_message_destroy(m);
     }

@@ -494,6 +494,10 @@ absl::Status JournalPublisher::Publish(absl::Span<const JournalRecordView> recor
       log::Warn("publish failed; retrying with a new producer",
                 {{"partition", options_.partition}, {"cause", s.ToString()}});
     }
+    // The pause the docs promise between attempts: Reset's first attempt
+    // usually succeeds at once (the producer starts), so without it a
+    // transaction the broker keeps refusing was retried in a tight loop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
     absl::Status reset = Reset();
     if (absl::IsCancelled(reset)) return Abandon(s);
     LOYALTY_RETURN_IF_ERROR(reset);
