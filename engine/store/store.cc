@@ -1,8 +1,17 @@
 #include "engine/store/store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/match.h"
@@ -14,6 +23,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_buffer_manager.h"
 
 namespace loyalty {
@@ -198,6 +208,20 @@ absl::Status PartitionStore::Write(StoreBatch* batch, WriteShape* shape) {
       FromRocks(db_->Write(write_options_, batch->Build(shape)), absl::StrCat("write ", path_));
   batch->Clear();
   return s;
+}
+
+absl::Status PartitionStore::Checkpoint(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, ": exists; a checkpoint goes into a new directory"));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  LOYALTY_RETURN_IF_ERROR(
+      FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), absl::StrCat("checkpoint ", path_)));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir),
+                   absl::StrCat("checkpoint ", path_, " into ", dir));
 }
 
 absl::Status PartitionStore::SetPublishedThrough(int64_t seq) {
@@ -827,6 +851,115 @@ absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>>
     LOYALTY_ASSIGN_OR_RETURN(auto store,
                              OpenPartitionReadOnly(PartitionDir(data_dir, p), resources));
     out.emplace_back(p, std::move(store));
+  }
+  return out;
+}
+
+namespace {
+
+// Which MANIFEST a store's CURRENT names and how long it is: any flush or
+// compaction (which may delete files a copy needs) changes it first.
+std::string ManifestState(const std::string& dir) {
+  std::ifstream current(dir + "/CURRENT", std::ios::binary);
+  std::string name((std::istreambuf_iterator<char>(current)), {});
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(dir + "/" + name, ec);
+  return absl::StrCat(name, ":", ec ? -1 : static_cast<int64_t>(size));
+}
+
+// The process that holds the store's LOCK (RocksDB's fcntl lock), or 0.
+pid_t LockHolder(const std::string& dir) {
+  const int fd = ::open((dir + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  const bool asked = ::fcntl(fd, F_GETLK, &lock) == 0;
+  ::close(fd);
+  return asked && lock.l_type != F_UNLCK ? lock.l_pid : 0;
+}
+
+// One read-only copy of `dir` into `out_dir`; whether the MANIFEST stayed
+// the same from before the open to after the copy.
+absl::StatusOr<bool> CheckpointOnce(const std::string& dir, const std::string& out_dir) {
+  const std::string before = ManifestState(dir);
+  absl::Status s;
+  {
+    auto store = OpenPartitionReadOnly(dir, StoreResources::Create(8 << 20, 8 << 20));
+    s = store.ok() ? (*store)->Checkpoint(out_dir) : store.status();
+  }
+  const bool steady = ManifestState(dir) == before;
+  if (!s.ok() && steady) return s;  // not the writer's doing
+  return s.ok() && steady;
+}
+
+}  // namespace
+
+absl::StatusOr<PartitionCheckpoint> CheckpointPartition(const std::string& partition_dir,
+                                                        const std::string& out_dir,
+                                                        int attempts_max) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(partition_dir + "/CURRENT", ec)) {
+    return absl::NotFoundError(absl::StrCat(partition_dir, ": no partition store"));
+  }
+  if (fs::exists(out_dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(out_dir, ": exists; a checkpoint goes into a new directory"));
+  }
+  PartitionCheckpoint out;
+  out.dir = out_dir;
+  const pid_t holder = LockHolder(partition_dir);
+  out.store_in_use = holder != 0;
+  bool done = false;
+  while (!done && out.attempts < attempts_max) {
+    if (out.attempts > 0) {
+      fs::remove_all(out_dir, ec);
+      fs::remove_all(out_dir + ".tmp", ec);  // RocksDB's staging directory
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * out.attempts));
+    }
+    ++out.attempts;
+    LOYALTY_ASSIGN_OR_RETURN(done, CheckpointOnce(partition_dir, out_dir));
+  }
+  if (!done) {
+    fs::remove_all(out_dir, ec);
+    return absl::UnavailableError(absl::StrCat(
+        partition_dir, ": the store flushed or compacted during each of ", attempts_max,
+        " copies", holder != 0 ? absl::StrCat(" (its LOCK is held by process ", holder, ")") : "",
+        "; retry, or stop the engine first"));
+  }
+  auto copy = OpenPartitionReadOnly(out_dir, StoreResources::Create(8 << 20, 8 << 20));
+  if (!copy.ok()) {
+    return absl::DataLossError(absl::StrCat("the checkpoint ", out_dir,
+                                            " does not open: ", copy.status().message()));
+  }
+  LOYALTY_ASSIGN_OR_RETURN(PartitionMeta meta, (*copy)->ReadMeta({}));
+  out.next_offset = meta.next_offset;
+  out.next_seq = meta.next_seq;
+  return out;
+}
+
+absl::StatusOr<std::vector<PartitionCheckpoint>> CheckpointDataDir(const std::string& data_dir,
+                                                                   const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int32_t> partitions, ListPartitions(data_dir));
+  if (partitions.empty()) {
+    return absl::NotFoundError(absl::StrCat(data_dir, ": no partition stores (p-NNNN)"));
+  }
+  std::error_code ec;
+  if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(out_dir, ": exists and is not an empty directory"));
+  }
+  fs::create_directories(out_dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat(out_dir, ": ", ec.message()));
+  std::vector<PartitionCheckpoint> out;
+  for (int32_t p : partitions) {
+    LOYALTY_ASSIGN_OR_RETURN(PartitionCheckpoint c, CheckpointPartition(PartitionDir(data_dir, p),
+                                                                        PartitionDir(out_dir, p)));
+    c.partition = p;
+    out.push_back(std::move(c));
   }
   return out;
 }

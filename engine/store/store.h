@@ -195,6 +195,14 @@ class PartitionStore {
   absl::Status ForEachEntryOf(const MemberRef& member,
                               const std::function<absl::Status(const loyalty::v1::LedgerEntry&)>& fn);
 
+  // Writes a RocksDB checkpoint of this store into `dir`, which must not
+  // exist: hard links to its table files (copies across filesystems), a
+  // copy of its live WAL and MANIFEST, openable as a store of its own. A
+  // read-write store flushes its memtables first; a read-only one copies
+  // the WAL it has (CheckpointPartition below says when that is a
+  // consistent copy). FailedPrecondition if `dir` exists.
+  absl::Status Checkpoint(const std::string& dir);
+
   // Raw access for tools that compact, checkpoint or hash the keyspace.
   rocksdb::DB* db() { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which)]; }
@@ -356,6 +364,48 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> OpenPartitionReadOnly(
 // an engine writes them), ascending by partition. NotFound if there is none.
 absl::StatusOr<std::vector<std::pair<int32_t, std::unique_ptr<PartitionStore>>>> OpenDataDir(
     const std::string& data_dir);
+
+// A checkpoint of one partition store (CheckpointPartition).
+struct PartitionCheckpoint {
+  int32_t partition = 0;
+  std::string dir;           // where it was written
+  int64_t next_offset = 0;   // the input offset it continues from
+  int64_t next_seq = 1;      // the next output sequence number
+  bool store_in_use = false;  // another process (an engine) held the store
+  int attempts = 0;           // copies made (more than 1 when the store moved)
+};
+
+// Checkpoints the partition store in `partition_dir` into `out_dir` (which
+// must not exist), whether or not a running engine holds the store:
+//
+// RocksDB lets one process open a store read-write (its LOCK file), and a
+// running engine is that process; but a read-only handle can make a
+// checkpoint too: the table files and MANIFEST it opened, and the WAL files
+// present, copied as they are. That copy is consistent (one point in time:
+// every batch is one atomic WriteBatch, and a torn tail of the WAL is
+// dropped on open) unless the writer flushed or compacted meanwhile, which
+// may delete a WAL or table file the copy needs. Any such change first
+// writes the MANIFEST: so the MANIFEST (CURRENT's name and its size) is read
+// before the read-only open and again after the copy, and the copy is kept
+// only if they are the same. Otherwise it is deleted and made again, up to
+// `attempts_max` times; then Unavailable names the store and says to retry
+// or stop the engine. When no engine holds the store the first copy is
+// kept. The checkpoint is then opened and its offsets read back.
+//
+// Errors: NotFound for no store there, FailedPrecondition if `out_dir`
+// exists, Unavailable as above, else RocksDB's error naming the path.
+absl::StatusOr<PartitionCheckpoint> CheckpointPartition(const std::string& partition_dir,
+                                                        const std::string& out_dir,
+                                                        int attempts_max = 20);
+
+// Checkpoints every partition store of `data_dir` into the same p-NNNN
+// directories of `out_dir`, which must not exist or be empty: a data
+// directory of its own, for `loyaltyctl --data-dir=OUT verify`, `loyaltyd
+// run` or `replay`. Partitions are copied one after the other, each at its
+// own point in time (each store holds its own offsets). NotFound when
+// `data_dir` has no store. On failure the partitions done stay in `out_dir`.
+absl::StatusOr<std::vector<PartitionCheckpoint>> CheckpointDataDir(const std::string& data_dir,
+                                                                   const std::string& out_dir);
 
 // Converts a RocksDB status, naming `what`.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);

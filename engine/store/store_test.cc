@@ -2,7 +2,10 @@
 // the due index scan, the journal encoding, and the refusal of other schemas.
 #include "engine/store/store.h"
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "engine/base/bytes.h"
@@ -294,6 +297,73 @@ TEST(JournalTest, TheStoreReadsRecordsAfterASeqAcrossBatches) {
                                    })
                   .ok());
   EXPECT_EQ(sum, 2 + 4 + 6 + 8 + 10 + 12);
+}
+
+// Checkpoints of a store that another handle writes, flushes and compacts
+// meanwhile (as a running engine does): each is one consistent moment (the
+// offset and the counter written in the same batch agree), however often
+// the store moved under a copy.
+TEST(CheckpointTest, ConsistentWhileTheStoreIsWrittenFlushedAndCompacted) {
+  const std::string dir = TempDir("ckpt-src");
+  const std::string out = TempDir("ckpt-out");
+  std::filesystem::create_directories(out);
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> written{0};
+  std::thread writer([&] {
+    StoreBatch batch(store->get());
+    for (int64_t i = 1; !stop.load(); ++i) {
+      batch.PutCounter(Cafe("m"), "n", i);
+      batch.PutJournal(i, std::string(200, 'x'));
+      batch.SetNextOffset(i);
+      ASSERT_TRUE((*store)->Write(&batch).ok());
+      written.store(i);
+      if (i % 150 == 0) {  // every family: the WAL they shared is then deleted
+        std::vector<rocksdb::ColumnFamilyHandle*> all;
+        for (int f = 0; f < static_cast<int>(Cf::kCount); ++f) {
+          all.push_back((*store)->cf(static_cast<Cf>(f)));
+        }
+        ASSERT_TRUE((*store)->db()->Flush(rocksdb::FlushOptions(), all).ok());
+      }
+      if (i % 600 == 0) {
+        ASSERT_TRUE((*store)
+                        ->db()
+                        ->CompactRange(rocksdb::CompactRangeOptions(), (*store)->cf(Cf::kJournal),
+                                       nullptr, nullptr)
+                        .ok());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  while (written.load() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int copies = 0;
+  for (int k = 0; k < 8; ++k) {
+    const std::string to = out + "/c" + std::to_string(k);
+    auto c = CheckpointPartition(dir, to);
+    ASSERT_TRUE(c.ok()) << c.status();
+    copies += c->attempts;
+    auto copy = OpenPartitionReadOnly(to);
+    ASSERT_TRUE(copy.ok()) << copy.status();
+    auto next = (*copy)->GetNextOffset();
+    auto counter = (*copy)->GetCounter(Cafe("m"), "n");
+    ASSERT_TRUE(next.ok() && counter.ok());
+    EXPECT_EQ(*next, c->next_offset);
+    EXPECT_GT(*next, 0);
+    EXPECT_EQ(*counter, *next) << "a checkpoint split a batch";
+    int64_t journal = 0;
+    ASSERT_TRUE((*copy)->ForEachJournalBatch(0, [&](absl::string_view) {
+      ++journal;
+      return absl::OkStatus();
+    }).ok());
+    EXPECT_EQ(journal, *next) << "a checkpoint lost or split journal values";
+  }
+  stop.store(true);
+  writer.join();
+  std::fprintf(stderr, "8 checkpoints took %d copies\n", copies);
+  EXPECT_TRUE(CheckpointPartition(dir, out + "/c0").status().code() ==
+              absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::IsNotFound(CheckpointPartition(out + "/none", out + "/c9").status()));
 }
 
 }  // namespace
