@@ -108,17 +108,41 @@ absl::StatusOr<std::vector<int64_t>> EndOffsets(const KafkaCluster& brokers,
   return out;
 }
 
+absl::Status TopicOptions::Check() const {
+  if (replication_factor < 1 || replication_factor > 32767) {
+    return absl::InvalidArgumentError(absl::StrCat("--replication-factor must be in [1, 32767], not ",
+                                                   replication_factor));
+  }
+  if (min_insync_replicas < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min-insync-replicas must be at least 1, not ", min_insync_replicas));
+  }
+  if (min_insync_replicas > replication_factor) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--min-insync-replicas=", min_insync_replicas, " is more than the ", replication_factor,
+        " replica", replication_factor == 1 ? "" : "s",
+        " of --replication-factor: no write with acks=all could ever succeed"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSpec>& topics,
-                          int partitions, int timeout_ms) {
+                          int partitions, int timeout_ms, const TopicOptions& topic_options) {
+  LOYALTY_RETURN_IF_ERROR(topic_options.Check());
   LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   char err[512];
+  const std::string min_isr = absl::StrCat(topic_options.min_insync_replicas);
   for (const TopicSpec& topic : topics) {
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(topic.name.c_str(), partitions, 1, err, sizeof(err));
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(
+        topic.name.c_str(), partitions, topic_options.replication_factor, err, sizeof(err));
     if (nt == nullptr) {
       rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
       return absl::InvalidArgumentError(absl::StrCat("topic ", topic.name, ": ", err));
+    }
+    if (topic_options.min_insync_replicas > 0) {
+      LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", min_isr.c_str()) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     for (const auto& [name, value] : topic.configs) {
       LOYALTY_CHECK(rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str()) ==
@@ -178,7 +202,7 @@ absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSp
 }
 
 absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int partitions,
-                          int timeout_ms) {
+                          int timeout_ms, const TopicOptions& options) {
   std::vector<TopicSpec> specs = {{topics.events, {}}};
   for (const std::string& name : topics.outputs()) {
     TopicSpec& spec = specs.emplace_back(TopicSpec{name, {}});
@@ -187,7 +211,7 @@ absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int
     // headers (docs/kafka.md).
     if (name == topics.dlq) spec.configs.emplace_back("max.message.bytes", "16777216");
   }
-  return EnsureTopics(brokers, specs, partitions, timeout_ms);
+  return EnsureTopics(brokers, specs, partitions, timeout_ms, options);
 }
 
 namespace {

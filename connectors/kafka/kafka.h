@@ -58,17 +58,36 @@ struct TopicSpec {
   std::vector<std::pair<std::string, std::string>> configs;
 };
 
-// Creates `topics` with `partitions` partitions each (replication 1). Topics
-// that exist are kept if their partition count matches, else
-// FailedPrecondition names the topic. Returns once the broker's metadata
-// lists every topic (a new topic shows there a moment after its creation).
+// How new topics are replicated (`loyaltyctl create-topics`).
+struct TopicOptions {
+  // Copies of each partition (the broker refuses more than it has
+  // brokers). Default: 1.
+  int replication_factor = 1;
+  // The topic config min.insync.replicas: how many copies a write with
+  // acks=all (the engine's transactional producers) waits for. Default: 0,
+  // unset (the broker's default, 1 unless configured).
+  int min_insync_replicas = 0;
+
+  // InvalidArgument, naming the flag, for a replication factor below 1 or
+  // above 32767, or a min.insync.replicas below 0 or above the replication
+  // factor.
+  absl::Status Check() const;
+};
+
+// Creates `topics` with `partitions` partitions each, replicated as
+// `options` says. Topics that exist are kept (their replication is not
+// changed) if their partition count matches, else FailedPrecondition names
+// the topic. The broker's refusal (e.g. a replication factor above its
+// broker count) is Unavailable with the broker's message. Returns once the
+// broker's metadata lists every topic (a new topic shows there a moment
+// after its creation).
 absl::Status EnsureTopics(const KafkaCluster& brokers, const std::vector<TopicSpec>& topics,
-                          int partitions, int timeout_ms);
+                          int partitions, int timeout_ms, const TopicOptions& options = {});
 
 // The input and output topics of `topics`, as above (balances with
 // cleanup.policy=compact, the DLQ accepting records up to 16 MiB).
 absl::Status EnsureTopics(const KafkaCluster& brokers, const Topics& topics, int partitions,
-                          int timeout_ms);
+                          int timeout_ms, const TopicOptions& options = {});
 
 // Partitions of `topic` (NotFound if it does not exist, PermissionDenied if
 // the principal may not Describe it).
