@@ -1,4 +1,5 @@
-// loyaltyctl: inspect and audit a Loyalty Ledger data directory.
+// loyaltyctl: inspect and audit a Loyalty Ledger data directory and its
+// Kafka topics.
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,9 +15,11 @@
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
 #include "cmd/log_flags.h"
+#include "cmd/loyaltyctl_kafka.h"
 #include "cmd/version.h"
 #include "connectors/kafka/kafka.h"
 #include "engine/audit/audit.h"
+#include "engine/base/status.h"
 #include "engine/base/time.h"
 #include "engine/program/program.h"
 #include "engine/report/report.h"
@@ -24,18 +27,23 @@
 
 namespace {
 
-constexpr char kUsage[] = R"(loyaltyctl: inspect and audit a Loyalty Ledger data directory
+constexpr char kUsage[] = R"(loyaltyctl: inspect and audit a Loyalty Ledger data directory and its topics
 
 Usage:
   loyaltyctl --data-dir=DIR balance MEMBER [--program-id=ID]
   loyaltyctl --data-dir=DIR history MEMBER [--program-id=ID]
   loyaltyctl --data-dir=DIR dump
   loyaltyctl --data-dir=DIR verify
+  loyaltyctl --data-dir=DIR checkpoint OUT_DIR
   loyaltyctl --data-dir=DIR report --program=PATH [--program-id=ID] [--format=text|json]
              [--as-of=RFC3339] [--chart=FILE.html]
-  loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N]
+  loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N] [--replication-factor=N]
+             [--min-insync-replicas=M]
   loyaltyctl --brokers=HOST:PORT produce FILE.jsonl
   loyaltyctl --brokers=HOST:PORT tick --now=RFC3339 --program=PATH
+  loyaltyctl --brokers=HOST:PORT tail TOPIC [-f] [-n N] [--from=beginning|end]
+             [--partition=P] [--type=T]
+  loyaltyctl --brokers=HOST:PORT status [--data-dir=DIR] [--group=ID] [--format=text|json]
   loyaltyctl --program=PATH explain-draw (--event=JSON | --events=FILE --event-id=ID)
              [--data-dir=DIR]
 
@@ -46,6 +54,14 @@ Commands:
                    partition then (program, member) order
   verify           recompute every member from its ledger entries and check
                    the ledger invariants; exit status 1 on any mismatch
+  checkpoint OUT   a RocksDB checkpoint of every partition store into
+                   OUT/p-NNNN (OUT must not exist, or be empty): a data
+                   directory of its own (verify, loyaltyd run/replay continue
+                   from it). Hard links where OUT is on the same filesystem.
+                   Works while the engine runs: each store is copied through
+                   a read-only handle, and copied again if the engine flushed
+                   or compacted it meanwhile; each partition is consistent at
+                   its own moment (docs/operations.md, "Tools")
   report           the KPI report of every program of --program (or of
                    --program-id): members, active members, repeat-purchase
                    and churn rates, spend per member, NPS, tiers, points
@@ -53,7 +69,8 @@ Commands:
                    month, points per partner, points per month
                    (docs/report.md defines each figure)
   create-topics    create the input and output topics with N partitions each
-                   (default 8; balances compacted); existing ones are kept if
+                   (default 8; balances compacted), with the names of the
+                   --*-topic flags; existing ones are kept (not altered) if
                    their partition count matches
   produce FILE     produce a JSON Lines file to the input topic: events as
                    binary protobuf keyed by member_id, ticks to every
@@ -62,6 +79,22 @@ Commands:
                    them)
   tick             produce a Tick at --now to every partition, for each
                    program of --program
+  tail TOPIC       print the records of TOPIC, read read_committed (aborted
+                   and open transactions never show), one JSON object per
+                   line: topic, partition, offset, timestamp (RFC 3339), key,
+                   headers (name -> value), value. Values are decoded by the
+                   topic: the --events-topic as loyalty.v1.Event, outcomes
+                   as Outcome, balances as BalanceUpdate, ledger as
+                   LedgerEntry (proto3 JSON), the DLQ as text; a value or
+                   key that is not UTF-8 is "value_base64"/"key_base64".
+                   Stops at the end of the topic, or after -n records; -f
+                   keeps following until SIGINT or SIGTERM
+  status           per partition of the input topic: the applied offset
+                   (from the stores of --data-dir when given, which works
+                   while the engine runs; else the offsets the engine
+                   commits to its group every 5 s), the end offset, the lag,
+                   the group member that owns it, and the last commit (the
+                   timestamp of the partition's last committed outcome)
   explain-draw     for one event, each random reward rule of its program:
                    whether it applies, the draw (0..999999), the threshold
                    (probability_ppm) and the result; with --data-dir also the
@@ -73,16 +106,34 @@ Options:
                      for report, the one program to report
   --program=PATH     program file or directory; checked when given; required
                      by report
-  --format=F         report output: text (default) or json (one JSON object)
+  --format=F         report and status output: text (default) or json (one
+                     JSON object)
   --as-of=RFC3339    report: the end of the activity and churn windows
                      (default: the latest effective time in the stores)
   --chart=FILE.html  report: also write a self-contained HTML page of charts
-  --brokers=LIST     Kafka bootstrap servers (create-topics, produce, tick)
+  --brokers=LIST     Kafka bootstrap servers (create-topics, produce, tick,
+                     tail, status)
   --events-topic=T   the input topic (default loyalty.events)
   --balances-topic=T, --ledger-topic=T, --outcomes-topic=T, --dlq-topic=T
                      the output topics of create-topics (default loyalty.balances,
                      loyalty.ledger, loyalty.outcomes, loyalty.dlq)
   --partitions=N     partitions per topic for create-topics (default 8)
+  --replication-factor=N
+                     create-topics: copies of each partition (default 1);
+                     the broker refuses more than it has brokers
+  --min-insync-replicas=M
+                     create-topics: the topics' min.insync.replicas, at most
+                     the replication factor (default: the broker's)
+  -f, --follow       tail: keep reading at the end
+  -n N, --max-records=N
+                     tail: stop after N records
+  --from=WHERE       tail: beginning (default) or end (only new records)
+  --partition=P      tail: one partition (default all)
+  --type=T           tail: decode values as event, outcome, balance, ledger,
+                     dlq or raw (default: by the topic's name; raw for a
+                     topic that is none of the configured ones)
+  --group=ID         status: the engine's consumer group (default
+                     loyalty-engine)
   --now=RFC3339      the tick's time
   --event=JSON       explain-draw: the event as one JSON line
   --events=FILE      explain-draw: a JSON Lines file to find --event-id in
@@ -199,6 +250,26 @@ int ReportCommand(const loyalty::Flags& flags, const std::vector<std::string>& a
   return std::cout ? 0 : Fail(1, "cannot write the report to stdout");
 }
 
+// --replication-factor and --min-insync-replicas, checked.
+absl::StatusOr<loyalty::TopicOptions> TopicOptionsFromFlags(const loyalty::Flags& flags) {
+  loyalty::TopicOptions options;
+  auto rf = flags.GetInt("replication-factor", 1);
+  if (!rf.ok()) return rf.status();
+  auto isr = flags.GetInt("min-insync-replicas", 0);
+  if (!isr.ok()) return isr.status();
+  if (flags.Has("min-insync-replicas") && *isr < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min-insync-replicas must be at least 1, not ", *isr));
+  }
+  if (*rf < INT32_MIN || *rf > INT32_MAX || *isr > INT32_MAX) {
+    return absl::InvalidArgumentError("--replication-factor and --min-insync-replicas are small numbers");
+  }
+  options.replication_factor = static_cast<int>(*rf);
+  options.min_insync_replicas = static_cast<int>(*isr);
+  LOYALTY_RETURN_IF_ERROR(options.Check());
+  return options;
+}
+
 // create-topics, produce, tick: the commands that talk to Kafka.
 int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
   const std::string& command = args[0];
@@ -212,11 +283,19 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
     if (!partitions.ok()) return Fail(2, std::string(partitions.status().message()));
     if (*partitions < 1 || *partitions > 10'000)
       return Fail(2, "--partitions must be in [1, 10000]");
-    absl::Status s = loyalty::EnsureTopics(*cluster, topics, static_cast<int>(*partitions), 30'000);
+    auto topic_options = TopicOptionsFromFlags(flags);
+    if (!topic_options.ok()) return Fail(2, std::string(topic_options.status().message()));
+    absl::Status s = loyalty::EnsureTopics(*cluster, topics, static_cast<int>(*partitions), 30'000,
+                                           *topic_options);
     if (!s.ok()) return Fail(1, std::string(s.message()));
     std::cout << "topics ready: " << topics.events;
     for (const auto& t : topics.outputs()) std::cout << ", " << t;
-    std::cout << " (" << *partitions << " partitions each)\n";
+    std::cout << " (" << *partitions << " partitions each, replication factor "
+              << topic_options->replication_factor;
+    if (topic_options->min_insync_replicas > 0) {
+      std::cout << ", min.insync.replicas " << topic_options->min_insync_replicas;
+    }
+    std::cout << ")\n";
     return 0;
   }
   loyalty::ProduceOptions options;
@@ -334,6 +413,26 @@ int VerifyCommand(Stores& stores) {
   return 0;
 }
 
+// checkpoint OUT_DIR: every partition store copied (engine/store's
+// CheckpointDataDir says how, and why it may run beside the engine).
+int CheckpointCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
+  if (args.size() != 2) return Fail(2, "checkpoint takes one OUT_DIR");
+  auto data_dir = flags.Require("data-dir");
+  if (!data_dir.ok()) return Fail(2, std::string(data_dir.status().message()));
+  auto done = loyalty::CheckpointDataDir(*data_dir, args[1]);
+  if (!done.ok()) return Fail(1, std::string(done.status().message()));
+  for (const loyalty::PartitionCheckpoint& c : *done) {
+    std::cout << c.dir << ": next offset " << c.next_offset << ", next output seq " << c.next_seq
+              << (c.store_in_use ? absl::StrCat(" (copied while in use, ", c.attempts,
+                                                c.attempts == 1 ? " copy)" : " copies)")
+                                 : "")
+              << "\n";
+  }
+  std::cout << "checkpoint of " << done->size() << " partition" << (done->size() == 1 ? "" : "s")
+            << " written to " << args[1] << "\n";
+  return 0;
+}
+
 // balance, history, dump and verify: the commands that read the stores.
 int StoreCommand(const loyalty::Flags& flags, const std::vector<std::string>& args) {
   const std::string& command = args[0];
@@ -364,13 +463,19 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  std::vector<std::string> expanded = loyalty::ExpandTailShortOptions(argc, argv);
+  std::vector<char*> args_v;
+  for (std::string& a : expanded) args_v.push_back(a.data());
   auto flags = loyalty::Flags::Parse(
-      argc, argv, 1, {"data-dir",     "program-id",     "program",      "brokers",
-                      "events-topic", "balances-topic", "ledger-topic", "outcomes-topic",
-                      "dlq-topic",    "partitions",     "now",          "event",
-                      "events",       "event-id",       "format",       "as-of",
-                      "chart",        "log-format",     "log-level",    "help"},
-      {"help"}, loyalty::EngineRunFlags());
+      static_cast<int>(args_v.size()), args_v.data(), 1,
+      {"data-dir",     "program-id",     "program",      "brokers",
+       "events-topic", "balances-topic", "ledger-topic", "outcomes-topic",
+       "dlq-topic",    "partitions",     "now",          "event",
+       "events",       "event-id",       "format",       "as-of",
+       "chart",        "log-format",     "log-level",    "help",
+       "follow",       "max-records",    "from",         "partition",
+       "type",         "group",          "replication-factor", "min-insync-replicas"},
+      {"help", "follow"}, loyalty::EngineRunFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (absl::Status s = loyalty::ConfigureLogFromFlags(*flags); !s.ok()) {
     return Fail(2, std::string(s.message()));
@@ -385,6 +490,9 @@ int main(int argc, char** argv) {
   if (command == "create-topics" || command == "produce" || command == "tick") {
     return KafkaCommand(*flags, args);
   }
+  if (command == "tail") return loyalty::TailCommand(*flags, args);
+  if (command == "status") return loyalty::StatusCommand(*flags, args);
+  if (command == "checkpoint") return CheckpointCommand(*flags, args);
   if (command == "report") return ReportCommand(*flags, args);
   if (command == "explain-draw") return ExplainDrawCommand(*flags);
   const std::set<std::string> commands = {"balance", "history", "dump", "verify"};

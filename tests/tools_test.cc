@@ -1,6 +1,8 @@
 // The command-line tools as a user runs them: --help, errors that name the
 // file/line/field, replay + verify, and verify failing on a corrupted store.
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +63,10 @@ TEST_F(ToolsTest, HelpAndUsageErrors) {
   CommandResult ctl = Sh(Bin("loyaltyctl") + " --help");
   EXPECT_EQ(ctl.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(ctl.output, "verify")) << ctl.output;
+  for (const char* usage : {"checkpoint OUT_DIR", "tail TOPIC [-f] [-n N]", "status [--data-dir=DIR]",
+                            "--replication-factor=N", "--min-insync-replicas=M"}) {
+    EXPECT_TRUE(absl::StrContains(ctl.output, usage)) << usage << ": " << ctl.output;
+  }
   CommandResult unknown = Sh(Bin("loyaltyd") + " replay --nope=1");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(unknown.output, "unknown flag --nope")) << unknown.output;
@@ -136,6 +142,95 @@ TEST_F(ToolsTest, ReplayThenBalanceHistoryDumpVerify) {
   CommandResult nobody = Sh(ctl + "balance nobody");
   EXPECT_EQ(nobody.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(nobody.output, "no member \"nobody\"")) << nobody.output;
+}
+
+// checkpoint OUT: a data directory of its own, with the same keyspace as the
+// source; verify passes on it and replay continues from it.
+TEST_F(ToolsTest, CheckpointIsADataDirectoryOfItsOwn) {
+  ReplaySome();
+  const std::string ctl = absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/data ");
+  CommandResult made = Sh(ctl + "checkpoint " + root_ + "/ckpt");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_TRUE(absl::StrContains(made.output, root_ + "/ckpt/p-0000: next offset ")) << made.output;
+  EXPECT_TRUE(absl::StrContains(made.output, "checkpoint of 1 partition written to " + root_ +
+                                                 "/ckpt"))
+      << made.output;
+  EXPECT_FALSE(absl::StrContains(made.output, "while in use")) << made.output;
+  const std::string source = testing::HashPartitionStore(PartitionDir(root_ + "/data", 0));
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(root_ + "/ckpt", 0)), source);
+  CommandResult verify =
+      Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/ckpt verify"));
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  EXPECT_TRUE(absl::StrContains(verify.output, "verify OK")) << verify.output;
+  // The same dump, member by member.
+  EXPECT_EQ(Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/ckpt dump")).output,
+            Sh(ctl + "dump").output);
+
+  // Never over something: a checkpoint goes into a new (or empty) directory.
+  CommandResult again = Sh(ctl + "checkpoint " + root_ + "/ckpt");
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_TRUE(absl::StrContains(again.output, "exists and is not an empty directory"))
+      << again.output;
+  CommandResult none =
+      Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/none checkpoint ", root_, "/x"));
+  EXPECT_EQ(none.exit_code, 1) << none.output;
+  EXPECT_TRUE(absl::StrContains(none.output, "no such data directory")) << none.output;
+  CommandResult usage = Sh(ctl + "checkpoint");
+  EXPECT_EQ(usage.exit_code, 2) << usage.output;
+
+  // replay continues from it: the same file again applies nothing new.
+  CommandResult replay =
+      Sh(absl::StrCat(Bin("loyaltyd"), " replay --program=", root_, "/cafe.textproto",
+                      " --data-dir=", root_, "/ckpt --events=", root_, "/events.jsonl"));
+  ASSERT_EQ(replay.exit_code, 0) << replay.output;
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(root_ + "/ckpt", 0)), source);
+}
+
+// checkpoint while another process writes the store (it holds RocksDB's
+// lock, as a running engine does): each checkpoint is one consistent
+// moment (verify passes), and replaying the rest of the input into it ends
+// in the same store as a replay that was never copied.
+TEST_F(ToolsTest, CheckpointWhileTheStoreIsWritten) {
+  testing::GeneratorOptions g;
+  g.seed = 5;
+  g.events = 120'000;
+  g.members = 2'000;
+  g.two_programs = false;
+  testing::WriteLines(root_ + "/events.jsonl", testing::GenerateStream(g).lines);
+  const std::string replay = absl::StrCat(
+      Bin("loyaltyd"), " replay --quiet --batch-size=64 --program=", root_,
+      "/cafe.textproto --events=", root_, "/events.jsonl --data-dir=");
+  CommandResult started =
+      Sh(absl::StrCat("sh -c '", replay, root_, "/data >", root_, "/replay.log 2>&1 & echo $!'"));
+  const pid_t pid = static_cast<pid_t>(std::atoll(started.output.c_str()));
+  ASSERT_GT(pid, 0) << started.output;
+  // The store appears a moment after the start.
+  for (int i = 0; i < 100 && !std::filesystem::exists(PartitionDir(root_ + "/data", 0) + "/CURRENT");
+       ++i) {
+    usleep(20'000);
+  }
+  std::vector<std::string> taken;
+  while (kill(pid, 0) == 0 && taken.size() < 8) {
+    const std::string out = absl::StrCat(root_, "/ck-", taken.size());
+    CommandResult r = Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", root_, "/data checkpoint ",
+                                      out));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    if (absl::StrContains(r.output, "copied while in use")) taken.push_back(out);
+  }
+  while (kill(pid, 0) == 0) usleep(50'000);
+  ASSERT_GE(taken.size(), 2u) << "the replay ended before two checkpoints; make it longer";
+  const std::string clean = testing::HashPartitionStore(PartitionDir(root_ + "/data", 0));
+  for (const std::string& dir : taken) {
+    CommandResult verify = Sh(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", dir, " verify"));
+    EXPECT_EQ(verify.exit_code, 0) << dir << ": " << verify.output;
+  }
+  EXPECT_NE(testing::HashPartitionStore(PartitionDir(taken.front(), 0)), clean)
+      << "the first checkpoint holds the whole replay";
+  for (const std::string& dir : {taken.front(), taken.back()}) {
+    CommandResult rest = Sh(replay + dir);
+    ASSERT_EQ(rest.exit_code, 0) << rest.output;
+    EXPECT_EQ(testing::HashPartitionStore(PartitionDir(dir, 0)), clean) << dir;
+  }
 }
 
 // kill -9 at a few moments: the DLQ and outcome files end up byte-identical
