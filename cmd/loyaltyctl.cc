@@ -101,7 +101,8 @@ Commands:
                    wins paid to the member that local day against the cap
 
 Options:
-  --data-dir=DIR     the ledger's data directory (required)
+  --data-dir=DIR     the ledger's data directory (required by the commands
+                     that read the stores; optional for status)
   --program-id=ID    the member's program, when the directory holds several;
                      for report, the one program to report
   --program=PATH     program file or directory; checked when given; required
@@ -115,8 +116,9 @@ Options:
                      tail, status)
   --events-topic=T   the input topic (default loyalty.events)
   --balances-topic=T, --ledger-topic=T, --outcomes-topic=T, --dlq-topic=T
-                     the output topics of create-topics (default loyalty.balances,
-                     loyalty.ledger, loyalty.outcomes, loyalty.dlq)
+                     the output topics, for create-topics, tail's decoding
+                     and status (default loyalty.balances, loyalty.ledger,
+                     loyalty.outcomes, loyalty.dlq)
   --partitions=N     partitions per topic for create-topics (default 8)
   --replication-factor=N
                      create-topics: copies of each partition (default 1);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -12,7 +13,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -238,12 +241,23 @@ struct ClusterStatus {
   std::vector<PartitionStatus> partitions;
 };
 
-// The stores' next offsets (partition -> offset) of --data-dir.
+// The next offsets (partition -> offset) of the stores of --data-dir; none
+// for a directory without stores (this host owns no partition). Each store
+// is opened read-only; an open that meets a file the running engine just
+// deleted (a flush or compaction during the open) is tried again.
 absl::StatusOr<std::map<int, int64_t>> StoreOffsets(const std::string& data_dir) {
   std::map<int, int64_t> out;
-  LOYALTY_ASSIGN_OR_RETURN(auto stores, OpenDataDir(data_dir));
-  for (auto& [p, store] : stores) {
-    LOYALTY_ASSIGN_OR_RETURN(out[p], store->GetNextOffset());
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int32_t> partitions, ListPartitions(data_dir));
+  const std::shared_ptr<StoreResources> resources = StoreResources::Create(8 << 20, 64 << 20);
+  for (int32_t p : partitions) {
+    absl::StatusOr<std::unique_ptr<PartitionStore>> store;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      store = OpenPartitionReadOnly(PartitionDir(data_dir, p), resources);
+      if (store.ok() || absl::IsNotFound(store.status())) break;
+    }
+    if (!store.ok()) return store.status();
+    LOYALTY_ASSIGN_OR_RETURN(out[p], (*store)->GetNextOffset());
   }
   return out;
 }
