@@ -238,6 +238,18 @@ TEST_F(KafkaToolsTest, TailAndStatusBesideARunningEngine) {
   EXPECT_TRUE(absl::StrContains(missing.output, "topic no.such.topic does not exist"))
       << missing.output;
   EXPECT_EQ(Sh(ctl + "tail ts.dlq --type=nope").exit_code, 2);
+  // The operator's -X properties reach tail's and status's clients (a
+  // secured cluster needs them); the engine's own stay its own.
+  for (const char* command : {"tail ts.dlq", "status --group=ts.group"}) {
+    CommandResult r = Sh(ctl + command + " -X no.such.property=1");
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, "operator's kafka setting no.such.property"))
+        << command << ": " << r.output;
+  }
+  CommandResult uncommitted = Sh(ctl + "tail ts.dlq -X isolation.level=read_uncommitted");
+  EXPECT_EQ(uncommitted.exit_code, 2) << uncommitted.output;
+  EXPECT_TRUE(absl::StrContains(uncommitted.output, "isolation.level: set by the engine itself"))
+      << uncommitted.output;
 
   // tail -f --from=end: only what comes later, until SIGINT.
   const std::string followed = root_ + "/followed.jsonl";
