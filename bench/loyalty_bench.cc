@@ -1219,32 +1219,31 @@ absl::StatusOr<LatencyRun> PostgresLatency(const Config& c, double rate) {
 
 // The sizes and counts: the workload, the engine's settings, the runs.
 absl::Status ParseCounts(const Flags& f, Config* c) {
-  auto integer = [&](const char* name, int64_t fallback) { return f.GetInt(name, fallback); };
+  // Every count has a range, so that a negative or absurd value is refused
+  // with the flag's name rather than run.
+  auto integer = [&](const char* name, int64_t fallback, int64_t min, int64_t max) {
+    return f.GetIntIn(name, fallback, min, max);
+  };
   const bool quick = c->quick;
-  LOYALTY_ASSIGN_OR_RETURN(int64_t events, integer("events", quick ? 20'000 : 10'000'000));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t members, integer("members", quick ? 10'000 : 1'000'000));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t bad, integer("bad-permille", 10));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t seed, integer("seed", 1));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t partitions, integer("partitions", 8));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t workers, integer("workers", 2));
-  LOYALTY_ASSIGN_OR_RETURN(c->batch, integer("batch-size", 4096));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", quick ? 1 : 3));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t events,
+                           integer("events", quick ? 20'000 : 10'000'000, 1, 10'000'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t members,
+                           integer("members", quick ? 10'000 : 1'000'000, 1, 1'000'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t bad, integer("bad-permille", 10, 0, 1000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t seed, integer("seed", 1, 0, INT64_MAX));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t partitions, integer("partitions", 8, 1, 10'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t workers, integer("workers", 2, 1, 256));
+  LOYALTY_ASSIGN_OR_RETURN(c->batch, integer("batch-size", 4096, 1, 1'000'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", quick ? 1 : 3, 1, 100));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs, 0, 100));
   LOYALTY_ASSIGN_OR_RETURN(int64_t interval,
-                           f.GetIntIn("commit-interval-ms", c->commit_interval_ms, 0, 60'000));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait,
-                           f.GetIntIn("batch-wait-ms", c->batch_wait_ms, 0, 10'000));
+                           integer("commit-interval-ms", c->commit_interval_ms, 0, 60'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait, integer("batch-wait-ms", c->batch_wait_ms, 0, 10'000));
   LOYALTY_RETURN_IF_ERROR(MemoryBudgetsFromFlags(f, &c->budgets));
-  if (null_runs < 0 || null_runs > 100) {
-    return absl::InvalidArgumentError("--null-runs must be in 0..100 (0: no null pipeline)");
-  }
-  LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", quick ? 4 : 20));
-  LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", quick ? 1 : 3));
-  if (events < 1 || members < 1 || partitions < 1 || workers < 1 || c->batch < 1 || runs < 1 ||
-      rate_s < 1 || warm_s < 0 || warm_s >= rate_s || bad < 0 || bad > 1000) {
-    return absl::InvalidArgumentError(
-        "--events, --members, --partitions, --workers, --batch-size, --runs and --rate-seconds "
-        "must be positive, --warmup-seconds below --rate-seconds, --bad-permille in 0..1000");
+  LOYALTY_ASSIGN_OR_RETURN(int64_t rate_s, integer("rate-seconds", quick ? 4 : 20, 1, 86'400));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t warm_s, integer("warmup-seconds", quick ? 1 : 3, 0, 3'600));
+  if (warm_s >= rate_s) {
+    return absl::InvalidArgumentError("--warmup-seconds must be below --rate-seconds");
   }
   const std::string zipf = f.Get("zipf-exponent", "0.99");
   if (!absl::SimpleAtod(zipf, &c->workload.zipf_exponent) || c->workload.zipf_exponent < 0 ||

@@ -281,10 +281,8 @@ int KafkaCommand(const loyalty::Flags& flags, const std::vector<std::string>& ar
   if (!cluster.ok()) return Fail(2, std::string(cluster.status().message()));
   const loyalty::Topics topics = loyalty::TopicsFromFlags(flags);
   if (command == "create-topics") {
-    auto partitions = flags.GetInt("partitions", 8);
+    auto partitions = flags.GetIntIn("partitions", 8, 1, 10'000);
     if (!partitions.ok()) return Fail(2, std::string(partitions.status().message()));
-    if (*partitions < 1 || *partitions > 10'000)
-      return Fail(2, "--partitions must be in [1, 10000]");
     auto topic_options = TopicOptionsFromFlags(flags);
     if (!topic_options.ok()) return Fail(2, std::string(topic_options.status().message()));
     absl::Status s = loyalty::EnsureTopics(*cluster, topics, static_cast<int>(*partitions), 30'000,

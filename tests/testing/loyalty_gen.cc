@@ -5,9 +5,29 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "tests/testing/event_gen.h"
 #include "tests/testing/year_gen.h"
+
+namespace {
+
+// `text`, the value of --`name`, as an integer in [min, max]; otherwise
+// prints why, naming the flag, and returns false.
+bool ParseIntIn(const char* name, const char* text, int64_t min, int64_t max, int64_t* out) {
+  if (!absl::SimpleAtoi(text, out)) {
+    std::fprintf(stderr, "loyalty-gen: --%s=%s: not an integer\n", name, text);
+    return false;
+  }
+  if (*out < min || *out > max) {
+    std::fprintf(stderr, "loyalty-gen: --%s must be in [%lld, %lld]\n", name,
+                 static_cast<long long>(min), static_cast<long long>(max));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 // Long on purpose: a command-line main, its flags one after the other.
 int main(int argc, char** argv) {
@@ -37,17 +57,21 @@ int main(int argc, char** argv) {
     } else if (const char* v = val("--out=")) {
       out = v;
     } else if (const char* v = val("--events=")) {
-      o.events = std::strtoll(v, nullptr, 10);
+      if (!ParseIntIn("events", v, 1, 10'000'000'000, &o.events)) return 2;
     } else if (const char* v = val("--members=")) {
-      o.members = std::strtoll(v, nullptr, 10);
+      if (!ParseIntIn("members", v, 1, 1'000'000'000, &o.members)) return 2;
     } else if (const char* v = val("--seed=")) {
-      o.seed = std::strtoull(v, nullptr, 10);
+      int64_t seed = 0;
+      if (!ParseIntIn("seed", v, 0, INT64_MAX, &seed)) return 2;
+      o.seed = static_cast<uint64_t>(seed);
     } else if (const char* v = val("--year-of=")) {
       year_of = v;
     } else if (const char* v = val("--partners=")) {
       partners = v;
     } else if (const char* v = val("--closing-months=")) {
-      closing_months = static_cast<int>(std::strtol(v, nullptr, 10));
+      int64_t months = 0;
+      if (!ParseIntIn("closing-months", v, 0, 120, &months)) return 2;
+      closing_months = static_cast<int>(months);
     } else if (a == "--cafe-only") {
       o.two_programs = false;
     } else {
