@@ -25,6 +25,7 @@
 #include "connectors/kafka/engine_metrics.h"
 #include "engine/base/status.h"
 #include "engine/program/program.h"
+#include "engine/store/store.h"
 
 namespace {
 
@@ -353,6 +354,11 @@ int Run(int argc, char** argv) {
   }
   Common common;
   if (int code = ParseCommon(*flags, *program, *batch, &common); code != 0) return code;
+  // A data dir that cannot hold stores (a regular file, a read-only file
+  // system) is said now, not when the first partition is assigned.
+  if (absl::Status dir = loyalty::MakeDirectory(*data_dir); !dir.ok()) {
+    return Fail(1, std::string(dir.message()));
+  }
   auto options = EngineOptions(*flags, *brokers, *data_dir, *workers, *batch, common);
   if (!options.ok()) return Fail(2, std::string(options.status().message()));
   loyalty::LogStart("loyaltyd", "run", *flags);

@@ -112,5 +112,111 @@ TEST_F(OperatorErrorsTest, NegativeOrAbsurdNumericFlagsAreRefused) {
   }
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A data dir that is a regular file used to abort replay with an uncaught
+// std::filesystem exception. Now every tool says which path is in the way.
+TEST_F(OperatorErrorsTest, DataDirThatIsARegularFileIsNamed) {
+  const std::string file = root_ + "/not-a-dir";
+  std::ofstream(file) << "x";
+  ExpectRefused(Replay(file), 1, file + ": not a directory (it is a regular file)");
+  ExpectRefused(absl::StrCat(Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=",
+                             program_, " --data-dir=", file),
+                1, file + ": not a directory (it is a regular file)");
+  ExpectRefused(absl::StrCat(Bin("cmd", "loyaltyctl"), " --data-dir=", file, " verify"), 1,
+                file + ": not a data directory (a regular file)");
+  // A regular file where a partition store would go.
+  const std::string data = root_ + "/data";
+  std::filesystem::create_directories(data);
+  std::ofstream(PartitionDir(data, 0)) << "x";
+  ExpectRefused(Replay(data), 1, PartitionDir(data, 0) + ": not a directory (it is a regular file)");
+  EXPECT_EQ(ReadFile(file), "x");
+}
+
+// Whether this process may mount file systems in a mount namespace of its
+// own (root, with unshare): then the read-only and full-disk cases run on
+// real tmpfs mounts, which vanish with the namespace.
+bool CanMount() {
+  return geteuid() == 0 &&
+         Sh("unshare -m sh -c 'd=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && "
+            "umount $d && rmdir $d'")
+                 .exit_code == 0;
+}
+
+// A data dir on a read-only file system: a clear error naming the path and
+// the cause, exit 1, for a new data dir and for an existing store.
+TEST_F(OperatorErrorsTest, DataDirOnAReadOnlyFileSystemIsNamed) {
+  if (!CanMount()) GTEST_SKIP() << "needs root and unshare -m to mount a read-only tmpfs";
+  const std::string mnt = root_ + "/ro";
+  std::filesystem::create_directories(mnt);
+  const std::string data = mnt + "/data";
+  CommandResult r = Sh(absl::StrCat(
+      "unshare -m sh -c 'mount -t tmpfs -o size=64m tmpfs ", mnt, " && ", Replay(data),
+      " && mkdir ", mnt, "/empty && mount -o remount,ro ", mnt, " && echo READ-ONLY && ",
+      Replay(data), "; echo rc=$?; ", Replay(mnt + "/new"), "; echo rc=$?; ",
+      Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=", program_, " --data-dir=",
+      mnt, "/empty; echo rc=$?'"));
+  const size_t ro = r.output.find("READ-ONLY");
+  ASSERT_NE(ro, std::string::npos) << r.output;
+  const std::string after = r.output.substr(ro);
+  EXPECT_TRUE(absl::StrContains(after, PartitionDir(data, 0) + ": the file system is read-only"))
+      << after;
+  EXPECT_TRUE(absl::StrContains(after, mnt + "/new/p-0000: cannot create: " + mnt +
+                                           ": the file system is read-only"))
+      << after;
+  EXPECT_TRUE(absl::StrContains(after, mnt + "/empty: the file system is read-only")) << after;
+  EXPECT_EQ(after.find("rc=0"), std::string::npos) << after;
+  EXPECT_TRUE(absl::StrContains(after, "rc=1\n")) << after;
+  EXPECT_EQ(after.find("rc=2"), std::string::npos) << after;
+  EXPECT_EQ(after.find("rc=134"), std::string::npos) << "an abort:\n" << after;
+}
+
+// A full disk: replay stops with exit 1 and a message that says the disk is
+// full and names the path; after space is freed the same command finishes,
+// with nothing lost (verify OK, and the store of an uninterrupted run).
+TEST_F(OperatorErrorsTest, AFullDiskIsSaidAndARestartLosesNothing) {
+  if (!CanMount()) GTEST_SKIP() << "needs root and unshare -m to mount a small tmpfs";
+  testing::GeneratorOptions g;
+  g.seed = 8;
+  g.events = 40'000;
+  g.members = 2'000;
+  g.two_programs = false;
+  const std::string big = root_ + "/big.jsonl";
+  testing::WriteLines(big, testing::GenerateStream(g).lines);
+  const std::string mnt = root_ + "/small";
+  std::filesystem::create_directories(mnt);
+  const std::string data = mnt + "/data";
+  const std::string replay =
+      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --batch-size=512 --program=",
+                   program_, " --data-dir=", data, " --events=", big, " --dlq=", mnt, "/dlq.jsonl");
+  const std::string copy = root_ + "/copy";
+  CommandResult r = Sh(absl::StrCat(
+      "unshare -m sh -c 'mount -t tmpfs -o size=3m tmpfs ", mnt, " && ", replay,
+      "; echo rc=$?; mount -o remount,size=256m ", mnt, " && echo SPACE && ", replay,
+      "; echo rc=$?; ", Bin("cmd", "loyaltyctl"), " --data-dir=", data,
+      " verify; echo rc=$?; cp -r ", mnt, " ", copy, "'"));
+  const size_t space = r.output.find("SPACE");
+  ASSERT_NE(space, std::string::npos) << r.output;
+  const std::string full = r.output.substr(0, space);
+  EXPECT_TRUE(absl::StrContains(full, "the disk is full")) << full;
+  EXPECT_TRUE(absl::StrContains(full, mnt)) << full;
+  EXPECT_TRUE(absl::StrContains(full, "rc=1\n")) << full;
+  const std::string after = r.output.substr(space);
+  EXPECT_EQ(after.find("rc=1"), std::string::npos) << after;
+  EXPECT_TRUE(absl::StrContains(after, "verify OK")) << after;
+
+  ASSERT_EQ(Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                            " --data-dir=", root_, "/clean --events=", big, " --dlq=", root_,
+                            "/clean-dlq.jsonl"))
+                .exit_code,
+            0);
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(copy + "/data", 0)),
+            testing::HashPartitionStore(PartitionDir(root_ + "/clean", 0)));
+  EXPECT_EQ(ReadFile(copy + "/dlq.jsonl"), ReadFile(root_ + "/clean-dlq.jsonl"));
+}
+
 }  // namespace
 }  // namespace loyalty

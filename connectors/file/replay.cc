@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/escaping.h"
@@ -97,7 +99,8 @@ class OutputFile {
     }
     file_ = std::fopen(path_.c_str(), "ab");
     if (file_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat(path_, ": cannot open for writing"));
+      return absl::UnavailableError(
+          absl::StrCat(path_, ": cannot open for writing: ", std::strerror(errno)));
     }
     return absl::OkStatus();
   }
@@ -113,11 +116,11 @@ class OutputFile {
     if (!enabled()) return absl::OkStatus();
     if (!buffer_.empty() &&
         std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-      return absl::UnavailableError(absl::StrCat(path_, ": write failed"));
+      return WriteError("write failed");
     }
     buffer_.clear();
     if (std::fflush(file_) != 0 || (sync && fsync(fileno(file_)) != 0)) {
-      return absl::UnavailableError(absl::StrCat(path_, ": flush failed"));
+      return WriteError("flush failed");
     }
     const long size = std::ftell(file_);
     if (size < 0) return absl::UnavailableError(absl::StrCat(path_, ": ftell failed"));
@@ -126,6 +129,18 @@ class OutputFile {
   }
 
  private:
+  // The batch does not commit: the next run cuts the file back to its
+  // committed size and writes these lines again.
+  absl::Status WriteError(absl::string_view what) const {
+    const int e = errno;
+    if (e == ENOSPC) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path_, ": ", what, ": the disk is full; free space and run again (nothing applied is "
+          "lost)"));
+    }
+    return absl::UnavailableError(absl::StrCat(path_, ": ", what, ": ", std::strerror(e)));
+  }
+
   std::string path_;
   std::string name_;
   FILE* file_ = nullptr;

@@ -1,22 +1,28 @@
 #include "engine/store/store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/base/bytes.h"
 #include "engine/base/status.h"
 #include "engine/store/keys.h"
@@ -107,6 +113,20 @@ std::shared_ptr<StoreResources> StoreResources::Default() {
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(what, ": ", s.ToString());
+  // The causes an operator can fix, said first.
+  if (s.IsNoSpace() || absl::StrContains(msg, "No space left on device")) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": the disk is full; free space and start again (nothing applied is lost): ",
+        s.ToString()));
+  }
+  if (absl::StrContains(msg, "Read-only file system")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": the file system is read-only: ", s.ToString()));
+  }
+  if (absl::StrContains(msg, "Permission denied")) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, ": permission denied: ", s.ToString()));
+  }
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsIOError() || s.IsBusy() || s.IsTryAgain()) return absl::UnavailableError(msg);
@@ -130,6 +150,38 @@ std::string ForeignSchema(const std::string& path, const rocksdb::DBOptions& db_
   delete raw;
   return s.ok() ? schema : "";
 }
+
+// RocksDB's info log (<store>/LOG), written through stdio rather than
+// RocksDB's own EnvLogger: on a full disk the EnvLogger's next line after a
+// failed write trips an assertion inside RocksDB 7.8 (Debian's build keeps
+// assertions), aborting the process from a background thread before the
+// write's error reaches us. This logger drops what it cannot write. The
+// previous run's log is kept as LOG.old.
+class StoreLogger : public rocksdb::Logger {
+ public:
+  StoreLogger(const std::string& dir, rocksdb::InfoLogLevel level) : rocksdb::Logger(level) {
+    const std::string path = dir + "/LOG";
+    std::rename(path.c_str(), (path + ".old").c_str());
+    file_ = std::fopen(path.c_str(), "w");
+  }
+  ~StoreLogger() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (file_ == nullptr) return;
+    const absl::Time now = absl::Now();
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(file_, "%s ", absl::FormatTime("%Y/%m/%d-%H:%M:%E6S", now, absl::UTCTimeZone()).c_str());
+    std::vfprintf(file_, format, ap);
+    std::fputc('\n', file_);
+    std::fflush(file_);  // errors (a full disk) are dropped with the line
+  }
+
+ private:
+  std::mutex mu_;
+  FILE* file_ = nullptr;
+};
 
 absl::Status WrongSchema(const std::string& path, absl::string_view found) {
   return absl::FailedPreconditionError(absl::StrCat(
@@ -163,10 +215,13 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
+  if (!options.read_only) {
+    if (options.create_if_missing) LOYALTY_RETURN_IF_ERROR(MakeDirectory(path));
+    db_options.info_log = std::make_shared<StoreLogger>(path, db_options.info_log_level);
+  }
   if (options.read_only) {
     s = rocksdb::DB::OpenForReadOnly(db_options, path, cfs, &store->handles_, &raw);
   } else {
-    if (options.create_if_missing) std::filesystem::create_directories(path);
     s = rocksdb::DB::Open(db_options, path, cfs, &store->handles_, &raw);
   }
   if (s.IsInvalidArgument() && absl::StrContains(s.ToString(), "olumn famil")) {
@@ -815,6 +870,47 @@ rocksdb::WriteBatch* StoreBatch::Build(WriteShape* shape) {
 
 // --- Data directories -------------------------------------------------------
 
+namespace {
+
+// Why `dir` cannot hold stores, or "" if it can: it exists, is a directory
+// and may be written.
+std::string DirectoryProblem(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) {
+    return S_ISREG(st.st_mode) ? "not a directory (it is a regular file)" : "not a directory";
+  }
+  if (access(dir.c_str(), W_OK) != 0) {
+    return errno == EROFS ? "the file system is read-only"
+                          : absl::StrCat("cannot be written: ", std::strerror(errno));
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::Status MakeDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    // Name the part of the path in the way (a regular file, a read-only
+    // file system) rather than the library's words alone.
+    std::filesystem::path p(dir);
+    while (!p.empty() && !std::filesystem::exists(p)) p = p.parent_path();
+    const std::string in_the_way = p.empty() ? "" : DirectoryProblem(p.string());
+    if (ec == std::errc::no_space_on_device) {
+      return absl::ResourceExhaustedError(absl::StrCat(dir, ": cannot create: the disk is full"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, ": cannot create: ",
+        in_the_way.empty() ? ec.message() : absl::StrCat(p.string(), ": ", in_the_way)));
+  }
+  const std::string problem = DirectoryProblem(dir);
+  if (!problem.empty()) return absl::FailedPreconditionError(absl::StrCat(dir, ": ", problem));
+  return absl::OkStatus();
+}
+
+
 std::string PartitionDir(const std::string& data_dir, int32_t partition) {
   return absl::StrCat(data_dir, "/", absl::StrFormat("p-%04d", partition));
 }
@@ -823,6 +919,11 @@ absl::StatusOr<std::vector<int32_t>> ListPartitions(const std::string& data_dir)
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(data_dir, ec)) {
+    if (fs::exists(data_dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          data_dir, ": not a data directory (",
+          fs::is_regular_file(data_dir, ec) ? "a regular file" : "not a directory", ")"));
+    }
     return absl::NotFoundError(absl::StrCat(data_dir, ": no such data directory"));
   }
   std::vector<int32_t> out;

@@ -351,6 +351,12 @@ class StoreBatch {
   rocksdb::WriteBatch wb_;
 };
 
+// Creates `dir` (and its parents) if missing and checks that stores can be
+// written there: FailedPrecondition naming the path and the cause (a
+// regular file in the way, a read-only file system, no permission),
+// ResourceExhausted if the disk is full.
+absl::Status MakeDirectory(const std::string& dir);
+
 // "<data_dir>/p-0007": the directory of partition 7.
 std::string PartitionDir(const std::string& data_dir, int32_t partition);
 // Partitions present in a data directory, ascending.
@@ -407,7 +413,9 @@ absl::StatusOr<PartitionCheckpoint> CheckpointPartition(const std::string& parti
 absl::StatusOr<std::vector<PartitionCheckpoint>> CheckpointDataDir(const std::string& data_dir,
                                                                    const std::string& out_dir);
 
-// Converts a RocksDB status, naming `what`.
+// Converts a RocksDB status, naming `what`. A full disk is
+// ResourceExhausted and says so; a read-only file system is
+// FailedPrecondition; other I/O errors are Unavailable.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
 
 }  // namespace loyalty

@@ -368,3 +368,27 @@ TEST(CheckpointTest, ConsistentWhileTheStoreIsWrittenFlushedAndCompacted) {
 
 }  // namespace
 }  // namespace loyalty
+
+namespace loyalty {
+namespace {
+
+// A data dir in the way of a store: the path and the cause, no exception.
+TEST(MakeDirectoryTest, ARegularFileInTheWayIsNamed) {
+  const std::string dir = TempDir("make-dir");
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/file";
+  FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  const absl::Status s = MakeDirectory(file + "/p-0000");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(s.message(), file + ": not a directory (it is a regular file)"))
+      << s;
+  auto store = PartitionStore::Open(file, StoreOptions());
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "regular file")) << store.status();
+  EXPECT_TRUE(MakeDirectory(dir + "/a/b").ok());
+}
+
+}  // namespace
+}  // namespace loyalty
