@@ -49,8 +49,11 @@ Commands:
   replay    Apply the events of a JSON Lines file (one loyalty.v1.Event per
             line, proto3 JSON) through the same apply path as the Kafka
             engine. The offset of a line is its line number, so running the
-            same file again applies nothing new; a longer file continues
-            where the last run stopped.
+            same file again applies nothing new; the same file grown longer
+            continues where the last run stopped. The store records its
+            source (the length and SHA-256 of the file's applied prefix):
+            another file, or a store written by run, is refused, unless
+            --continue-with-new-file says how the new file continues.
   demo      A self-contained tour: starts the embedded broker, generates
             six weeks of a café (programs/cafe.textproto, built in), runs
             the engine on it in this process and prints what happened:
@@ -133,6 +136,13 @@ Options of replay:
   --batch-size=N       lines per atomic write (default 4096)
   --durability=MODE    process (default): survives kill -9;
                        machine: fsync the WAL with every batch
+  --continue-with-new-file  apply FILE after the lines of another file
+                       already applied to this store: its line n becomes
+                       offset (last offset applied) + n, so offsets stay
+                       unique and ascending. A re-run with the same FILE
+                       continues it (the flag then changes nothing). Without
+                       the flag, a FILE that does not start with the bytes
+                       already applied is refused
   --lines-max=N        stop after N lines (testing restarts)
   --quiet              no progress output
   --help               this text
@@ -216,9 +226,10 @@ std::unique_ptr<loyalty::EmbeddedKafka> StartEmbedded(const loyalty::Flags& flag
 }
 
 // The flags of each command; a shared --config file may hold any of them.
-const std::set<std::string> kReplayFlags = {"program",   "data-dir",  "events",     "dlq",
-                                            "outcomes",  "partition", "batch-size", "durability",
-                                            "lines-max", "quiet",     "help"};
+const std::set<std::string> kReplayFlags = {
+    "program",   "data-dir",   "events",     "dlq",       "outcomes",
+    "partition", "batch-size", "durability", "lines-max", "continue-with-new-file",
+    "quiet",     "help"};
 const std::set<std::string> kDemoFlags = {"program", "data-dir",   "seed",    "members",
                                           "days",    "partitions", "workers", "help"};
 
@@ -295,9 +306,9 @@ absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags
   options.batch_records_max = batch;
   options.sync_writes = common.sync_writes;
   options.instance_id = InstanceId(flags);
-  LOYALTY_ASSIGN_OR_RETURN(int64_t session, flags.GetIntIn("session-timeout-ms",
-                                                           options.session_timeout_ms, 1'000,
-                                                           3'600'000));
+  LOYALTY_ASSIGN_OR_RETURN(
+      int64_t session,
+      flags.GetIntIn("session-timeout-ms", options.session_timeout_ms, 1'000, 3'600'000));
   options.session_timeout_ms = static_cast<int>(session);
   LOYALTY_RETURN_IF_ERROR(loyalty::MemoryBudgetsFromFlags(flags, &options));
   return options;
@@ -378,7 +389,8 @@ int Run(int argc, char** argv) {
 }
 
 int Replay(int argc, char** argv) {
-  auto flags = loyalty::Flags::Parse(argc, argv, 2, kReplayFlags, {"quiet", "help"}, AllFlags());
+  auto flags = loyalty::Flags::Parse(argc, argv, 2, kReplayFlags,
+                                     {"continue-with-new-file", "quiet", "help"}, AllFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << kUsage;
@@ -407,9 +419,11 @@ int Replay(int argc, char** argv) {
   options.batch_size = *batch;
   options.sync_writes = common.sync_writes;
   options.lines_max = *lines_max;
+  options.continue_with_new_file = flags->Has("continue-with-new-file");
   options.progress = !flags->Has("quiet") && isatty(STDERR_FILENO);
   auto stats = loyalty::RunReplay(common.programs, options);
   if (!stats.ok()) return Fail(1, std::string(stats.status().message()));
+  if (!stats->source_note.empty()) std::fprintf(stderr, "replay: %s\n", stats->source_note.c_str());
   std::fprintf(stderr,
                "replay: %lld lines in %.2f s (%.0f lines/s): %lld applied, %lld duplicates, "
                "%lld rejected to the DLQ, %lld already applied before\n",

@@ -117,6 +117,121 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+void AppendFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::app) << text;
+}
+
+// A second replay of another file into the same data dir used to skip its
+// first lines as "already applied before". The store now records its
+// source; another file is refused (naming the data dir, the recorded file
+// and the given one) unless --continue-with-new-file, which numbers its
+// lines after those applied; the same file grown longer continues.
+TEST_F(OperatorErrorsTest, ReplayOfAnotherFileIsRefusedUnlessToldHowItContinues) {
+  testing::GeneratorOptions g;
+  g.seed = 6;
+  g.events = 1500;
+  g.members = 40;
+  g.two_programs = false;
+  const std::vector<std::string> second = testing::GenerateStream(g).lines;
+  const std::string other = root_ + "/other.jsonl";
+  testing::WriteLines(other, second);
+  const std::string data = root_ + "/data";
+  const std::string ctl = absl::StrCat(Bin("cmd", "loyaltyctl"), " --data-dir=", data, " verify");
+  ASSERT_EQ(Sh(Replay(data)).exit_code, 0);
+  const std::string after_first = testing::HashPartitionStore(PartitionDir(data, 0));
+
+  const std::string replay_other = absl::StrCat(Bin("cmd", "loyaltyd"),
+                                                " replay --quiet --program=", program_,
+                                                " --data-dir=", data, " --events=", other);
+  CommandResult refused = Sh(replay_other);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  for (const std::string& says : {data, events_, other, std::string("--continue-with-new-file")}) {
+    EXPECT_TRUE(absl::StrContains(refused.output, says)) << says << "\n" << refused.output;
+  }
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(data, 0)), after_first)
+      << "the refused replay changed the store";
+
+  // Told how it continues: every line of the other file is applied, after
+  // those of the first; a re-run (with or without the flag) applies nothing.
+  CommandResult continued = Sh(replay_other + " --continue-with-new-file");
+  ASSERT_EQ(continued.exit_code, 0) << continued.output;
+  EXPECT_TRUE(absl::StrContains(continued.output, ", 0 already applied before")) << continued.output;
+  CommandResult again = Sh(replay_other + " --continue-with-new-file");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(absl::StrContains(again.output, absl::StrCat(second.size(), " already applied before")))
+      << again.output;
+  CommandResult plain = Sh(replay_other);
+  EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  // The first file is no longer the one being continued.
+  EXPECT_EQ(Sh(Replay(data)).exit_code, 1);
+  CommandResult verify = Sh(ctl);
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+
+  // The same store as one replay of both files end to end: the offsets of
+  // the second file follow those of the first.
+  const std::string both = root_ + "/both.jsonl";
+  std::filesystem::copy_file(events_, both);
+  AppendFile(both, ReadFile(other));
+  const std::string one_go = root_ + "/one-go";
+  ASSERT_EQ(Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                            " --data-dir=", one_go, " --events=", both))
+                .exit_code,
+            0);
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(data, 0)),
+            testing::HashPartitionStore(PartitionDir(one_go, 0)));
+}
+
+// The same file grown longer continues where the last run stopped.
+TEST_F(OperatorErrorsTest, ReplayOfTheSameFileGrownLongerContinues) {
+  const std::string all = ReadFile(events_);
+  const size_t cut = all.find('\n', all.size() / 2) + 1;
+  const std::string growing = root_ + "/growing.jsonl";
+  std::ofstream(growing, std::ios::binary) << all.substr(0, cut);
+  const std::string cmd = absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=",
+                                       program_, " --data-dir=", root_, "/data --events=", growing);
+  ASSERT_EQ(Sh(cmd).exit_code, 0);
+  AppendFile(growing, all.substr(cut));
+  CommandResult grown = Sh(cmd);
+  ASSERT_EQ(grown.exit_code, 0) << grown.output;
+  ASSERT_EQ(Sh(Replay(root_ + "/whole")).exit_code, 0);
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(root_ + "/data", 0)),
+            testing::HashPartitionStore(PartitionDir(root_ + "/whole", 0)));
+  // A line of the applied prefix changed: not the same file any more.
+  std::string changed = all;
+  changed[10] = changed[10] == 'x' ? 'y' : 'x';
+  std::ofstream(growing, std::ios::binary | std::ios::trunc) << changed;
+  CommandResult refused = Sh(cmd);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, "bytes differ")) << refused.output;
+}
+
+// `loyaltyd run` records its topic as the store's source: a replay into its
+// store is refused, and so is a run over a replay's store. (The embedded
+// broker: no records are needed, only the partition assignment.)
+TEST_F(OperatorErrorsTest, ReplayAndRunRefuseEachOthersStores) {
+  const std::string run_data = root_ + "/run-data";
+  const std::string run = absl::StrCat("timeout -s TERM 20 ", Bin("cmd", "loyaltyd"),
+                                       " run --quiet --brokers=embedded --program=", program_,
+                                       " --data-dir=");
+  // Stopped by SIGTERM once its partitions are assigned (their stores exist).
+  CommandResult ran = Sh(absl::StrCat(
+      "sh -c '", run, run_data, " & p=$!; for i in $(seq 150); do [ -d ", run_data,
+      "/p-0000 ] && [ -d ", run_data, "/p-0003 ] && break; sleep 0.1; done; sleep 1; kill -TERM $p; wait $p'"));
+  ASSERT_TRUE(std::filesystem::exists(PartitionDir(run_data, 0))) << ran.output;
+  CommandResult replay = Sh(Replay(run_data));
+  EXPECT_EQ(replay.exit_code, 1) << replay.output;
+  EXPECT_TRUE(absl::StrContains(replay.output, "kafka:loyalty.events")) << replay.output;
+  EXPECT_TRUE(absl::StrContains(replay.output, run_data)) << replay.output;
+
+  const std::string replay_data = root_ + "/replay-data";
+  ASSERT_EQ(Sh(Replay(replay_data)).exit_code, 0);
+  CommandResult refused = Sh(run + replay_data);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, PartitionDir(replay_data, 0))) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, "file:" + events_)) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, "not of kafka:loyalty.events")) << refused.output;
+}
+
 // A data dir that is a regular file used to abort replay with an uncaught
 // std::filesystem exception. Now every tool says which path is in the way.
 TEST_F(OperatorErrorsTest, DataDirThatIsARegularFileIsNamed) {

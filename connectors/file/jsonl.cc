@@ -46,6 +46,7 @@ bool JsonlReader::Next(Line* line) {
     }
     line_number_++;
     if (!line->text.empty() && line->text.back() == '\r') line->text.pop_back();
+    line->end_byte = bytes_read_;
     bool blank = line->text.find_first_not_of(" \t") == std::string::npos;
     if (blank) continue;
     line->number = line_number_;

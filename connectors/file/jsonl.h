@@ -27,6 +27,9 @@ class JsonlReader {
   struct Line {
     int64_t number = 0;  // 1-based
     std::string text;    // without the line break
+    // The file offset just past this line's line break (or the end of the
+    // file): the bytes [0, end_byte) hold this line and all before it.
+    int64_t end_byte = 0;
   };
 
   // Default: 1 MiB, the largest accepted record.

@@ -2,16 +2,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "connectors/file/jsonl.h"
 #include "engine/audit/audit.h"
+#include "engine/base/crypto.h"
 #include "engine/base/status.h"
 #include "engine/base/text.h"
 #include "engine/ledger/partition.h"
@@ -21,12 +24,14 @@ namespace loyalty {
 namespace {
 
 // {"line":12,"reason":"BAD_AMOUNT","detail":"...","raw":"..."}; raw bytes
-// that are not UTF-8 go to "raw_base64" instead.
-std::string DlqLine(const loyalty::v1::DlqRecord& dlq) {
-  std::string out =
-      absl::StrCat("{\"line\":", dlq.offset(),
-                   ",\"reason\":", JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
-                   ",\"detail\":", JsonString(dlq.detail()), ",");
+// that are not UTF-8 go to "raw_base64" instead. "line" is the line number
+// in the file; "offset" (the store's) follows it when the file continues
+// another (offset = base + line).
+std::string DlqLine(const loyalty::v1::DlqRecord& dlq, int64_t line) {
+  std::string out = absl::StrCat("{\"line\":", line);
+  if (dlq.offset() != line) absl::StrAppend(&out, ",\"offset\":", dlq.offset());
+  absl::StrAppend(&out, ",\"reason\":", JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
+                  ",\"detail\":", JsonString(dlq.detail()), ",");
   if (IsValidUtf8(dlq.raw())) {
     absl::StrAppend(&out, "\"raw\":", JsonString(dlq.raw()), "}");
   } else {
@@ -147,6 +152,149 @@ class OutputFile {
   std::string buffer_;
 };
 
+// The events file as the store's input source (InputSource, kind kFile):
+// decides at open how the file relates to the recorded source, and gives
+// the source to record once a prefix of the file is applied. It reads the
+// file a second time, beside the JsonlReader, to hash its bytes exactly as
+// they are on disk (line breaks, blank lines and overlong lines included).
+class FileSource {
+ public:
+  ~FileSource() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  // REQUIRES: no batch of the store written yet by this run.
+  static absl::StatusOr<std::unique_ptr<FileSource>> Open(PartitionStore* store,
+                                                          const ReplayOptions& options,
+                                                          ReplayStats* stats) {
+    auto source = std::unique_ptr<FileSource>(new FileSource());
+    source->path_ = options.events_path;
+    LOYALTY_RETURN_IF_ERROR(source->Rewind());
+    LOYALTY_ASSIGN_OR_RETURN(source->recorded_, store->GetSource());
+    LOYALTY_ASSIGN_OR_RETURN(const int64_t next_offset, store->GetNextOffset());
+    const int64_t last_offset = next_offset > 0 ? next_offset - 1 : 0;
+    const std::string where = absl::StrCat(options.data_dir, " (partition store ", store->path(), ")");
+    if (!source->recorded_.has_value()) {
+      if (next_offset > 0 && options.continue_with_new_file) {
+        source->base_ = last_offset;
+        stats->source_note = absl::StrCat(
+            "--continue-with-new-file: ", source->path_, " follows the ", last_offset,
+            " offsets applied before (no source was recorded); its line n is offset ",
+            last_offset, " + n");
+      } else if (next_offset > 0) {
+        stats->source_note = absl::StrCat(
+            where, " recorded no input source (written before sources were recorded): adopting ",
+            source->path_, " as the file of its ", last_offset, " applied lines");
+      }
+      return source;
+    }
+    const InputSource& recorded = *source->recorded_;
+    if (recorded.kind == InputSource::Kind::kKafka) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " holds the input of ", recorded.Describe(), " (loyaltyd run), not of file:",
+          source->path_, ": a file's line numbers are not that topic's offsets, so lines "
+          "would be skipped as already applied; replay into a new --data-dir"));
+    }
+    LOYALTY_ASSIGN_OR_RETURN(std::string differs, source->MatchPrefix(recorded));
+    if (differs.empty()) {
+      source->base_ = recorded.offset_base;
+      if (options.continue_with_new_file) {
+        stats->source_note = absl::StrCat(
+            "--continue-with-new-file: ", source->path_,
+            " is the file this store was fed last; continuing it (line n = offset ",
+            source->base_, " + n)");
+      }
+      return source;
+    }
+    if (!options.continue_with_new_file) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " holds the lines of ", recorded.Describe(), "; ", source->path_,
+          " is another file (", differs, "), whose first lines would be skipped as already "
+          "applied. To apply it after the ", last_offset, " offsets applied, pass "
+          "--continue-with-new-file (its line n becomes offset ", last_offset,
+          " + n); to start over, use a new --data-dir"));
+    }
+    LOYALTY_RETURN_IF_ERROR(source->Rewind());
+    source->base_ = last_offset;
+    stats->source_note = absl::StrCat("--continue-with-new-file: ", source->path_, " follows ",
+                                      recorded.Describe(), "; its line n is offset ",
+                                      last_offset, " + n");
+    return source;
+  }
+
+  int64_t offset_base() const { return base_; }
+  // How far into the file the hash has read.
+  int64_t hashed_bytes() const { return hash_.bytes(); }
+  const std::optional<InputSource>& recorded() const { return recorded_; }
+
+  // The source to record once the file's bytes [0, end_byte) are applied.
+  // REQUIRES: end_byte >= hashed_bytes().
+  absl::StatusOr<InputSource> Through(int64_t end_byte) {
+    LOYALTY_CHECK(end_byte >= hash_.bytes()) << "the applied prefix cannot shrink";
+    LOYALTY_RETURN_IF_ERROR(HashTo(end_byte));
+    InputSource s;
+    s.kind = InputSource::Kind::kFile;
+    s.name = path_;
+    s.offset_base = base_;
+    s.prefix_bytes = end_byte;
+    s.prefix_sha256 = HexDigest(hash_.Digest());
+    return s;
+  }
+
+ private:
+  FileSource() = default;
+
+  absl::Status Rewind() {
+    if (file_ != nullptr) std::fclose(file_);
+    file_ = std::fopen(path_.c_str(), "rb");
+    if (file_ == nullptr) {
+      return absl::NotFoundError(absl::StrCat(path_, ": ", std::strerror(errno)));
+    }
+    hash_ = Sha256Stream();
+    return absl::OkStatus();
+  }
+
+  // Feeds the file's bytes up to `end` to the hash.
+  absl::Status HashTo(int64_t end) {
+    char buf[1 << 16];
+    while (hash_.bytes() < end) {
+      const size_t want =
+          static_cast<size_t>(std::min<int64_t>(sizeof(buf), end - hash_.bytes()));
+      const size_t got = std::fread(buf, 1, want, file_);
+      if (got == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path_, ": ", std::ferror(file_) ? "read error" : "shorter than expected", " at byte ",
+            hash_.bytes(), " (was it changed while being replayed?)"));
+      }
+      hash_.Update(absl::string_view(buf, got));
+    }
+    return absl::OkStatus();
+  }
+
+  // "" if the file starts with the recorded prefix (the hash is then at its
+  // end), else how it differs.
+  absl::StatusOr<std::string> MatchPrefix(const InputSource& recorded) {
+    std::error_code ec;
+    const auto size = static_cast<int64_t>(std::filesystem::file_size(path_, ec));
+    if (ec) return absl::UnavailableError(absl::StrCat(path_, ": ", ec.message()));
+    if (size < recorded.prefix_bytes) {
+      return absl::StrCat("it has ", size, " bytes, fewer than the ", recorded.prefix_bytes,
+                          " applied");
+    }
+    LOYALTY_RETURN_IF_ERROR(HashTo(recorded.prefix_bytes));
+    if (HexDigest(hash_.Digest()) != recorded.prefix_sha256) {
+      return absl::StrCat("its first ", recorded.prefix_bytes, " bytes differ");
+    }
+    return std::string();
+  }
+
+  std::string path_;
+  FILE* file_ = nullptr;
+  Sha256Stream hash_;
+  int64_t base_ = 0;
+  std::optional<InputSource> recorded_;
+};
+
 // Reads up to lines->size() lines, stopping at `lines_max` lines in all
 // (*lines_read counts them); *more becomes false at the end of the file or
 // of lines_max. Returns how many it read.
@@ -176,6 +324,10 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   LOYALTY_ASSIGN_OR_RETURN(
       auto store,
       PartitionStore::Open(PartitionDir(options.data_dir, options.partition), store_options));
+  ReplayStats stats;
+  LOYALTY_ASSIGN_OR_RETURN(auto source, FileSource::Open(store.get(), options, &stats));
+  const int64_t base = source->offset_base();
+  stats.offset_base = base;
   PartitionOptions partition_options;
   partition_options.partition = options.partition;
   LOYALTY_ASSIGN_OR_RETURN(auto partition,
@@ -184,18 +336,23 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   OutputFile outcomes_out(options.outcomes_path, "outcomes");
   LOYALTY_RETURN_IF_ERROR(dlq_out.Open(store.get()));
   LOYALTY_RETURN_IF_ERROR(outcomes_out.Open(store.get()));
-  const bool want_outputs = dlq_out.enabled() || outcomes_out.enabled();
-  // Output lines go out, flushed, before their batch commits (see OutputFile).
+
+  Progress progress(options.progress);
+  std::vector<JsonlReader::Line> lines(
+      static_cast<size_t>(std::max<int64_t>(1, options.batch_size)));
+  size_t n = 0;  // lines of the current batch
+  // Output lines go out, flushed, before their batch commits (see
+  // OutputFile), and the source's applied prefix commits with the batch.
   loyalty::v1::DlqRecord dlq;
   loyalty::v1::Outcome outcome;
-  const Partition::PreCommit write_outputs = [&](const BatchOutputs& out,
-                                                 StoreBatch* batch) -> absl::Status {
+  const Partition::PreCommit pre_commit = [&](const BatchOutputs& out,
+                                              StoreBatch* batch) -> absl::Status {
     for (const JournalRecordView& r : out.journal.records()) {
       if (r.kind == JournalKind::kDlq && dlq_out.enabled()) {
         if (!dlq.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
           return absl::DataLossError(absl::StrCat("unreadable DLQ record ", r.seq));
         }
-        dlq_out.Add(DlqLine(dlq));
+        dlq_out.Add(DlqLine(dlq, dlq.offset() - base));
       }
       if (r.kind == JournalKind::kOutcome && outcomes_out.enabled()) {
         if (!outcome.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
@@ -205,29 +362,40 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
       }
     }
     LOYALTY_RETURN_IF_ERROR(dlq_out.Commit(options.sync_writes, batch));
-    return outcomes_out.Commit(options.sync_writes, batch);
+    LOYALTY_RETURN_IF_ERROR(outcomes_out.Commit(options.sync_writes, batch));
+    LOYALTY_ASSIGN_OR_RETURN(InputSource applied, source->Through(lines[n - 1].end_byte));
+    batch->SetSource(applied);
+    return absl::OkStatus();
   };
 
-  ReplayStats stats;
-  Progress progress(options.progress);
-  std::vector<JsonlReader::Line> lines(
-      static_cast<size_t>(std::max<int64_t>(1, options.batch_size)));
   std::vector<InputRecord> records;
   BatchOutputs outputs;
+  int64_t end_byte = 0;  // past the last line read
   bool more = true;
   while (more) {
-    const size_t n = ReadLines(reader.get(), options.lines_max, &lines, &stats.lines, &more);
+    n = ReadLines(reader.get(), options.lines_max, &lines, &stats.lines, &more);
     LOYALTY_RETURN_IF_ERROR(reader->status());
     if (n == 0) break;
+    end_byte = lines[n - 1].end_byte;
     records.clear();
-    for (size_t i = 0; i < n; ++i) records.push_back({lines[i].number, lines[i].text});
-    LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs,
-                                                  want_outputs ? write_outputs : nullptr));
+    for (size_t i = 0; i < n; ++i) records.push_back({base + lines[i].number, lines[i].text});
+    LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs, pre_commit));
     stats.applied += outputs.applied;
     stats.duplicates += outputs.duplicates;
     stats.rejected += outputs.rejected;
     stats.skipped += outputs.skipped;
     progress.Update(stats.lines, reader->bytes_read(), reader->file_bytes());
+  }
+  // Lines that were all applied before (a re-run, or a store adopting this
+  // file): no batch recorded the source; record it now.
+  // (--lines-max may stop a re-run inside the recorded prefix: nothing to
+  // record then.)
+  if (end_byte > 0 && end_byte >= source->hashed_bytes()) {
+    LOYALTY_ASSIGN_OR_RETURN(InputSource applied, source->Through(end_byte));
+    LOYALTY_ASSIGN_OR_RETURN(std::optional<InputSource> recorded, store->GetSource());
+    if (!recorded.has_value() || *recorded != applied) {
+      LOYALTY_RETURN_IF_ERROR(store->SetSource(applied));
+    }
   }
   progress.Update(stats.lines, reader->bytes_read(), reader->file_bytes(), /*force=*/true);
   progress.Done();

@@ -248,6 +248,9 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
     if (Clock::now() > deadline) return store.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  // Its input is this topic: a store of another topic or of a file replay
+  // is refused (their offsets are not this topic's).
+  LOYALTY_RETURN_IF_ERROR(owned->store->ClaimSource(InputSource::Kafka(options_.topics.events)));
   PartitionOptions partition_options;
   partition_options.partition = partition;
   partition_options.members_cached_max = options_.members_cached_max;

@@ -66,6 +66,18 @@ const HmacSha256Key& KeyFor(absl::string_view key) {
 
 }  // namespace
 
+Sha256Stream::Sha256Stream() { Init(Ctx(&state_)); }
+
+void Sha256Stream::Update(absl::string_view data) {
+  loyalty::Update(Ctx(&state_), data.data(), data.size());
+  bytes_ += static_cast<int64_t>(data.size());
+}
+
+Digest256 Sha256Stream::Digest() const {
+  SHA256_CTX ctx = *Ctx(&state_);
+  return Final(&ctx);
+}
+
 Digest256 Sha256(absl::string_view data) {
   SHA256_CTX ctx;
   Init(&ctx);

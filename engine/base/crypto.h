@@ -81,6 +81,27 @@ class HmacSha256Key {
   crypto_internal::Sha256State outer_;  // SHA-256 state after absorbing key ^ opad
 };
 
+// SHA-256 of bytes fed in pieces (a file read in chunks), with the digest
+// of what was fed so far available at any time.
+//
+//   Sha256Stream h;
+//   h.Update(chunk1);  h.Update(chunk2);
+//   Digest256 d = h.Digest();  // == Sha256(chunk1 + chunk2); more may follow
+//
+// Thread-compatible. Copyable.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  void Update(absl::string_view data);
+  // The digest of every byte fed so far; the stream goes on.
+  Digest256 Digest() const;
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  crypto_internal::Sha256State state_;
+  int64_t bytes_ = 0;
+};
+
 // Big-endian uint64 of the first 8 bytes.
 uint64_t First64(const Digest256& d);
 std::string DigestBytes(const Digest256& d);

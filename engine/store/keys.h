@@ -13,6 +13,8 @@
 //                  "published_through"                        BE64o last seq committed to Kafka
 //                  "schema"                                   "loyalty-ledger/3"
 //                  "caller" \0 name                           a caller's own metadata
+//                  "source"                                   InputSource::Encode(): where
+//                                                             the input comes from
 //   members        program \0 member                          MemberRecord
 //   journal        BE64 first seq of the batch                JournalBatch (append-only)
 //   orders         program \0 member \0 order_id              OrderRecord
@@ -42,6 +44,10 @@ inline constexpr char kNextOffset[] = "next_offset";
 inline constexpr char kNextSeq[] = "next_seq";
 inline constexpr char kPublishedThrough[] = "published_through";
 inline constexpr char kSchema[] = "schema";
+// Where the partition's input comes from (store.h, InputSource). Not part
+// of the applied state: the same input gives the same state whatever its
+// source, so state digests leave it out (IsSourceKey).
+inline constexpr char kSource[] = "source";
 // /3: lots by day, the journal instead of the per-member ledger and the
 // outbox, the lower-bound due index (issue 11). A /2 store would be read
 // with the wrong lots and no journal, so it is refused.

@@ -18,11 +18,15 @@
 #include <thread>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/base/bytes.h"
 #include "engine/base/status.h"
 #include "engine/store/keys.h"
@@ -343,6 +347,84 @@ absl::StatusOr<std::optional<int64_t>> PartitionStore::GetCallerInt(absl::string
   std::string key;
   keys::AppendCaller(&key, name);
   return GetInt(Cf::kMeta, key);
+}
+
+// --- Input sources ----------------------------------------------------------
+
+std::string InputSource::Describe() const {
+  switch (kind) {
+    case Kind::kKafka:
+      return absl::StrCat("kafka:", name);
+    case Kind::kFile:
+      return absl::StrCat("file:", name, " (its first ", prefix_bytes, " bytes, SHA-256 ",
+                          prefix_sha256.substr(0, 16), "..., line n = offset ", offset_base,
+                          " + n)");
+  }
+  return "?";
+}
+
+std::string InputSource::Encode() const {
+  switch (kind) {
+    case Kind::kKafka:
+      return absl::StrCat("kafka:", name);
+    case Kind::kFile:
+      return absl::StrCat("file:", offset_base, ":", prefix_bytes, ":", prefix_sha256, ":", name);
+  }
+  return "";
+}
+
+absl::StatusOr<InputSource> InputSource::Decode(absl::string_view value) {
+  InputSource s;
+  auto bad = [&] {
+    return absl::DataLossError(absl::StrCat("unreadable input source record \"",
+                                            absl::CHexEscape(value), "\""));
+  };
+  if (absl::ConsumePrefix(&value, "kafka:")) {
+    s.kind = Kind::kKafka;
+    s.name = std::string(value);
+    return s;
+  }
+  if (!absl::ConsumePrefix(&value, "file:")) return bad();
+  s.kind = Kind::kFile;
+  // offset_base:prefix_bytes:sha256:path (the path may hold ':').
+  std::vector<absl::string_view> parts = absl::StrSplit(value, absl::MaxSplits(':', 3));
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &s.offset_base) ||
+      !absl::SimpleAtoi(parts[1], &s.prefix_bytes) || s.offset_base < 0 || s.prefix_bytes < 0 ||
+      parts[2].size() != 64) {
+    return bad();
+  }
+  s.prefix_sha256 = std::string(parts[2]);
+  s.name = std::string(parts[3]);
+  return s;
+}
+
+bool IsSourceKey(Cf which, absl::string_view key) {
+  return which == Cf::kMeta && key == keys::kSource;
+}
+
+absl::StatusOr<std::optional<InputSource>> PartitionStore::GetSource() {
+  LOYALTY_ASSIGN_OR_RETURN(auto v, Get(Cf::kMeta, keys::kSource));
+  if (!v.has_value()) return std::optional<InputSource>();
+  auto source = InputSource::Decode(*v);
+  if (!source.ok()) return absl::DataLossError(absl::StrCat(path_, ": ", source.status().message()));
+  return std::optional<InputSource>(std::move(*source));
+}
+
+absl::Status PartitionStore::SetSource(const InputSource& source) {
+  rocksdb::WriteBatch wb;
+  LOYALTY_RETURN_IF_ERROR(FromRocks(wb.Put(cf(Cf::kMeta), keys::kSource, source.Encode()), "put"));
+  return FromRocks(db_->Write(write_options_, &wb), absl::StrCat("write ", path_));
+}
+
+absl::Status PartitionStore::ClaimSource(const InputSource& source) {
+  LOYALTY_ASSIGN_OR_RETURN(std::optional<InputSource> recorded, GetSource());
+  if (!recorded.has_value()) return SetSource(source);
+  if (recorded->kind == source.kind && recorded->name == source.name) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      path_, ": this store holds the input of ", recorded->Describe(), ", not of ",
+      source.Describe(), ": the offsets of one source mean nothing in another (records would "
+      "be skipped as already applied, or applied twice); use another data directory for ",
+      source.Describe()));
 }
 
 namespace {
@@ -826,6 +908,10 @@ void StoreBatch::PutCaller(absl::string_view name, absl::string_view value) {
   Stage(Cf::kMeta, key_, value, false);
 }
 
+void StoreBatch::SetSource(const InputSource& source) {
+  Stage(Cf::kMeta, keys::kSource, source.Encode(), false);
+}
+
 void StoreBatch::PutCallerInt(absl::string_view name, int64_t value) {
   read_.clear();
   keys::AppendInt(&read_, value);
@@ -909,7 +995,6 @@ absl::Status MakeDirectory(const std::string& dir) {
   if (!problem.empty()) return absl::FailedPreconditionError(absl::StrCat(dir, ": ", problem));
   return absl::OkStatus();
 }
-
 
 std::string PartitionDir(const std::string& data_dir, int32_t partition) {
   return absl::StrCat(data_dir, "/", absl::StrFormat("p-%04d", partition));

@@ -125,6 +125,49 @@ struct PartitionMeta {
   std::map<std::string, int64_t, std::less<>> tick_time;  // program -> largest Tick.now (ns)
 };
 
+// Where a partition's input comes from (SPEC §8), recorded in its store so
+// that the input of one source is never taken for the continuation of
+// another: a Kafka offset and a file's line number are not comparable, nor
+// are the line numbers of two files. Kafka sources are identified by their
+// topic; a file by its content: the length and SHA-256 of the prefix
+// applied so far (the same file grown longer still matches; a file named
+// alike with other bytes does not).
+struct InputSource {
+  enum class Kind { kKafka, kFile };
+  Kind kind = Kind::kKafka;
+  // kKafka: the input topic. kFile: the path it was last given under (for
+  // messages only: a file is identified by its content).
+  std::string name;
+  // kFile: the offset of the file's line n is offset_base + n. 0 for the
+  // first file of a store; for a file that continues another (loyaltyd
+  // replay --continue-with-new-file), the last offset applied before it.
+  int64_t offset_base = 0;
+  // kFile: the applied prefix of the file, through the line break of its
+  // last applied line: its length and SHA-256 (64 hex digits).
+  int64_t prefix_bytes = 0;
+  std::string prefix_sha256;
+
+  static InputSource Kafka(std::string topic) {
+    InputSource s;
+    s.kind = Kind::kKafka;
+    s.name = std::move(topic);
+    return s;
+  }
+  // "kafka:loyalty.events", or "file:events.jsonl (its first 1234 bytes,
+  // SHA-256 ab12..., line n = offset 0 + n)".
+  std::string Describe() const;
+  // The stored value: "kafka:<topic>", or
+  // "file:<offset_base>:<prefix_bytes>:<prefix_sha256>:<path>".
+  std::string Encode() const;
+  // DataLoss if `value` is not an Encode() result.
+  static absl::StatusOr<InputSource> Decode(absl::string_view value);
+  bool operator==(const InputSource& o) const {
+    return kind == o.kind && name == o.name && offset_base == o.offset_base &&
+           prefix_bytes == o.prefix_bytes && prefix_sha256 == o.prefix_sha256;
+  }
+  bool operator!=(const InputSource& o) const { return !(*this == o); }
+};
+
 class StoreBatch;
 
 // What a write held, after the last-write-wins of each key: puts and deletes
@@ -168,6 +211,19 @@ class PartitionStore {
   // A caller's metadata (StoreBatch::PutCaller, PutCallerInt), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetCaller(absl::string_view name);
   absl::StatusOr<std::optional<int64_t>> GetCallerInt(absl::string_view name);
+
+  // The input source recorded in this store (InputSource), or nullopt: a
+  // new store, or one written before sources were recorded.
+  absl::StatusOr<std::optional<InputSource>> GetSource();
+  // Records `source` now, in a write of its own (StoreBatch::SetSource
+  // records it with a batch).
+  absl::Status SetSource(const InputSource& source);
+  // For sources identified by name (Kafka topics): records `source` if no
+  // source is recorded (a new store, or one from before sources were
+  // recorded: the first source seen is adopted), succeeds if the recorded
+  // one is of the same kind and name, and otherwise fails with
+  // FailedPrecondition naming the store, the recorded source and `source`.
+  absl::Status ClaimSource(const InputSource& source);
 
   // The member's record into *out; false if it does not exist.
   absl::StatusOr<bool> GetMember(const MemberRef& member, loyalty::v1::MemberRecord* out);
@@ -295,6 +351,8 @@ class StoreBatch {
   // was written); read back with PartitionStore::GetCaller.
   void PutCaller(absl::string_view name, absl::string_view value);
   void PutCallerInt(absl::string_view name, int64_t value);
+  // Records the input source with the batch (PartitionStore::GetSource).
+  void SetSource(const InputSource& source);
 
  private:
   friend class PartitionStore;
@@ -412,6 +470,9 @@ absl::StatusOr<PartitionCheckpoint> CheckpointPartition(const std::string& parti
 // `data_dir` has no store. On failure the partitions done stay in `out_dir`.
 absl::StatusOr<std::vector<PartitionCheckpoint>> CheckpointDataDir(const std::string& data_dir,
                                                                    const std::string& out_dir);
+// Whether (which, key) is the input-source record: where the input came
+// from, not what was applied, so digests of a store's state leave it out.
+bool IsSourceKey(Cf which, absl::string_view key);
 
 // Converts a RocksDB status, naming `what`. A full disk is
 // ResourceExhausted and says so; a read-only file system is

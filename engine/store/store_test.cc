@@ -372,6 +372,43 @@ TEST(CheckpointTest, ConsistentWhileTheStoreIsWrittenFlushedAndCompacted) {
 namespace loyalty {
 namespace {
 
+// The input source: recorded once (the first source is adopted), the same
+// topic passes, another topic or a file is refused naming both; a file
+// source round-trips through its stored form, path with ':' included.
+TEST(InputSourceTest, ClaimAdoptsTheFirstAndRefusesAnother) {
+  const std::string dir = TempDir("source");
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto none = (*store)->GetSource();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE((*store)->ClaimSource(InputSource::Kafka("loyalty.events")).ok());
+  EXPECT_TRUE((*store)->ClaimSource(InputSource::Kafka("loyalty.events")).ok());
+  const absl::Status other = (*store)->ClaimSource(InputSource::Kafka("other.events"));
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(other.message(), dir)) << other;
+  EXPECT_TRUE(absl::StrContains(other.message(), "kafka:loyalty.events")) << other;
+  EXPECT_TRUE(absl::StrContains(other.message(), "not of kafka:other.events")) << other;
+
+  InputSource file;
+  file.kind = InputSource::Kind::kFile;
+  file.name = "/data/in:put.jsonl";
+  file.offset_base = 2090;
+  file.prefix_bytes = 12345;
+  file.prefix_sha256 = std::string(64, 'a');
+  StoreBatch batch(store->get());
+  batch.SetSource(file);
+  ASSERT_TRUE((*store)->Write(&batch).ok());
+  auto read = (*store)->GetSource();
+  ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
+  EXPECT_TRUE(**read == file) << (*read)->Encode();
+  EXPECT_FALSE((*store)->ClaimSource(InputSource::Kafka("loyalty.events")).ok());
+  EXPECT_FALSE(InputSource::Decode("file:1:2:short:x").ok());
+  EXPECT_FALSE(InputSource::Decode("ftp:x").ok());
+  EXPECT_TRUE(IsSourceKey(Cf::kMeta, "source"));
+  EXPECT_FALSE(IsSourceKey(Cf::kMembers, "source"));
+}
+
 // A data dir in the way of a store: the path and the cause, no exception.
 TEST(MakeDirectoryTest, ARegularFileInTheWayIsNamed) {
   const std::string dir = TempDir("make-dir");
