@@ -127,7 +127,11 @@ Options of replay:
   --program=PATH       program file or directory of *.textproto (required)
   --data-dir=DIR       the ledger's data directory (required)
   --events=FILE        JSON Lines input (required)
-  --dlq=FILE           append rejected lines here: {"line","reason","detail","raw"}
+  --dlq=FILE           append rejected lines here, one JSON object (UTF-8) each:
+                       {"line","reason","detail","raw"}; "raw_base64" instead
+                       of "raw" for a line that is not UTF-8; a line over
+                       1 MiB adds "raw_truncated":true, "raw_bytes" and
+                       "raw_sha256" (its first 1 MiB in "raw")
   --outcomes=FILE      append one outcome per applied line (proto3 JSON)
                        (both files get each line exactly once, across crashes:
                        their size commits with the ledger, and a restart cuts

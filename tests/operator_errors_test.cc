@@ -232,6 +232,69 @@ TEST_F(OperatorErrorsTest, ReplayAndRunRefuseEachOthersStores) {
   EXPECT_TRUE(absl::StrContains(refused.output, "not of kafka:loyalty.events")) << refused.output;
 }
 
+// Every DLQ file line is JSON in UTF-8, checked by a strict parser
+// (python3: bytes.decode("utf-8") then json.loads), whatever the input
+// held: invalid UTF-8 in ids, in free text, in a line that is not JSON at
+// all, and in a line over 1 MiB. The oversized line's entry gives its real
+// size and SHA-256 and says that "raw" is cut.
+TEST_F(OperatorErrorsTest, DlqFileLinesAreUtf8JsonAndOversizedLinesSayTheirSize) {
+  const std::string head =
+      "{\"event_id\":\"e1\",\"program_id\":\"cafe\",\"occurred_at\":\"2026-01-01T10:00:00Z\",";
+  const std::string big_text(1'500'000, 'a');
+  const std::string big_line = absl::StrCat(head, "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\","
+                                            "\"reason\":\"", big_text, "\"}}");
+  // 2-byte characters across the 1 MiB cut.
+  std::string big_utf8 = absl::StrCat(head, "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\",\"reason\":\"");
+  while (big_utf8.size() < 1'200'000) big_utf8 += "\xC3\xA9";
+  big_utf8 += "\"}}";
+  const std::vector<std::string> lines = {
+      absl::StrCat(head, "\"member_id\":\"m\xFF\xFE\",\"engagement\":{\"action\":\"like\"}}"),
+      absl::StrCat(head, "\"member_id\":\"m2\",\"adjustment\":{\"points\":\"5\",\"reason\":\"caf\xC3(\"}}"),
+      "\xFE\xFF{ not json \xC0\xAF",
+      absl::StrCat(head, "\"member_id\":\"m\xE2\x82\",\"tick\":{}}"),
+      big_line,
+      big_utf8,
+  };
+  const std::string input = root_ + "/bad.jsonl";
+  testing::WriteLines(input, lines);
+  const std::string dlq = root_ + "/dlq.jsonl";
+  CommandResult r = Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                                    " --data-dir=", root_, "/data --events=", input, " --dlq=", dlq));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string check = root_ + "/check.py";
+  std::ofstream(check) << R"(import hashlib, json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+assert lines[-1] == b"", "no line break at the end"
+for n, raw in enumerate(lines[:-1], 1):
+    try:
+        obj = json.loads(raw.decode("utf-8", errors="strict"))
+    except Exception as e:
+        print("line %d: %s" % (n, e)); sys.exit(1)
+    assert isinstance(obj, dict), n
+    print(json.dumps({k: (v if k != "raw" else len(v)) for k, v in obj.items()}, sort_keys=True))
+)";
+  CommandResult parsed = Sh(absl::StrCat("python3 ", check, " ", dlq));
+  ASSERT_EQ(parsed.exit_code, 0) << parsed.output;
+  const std::vector<std::string> out = absl::StrSplit(parsed.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(out.size(), lines.size()) << parsed.output;
+  // The oversized lines: real size, SHA-256 of the whole line, cut marked.
+  const std::string big_sha = HexDigest(Sha256(big_line));
+  EXPECT_TRUE(absl::StrContains(out[4], absl::StrCat("\"raw_bytes\": ", big_line.size())))
+      << out[4];
+  EXPECT_TRUE(absl::StrContains(out[4], absl::StrCat("\"raw_sha256\": \"", big_sha, "\"")))
+      << out[4];
+  EXPECT_TRUE(absl::StrContains(out[4], "\"raw_truncated\": true")) << out[4];
+  EXPECT_TRUE(absl::StrContains(out[4], absl::StrCat("line of ", big_line.size(), " bytes")))
+      << out[4];
+  EXPECT_TRUE(absl::StrContains(out[4], "\"raw\": 1048576")) << out[4];
+  EXPECT_TRUE(absl::StrContains(out[5], absl::StrCat("\"raw_bytes\": ", big_utf8.size())))
+      << out[5];
+  EXPECT_TRUE(absl::StrContains(out[5], "\"raw\": ")) << "the cut split a character: " << out[5];
+  // Lines that are not UTF-8 are carried in base64, byte for byte.
+  EXPECT_TRUE(absl::StrContains(out[2], "raw_base64")) << out[2];
+  EXPECT_TRUE(absl::StrContains(ReadFile(dlq), absl::Base64Escape(lines[2]))) << ReadFile(dlq);
+}
+
 // A data dir that is a regular file used to abort replay with an uncaught
 // std::filesystem exception. Now every tool says which path is in the way.
 TEST_F(OperatorErrorsTest, DataDirThatIsARegularFileIsNamed) {

@@ -4,8 +4,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/crypto.h"
 
 namespace loyalty {
 
@@ -29,13 +31,30 @@ JsonlReader::~JsonlReader() {
 bool JsonlReader::Next(Line* line) {
   for (;;) {
     line->text.clear();
+    line->truncated = false;
+    line->sha256_hex.clear();
+    // Bytes past the cut, hashed in chunks; the last one is held back in
+    // case it is the \r of a \r\n.
+    std::string overflow;
+    std::optional<Sha256Stream> whole;
+    int64_t bytes = 0;
     int c;
     bool any = false;
     while ((c = getc_unlocked(file_)) != EOF) {
       any = true;
       bytes_read_++;
       if (c == '\n') break;
-      if (line->text.size() <= kLineBytesMax) line->text.push_back(static_cast<char>(c));
+      bytes++;
+      if (line->text.size() <= kLineBytesMax) {
+        line->text.push_back(static_cast<char>(c));
+        continue;
+      }
+      if (!whole.has_value()) whole.emplace().Update(line->text);
+      overflow.push_back(static_cast<char>(c));
+      if (overflow.size() > (64 << 10)) {
+        whole->Update(absl::string_view(overflow).substr(0, overflow.size() - 1));
+        overflow.erase(0, overflow.size() - 1);
+      }
     }
     if (!any) {
       if (std::ferror(file_)) {
@@ -45,7 +64,20 @@ bool JsonlReader::Next(Line* line) {
       return false;
     }
     line_number_++;
-    if (!line->text.empty() && line->text.back() == '\r') line->text.pop_back();
+    // A \r before the \n belongs to the line break.
+    if (!overflow.empty() && overflow.back() == '\r') {
+      overflow.pop_back();
+      bytes--;
+    } else if (overflow.empty() && !line->text.empty() && line->text.back() == '\r') {
+      line->text.pop_back();
+      bytes--;
+    }
+    if (whole.has_value()) {
+      whole->Update(overflow);
+      line->truncated = true;
+      line->sha256_hex = HexDigest(whole->Digest());
+    }
+    line->bytes = bytes;
     line->end_byte = bytes_read_;
     bool blank = line->text.find_first_not_of(" \t") == std::string::npos;
     if (blank) continue;

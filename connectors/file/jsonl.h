@@ -7,8 +7,9 @@
 //   LOYALTY_RETURN_IF_ERROR(reader->status());
 //
 // Blank lines are skipped (their numbers still count). A line longer than
-// line_bytes_max is cut to line_bytes_max + 1 bytes: too long to be an event
-// either way, and it still reaches validation as OVERSIZED.
+// kLineBytesMax is cut to kLineBytesMax + 1 bytes: too long to be an event
+// either way, and it still reaches validation as OVERSIZED; the Line says
+// so (`truncated`) and gives the whole line's size and SHA-256.
 #ifndef LOYALTY_CONNECTORS_FILE_JSONL_H_
 #define LOYALTY_CONNECTORS_FILE_JSONL_H_
 
@@ -26,10 +27,15 @@ class JsonlReader {
  public:
   struct Line {
     int64_t number = 0;  // 1-based
-    std::string text;    // without the line break
+    std::string text;    // without the line break (\n or \r\n)
     // The file offset just past this line's line break (or the end of the
     // file): the bytes [0, end_byte) hold this line and all before it.
     int64_t end_byte = 0;
+    // The whole line's size without its line break; more than text.size()
+    // when the line was cut (truncated).
+    int64_t bytes = 0;
+    bool truncated = false;
+    std::string sha256_hex;  // of the whole line, when truncated
   };
 
   // Default: 1 MiB, the largest accepted record.

@@ -23,20 +23,52 @@
 namespace loyalty {
 namespace {
 
-// {"line":12,"reason":"BAD_AMOUNT","detail":"...","raw":"..."}; raw bytes
-// that are not UTF-8 go to "raw_base64" instead. "line" is the line number
-// in the file; "offset" (the store's) follows it when the file continues
-// another (offset = base + line).
-std::string DlqLine(const loyalty::v1::DlqRecord& dlq, int64_t line) {
-  std::string out = absl::StrCat("{\"line\":", line);
-  if (dlq.offset() != line) absl::StrAppend(&out, ",\"offset\":", dlq.offset());
-  absl::StrAppend(&out, ",\"reason\":", JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
-                  ",\"detail\":", JsonString(dlq.detail()), ",");
-  if (IsValidUtf8(dlq.raw())) {
-    absl::StrAppend(&out, "\"raw\":", JsonString(dlq.raw()), "}");
-  } else {
-    absl::StrAppend(&out, "\"raw_base64\":\"", absl::Base64Escape(dlq.raw()), "\"}");
+// What the DLQ file says of an input line beyond the DLQ record: where it
+// is in the file, and its whole size and digest if the reader cut it.
+struct DlqSource {
+  int64_t line = 0;
+  int64_t offset_base = 0;
+  const JsonlReader::Line* cut = nullptr;  // the line, if truncated
+};
+
+// One DLQ file line, valid JSON in UTF-8 whatever the input held:
+//   {"line":12,"reason":"BAD_AMOUNT","detail":"...","raw":"..."}
+// - "detail" with ill-formed UTF-8 bytes (a parser's message quoting the
+//   input) replaced by U+FFFD;
+// - "raw" the line as it was when it is UTF-8, else "raw_base64" (its bytes
+//   in base64);
+// - "offset" (the store's offset) after "line" when the file continues
+//   another (offset != line);
+// - a line longer than the reader keeps (1 MiB): "raw" holds its first
+//   1 MiB (cut between characters), then "raw_truncated":true,
+//   "raw_bytes" (the whole line's size) and "raw_sha256" (of the whole
+//   line), and "detail" gives the whole size (SPEC §7: a record too large
+//   for the DLQ is published truncated with its size and SHA-256).
+std::string DlqLine(const loyalty::v1::DlqRecord& dlq, const DlqSource& src) {
+  std::string out = absl::StrCat("{\"line\":", src.line);
+  if (dlq.offset() != src.line) absl::StrAppend(&out, ",\"offset\":", dlq.offset());
+  std::string detail = dlq.detail();
+  absl::string_view raw = dlq.raw();
+  if (src.cut != nullptr) {
+    detail = absl::StrCat("line of ", src.cut->bytes, " bytes, at most ",
+                          JsonlReader::kLineBytesMax);
+    raw = raw.substr(0, JsonlReader::kLineBytesMax);
+    // A cut that splits a character leaves a valid prefix shorter by it.
+    const absl::string_view text = Utf8Prefix(dlq.raw(), JsonlReader::kLineBytesMax);
+    if (IsValidUtf8(text)) raw = text;
   }
+  absl::StrAppend(&out, ",\"reason\":", JsonString(loyalty::v1::RejectReason_Name(dlq.reason())),
+                  ",\"detail\":", JsonString(ToValidUtf8(detail)), ",");
+  if (IsValidUtf8(raw)) {
+    absl::StrAppend(&out, "\"raw\":", JsonString(raw));
+  } else {
+    absl::StrAppend(&out, "\"raw_base64\":\"", absl::Base64Escape(raw), "\"");
+  }
+  if (src.cut != nullptr) {
+    absl::StrAppend(&out, ",\"raw_truncated\":true,\"raw_bytes\":", src.cut->bytes,
+                    ",\"raw_sha256\":\"", src.cut->sha256_hex, "\"");
+  }
+  out += "}";
   return out;
 }
 
@@ -348,11 +380,20 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   const Partition::PreCommit pre_commit = [&](const BatchOutputs& out,
                                               StoreBatch* batch) -> absl::Status {
     for (const JournalRecordView& r : out.journal.records()) {
-      if (r.kind == JournalKind::kDlq && dlq_out.enabled()) {
+      if (r.kind == JournalKind::kDlq) {
         if (!dlq.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
           return absl::DataLossError(absl::StrCat("unreadable DLQ record ", r.seq));
         }
-        dlq_out.Add(DlqLine(dlq, dlq.offset() - base));
+        if (!dlq_out.enabled()) continue;
+        DlqSource src{dlq.offset() - base, base, nullptr};
+        const auto it = std::lower_bound(
+            lines.begin(), lines.begin() + static_cast<ptrdiff_t>(n), src.line,
+            [](const JsonlReader::Line& l, int64_t number) { return l.number < number; });
+        if (it != lines.begin() + static_cast<ptrdiff_t>(n) && it->number == src.line &&
+            it->truncated) {
+          src.cut = &*it;
+        }
+        dlq_out.Add(DlqLine(dlq, src));
       }
       if (r.kind == JournalKind::kOutcome && outcomes_out.enabled()) {
         if (!outcome.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {

@@ -47,6 +47,31 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+std::string ToValidUtf8(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    if (NextCodePoint(s, &i) < 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      i = at + 1;
+    } else {
+      out.append(s.data() + at, i - at);
+    }
+  }
+  return out;
+}
+
+absl::string_view Utf8Prefix(absl::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t end = max_bytes;
+  // Back off continuation bytes (10xxxxxx) to the start of the character
+  // that the cut splits, if it splits one.
+  size_t back = 0;
+  while (back < 3 && end > back && (static_cast<uint8_t>(s[end - back]) & 0xC0) == 0x80) back++;
+  return s.substr(0, end - back);
+}
+
 bool IsCleanText(absl::string_view s) {
   for (size_t i = 0; i < s.size();) {
     int32_t cp = NextCodePoint(s, &i);

@@ -14,6 +14,13 @@ namespace loyalty {
 bool IsValidUtf8(absl::string_view s);
 // True if `s` is valid UTF-8 without C0/C1 control characters or DEL.
 bool IsCleanText(absl::string_view s);
+// `s` with every byte that is not part of a well-formed UTF-8 sequence
+// replaced by U+FFFD (the Unicode replacement character): valid UTF-8
+// whatever `s` holds, and `s` itself when it is valid.
+std::string ToValidUtf8(absl::string_view s);
+// The longest prefix of `s` of at most `max_bytes` that does not end inside
+// a UTF-8 sequence (for cutting text without splitting a character).
+absl::string_view Utf8Prefix(absl::string_view s, size_t max_bytes);
 
 // `s` as a JSON string literal: quotes, backslash-escaped '"' and '\\',
 // \n \r \t, and \u00XX for the other control characters and DEL; other

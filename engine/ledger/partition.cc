@@ -9,6 +9,7 @@
 #include "engine/base/bytes.h"
 #include "engine/base/crypto.h"
 #include "engine/base/status.h"
+#include "engine/base/text.h"
 #include "google/protobuf/arena.h"
 
 namespace loyalty {
@@ -149,7 +150,13 @@ void Partition::Batch::Reject(const InputRecord& rec, const Rejection& why) {
   loyalty::v1::DlqRecord dlq;
   dlq.set_raw(rec.bytes.data(), rec.bytes.size());
   dlq.set_reason(why.reason);
-  dlq.set_detail(why.detail);
+  // The detail may quote the input (a JSON parser's message); the DLQ
+  // record is proto3, whose strings must be UTF-8 for every reader.
+  if (IsValidUtf8(why.detail)) {
+    dlq.set_detail(why.detail);
+  } else {
+    dlq.set_detail(ToValidUtf8(why.detail));
+  }
   dlq.set_offset(rec.offset);
   dlq.set_partition(p_->options_.partition);
   outputs_->journal.AddDlq(seq_++, dlq);
