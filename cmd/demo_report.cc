@@ -197,18 +197,20 @@ absl::Status PrintHistory(FILE* out, const CompiledProgram& program, const Store
     }
   }
   if (who == nullptr || history.empty()) return absl::OkStatus();
-  // The last 3 entries of each kind and the last 4 overall, at most 16.
+  // What the caption says: the latest entry of each kind, then the most
+  // recent entries until 16 are shown, in ledger order.
+  constexpr size_t kShownMax = 16;
   std::set<size_t> shown;
-  std::map<int, int> per_kind;
+  std::set<int> kinds_seen;
   for (size_t i = history.size(); i-- > 0;) {
-    if (history.size() - i <= 4 || per_kind[history[i].type()]++ < 3) shown.insert(i);
+    if (kinds_seen.insert(history[i].type()).second) shown.insert(i);
   }
-  while (shown.size() > 16) shown.erase(shown.begin());
+  for (size_t i = history.size(); i-- > 0 && shown.size() < kShownMax;) shown.insert(i);
   Print(out, "",
         absl::StrCat("History of ", who->member_id(), " (", shown.size(), " of its ",
                      Num(static_cast<int64_t>(history.size())),
-                     " ledger entries: the latest of each kind; times in ",
-                     program.time_zone().name(), ")"));
+                     " ledger entries: the latest of each of its ", kinds_seen.size(),
+                     " kinds, then the most recent; times in ", program.time_zone().name(), ")"));
   for (size_t i : shown) {
     const LedgerEntry& e = history[i];
     auto at = TimestampToNanos(e.effective_at());

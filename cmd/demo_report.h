@@ -56,7 +56,9 @@ std::vector<const loyalty::v1::MemberState*> PrintTopMembers(
     FILE* out, const std::string& currency, const std::vector<loyalty::v1::MemberState>& members);
 
 // One member's history: the member whose ledger has the most kinds of
-// entries (then the most entries), by its latest entries of each kind.
+// entries (then the most entries): the latest entry of each kind, then its
+// most recent entries, 16 at most (more only if it has more kinds), in
+// ledger order.
 // `engagements` says what an engagement event was, by event_id.
 absl::Status PrintHistory(FILE* out, const CompiledProgram& program, const StoreContents& contents,
                           const std::map<std::string, std::string>& engagements);

@@ -8,17 +8,22 @@
 #include <stdio.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "cmd/demo_format.h"
 #include "cmd/demo_generator.h"
 #include "cmd/demo_outputs.h"
 #include "connectors/kafka/client.h"
 #include "connectors/kafka/embedded.h"
+#include "engine/store/store.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "loyalty/v1/events.pb.h"
@@ -233,6 +238,72 @@ TEST(DemoOutputsTest, CountsEveryRecordOfTheOutputTopics) {
   EXPECT_EQ(counts->issued_by_rule, issued);
   const std::map<std::string, int64_t> dlq = {{"BAD_AMOUNT", 1}, {"MALFORMED", 1}, {"?", 1}};
   EXPECT_EQ(counts->dlq, dlq);
+}
+
+// The history shows what its caption says: the latest entry of each kind,
+// then the most recent ones. (The caption used to say "the latest of each
+// kind" over the last 3 entries of each kind and the last 4, cut to 16 from
+// the oldest, which could even drop a kind.)
+TEST(DemoReportTest, TheHistoryShowsWhatItsCaptionSays) {
+  const std::string data_dir = ::testing::TempDir() + "/demo-history";
+  std::filesystem::remove_all(data_dir);
+  DemoOptions o = SmallCafe(5);
+  o.data_dir = data_dir;
+  char* text = nullptr;
+  size_t size = 0;
+  o.out = open_memstream(&text, &size);
+  ASSERT_NE(o.out, nullptr);
+  const absl::Status s = RunDemo(o);
+  std::fclose(o.out);
+  const std::string output(text, size);
+  std::free(text);
+  ASSERT_TRUE(s.ok()) << s << "\n" << output;
+
+  // "History of m0001 (N of its M ledger entries: ...)", then one line per
+  // entry shown: "   2025-03-10 08:12  #123  EARN ...".
+  const size_t at = output.find("History of ");
+  ASSERT_NE(at, std::string::npos) << output;
+  const std::string member = output.substr(at + 11, output.find(' ', at + 11) - at - 11);
+  std::set<int64_t> shown;
+  const std::vector<std::string> lines =
+      absl::StrSplit(output.substr(at, output.find("\n\n", at) - at), '\n');
+  for (const std::string& line : lines) {
+    const size_t hash = line.find("  #");
+    int64_t seq = 0;
+    if (hash != std::string::npos && absl::SimpleAtoi(line.substr(hash + 3, 5), &seq)) {
+      shown.insert(seq);
+    }
+  }
+  EXPECT_LE(shown.size(), 16u) << output.substr(at);
+
+  auto stores = OpenDataDir(data_dir);
+  ASSERT_TRUE(stores.ok()) << stores.status();
+  std::vector<std::pair<int64_t, int>> ledger;  // (seq, kind), in ledger order
+  for (auto& [partition, store] : *stores) {
+    ASSERT_TRUE(store
+                    ->ForEachEntryOf({ProgramId("cafe"), MemberId(member)},
+                                     [&](const loyalty::v1::LedgerEntry& e) {
+                                       ledger.emplace_back(e.seq(), e.type());
+                                       return absl::OkStatus();
+                                     })
+                    .ok());
+  }
+  // The caption's rule: the latest entry of each kind, then the most recent
+  // entries until 16 are shown.
+  std::set<int64_t> expected;
+  std::set<int> kinds;
+  for (size_t i = ledger.size(); i-- > 0;) {
+    if (kinds.insert(ledger[i].second).second) expected.insert(ledger[i].first);
+  }
+  for (size_t i = ledger.size(); i-- > 0 && expected.size() < 16;) expected.insert(ledger[i].first);
+  ASSERT_GE(kinds.size(), 3u) << member;
+  EXPECT_EQ(shown, expected) << output.substr(at);
+  // The caption, its wrapped lines joined.
+  const std::string caption = std::regex_replace(
+      output.substr(at, output.find("\n   2", at) - at), std::regex("\\s+"), " ");
+  EXPECT_TRUE(absl::StrContains(caption, "the latest of each of its")) << caption;
+  EXPECT_TRUE(absl::StrContains(caption, "then the most recent")) << caption;
+  std::filesystem::remove_all(data_dir);
 }
 
 }  // namespace
