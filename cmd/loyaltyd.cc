@@ -428,13 +428,22 @@ int Replay(int argc, char** argv) {
   auto stats = loyalty::RunReplay(common.programs, options);
   if (!stats.ok()) return Fail(1, std::string(stats.status().message()));
   if (!stats->source_note.empty()) std::fprintf(stderr, "replay: %s\n", stats->source_note.c_str());
+  // Outcomes, as the engine's outputs count them (loyalty-gen counts the
+  // lines it wrote by what they were meant to be; docs/semantics.md).
+  std::string reasons;
+  for (const auto& [reason, n] : stats->rejected_by_reason) {
+    absl::StrAppend(&reasons, reasons.empty() ? " (" : ", ", reason, " ", n);
+  }
+  if (!reasons.empty()) reasons += ")";
   std::fprintf(stderr,
-               "replay: %lld lines in %.2f s (%.0f lines/s): %lld applied, %lld duplicates, "
-               "%lld rejected to the DLQ, %lld already applied before\n",
+               "replay: %lld lines in %.2f s (%.0f lines/s): %lld applied (an outcome each: "
+               "APPLIED, REJECTED or IGNORED), %lld duplicates, %lld rejected to the DLQ%s, "
+               "%lld already applied before\n",
                static_cast<long long>(stats->lines), stats->seconds,
                stats->seconds > 0 ? static_cast<double>(stats->lines) / stats->seconds : 0.0,
                static_cast<long long>(stats->applied), static_cast<long long>(stats->duplicates),
-               static_cast<long long>(stats->rejected), static_cast<long long>(stats->skipped));
+               static_cast<long long>(stats->rejected), reasons.c_str(),
+               static_cast<long long>(stats->skipped));
   return 0;
 }
 

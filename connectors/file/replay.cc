@@ -377,6 +377,7 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
   // OutputFile), and the source's applied prefix commits with the batch.
   loyalty::v1::DlqRecord dlq;
   loyalty::v1::Outcome outcome;
+  std::map<std::string, int64_t> batch_reasons;  // counted once the batch commits
   const Partition::PreCommit pre_commit = [&](const BatchOutputs& out,
                                               StoreBatch* batch) -> absl::Status {
     for (const JournalRecordView& r : out.journal.records()) {
@@ -384,6 +385,7 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
         if (!dlq.ParseFromArray(r.value.data(), static_cast<int>(r.value.size()))) {
           return absl::DataLossError(absl::StrCat("unreadable DLQ record ", r.seq));
         }
+        batch_reasons[loyalty::v1::RejectReason_Name(dlq.reason())]++;
         if (!dlq_out.enabled()) continue;
         DlqSource src{dlq.offset() - base, base, nullptr};
         const auto it = std::lower_bound(
@@ -420,7 +422,9 @@ absl::StatusOr<ReplayStats> RunReplay(const ProgramSet& programs, const ReplayOp
     end_byte = lines[n - 1].end_byte;
     records.clear();
     for (size_t i = 0; i < n; ++i) records.push_back({base + lines[i].number, lines[i].text});
+    batch_reasons.clear();
     LOYALTY_RETURN_IF_ERROR(partition->ApplyBatch(records, InputFormat::kJson, &outputs, pre_commit));
+    for (const auto& [reason, count] : batch_reasons) stats.rejected_by_reason[reason] += count;
     stats.applied += outputs.applied;
     stats.duplicates += outputs.duplicates;
     stats.rejected += outputs.rejected;

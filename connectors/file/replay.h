@@ -14,6 +14,7 @@
 #define LOYALTY_CONNECTORS_FILE_REPLAY_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -51,6 +52,7 @@ struct ReplayStats {
   int64_t applied = 0;  // reached the apply path
   int64_t duplicates = 0;
   int64_t rejected = 0;  // DLQ
+  std::map<std::string, int64_t> rejected_by_reason;  // DLQ, by reason code
   int64_t skipped = 0;   // applied by an earlier run
   double seconds = 0;
   int64_t offset_base = 0;  // line n of the file was offset offset_base + n

@@ -3,9 +3,12 @@
 // file (tests/testing/year_gen.h, what tests/examples_test.cc replays).
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/testing/event_gen.h"
 #include "tests/testing/year_gen.h"
@@ -27,6 +30,29 @@ bool ParseIntIn(const char* name, const char* text, int64_t min, int64_t max, in
   return true;
 }
 
+// What the counts mean, in replay's words (loyaltyd replay's summary line
+// counts outcomes; these count the lines as they were meant): against the
+// programs they were meant for, "events" are replay's "applied", "copies"
+// its "duplicates" and "bad" its "rejected to the DLQ", reason by reason.
+void PrintCounts(const std::string& out, size_t lines, int64_t bad, int64_t copies,
+                 const std::map<std::string, int64_t>& bad_by_reason, const char* meant_for) {
+  std::string reasons;
+  for (const auto& [reason, n] : bad_by_reason) {
+    absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", reason, " ", n);
+  }
+  std::fprintf(stderr,
+               "loyalty-gen: %zu lines to %s, as meant for %s:\n"
+               "loyalty-gen:   %lld events (replay counts them as applied: an outcome each),\n"
+               "loyalty-gen:   %lld exact copies of earlier events (replay: duplicates),\n"
+               "loyalty-gen:   %lld bad lines (replay: rejected to the DLQ%s%s)\n"
+               "loyalty-gen: replayed with other programs, lines naming what they lack (a plan,\n"
+               "loyalty-gen: a reward, a program) are rejected too, and the counts differ.\n",
+               lines, out.c_str(), meant_for,
+               static_cast<long long>(static_cast<int64_t>(lines) - bad - copies),
+               static_cast<long long>(copies), static_cast<long long>(bad),
+               reasons.empty() ? "" : ": ", reasons.c_str());
+}
+
 }  // namespace
 
 // Long on purpose: a command-line main, its flags one after the other.
@@ -35,6 +61,7 @@ int main(int argc, char** argv) {
   std::string out;
   std::string year_of;
   std::string partners;
+  std::string programs_dir;
   int closing_months = loyalty::testing::YearOptions().closing_months;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -45,6 +72,7 @@ int main(int argc, char** argv) {
     if (a == "--help") {
       std::printf(
           "loyalty-gen --out=FILE [--events=N] [--members=N] [--seed=N] [--cafe-only]\n"
+          "            [--write-programs=DIR]\n"
           "loyalty-gen --out=FILE --year-of=PROGRAM_FILE [--events=N] [--members=N]\n"
           "            [--seed=N] [--partners=ID,ID] [--closing-months=N]\n"
           "Writes a seeded JSON Lines stream of every event kind, with duplicates and\n"
@@ -52,7 +80,12 @@ int main(int argc, char** argv) {
           "With --year-of: a calendar year (2026) of events for that program, what its\n"
           "rules name (categories, actions, rewards, plans), with ticks, and purchases\n"
           "at the --partners (10%% of them), then a tick on each 1st of the next\n"
-          "--closing-months months (default 15; 0 ends the stream with the year).\n");
+          "--closing-months months (default 15; 0 ends the stream with the year).\n"
+          "--write-programs=DIR writes the programs the stream is meant for (cafe and\n"
+          "shop of the tests, not those of programs/) into DIR, for loyaltyd replay\n"
+          "--program=DIR. The counts printed are of the lines as meant: against those\n"
+          "programs they are what replay's summary counts (events = applied, copies =\n"
+          "duplicates, bad = rejected to the DLQ, by reason); other programs reject more.\n");
       return 0;
     } else if (const char* v = val("--out=")) {
       out = v;
@@ -72,6 +105,8 @@ int main(int argc, char** argv) {
       int64_t months = 0;
       if (!ParseIntIn("closing-months", v, 0, 120, &months)) return 2;
       closing_months = static_cast<int>(months);
+    } else if (const char* v = val("--write-programs=")) {
+      programs_dir = v;
     } else if (a == "--cafe-only") {
       o.two_programs = false;
     } else {
@@ -101,16 +136,28 @@ int main(int argc, char** argv) {
     }
     auto year = loyalty::testing::GenerateYear(*programs->Find(programs->ids()[0]), y);
     loyalty::testing::WriteLines(out, year.lines);
-    std::fprintf(stderr, "loyalty-gen: %zu lines (%lld bad, %lld duplicates, %lld ticks) to %s\n",
-                 year.lines.size(), static_cast<long long>(year.bad_lines),
-                 static_cast<long long>(year.duplicate_lines), static_cast<long long>(year.ticks),
-                 out.c_str());
+    PrintCounts(out, year.lines.size(), year.bad_lines, year.duplicate_lines, {},
+                year_of.c_str());
+    std::fprintf(stderr, "loyalty-gen: %lld of the events are ticks\n",
+                 static_cast<long long>(year.ticks));
     return 0;
+  }
+  if (!programs_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(programs_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "loyalty-gen: --write-programs=%s: %s\n", programs_dir.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+    (void)loyalty::testing::WriteAndLoadTestPrograms(programs_dir);
   }
   auto stream = loyalty::testing::GenerateStream(o);
   loyalty::testing::WriteLines(out, stream.lines);
-  std::fprintf(stderr, "loyalty-gen: %zu lines (%lld bad, %lld duplicates) to %s\n",
-               stream.lines.size(), static_cast<long long>(stream.bad_lines),
-               static_cast<long long>(stream.duplicate_lines), out.c_str());
+  const std::string meant_for =
+      programs_dir.empty() ? "the test programs (--write-programs=DIR writes them)"
+                           : absl::StrCat("the programs in ", programs_dir);
+  PrintCounts(out, stream.lines.size(), stream.bad_lines, stream.duplicate_lines,
+              stream.bad_by_reason, meant_for.c_str());
   return 0;
 }
