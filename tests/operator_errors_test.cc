@@ -76,9 +76,9 @@ TEST_F(OperatorErrorsTest, NegativeOrAbsurdNumericFlagsAreRefused) {
   EXPECT_FALSE(std::filesystem::exists(data)) << "a refused replay created " << data;
 
   // run: refused before any broker is contacted (port 1 has none).
-  const std::string run = absl::StrCat(Bin("cmd", "loyaltyd"),
-                                       " run --brokers=127.0.0.1:1 --program=", program_,
-                                       " --data-dir=", data, " ");
+  const std::string run =
+      absl::StrCat(Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=", program_,
+                   " --data-dir=", data, " ");
   ExpectRefused(run + "--workers=-2", 2, "--workers must be in [1, 256]");
   ExpectRefused(run + "--batch-size=0", 2, "--batch-size must be in [1, 1000000]");
   ExpectRefused(run + "--session-timeout-ms=-1", 2, "--session-timeout-ms must be in [1000,");
@@ -140,9 +140,9 @@ TEST_F(OperatorErrorsTest, ReplayOfAnotherFileIsRefusedUnlessToldHowItContinues)
   ASSERT_EQ(Sh(Replay(data)).exit_code, 0);
   const std::string after_first = testing::HashPartitionStore(PartitionDir(data, 0));
 
-  const std::string replay_other = absl::StrCat(Bin("cmd", "loyaltyd"),
-                                                " replay --quiet --program=", program_,
-                                                " --data-dir=", data, " --events=", other);
+  const std::string replay_other =
+      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                   " --data-dir=", data, " --events=", other);
   CommandResult refused = Sh(replay_other);
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   for (const std::string& says : {data, events_, other, std::string("--continue-with-new-file")}) {
@@ -155,10 +155,12 @@ TEST_F(OperatorErrorsTest, ReplayOfAnotherFileIsRefusedUnlessToldHowItContinues)
   // those of the first; a re-run (with or without the flag) applies nothing.
   CommandResult continued = Sh(replay_other + " --continue-with-new-file");
   ASSERT_EQ(continued.exit_code, 0) << continued.output;
-  EXPECT_TRUE(absl::StrContains(continued.output, ", 0 already applied before")) << continued.output;
+  EXPECT_TRUE(absl::StrContains(continued.output, ", 0 already applied before"))
+      << continued.output;
   CommandResult again = Sh(replay_other + " --continue-with-new-file");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(absl::StrContains(again.output, absl::StrCat(second.size(), " already applied before")))
+  EXPECT_TRUE(
+      absl::StrContains(again.output, absl::StrCat(second.size(), " already applied before")))
       << again.output;
   CommandResult plain = Sh(replay_other);
   EXPECT_EQ(plain.exit_code, 0) << plain.output;
@@ -187,8 +189,9 @@ TEST_F(OperatorErrorsTest, ReplayOfTheSameFileGrownLongerContinues) {
   const size_t cut = all.find('\n', all.size() / 2) + 1;
   const std::string growing = root_ + "/growing.jsonl";
   std::ofstream(growing, std::ios::binary) << all.substr(0, cut);
-  const std::string cmd = absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=",
-                                       program_, " --data-dir=", root_, "/data --events=", growing);
+  const std::string cmd =
+      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                   " --data-dir=", root_, "/data --events=", growing);
   ASSERT_EQ(Sh(cmd).exit_code, 0);
   AppendFile(growing, all.substr(cut));
   CommandResult grown = Sh(cmd);
@@ -205,18 +208,31 @@ TEST_F(OperatorErrorsTest, ReplayOfTheSameFileGrownLongerContinues) {
   EXPECT_TRUE(absl::StrContains(refused.output, "bytes differ")) << refused.output;
 }
 
+// The source digest reads the events file a second time: a pipe is refused
+// with a clear message rather than mis-hashed.
+TEST_F(OperatorErrorsTest, ReplayOfAPipeIsRefusedClearly) {
+  const std::string fifo = root_ + "/events.fifo";
+  ASSERT_EQ(Sh("mkfifo " + fifo).exit_code, 0);
+  CommandResult r = Sh(absl::StrCat("sh -c '(cat ", events_, " > ", fifo, " 2>/dev/null &); ",
+                                    Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                                    " --data-dir=", root_, "/data --events=", fifo, "'"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, fifo + ": not a regular file")) << r.output;
+}
+
 // `loyaltyd run` records its topic as the store's source: a replay into its
 // store is refused, and so is a run over a replay's store. (The embedded
 // broker: no records are needed, only the partition assignment.)
 TEST_F(OperatorErrorsTest, ReplayAndRunRefuseEachOthersStores) {
   const std::string run_data = root_ + "/run-data";
-  const std::string run = absl::StrCat("timeout -s TERM 20 ", Bin("cmd", "loyaltyd"),
-                                       " run --quiet --brokers=embedded --program=", program_,
-                                       " --data-dir=");
+  const std::string run =
+      absl::StrCat("timeout -s TERM 20 ", Bin("cmd", "loyaltyd"),
+                   " run --quiet --brokers=embedded --program=", program_, " --data-dir=");
   // Stopped by SIGTERM once its partitions are assigned (their stores exist).
-  CommandResult ran = Sh(absl::StrCat(
-      "sh -c '", run, run_data, " & p=$!; for i in $(seq 150); do [ -d ", run_data,
-      "/p-0000 ] && [ -d ", run_data, "/p-0003 ] && break; sleep 0.1; done; sleep 1; kill -TERM $p; wait $p'"));
+  CommandResult ran =
+      Sh(absl::StrCat("sh -c '", run, run_data, " & p=$!; for i in $(seq 150); do [ -d ", run_data,
+                      "/p-0000 ] && [ -d ", run_data,
+                      "/p-0003 ] && break; sleep 0.1; done; sleep 1; kill -TERM $p; wait $p'"));
   ASSERT_TRUE(std::filesystem::exists(PartitionDir(run_data, 0))) << ran.output;
   CommandResult replay = Sh(Replay(run_data));
   EXPECT_EQ(replay.exit_code, 1) << replay.output;
@@ -241,15 +257,19 @@ TEST_F(OperatorErrorsTest, DlqFileLinesAreUtf8JsonAndOversizedLinesSayTheirSize)
   const std::string head =
       "{\"event_id\":\"e1\",\"program_id\":\"cafe\",\"occurred_at\":\"2026-01-01T10:00:00Z\",";
   const std::string big_text(1'500'000, 'a');
-  const std::string big_line = absl::StrCat(head, "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\","
-                                            "\"reason\":\"", big_text, "\"}}");
+  const std::string big_line = absl::StrCat(head,
+                                            "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\","
+                                            "\"reason\":\"",
+                                            big_text, "\"}}");
   // 2-byte characters across the 1 MiB cut.
-  std::string big_utf8 = absl::StrCat(head, "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\",\"reason\":\"");
+  std::string big_utf8 =
+      absl::StrCat(head, "\"member_id\":\"m\",\"adjustment\":{\"points\":\"5\",\"reason\":\"");
   while (big_utf8.size() < 1'200'000) big_utf8 += "\xC3\xA9";
   big_utf8 += "\"}}";
   const std::vector<std::string> lines = {
       absl::StrCat(head, "\"member_id\":\"m\xFF\xFE\",\"engagement\":{\"action\":\"like\"}}"),
-      absl::StrCat(head, "\"member_id\":\"m2\",\"adjustment\":{\"points\":\"5\",\"reason\":\"caf\xC3(\"}}"),
+      absl::StrCat(
+          head, "\"member_id\":\"m2\",\"adjustment\":{\"points\":\"5\",\"reason\":\"caf\xC3(\"}}"),
       "\xFE\xFF{ not json \xC0\xAF",
       absl::StrCat(head, "\"member_id\":\"m\xE2\x82\",\"tick\":{}}"),
       big_line,
@@ -258,8 +278,9 @@ TEST_F(OperatorErrorsTest, DlqFileLinesAreUtf8JsonAndOversizedLinesSayTheirSize)
   const std::string input = root_ + "/bad.jsonl";
   testing::WriteLines(input, lines);
   const std::string dlq = root_ + "/dlq.jsonl";
-  CommandResult r = Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
-                                    " --data-dir=", root_, "/data --events=", input, " --dlq=", dlq));
+  CommandResult r =
+      Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                      " --data-dir=", root_, "/data --events=", input, " --dlq=", dlq));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string check = root_ + "/check.py";
   std::ofstream(check) << R"(import hashlib, json, sys
@@ -310,7 +331,8 @@ TEST_F(OperatorErrorsTest, DataDirThatIsARegularFileIsNamed) {
   const std::string data = root_ + "/data";
   std::filesystem::create_directories(data);
   std::ofstream(PartitionDir(data, 0)) << "x";
-  ExpectRefused(Replay(data), 1, PartitionDir(data, 0) + ": not a directory (it is a regular file)");
+  ExpectRefused(Replay(data), 1,
+                PartitionDir(data, 0) + ": not a directory (it is a regular file)");
   EXPECT_EQ(ReadFile(file), "x");
 }
 
@@ -334,18 +356,21 @@ TEST_F(OperatorErrorsTest, DataDirOnAReadOnlyFileSystemIsNamed) {
   CommandResult r = Sh(absl::StrCat(
       "unshare -m sh -c 'mount -t tmpfs -o size=64m tmpfs ", mnt, " && ", Replay(data),
       " && mkdir ", mnt, "/empty && mount -o remount,ro ", mnt, " && echo READ-ONLY && ",
-      Replay(data), "; echo rc=$?; ", Replay(mnt + "/new"), "; echo rc=$?; ",
-      Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=", program_, " --data-dir=",
-      mnt, "/empty; echo rc=$?'"));
+      Bin("cmd", "loyaltyctl"), " --data-dir=", data, " verify; ", Replay(data), "; echo rc=$?; ",
+      Replay(mnt + "/new"), "; echo rc=$?; ", Bin("cmd", "loyaltyd"),
+      " run --brokers=127.0.0.1:1 --program=", program_, " --data-dir=", mnt,
+      "/empty; echo rc=$?'"));
   const size_t ro = r.output.find("READ-ONLY");
   ASSERT_NE(ro, std::string::npos) << r.output;
   const std::string after = r.output.substr(ro);
   EXPECT_TRUE(absl::StrContains(after, PartitionDir(data, 0) + ": the file system is read-only"))
       << after;
-  EXPECT_TRUE(absl::StrContains(after, mnt + "/new/p-0000: cannot create: " + mnt +
-                                           ": the file system is read-only"))
+  EXPECT_TRUE(absl::StrContains(
+      after, mnt + "/new/p-0000: cannot create: " + mnt + ": the file system is read-only"))
       << after;
   EXPECT_TRUE(absl::StrContains(after, mnt + "/empty: the file system is read-only")) << after;
+  // The tools only read: they work on read-only media.
+  EXPECT_TRUE(absl::StrContains(after, "verify OK")) << after;
   EXPECT_EQ(after.find("rc=0"), std::string::npos) << after;
   EXPECT_TRUE(absl::StrContains(after, "rc=1\n")) << after;
   EXPECT_EQ(after.find("rc=2"), std::string::npos) << after;
@@ -368,14 +393,14 @@ TEST_F(OperatorErrorsTest, AFullDiskIsSaidAndARestartLosesNothing) {
   std::filesystem::create_directories(mnt);
   const std::string data = mnt + "/data";
   const std::string replay =
-      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --batch-size=512 --program=",
-                   program_, " --data-dir=", data, " --events=", big, " --dlq=", mnt, "/dlq.jsonl");
+      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --batch-size=512 --program=", program_,
+                   " --data-dir=", data, " --events=", big, " --dlq=", mnt, "/dlq.jsonl");
   const std::string copy = root_ + "/copy";
-  CommandResult r = Sh(absl::StrCat(
-      "unshare -m sh -c 'mount -t tmpfs -o size=3m tmpfs ", mnt, " && ", replay,
-      "; echo rc=$?; mount -o remount,size=256m ", mnt, " && echo SPACE && ", replay,
-      "; echo rc=$?; ", Bin("cmd", "loyaltyctl"), " --data-dir=", data,
-      " verify; echo rc=$?; cp -r ", mnt, " ", copy, "'"));
+  CommandResult r =
+      Sh(absl::StrCat("unshare -m sh -c 'mount -t tmpfs -o size=3m tmpfs ", mnt, " && ", replay,
+                      "; echo rc=$?; mount -o remount,size=256m ", mnt, " && echo SPACE && ",
+                      replay, "; echo rc=$?; ", Bin("cmd", "loyaltyctl"), " --data-dir=", data,
+                      " verify; echo rc=$?; cp -r ", mnt, " ", copy, "'"));
   const size_t space = r.output.find("SPACE");
   ASSERT_NE(space, std::string::npos) << r.output;
   const std::string full = r.output.substr(0, space);
@@ -415,8 +440,8 @@ TEST_F(OperatorErrorsTest, LoyaltyGenCountsAreReplaysCounts) {
                                       dir));
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
   CommandResult replay =
-      Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", dir, " --data-dir=",
-                      root_, "/data --events=", root_, "/gen.jsonl"));
+      Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", dir,
+                      " --data-dir=", root_, "/data --events=", root_, "/gen.jsonl"));
   ASSERT_EQ(replay.exit_code, 0) << replay.output;
   EXPECT_GT(CountBefore(gen.output, "bad lines"), 0) << gen.output;
   EXPECT_EQ(CountBefore(gen.output, "events"), CountBefore(replay.output, "applied"))

@@ -201,6 +201,12 @@ class FileSource {
                                                           ReplayStats* stats) {
     auto source = std::unique_ptr<FileSource>(new FileSource());
     source->path_ = options.events_path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(source->path_, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          source->path_, ": not a regular file; replay reads its events file a second time to "
+          "record the digest of what it applied, so write the events to a file first"));
+    }
     LOYALTY_RETURN_IF_ERROR(source->Rewind());
     LOYALTY_ASSIGN_OR_RETURN(source->recorded_, store->GetSource());
     LOYALTY_ASSIGN_OR_RETURN(const int64_t next_offset, store->GetNextOffset());
