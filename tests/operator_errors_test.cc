@@ -222,12 +222,13 @@ TEST_F(OperatorErrorsTest, ReplayOfAPipeIsRefusedClearly) {
 
 // `loyaltyd run` records its topic as the store's source: a replay into its
 // store is refused, and so is a run over a replay's store. (The embedded
-// broker: no records are needed, only the partition assignment.)
+// broker: no records are needed, only the partition assignment; no outputs,
+// so no output producers: only the stores are opened.)
 TEST_F(OperatorErrorsTest, ReplayAndRunRefuseEachOthersStores) {
   const std::string run_data = root_ + "/run-data";
-  const std::string run =
-      absl::StrCat("timeout -s TERM 20 ", Bin("cmd", "loyaltyd"),
-                   " run --quiet --brokers=embedded --program=", program_, " --data-dir=");
+  const std::string run = absl::StrCat(
+      "timeout -s TERM 60 ", Bin("cmd", "loyaltyd"),
+      " run --quiet --brokers=embedded --outputs=none --program=", program_, " --data-dir=");
   // Stopped by SIGTERM once its partitions are assigned (their stores exist).
   CommandResult ran =
       Sh(absl::StrCat("sh -c '", run, run_data, " & p=$!; for i in $(seq 150); do [ -d ", run_data,
