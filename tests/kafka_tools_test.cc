@@ -30,13 +30,9 @@
 namespace loyalty {
 namespace {
 
+using ::loyalty::testing::Bin;
 using ::loyalty::testing::CommandResult;
 using ::loyalty::testing::Sh;
-
-std::string Bin(const std::string& name) {
-  const char* dir = std::getenv("LOYALTY_BINARY_DIR");
-  return absl::StrCat(dir != nullptr ? dir : ".", "/cmd/", name);
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;

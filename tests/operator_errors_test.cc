@@ -25,15 +25,11 @@
 namespace loyalty {
 namespace {
 
+using ::loyalty::testing::Bin;
 using ::loyalty::testing::CommandResult;
 using ::loyalty::testing::Sh;
 
 // A binary of the build: LOYALTY_BINARY_DIR/<dir>/<name>.
-std::string Bin(const std::string& dir, const std::string& name) {
-  const char* bin = std::getenv("LOYALTY_BINARY_DIR");
-  return absl::StrCat(bin != nullptr ? bin : ".", "/", dir, "/", name);
-}
-
 class OperatorErrorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,7 +47,7 @@ class OperatorErrorsTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::string Replay(const std::string& data_dir, const std::string& more = "") const {
-    return absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+    return absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                         " --data-dir=", data_dir, " --events=", events_, " ", more);
   }
 
@@ -77,23 +73,23 @@ TEST_F(OperatorErrorsTest, NegativeOrAbsurdNumericFlagsAreRefused) {
 
   // run: refused before any broker is contacted (port 1 has none).
   const std::string run =
-      absl::StrCat(Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=", program_,
+      absl::StrCat(Bin("loyaltyd"), " run --brokers=127.0.0.1:1 --program=", program_,
                    " --data-dir=", data, " ");
   ExpectRefused(run + "--workers=-2", 2, "--workers must be in [1, 256]");
   ExpectRefused(run + "--batch-size=0", 2, "--batch-size must be in [1, 1000000]");
   ExpectRefused(run + "--session-timeout-ms=-1", 2, "--session-timeout-ms must be in [1000,");
   ExpectRefused(run + "--commit-interval-ms=-5", 2, "--commit-interval-ms must be in [0, 60000]");
 
-  const std::string demo = Bin("cmd", "loyaltyd") + " demo ";
+  const std::string demo = Bin("loyaltyd") + " demo ";
   ExpectRefused(demo + "--seed=-1", 2, "--seed must be in [0,");
   ExpectRefused(demo + "--members=-40", 2, "--members must be in [1, 100000]");
   ExpectRefused(demo + "--partitions=0", 2, "--partitions must be in [1, 64]");
 
-  ExpectRefused(Bin("cmd", "loyaltyctl") + " --brokers=127.0.0.1:1 create-topics --partitions=-8",
+  ExpectRefused(Bin("loyaltyctl") + " --brokers=127.0.0.1:1 create-topics --partitions=-8",
                 2, "--partitions must be in [1, 10000]");
 
   const std::string gen =
-      absl::StrCat(Bin("tests/testing", "loyalty-gen"), " --out=", root_, "/gen.jsonl ");
+      absl::StrCat(Bin("loyalty-gen", "tests/testing"), " --out=", root_, "/gen.jsonl ");
   ExpectRefused(gen + "--events=-5", 2, "--events must be in [1,");
   ExpectRefused(gen + "--members=0", 2, "--members must be in [1,");
   ExpectRefused(gen + "--seed=-7", 2, "--seed must be in [0,");
@@ -102,7 +98,7 @@ TEST_F(OperatorErrorsTest, NegativeOrAbsurdNumericFlagsAreRefused) {
                 "--closing-months must be in [0, 120]");
   EXPECT_FALSE(std::filesystem::exists(root_ + "/gen.jsonl"));
 
-  const std::string bench = Bin("bench", "loyalty-bench");
+  const std::string bench = Bin("loyalty-bench", "bench");
   if (access(bench.c_str(), X_OK) == 0) {  // built with -DLOYALTY_BUILD_BENCH=ON
     ExpectRefused(bench + " --brokers=127.0.0.1:1 --seed=-1", 2, "--seed must be in [0,");
     ExpectRefused(bench + " --brokers=127.0.0.1:1 --partitions=1000000", 2,
@@ -136,12 +132,12 @@ TEST_F(OperatorErrorsTest, ReplayOfAnotherFileIsRefusedUnlessToldHowItContinues)
   const std::string other = root_ + "/other.jsonl";
   testing::WriteLines(other, second);
   const std::string data = root_ + "/data";
-  const std::string ctl = absl::StrCat(Bin("cmd", "loyaltyctl"), " --data-dir=", data, " verify");
+  const std::string ctl = absl::StrCat(Bin("loyaltyctl"), " --data-dir=", data, " verify");
   ASSERT_EQ(Sh(Replay(data)).exit_code, 0);
   const std::string after_first = testing::HashPartitionStore(PartitionDir(data, 0));
 
   const std::string replay_other =
-      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+      absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                    " --data-dir=", data, " --events=", other);
   CommandResult refused = Sh(replay_other);
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
@@ -175,7 +171,7 @@ TEST_F(OperatorErrorsTest, ReplayOfAnotherFileIsRefusedUnlessToldHowItContinues)
   std::filesystem::copy_file(events_, both);
   AppendFile(both, ReadFile(other));
   const std::string one_go = root_ + "/one-go";
-  ASSERT_EQ(Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+  ASSERT_EQ(Sh(absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                             " --data-dir=", one_go, " --events=", both))
                 .exit_code,
             0);
@@ -190,7 +186,7 @@ TEST_F(OperatorErrorsTest, ReplayOfTheSameFileGrownLongerContinues) {
   const std::string growing = root_ + "/growing.jsonl";
   std::ofstream(growing, std::ios::binary) << all.substr(0, cut);
   const std::string cmd =
-      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+      absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                    " --data-dir=", root_, "/data --events=", growing);
   ASSERT_EQ(Sh(cmd).exit_code, 0);
   AppendFile(growing, all.substr(cut));
@@ -214,7 +210,7 @@ TEST_F(OperatorErrorsTest, ReplayOfAPipeIsRefusedClearly) {
   const std::string fifo = root_ + "/events.fifo";
   ASSERT_EQ(Sh("mkfifo " + fifo).exit_code, 0);
   CommandResult r = Sh(absl::StrCat("sh -c '(cat ", events_, " > ", fifo, " 2>/dev/null &); ",
-                                    Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+                                    Bin("loyaltyd"), " replay --quiet --program=", program_,
                                     " --data-dir=", root_, "/data --events=", fifo, "'"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, fifo + ": not a regular file")) << r.output;
@@ -227,7 +223,7 @@ TEST_F(OperatorErrorsTest, ReplayOfAPipeIsRefusedClearly) {
 TEST_F(OperatorErrorsTest, ReplayAndRunRefuseEachOthersStores) {
   const std::string run_data = root_ + "/run-data";
   const std::string run = absl::StrCat(
-      "timeout -s TERM 60 ", Bin("cmd", "loyaltyd"),
+      "timeout -s TERM 60 ", Bin("loyaltyd"),
       " run --quiet --brokers=embedded --outputs=none --program=", program_, " --data-dir=");
   // Stopped by SIGTERM once its partitions are assigned (their stores exist).
   CommandResult ran =
@@ -280,7 +276,7 @@ TEST_F(OperatorErrorsTest, DlqFileLinesAreUtf8JsonAndOversizedLinesSayTheirSize)
   testing::WriteLines(input, lines);
   const std::string dlq = root_ + "/dlq.jsonl";
   CommandResult r =
-      Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+      Sh(absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                       " --data-dir=", root_, "/data --events=", input, " --dlq=", dlq));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string check = root_ + "/check.py";
@@ -323,10 +319,10 @@ TEST_F(OperatorErrorsTest, DataDirThatIsARegularFileIsNamed) {
   const std::string file = root_ + "/not-a-dir";
   std::ofstream(file) << "x";
   ExpectRefused(Replay(file), 1, file + ": not a directory (it is a regular file)");
-  ExpectRefused(absl::StrCat(Bin("cmd", "loyaltyd"), " run --brokers=127.0.0.1:1 --program=",
+  ExpectRefused(absl::StrCat(Bin("loyaltyd"), " run --brokers=127.0.0.1:1 --program=",
                              program_, " --data-dir=", file),
                 1, file + ": not a directory (it is a regular file)");
-  ExpectRefused(absl::StrCat(Bin("cmd", "loyaltyctl"), " --data-dir=", file, " verify"), 1,
+  ExpectRefused(absl::StrCat(Bin("loyaltyctl"), " --data-dir=", file, " verify"), 1,
                 file + ": not a data directory (a regular file)");
   // A regular file where a partition store would go.
   const std::string data = root_ + "/data";
@@ -350,15 +346,15 @@ bool CanMount() {
 // A data dir on a read-only file system: a clear error naming the path and
 // the cause, exit 1, for a new data dir and for an existing store.
 TEST_F(OperatorErrorsTest, DataDirOnAReadOnlyFileSystemIsNamed) {
-  if (!CanMount()) GTEST_SKIP() << "needs root and unshare -m to mount a read-only tmpfs";
+  ASSERT_TRUE(CanMount()) << "this test needs root and unshare -m to mount a read-only tmpfs";
   const std::string mnt = root_ + "/ro";
   std::filesystem::create_directories(mnt);
   const std::string data = mnt + "/data";
   CommandResult r = Sh(absl::StrCat(
       "unshare -m sh -c 'mount -t tmpfs -o size=64m tmpfs ", mnt, " && ", Replay(data),
       " && mkdir ", mnt, "/empty && mount -o remount,ro ", mnt, " && echo READ-ONLY && ",
-      Bin("cmd", "loyaltyctl"), " --data-dir=", data, " verify; ", Replay(data), "; echo rc=$?; ",
-      Replay(mnt + "/new"), "; echo rc=$?; ", Bin("cmd", "loyaltyd"),
+      Bin("loyaltyctl"), " --data-dir=", data, " verify; ", Replay(data), "; echo rc=$?; ",
+      Replay(mnt + "/new"), "; echo rc=$?; ", Bin("loyaltyd"),
       " run --brokers=127.0.0.1:1 --program=", program_, " --data-dir=", mnt,
       "/empty; echo rc=$?'"));
   const size_t ro = r.output.find("READ-ONLY");
@@ -382,7 +378,7 @@ TEST_F(OperatorErrorsTest, DataDirOnAReadOnlyFileSystemIsNamed) {
 // full and names the path; after space is freed the same command finishes,
 // with nothing lost (verify OK, and the store of an uninterrupted run).
 TEST_F(OperatorErrorsTest, AFullDiskIsSaidAndARestartLosesNothing) {
-  if (!CanMount()) GTEST_SKIP() << "needs root and unshare -m to mount a small tmpfs";
+  ASSERT_TRUE(CanMount()) << "this test needs root and unshare -m to mount a small tmpfs";
   testing::GeneratorOptions g;
   g.seed = 8;
   g.events = 40'000;
@@ -394,13 +390,13 @@ TEST_F(OperatorErrorsTest, AFullDiskIsSaidAndARestartLosesNothing) {
   std::filesystem::create_directories(mnt);
   const std::string data = mnt + "/data";
   const std::string replay =
-      absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --batch-size=512 --program=", program_,
+      absl::StrCat(Bin("loyaltyd"), " replay --quiet --batch-size=512 --program=", program_,
                    " --data-dir=", data, " --events=", big, " --dlq=", mnt, "/dlq.jsonl");
   const std::string copy = root_ + "/copy";
   CommandResult r =
       Sh(absl::StrCat("unshare -m sh -c 'mount -t tmpfs -o size=3m tmpfs ", mnt, " && ", replay,
                       "; echo rc=$?; mount -o remount,size=256m ", mnt, " && echo SPACE && ",
-                      replay, "; echo rc=$?; ", Bin("cmd", "loyaltyctl"), " --data-dir=", data,
+                      replay, "; echo rc=$?; ", Bin("loyaltyctl"), " --data-dir=", data,
                       " verify; echo rc=$?; cp -r ", mnt, " ", copy, "'"));
   const size_t space = r.output.find("SPACE");
   ASSERT_NE(space, std::string::npos) << r.output;
@@ -412,7 +408,7 @@ TEST_F(OperatorErrorsTest, AFullDiskIsSaidAndARestartLosesNothing) {
   EXPECT_EQ(after.find("rc=1"), std::string::npos) << after;
   EXPECT_TRUE(absl::StrContains(after, "verify OK")) << after;
 
-  ASSERT_EQ(Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", program_,
+  ASSERT_EQ(Sh(absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", program_,
                             " --data-dir=", root_, "/clean --events=", big, " --dlq=", root_,
                             "/clean-dlq.jsonl"))
                 .exit_code,
@@ -435,13 +431,13 @@ int64_t CountBefore(const std::string& text, const std::string& word) {
 // its counts are replay's, reason by reason; both say what they count.
 TEST_F(OperatorErrorsTest, LoyaltyGenCountsAreReplaysCounts) {
   const std::string dir = root_ + "/gen-programs";
-  CommandResult gen = Sh(absl::StrCat(Bin("tests/testing", "loyalty-gen"), " --out=", root_,
+  CommandResult gen = Sh(absl::StrCat(Bin("loyalty-gen", "tests/testing"), " --out=", root_,
                                       "/gen.jsonl --events=3000 --members=60 --seed=9 "
                                       "--cafe-only --write-programs=",
                                       dir));
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
   CommandResult replay =
-      Sh(absl::StrCat(Bin("cmd", "loyaltyd"), " replay --quiet --program=", dir,
+      Sh(absl::StrCat(Bin("loyaltyd"), " replay --quiet --program=", dir,
                       " --data-dir=", root_, "/data --events=", root_, "/gen.jsonl"));
   ASSERT_EQ(replay.exit_code, 0) << replay.output;
   EXPECT_GT(CountBefore(gen.output, "bad lines"), 0) << gen.output;

@@ -23,13 +23,9 @@
 namespace loyalty {
 namespace {
 
+using ::loyalty::testing::Bin;
 using ::loyalty::testing::CommandResult;
 using ::loyalty::testing::Sh;
-
-std::string Bin(const std::string& name) {
-  const char* dir = std::getenv("LOYALTY_BINARY_DIR");
-  return absl::StrCat(dir != nullptr ? dir : ".", "/cmd/", name);
-}
 
 class ToolsTest : public ::testing::Test {
  protected:

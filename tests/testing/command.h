@@ -10,9 +10,18 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace loyalty::testing {
+
+// A binary of the build tree: <LOYALTY_BINARY_DIR>/<dir>/<name> (ctest sets
+// LOYALTY_BINARY_DIR; "." otherwise), e.g. Bin("loyaltyctl"),
+// Bin("loyalty-gen", "tests/testing").
+inline std::string Bin(const std::string& name, const std::string& dir = "cmd") {
+  const char* root = std::getenv("LOYALTY_BINARY_DIR");
+  return std::string(root != nullptr ? root : ".") + "/" + dir + "/" + name;
+}
 
 struct CommandResult {
   int exit_code = -1;  // -1 if it could not run or did not exit normally
