@@ -1,5 +1,6 @@
 #include "engine/log/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -78,6 +79,16 @@ State& GetState() {
   return *state;
 }
 
+// protobuf's own lines (parse errors of text formats, among them).
+void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                   const std::string& message) {
+  const Level ours = level == google::protobuf::LOGLEVEL_INFO      ? Level::kInfo
+                     : level == google::protobuf::LOGLEVEL_WARNING ? Level::kWarn
+                                                                   : Level::kError;
+  if (!Enabled(ours)) return;
+  Write(ours, message, {{"component", "protobuf"}, {"file", filename}, {"line", line}});
+}
+
 }  // namespace
 
 absl::StatusOr<Level> ParseLevel(absl::string_view name) {
@@ -139,6 +150,7 @@ void Configure(const Options& options) {
       std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
   logger->set_level(spdlog::level::trace);
   logger->flush_on(spdlog::level::trace);
+  google::protobuf::SetLogHandler(&OnProtobufLog);
   std::lock_guard<std::mutex> lock(s.mu);
   s.logger = std::move(logger);
   s.format.store(options.format);

@@ -45,6 +45,9 @@ struct Options {
   std::ostream* stream = nullptr;
 };
 
+// Also routes protobuf's own log lines here (component=protobuf): call it
+// at start, before other threads run (protobuf's SetLogHandler is not
+// thread-safe).
 void Configure(const Options& options);
 
 // One key=value of a line. Numbers and booleans are written bare (JSON

@@ -1,5 +1,8 @@
 #include "engine/log/log.h"
 
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/text_format.h>
+
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -27,6 +30,16 @@ TEST(LogTest, ParsesLevelsAndFormats) {
   EXPECT_FALSE(ParseLevel("verbose").ok());
   EXPECT_EQ(*ParseFormat("json"), Format::kJson);
   EXPECT_FALSE(ParseFormat("text").ok());
+}
+
+TEST(LogTest, ProtobufsOwnLinesComeThroughTheLog) {
+  std::ostringstream out;
+  Configure({.format = Format::kLogfmt, .level = Level::kInfo, .stream = &out});
+  google::protobuf::Duration d;  // any message: the text parser logs its error
+  EXPECT_FALSE(google::protobuf::TextFormat::ParseFromString("no_such_field: 1", &d));
+  Configure({});
+  EXPECT_NE(out.str().find("level=error msg="), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("component=protobuf"), std::string::npos) << out.str();
 }
 
 TEST(LogTest, WritesWholeLinesAtOrAboveTheLevel) {
