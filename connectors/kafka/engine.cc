@@ -76,7 +76,7 @@ class KafkaEngine::Impl {
   // back), updated by its worker and publishing thread, read by metrics().
   struct Counters {
     std::atomic<bool> owned{false};
-    std::atomic<int64_t> next_offset{0};
+    std::atomic<int64_t> next_offset{0};  // also for group offset commits
     std::array<std::atomic<int64_t>, loyalty::v1::Outcome::Status_ARRAYSIZE> by_status{};
     std::array<std::atomic<int64_t>, loyalty::v1::RejectReason_ARRAYSIZE> by_reason{};
     std::atomic<int64_t> output_records{0};
@@ -107,7 +107,6 @@ class KafkaEngine::Impl {
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
     std::unique_ptr<JournalPublisher> publisher;  // null with outputs off
-    std::atomic<int64_t> next_offset{0};          // for group offset commits
     // Set when the assignment is lost: nothing more is applied or published
     // here (the next owner takes over from the store and its journal).
     std::atomic<bool> lost{false};
@@ -256,7 +255,6 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   partition_options.members_cached_max = options_.members_cached_max;
   LOYALTY_ASSIGN_OR_RETURN(owned->ledger,
                            Partition::Open(programs_, owned->store.get(), partition_options));
-  owned->next_offset.store(owned->ledger->next_offset());
   owned->counters = CountersOf(partition);
   owned->counters->next_offset.store(owned->ledger->next_offset());
   owned->counters->owned.store(true);
@@ -420,7 +418,6 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
       Fail(s);
       return;
     }
-    o->next_offset.store(o->ledger->next_offset());
     Counters& counters = *o->counters;
     counters.batch_seconds.Observe(
         std::chrono::duration<double>(Clock::now() - apply_start).count());
@@ -561,7 +558,7 @@ void KafkaEngine::Impl::CommitGroupOffsets() {
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(owned_.size()));
   for (const auto& [partition, owned] : owned_) {
-    const int64_t next = owned->next_offset.load();
+    const int64_t next = owned->counters->next_offset.load();
     if (next > 0) {
       rd_kafka_topic_partition_list_add(list, options_.topics.events.c_str(), partition)->offset =
           next;
@@ -601,9 +598,9 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
             m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
           // An ACL the engine needs is missing: waiting cannot fix it, and an
           // engine that idles looks healthy.
-          Fail(absl::PermissionDeniedError(absl::StrCat(
-              "kafka consumer: ", rd_kafka_message_errstr(m),
-              " (the ACLs the engine needs: docs/security.md)")));
+          Fail(absl::PermissionDeniedError(
+              absl::StrCat("kafka consumer: ", rd_kafka_message_errstr(m),
+                           " (the ACLs the engine needs: docs/security.md)")));
         } else {
           log::Warn("consumer error", {{"cause", rd_kafka_message_errstr(m)}});
         }

@@ -65,15 +65,28 @@ struct State {
   std::atomic<Format> format{Format::kLogfmt};
 };
 
+// The logger of `options`: their stream (stderr by default) and format.
+std::shared_ptr<spdlog::logger> MakeLogger(const Options& options) {
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (options.stream != nullptr) {
+    sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*options.stream, /*force_flush=*/true);
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  }
+  auto logger = std::make_shared<spdlog::logger>("loyalty", std::move(sink));
+  const char* pattern = options.format == Format::kJson ? "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}"
+                                                        : "ts=%Y-%m-%dT%H:%M:%S.%eZ %v";
+  logger->set_formatter(
+      std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
+  logger->set_level(spdlog::level::trace);  // filtered by State::level
+  logger->flush_on(spdlog::level::trace);
+  return logger;
+}
+
 State& GetState() {
   static State* state = [] {
     auto* s = new State;
-    s->logger = std::make_shared<spdlog::logger>("loyalty",
-                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    s->logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        "ts=%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc));
-    s->logger->set_level(spdlog::level::trace);  // filtered by State::level
-    s->logger->flush_on(spdlog::level::trace);
+    s->logger = MakeLogger(Options());
     return s;
   }();
   return *state;
@@ -137,19 +150,7 @@ Field::Field(absl::string_view key, double value) : key_(key), bare_(true) {
 
 void Configure(const Options& options) {
   State& s = GetState();
-  std::shared_ptr<spdlog::sinks::sink> sink;
-  if (options.stream != nullptr) {
-    sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*options.stream, /*force_flush=*/true);
-  } else {
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  }
-  auto logger = std::make_shared<spdlog::logger>("loyalty", std::move(sink));
-  const char* pattern = options.format == Format::kJson ? "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}"
-                                                        : "ts=%Y-%m-%dT%H:%M:%S.%eZ %v";
-  logger->set_formatter(
-      std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
-  logger->set_level(spdlog::level::trace);
-  logger->flush_on(spdlog::level::trace);
+  std::shared_ptr<spdlog::logger> logger = MakeLogger(options);
   google::protobuf::SetLogHandler(&OnProtobufLog);
   std::lock_guard<std::mutex> lock(s.mu);
   s.logger = std::move(logger);
