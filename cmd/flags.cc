@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 
@@ -246,6 +247,24 @@ absl::StatusOr<int64_t> Flags::GetIntIn(const std::string& name, int64_t fallbac
         absl::StrCat("--", name, " must be in [", min, ", ", max, "]"));
   }
   return v;
+}
+
+absl::StatusOr<int64_t> Flags::GetDurationMs(const std::string& name, int64_t fallback_ms,
+                                             int64_t max_ms) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback_ms;
+  if (it->second == "0") return 0;
+  absl::Duration d;
+  if (!absl::ParseDuration(it->second, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, "=", it->second, ": not a duration (say 90s, 5m, 1h or 0)"));
+  }
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  if (ms > max_ms) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be at most ", absl::FormatDuration(absl::Milliseconds(max_ms))));
+  }
+  return ms;
 }
 
 absl::StatusOr<std::string> Flags::Require(const std::string& name) const {

@@ -65,6 +65,11 @@ class Flags {
   // GetInt, failing also when the value is outside [min, max].
   absl::StatusOr<int64_t> GetIntIn(const std::string& name, int64_t fallback, int64_t min,
                                    int64_t max) const;
+  // A duration with its unit ("90s", "5m", "1h", "250ms"; "0" alone), in
+  // milliseconds; fails naming the flag when it is not one, is negative or
+  // is over max_ms.
+  absl::StatusOr<int64_t> GetDurationMs(const std::string& name, int64_t fallback_ms,
+                                        int64_t max_ms) const;
   // Fails naming the flag when it is absent.
   absl::StatusOr<std::string> Require(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }

@@ -15,6 +15,7 @@
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
 #include "cmd/log_flags.h"
+#include "cmd/loyaltyctl_backup.h"
 #include "cmd/loyaltyctl_kafka.h"
 #include "cmd/version.h"
 #include "connectors/kafka/kafka.h"
@@ -35,6 +36,9 @@ Usage:
   loyaltyctl --data-dir=DIR dump
   loyaltyctl --data-dir=DIR verify
   loyaltyctl --data-dir=DIR checkpoint OUT_DIR
+  loyaltyctl --data-dir=DIR --backup-dir=DIR backup [--partition=P] [--backups-kept=N]
+  loyaltyctl --backup-dir=DIR backups [--partition=P] [--format=text|json]
+  loyaltyctl --data-dir=DIR --backup-dir=DIR restore [--partition=P [--backup-id=N]] [--force]
   loyaltyctl --data-dir=DIR report --program=PATH [--program-id=ID] [--format=text|json]
              [--as-of=RFC3339] [--chart=FILE.html]
   loyaltyctl --brokers=HOST:PORT create-topics [--partitions=N] [--replication-factor=N]
@@ -62,6 +66,22 @@ Commands:
                    a read-only handle, and copied again if the engine flushed
                    or compacted it meanwhile; each partition is consistent at
                    its own moment (docs/operations.md, "Tools")
+  backup           an incremental backup of every partition store of
+                   --data-dir (or --partition's) into --backup-dir/p-NNNN,
+                   as loyaltyd run --backup-dir takes them (RocksDB
+                   BackupEngine, table files shared between backups);
+                   works while the engine runs (a read-only copy, like
+                   checkpoint); prunes to --backups-kept (default 8)
+  backups          list the backups of --backup-dir: partition, id, when,
+                   the input offset and output seq it continues from, size,
+                   files, who took it, and the program versions applied
+  restore          restore each partition's newest backup (the one with the
+                   largest offset; or --backup-id of --partition) into
+                   --data-dir/p-NNNN, replacing what is there; refuses a
+                   store an engine holds, and one ahead of the backup unless
+                   --force. loyaltyd run then re-applies the input from the
+                   backup's offset; its outputs were published already and
+                   are skipped (docs/operations.md, "Backups and restores")
   report           the KPI report of every program of --program (or of
                    --program-id): members, active members, repeat-purchase
                    and churn rates, spend per member, NPS, tiers, points
@@ -134,6 +154,9 @@ Options:
   --type=T           tail: decode values as event, outcome, balance, ledger,
                      dlq or raw (default: by the topic's name; raw for a
                      topic that is none of the configured ones)
+  --backup-dir=DIR   backup, backups, restore: the backup directory
+  --backup-id=N      restore: this backup of --partition (default: newest)
+  --force            restore: replace a store that is ahead of the backup
   --group=ID         status: the engine's consumer group (default
                      loyalty-engine)
   --now=RFC3339      the tick's time
@@ -474,8 +497,9 @@ int main(int argc, char** argv) {
        "events",       "event-id",       "format",       "as-of",
        "chart",        "log-format",     "log-level",    "help",
        "follow",       "max-records",    "from",         "partition",
-       "type",         "group",          "replication-factor", "min-insync-replicas"},
-      {"help", "follow"}, loyalty::EngineRunFlags());
+       "type",         "group",          "replication-factor", "min-insync-replicas",
+       "backup-dir",   "backup-id",      "backups-kept", "force"},
+      {"help", "follow", "force"}, loyalty::EngineRunFlags());
   if (!flags.ok()) return Fail(2, std::string(flags.status().message()));
   if (absl::Status s = loyalty::ConfigureLogFromFlags(*flags); !s.ok()) {
     return Fail(2, std::string(s.message()));
@@ -493,6 +517,9 @@ int main(int argc, char** argv) {
   if (command == "tail") return loyalty::TailCommand(*flags, args);
   if (command == "status") return loyalty::StatusCommand(*flags, args);
   if (command == "checkpoint") return CheckpointCommand(*flags, args);
+  if (command == "backup") return loyalty::BackupCommand(*flags, args);
+  if (command == "backups") return loyalty::BackupsCommand(*flags, args);
+  if (command == "restore") return loyalty::RestoreCommand(*flags, args);
   if (command == "report") return ReportCommand(*flags, args);
   if (command == "explain-draw") return ExplainDrawCommand(*flags);
   const std::set<std::string> commands = {"balance", "history", "dump", "verify"};

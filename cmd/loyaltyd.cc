@@ -115,6 +115,18 @@ Options of run:
                        -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=U
                        -X sasl.password=P -X ssl.ca.location=CA.pem
                        (docs/security.md)
+  --backup-dir=DIR     back up each owned partition's store here (RocksDB
+                       BackupEngine, incremental: <DIR>/p-NNNN), and restore
+                       from here a partition assigned without a store, or with
+                       one behind its newest backup, then re-apply the input
+                       from the backup's offset (SPEC §10). Shared by every
+                       engine of the group: a mount of shared or object
+                       storage (it must support flock). Default: none
+  --backup-interval=D  back up each owned partition this often if it applied
+                       anything (90s, 5m, 1h; default 5m), and always when it
+                       is revoked; 0: only when revoked
+  --backups-kept=N     backups kept per partition; older ones are pruned
+                       (default 8)
   --http=ADDR:PORT     serve /metrics (Prometheus), /healthz and /readyz there,
                        e.g. 127.0.0.1:9464 (off by default; port 0 picks one,
                        logged). docs/operations.md lists the metrics
@@ -315,6 +327,14 @@ absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags
       flags.GetIntIn("session-timeout-ms", options.session_timeout_ms, 1'000, 3'600'000));
   options.session_timeout_ms = static_cast<int>(session);
   LOYALTY_RETURN_IF_ERROR(loyalty::MemoryBudgetsFromFlags(flags, &options));
+  options.backup_dir = flags.Get("backup-dir");
+  LOYALTY_ASSIGN_OR_RETURN(options.backup_interval_ms,
+                           flags.GetDurationMs("backup-interval", options.backup_interval_ms,
+                                               int64_t{7} * 24 * 3'600'000));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t kept,
+                           flags.GetIntIn("backups-kept", options.backups_kept, 1, 10'000));
+  options.backups_kept = static_cast<int>(kept);
+  options.backup_taken_by = options.instance_id;
   return options;
 }
 

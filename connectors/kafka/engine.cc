@@ -18,6 +18,7 @@
 #include "engine/base/time.h"
 #include "engine/ledger/partition.h"
 #include "engine/log/log.h"
+#include "engine/store/backup.h"
 #include "engine/store/store.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/write_buffer_manager.h"
@@ -34,6 +35,7 @@ class KafkaEngine::Impl {
   Impl(const ProgramSet* programs, const Options& options)
       : programs_(programs), options_(options) {}
   ~Impl() {
+    backup_thread_.reset();  // joined before the stores it backs up close
     workers_.clear();  // joins them: no task touches a store after this
     owned_.clear();
     if (rk_ != nullptr) rd_kafka_destroy(rk_);
@@ -85,6 +87,18 @@ class KafkaEngine::Impl {
     std::atomic<int64_t> unpublished_since_ns{0};
     metrics::Histogram batch_seconds{metrics::Histogram::kLatencyBoundsSeconds};
     metrics::Histogram commit_seconds{metrics::Histogram::kLatencyBoundsSeconds};
+    // Restore: re-applying the input from restore_from up to restore_target.
+    std::atomic<bool> restoring{false};
+    std::atomic<int64_t> restore_from{0};
+    std::atomic<int64_t> restore_target{0};
+    std::atomic<int64_t> restores{0};
+    std::atomic<bool> stopped{false};
+    std::atomic<int64_t> backups{0};
+    std::atomic<int64_t> backup_failures{0};
+    std::atomic<int64_t> backup_offset{-1};
+    metrics::Histogram backup_seconds{metrics::Histogram::kLatencyBoundsSeconds};
+    mutable std::mutex reason_mu;
+    std::string stopped_reason;  // under reason_mu
   };
   std::shared_ptr<Counters> CountersOf(int32_t partition) {
     std::lock_guard<std::mutex> lock(counters_mu_);
@@ -103,6 +117,16 @@ class KafkaEngine::Impl {
       if (counters != nullptr) counters->owned.store(false);
     }
     int32_t partition = 0;
+    // Its input no longer holds the offsets its state needs: it is assigned
+    // but paused, and nothing is applied or published (no publisher).
+    std::string stopped;
+    // Backups: the offset the newest continues from; one at a time.
+    std::atomic<int64_t> backed_up_offset{0};
+    std::atomic<bool> backup_scheduled{false};
+    Clock::time_point last_backup = Clock::now();  // Run thread
+    // Restore progress, Run thread only.
+    Clock::time_point restore_started{}, restore_logged{};
+    int64_t last_read_offset = 0;  // the last record dispatched + 1 (Run thread)
     std::shared_ptr<Counters> counters;
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
@@ -131,6 +155,30 @@ class KafkaEngine::Impl {
 
   TaskThread& WorkerOf(int32_t partition) { return *workers_[partition % workers_.size()]; }
   absl::StatusOr<std::unique_ptr<Owned>> OpenPartition(int32_t partition);
+  // Opens partition's store, waiting for a previous owner on this host to
+  // release it.
+  absl::StatusOr<std::unique_ptr<PartitionStore>> OpenStore(int32_t partition);
+  // Replaces the store with the newest backup if that is ahead of it
+  // (reopening it); sets *restored. The offset the newest backup continues
+  // from into *backed_up (0: none).
+  absl::Status RestoreIfBehind(Owned* owned, bool* restored, int64_t* backed_up);
+  // The input's log start and end for `partition` (a broker call).
+  absl::Status Watermarks(int32_t partition, int64_t* low, int64_t* high);
+  // The message of a partition that cannot continue: its state needs input
+  // from `needed`, and the log starts at `log_start`.
+  std::string GapMessage(int32_t partition, int64_t needed, int64_t log_start) const;
+  // Stops partition p (assigned, paused, nothing applied or published).
+  void StopPartition(Owned* o, const std::string& reason);
+  BackupOptions BackupOpts() const;
+  std::string StagingDir(int32_t partition) const {
+    return absl::StrCat(options_.data_dir, "/.backup-", PartitionDir("", partition).substr(1));
+  }
+  // Backs up `o` now (on the calling thread); logs and counts the result.
+  void TakeBackup(Owned* o, const char* why);
+  // Run thread: schedules the backups that are due, logs restore progress.
+  void Housekeeping();
+  // Run thread: the consumer reached the end of `partition` at `end_offset`.
+  void OnEndOfPartition(int32_t partition, int64_t end_offset);
   absl::Status Republish(Owned* owned);
   void CommitGroupOffsets();
   void PublishPending(Owned* o);  // on o's publishing thread
@@ -161,6 +209,7 @@ class KafkaEngine::Impl {
   std::shared_ptr<StoreResources> resources_;
   rd_kafka_t* rk_ = nullptr;
   std::vector<std::unique_ptr<TaskThread>> workers_;
+  std::unique_ptr<TaskThread> backup_thread_;  // with backup_dir: one backup at a time
   std::map<int32_t, std::unique_ptr<Owned>> owned_;  // Run thread only
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
@@ -216,6 +265,11 @@ absl::Status KafkaEngine::Impl::Init() {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<TaskThread>(options_.queue_batches_max));
   }
+  if (!options_.backup_dir.empty()) {
+    LOYALTY_RETURN_IF_ERROR(MakeDirectory(options_.backup_dir));
+    // At most one scheduled backup per partition waits here.
+    backup_thread_ = std::make_unique<TaskThread>(4096);
+  }
   kafka_internal::EngineConsumerConfig consumer;
   consumer.brokers = options_.brokers;
   consumer.group_id = options_.group_id;
@@ -228,10 +282,7 @@ absl::Status KafkaEngine::Impl::Init() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::OpenPartition(
-    int32_t partition) {
-  auto owned = std::make_unique<Owned>();
-  owned->partition = partition;
+absl::StatusOr<std::unique_ptr<PartitionStore>> KafkaEngine::Impl::OpenStore(int32_t partition) {
   StoreOptions store_options;
   store_options.sync_writes = options_.sync_writes;
   store_options.env = options_.env;
@@ -239,14 +290,141 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.store_lock_wait_ms);
   for (;;) {
     auto store = PartitionStore::Open(PartitionDir(options_.data_dir, partition), store_options);
-    if (store.ok()) {
-      owned->store = std::move(*store);
-      break;
-    }
+    if (store.ok()) return store;
     // The previous owner (another process) may still be releasing it.
     if (Clock::now() > deadline) return store.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+absl::Status KafkaEngine::Impl::RestoreIfBehind(Owned* owned, bool* restored, int64_t* backed_up) {
+  *restored = false;
+  *backed_up = 0;
+  if (options_.backup_dir.empty()) return absl::OkStatus();
+  const int32_t p = owned->partition;
+  LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> newest,
+                           NewestBackup(options_.backup_dir, p));
+  if (!newest.has_value()) return absl::OkStatus();
+  *backed_up = newest->meta.next_offset();
+  LOYALTY_ASSIGN_OR_RETURN(const int64_t local, owned->store->GetNextOffset());
+  if (newest->meta.next_offset() <= local) return absl::OkStatus();
+  const std::string source = InputSource::Kafka(options_.topics.events).Encode();
+  if (!newest->meta.source().empty() && newest->meta.source() != source) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "partition ", p, ": the newest backup in ", PartitionBackupDir(options_.backup_dir, p),
+        " (", newest->id, ") is of input ", newest->meta.source(), ", not ", source,
+        ": point --backup-dir at this topic's backups"));
+  }
+  const auto start = Clock::now();
+  log::Info("partition restoring from a backup",
+            {{"partition", p},
+             {"backup_id", static_cast<int64_t>(newest->id)},
+             {"backup_next_offset", newest->meta.next_offset()},
+             {"store_next_offset", local},
+             {"backup_bytes", static_cast<int64_t>(newest->size_bytes)}});
+  owned->store.reset();  // closed (and unlocked) while its directory is replaced
+  LOYALTY_RETURN_IF_ERROR(RestorePartition(options_.backup_dir, p, newest->id,
+                                           PartitionDir(options_.data_dir, p))
+                              .status());
+  LOYALTY_ASSIGN_OR_RETURN(owned->store, OpenStore(p));
+  log::Info("partition restored from a backup",
+            {{"partition", p},
+             {"backup_id", static_cast<int64_t>(newest->id)},
+             {"next_offset", newest->meta.next_offset()},
+             {"seconds", std::chrono::duration<double>(Clock::now() - start).count()}});
+  owned->counters->restores.fetch_add(1);
+  *restored = true;
+  return absl::OkStatus();
+}
+
+absl::Status KafkaEngine::Impl::Watermarks(int32_t partition, int64_t* low, int64_t* high) {
+  constexpr int kTimeoutMs = 10'000;
+  const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+      rk_, options_.topics.events.c_str(), partition, low, high, kTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("the offsets of ", options_.topics.events, " [",
+                                               partition, "]: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+std::string KafkaEngine::Impl::GapMessage(int32_t partition, int64_t needed,
+                                          int64_t log_start) const {
+  return absl::StrCat(
+      "partition ", partition, " of ", options_.topics.events,
+      " cannot continue: its state needs the input from offset ", needed,
+      ", but the topic's log starts at offset ", log_start,
+      " (retention or deleted records removed offsets ", needed, "..", log_start - 1,
+      "); nothing more is applied or published for it. Restore a backup that continues from ",
+      log_start, " or later (loyaltyctl backups, loyaltyctl restore), or see docs/operations.md, "
+      "\"A gap in the input\"");
+}
+
+void KafkaEngine::Impl::StopPartition(Owned* o, const std::string& reason) {
+  o->stopped = reason;
+  {
+    std::lock_guard<std::mutex> lock(o->counters->reason_mu);
+    o->counters->stopped_reason = reason;
+  }
+  o->counters->stopped.store(true);
+  o->counters->restoring.store(false);
+  pending_.erase(o->partition);
+  log::Error("partition stopped", {{"topic", options_.topics.events},
+                                   {"partition", o->partition},
+                                   {"cause", reason}});
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, options_.topics.events.c_str(), o->partition);
+  rd_kafka_pause_partitions(rk_, list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+BackupOptions KafkaEngine::Impl::BackupOpts() const {
+  BackupOptions b;
+  b.backup_dir = options_.backup_dir;
+  b.backups_kept = options_.backups_kept;
+  b.taken_by = options_.backup_taken_by;
+  b.engine_version = LOYALTY_ENGINE_VERSION;
+  return b;
+}
+
+void KafkaEngine::Impl::TakeBackup(Owned* o, const char* why) {
+  const auto start = Clock::now();
+  auto b = BackupPartition(o->store.get(), o->partition, StagingDir(o->partition), BackupOpts());
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!b.ok()) {
+    // The partition goes on: a failed backup only makes a restore replay more.
+    o->counters->backup_failures.fetch_add(1);
+    log::Warn("backup failed", {{"partition", o->partition},
+                                {"why", why},
+                                {"cause", b.status().ToString()}});
+    return;
+  }
+  o->backed_up_offset.store(b->meta.next_offset());
+  o->counters->backups.fetch_add(1);
+  o->counters->backup_offset.store(b->meta.next_offset());
+  o->counters->backup_seconds.Observe(seconds);
+  log::Info("partition backed up", {{"partition", o->partition},
+                                    {"why", why},
+                                    {"backup_id", static_cast<int64_t>(b->id)},
+                                    {"next_offset", b->meta.next_offset()},
+                                    {"size_bytes", static_cast<int64_t>(b->size_bytes)},
+                                    {"seconds", seconds}});
+}
+
+absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::OpenPartition(
+    int32_t partition) {
+  auto owned = std::make_unique<Owned>();
+  owned->partition = partition;
+  owned->counters = CountersOf(partition);
+  LOYALTY_ASSIGN_OR_RETURN(owned->store, OpenStore(partition));
+  // A store with no recorded source is new (or from before sources were
+  // recorded): what it lacks is re-applied from the input, a restore too.
+  LOYALTY_ASSIGN_OR_RETURN(const std::optional<InputSource> had_source, owned->store->GetSource());
+  bool restored = false;
+  int64_t backed_up = 0;
+  LOYALTY_RETURN_IF_ERROR(RestoreIfBehind(owned.get(), &restored, &backed_up));
+  owned->backed_up_offset.store(backed_up);
+  owned->counters->backup_offset.store(backed_up > 0 ? backed_up : -1);
   // Its input is this topic: a store of another topic or of a file replay
   // is refused (their offsets are not this topic's).
   LOYALTY_RETURN_IF_ERROR(owned->store->ClaimSource(InputSource::Kafka(options_.topics.events)));
@@ -255,9 +433,25 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   partition_options.members_cached_max = options_.members_cached_max;
   LOYALTY_ASSIGN_OR_RETURN(owned->ledger,
                            Partition::Open(programs_, owned->store.get(), partition_options));
-  owned->counters = CountersOf(partition);
-  owned->counters->next_offset.store(owned->ledger->next_offset());
+  const int64_t next = owned->ledger->next_offset();
+  owned->counters->next_offset.store(next);
   owned->counters->owned.store(true);
+  owned->counters->stopped.store(false);
+  // The input must still hold every offset from `next` on: a state that
+  // skipped records would be wrong for good (SPEC §10).
+  int64_t low = 0, high = 0;
+  LOYALTY_RETURN_IF_ERROR(Watermarks(partition, &low, &high));
+  if (next < low) {
+    owned->stopped = GapMessage(partition, next, low);
+    return owned;  // no publisher: nothing is published for it
+  }
+  const bool restoring = (restored || !had_source.has_value()) && next < high;
+  owned->counters->restoring.store(restoring);
+  if (restoring) {
+    owned->counters->restore_from.store(next);
+    owned->counters->restore_target.store(high);
+    owned->restore_started = owned->restore_logged = Clock::now();
+  }
   if (options_.outputs_enabled) {
     PublisherOptions p;
     p.brokers = options_.brokers;
@@ -340,14 +534,22 @@ void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
         tp->offset = RD_KAFKA_OFFSET_END;  // read nothing; Run stops
         continue;
       }
+      // From the stored offset, 0 included: never from wherever Kafka's
+      // auto.offset.reset would start (it is "error": a gap is reported).
       const int64_t next = (*owned)->ledger->next_offset();
-      tp->offset = next > 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+      tp->offset = next;
       log::Info("partition assigned", {{"topic", options_.topics.events},
                                        {"partition", tp->partition},
                                        {"next_offset", next},
                                        {"published_seq", (*owned)->publisher != nullptr
                                                              ? (*owned)->publisher->published_seq()
                                                              : int64_t{-1}}});
+      if ((*owned)->counters->restoring.load()) {
+        log::Info("partition restore: re-applying the input",
+                  {{"partition", tp->partition},
+                   {"from_offset", next},
+                   {"to_offset", (*owned)->counters->restore_target.load()}});
+      }
       owned_[tp->partition] = std::move(*owned);
     }
     owned_count_.store(static_cast<int>(owned_.size()));
@@ -355,6 +557,14 @@ void KafkaEngine::Impl::Rebalance(rd_kafka_resp_err_t err,
     if (e != nullptr) {
       Fail(absl::UnavailableError(absl::StrCat("assign: ", rd_kafka_error_string(e))));
       rd_kafka_error_destroy(e);
+    }
+    // Partitions whose input has a gap stay assigned (no other member
+    // would do better), paused.
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto it = owned_.find(partitions->elems[i].partition);
+      if (it != owned_.end() && !it->second->stopped.empty()) {
+        StopPartition(it->second.get(), it->second->stopped);
+      }
     }
   } else {
     const bool lost = rd_kafka_assignment_lost(rk_) != 0;
@@ -384,6 +594,23 @@ void KafkaEngine::Impl::Release(rd_kafka_topic_partition_list_t* partitions, boo
     pending_.erase(p);
   }
   for (auto& w : workers_) w->Drain();
+  if (backup_thread_ != nullptr) {
+    backup_thread_->Drain();  // no backup of a partition outlives its store
+    // A clean release backs up what the partition applied since its last
+    // backup, so that its next owner (on another host) restores it and has
+    // nothing to re-apply. The partitions in parallel, like opening them.
+    if (!lost && !failed_.load()) {
+      std::vector<std::thread> backups;
+      for (int i = 0; i < partitions->cnt; ++i) {
+        auto it = owned_.find(partitions->elems[i].partition);
+        if (it == owned_.end()) continue;
+        Owned* o = it->second.get();
+        if (!o->stopped.empty() || o->ledger->next_offset() <= o->backed_up_offset.load()) continue;
+        backups.emplace_back([this, o] { TakeBackup(o, "revoked"); });
+      }
+      for (std::thread& t : backups) t.join();
+    }
+  }
   for (int i = 0; i < partitions->cnt; ++i) owned_.erase(partitions->elems[i].partition);
   owned_count_.store(static_cast<int>(owned_.size()));
 }
@@ -400,6 +627,8 @@ void KafkaEngine::Impl::Dispatch(int32_t partition) {
   pending_.erase(it);
   if (options_.on_committed) batch->dispatched_ms = WallMs();
   Owned* o = owned->second.get();
+  if (!o->stopped.empty()) return;
+  o->last_read_offset = batch->offsets.back() + 1;
   WorkerOf(partition).Push([this, batch, o] {
     if (failed_.load() || o->lost.load()) return;
     if (options_.on_committed) batch->started_ms = WallMs();
@@ -553,6 +782,61 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
   }
 }
 
+void KafkaEngine::Impl::OnEndOfPartition(int32_t partition, int64_t end_offset) {
+  // A restore ends when the partition has applied what the input held when
+  // it was assigned. The end offset then may count transaction markers
+  // after the last record, which are never applied: reaching the end
+  // (librdkafka skips the markers) sets the target to the last record read.
+  auto it = owned_.find(partition);
+  if (it == owned_.end()) return;
+  Counters& c = *it->second->counters;
+  if (!c.restoring.load() || end_offset < c.restore_target.load()) return;
+  auto p = pending_.find(partition);
+  const int64_t read_through = p != pending_.end() && !p->second.offsets.empty()
+                                   ? p->second.offsets.back() + 1
+                                   : it->second->last_read_offset;
+  c.restore_target.store(std::max(read_through, c.restore_from.load()));
+}
+
+void KafkaEngine::Impl::Housekeeping() {
+  const auto now = Clock::now();
+  for (auto& [partition, o] : owned_) {
+    Counters& c = *o->counters;
+    if (c.restoring.load()) {
+      const int64_t next = c.next_offset.load();
+      const int64_t from = c.restore_from.load(), target = c.restore_target.load();
+      const double seconds = std::chrono::duration<double>(now - o->restore_started).count();
+      if (next >= target) {
+        c.restoring.store(false);
+        log::Info("partition restore done", {{"partition", partition},
+                                             {"records", next - from},
+                                             {"next_offset", next},
+                                             {"seconds", seconds}});
+      } else if (now - o->restore_logged >= std::chrono::seconds(5)) {
+        o->restore_logged = now;
+        log::Info("partition restore progress", {{"partition", partition},
+                                                 {"next_offset", next},
+                                                 {"to_offset", target},
+                                                 {"records_left", target - next},
+                                                 {"seconds", seconds}});
+      }
+    }
+    if (backup_thread_ == nullptr || options_.backup_interval_ms <= 0 || !o->stopped.empty() ||
+        o->backup_scheduled.load() ||
+        now - o->last_backup < std::chrono::milliseconds(options_.backup_interval_ms) ||
+        c.next_offset.load() <= o->backed_up_offset.load()) {
+      continue;
+    }
+    o->backup_scheduled.store(true);
+    o->last_backup = now;
+    Owned* raw = o.get();
+    backup_thread_->Push([this, raw] {
+      TakeBackup(raw, "interval");
+      raw->backup_scheduled.store(false);
+    });
+  }
+}
+
 void KafkaEngine::Impl::CommitGroupOffsets() {
   if (owned_.empty()) return;
   rd_kafka_topic_partition_list_t* list =
@@ -573,6 +857,7 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
   const auto wait = std::chrono::milliseconds(options_.batch_wait_ms);
   const auto commit_interval = std::chrono::milliseconds(options_.group_offset_commit_interval_ms);
   auto last_commit = Clock::now();
+  auto last_housekeeping = Clock::now();
   while (!stop.load() && !failed_.load()) {
     if (options_.group_offset_commit_interval_ms > 0 &&
         Clock::now() - last_commit >= commit_interval) {
@@ -593,7 +878,24 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
         if (static_cast<int64_t>(p.offsets.size()) >= options_.batch_records_max) {
           Dispatch(m->partition);
         }
-      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        OnEndOfPartition(m->partition, m->offset);
+      } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt != nullptr) {
+        // The input lost offsets this partition had not read (retention
+        // while it lagged): with auto.offset.reset=error, librdkafka says
+        // so instead of skipping them.
+        auto it = owned_.find(m->partition);
+        if (it != owned_.end() && it->second->stopped.empty()) {
+          int64_t low = -1, high = -1;
+          absl::Status w = Watermarks(m->partition, &low, &high);
+          StopPartition(it->second.get(),
+                        w.ok() ? GapMessage(m->partition, it->second->counters->next_offset.load(),
+                                            low)
+                               : absl::StrCat("partition ", m->partition, " of ",
+                                              options_.topics.events, ": ",
+                                              rd_kafka_message_errstr(m)));
+        }
+      } else {
         if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
             m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
           // An ACL the engine needs is missing: waiting cannot fix it, and an
@@ -619,6 +921,10 @@ absl::Status KafkaEngine::Impl::Run(const std::atomic<bool>& stop) {
       }
     }
     for (int32_t partition : due) Dispatch(partition);
+    if (now - last_housekeeping >= std::chrono::milliseconds(500)) {
+      Housekeeping();
+      last_housekeeping = now;
+    }
   }
   return Shutdown(stop);
 }
@@ -713,6 +1019,19 @@ KafkaEngine::Metrics KafkaEngine::Impl::metrics() const {
     p.transactions = c->transactions.load();
     p.batch_seconds = c->batch_seconds.Read();
     p.commit_seconds = c->commit_seconds.Read();
+    p.restoring = c->restoring.load();
+    p.restore_from_offset = c->restore_from.load();
+    p.restore_target_offset = c->restore_target.load();
+    p.restores = c->restores.load();
+    p.stopped = c->stopped.load();
+    if (p.stopped) {
+      std::lock_guard<std::mutex> lock(c->reason_mu);
+      p.stopped_reason = c->stopped_reason;
+    }
+    p.backups = c->backups.load();
+    p.backup_failures = c->backup_failures.load();
+    p.backup_offset = c->backup_offset.load();
+    p.backup_seconds = c->backup_seconds.Read();
     const int64_t since = c->unpublished_since_ns.load();
     p.unpublished_seconds = since == 0 ? 0 : static_cast<double>(now_ns - since) / 1e9;
     m.partitions.push_back(std::move(p));

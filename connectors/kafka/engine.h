@@ -144,6 +144,20 @@ class KafkaEngine {
     // RocksDB environment of the stores; tests inject faults through it.
     // Default: nullptr (rocksdb::Env::Default()).
     rocksdb::Env* env = nullptr;
+    // Backups (SPEC §10, engine/store/backup.h): each owned partition's
+    // store is backed up into <backup_dir>/p-NNNN in the background every
+    // backup_interval_ms (if it applied anything since its last backup),
+    // and when the partition is revoked; a partition assigned without a
+    // store, or with one behind its newest backup, is first restored from
+    // that backup and re-applies the input from the backup's offset.
+    // Default: empty (no backups, no restores).
+    std::string backup_dir;
+    // 0: only on revocation. Default: 5 min.
+    int64_t backup_interval_ms = 300'000;
+    // Backups kept per partition; older ones are pruned. Default: 8.
+    int backups_kept = 8;
+    // Recorded in each backup's metadata. Default: empty.
+    std::string backup_taken_by;
   };
 
   static absl::StatusOr<std::unique_ptr<KafkaEngine>> Create(const ProgramSet* programs,
@@ -203,6 +217,24 @@ class KafkaEngine {
     // How long the oldest applied batch has waited to be published; 0 when
     // everything applied is published.
     double unpublished_seconds = 0;
+    // Restore (SPEC §10): the partition was restored from a backup, or
+    // started without a store, and re-applies the input from
+    // restore_from_offset up to restore_target_offset (the input's end when
+    // it was assigned); restoring until it gets there.
+    bool restoring = false;
+    int64_t restore_from_offset = 0;
+    int64_t restore_target_offset = 0;
+    int64_t restores = 0;  // restores from a backup in this process
+    // Stopped: its input no longer holds the offsets its state needs
+    // (retention): nothing is applied or published; `stopped_reason` says why.
+    bool stopped = false;
+    std::string stopped_reason;
+    // Backups taken by this process, failed attempts, and the input offset
+    // the last one continues from (-1: none).
+    int64_t backups = 0;
+    int64_t backup_failures = 0;
+    int64_t backup_offset = -1;
+    metrics::Histogram::Snapshot backup_seconds;
   };
   struct Metrics {
     bool assigned = false;  // the group gave this process its first assignment

@@ -15,6 +15,7 @@ Readiness EngineReadiness(const KafkaEngine::Metrics& m, const ReadinessOptions&
   for (const KafkaEngine::PartitionMetrics& p : m.partitions) {
     if (!p.owned) continue;
     ++owned;
+    if (p.stopped) return {false, p.stopped_reason};
     if (p.end_offset < 0) {
       return {false, absl::StrCat("partition ", p.partition, ": end offset not known yet")};
     }
@@ -109,6 +110,52 @@ std::string EngineMetricsText(const KafkaEngine::Metrics& m, bool ready,
            "Time to publish an output transaction, begin to commit, retries included.");
   for (const auto& p : m.partitions)
     t.Histogram("loyalty_commit_duration_seconds", label(p), p.commit_seconds);
+  t.Family("loyalty_partition_stopped", "gauge",
+           "1 when an owned partition stopped because its input lost offsets its state needs "
+           "(the log says which).");
+  for (const auto& p : m.partitions) {
+    if (p.owned) t.Sample("loyalty_partition_stopped", label(p), p.stopped ? 1 : 0);
+  }
+  t.Family("loyalty_restoring", "gauge",
+           "1 while an owned partition re-applies its input after a restore from a backup, or "
+           "from an empty store.");
+  for (const auto& p : m.partitions) {
+    if (p.owned) t.Sample("loyalty_restoring", label(p), p.restoring ? 1 : 0);
+  }
+  t.Family("loyalty_restore_remaining_records", "gauge",
+           "Input offsets a restoring partition has left to re-apply (0 when not restoring).");
+  for (const auto& p : m.partitions) {
+    if (p.owned) {
+      t.Sample("loyalty_restore_remaining_records", label(p),
+               p.restoring ? static_cast<double>(std::max<int64_t>(
+                                 0, p.restore_target_offset - p.next_offset))
+                           : 0);
+    }
+  }
+  t.Family("loyalty_restores_total", "counter", "Partition stores restored from a backup.");
+  for (const auto& p : m.partitions) {
+    t.Sample("loyalty_restores_total", label(p), static_cast<double>(p.restores));
+  }
+  t.Family("loyalty_backups_total", "counter", "Partition backups taken by this process.");
+  for (const auto& p : m.partitions) {
+    t.Sample("loyalty_backups_total", label(p), static_cast<double>(p.backups));
+  }
+  t.Family("loyalty_backup_failures_total", "counter",
+           "Partition backups that failed (the log says why).");
+  for (const auto& p : m.partitions) {
+    t.Sample("loyalty_backup_failures_total", label(p), static_cast<double>(p.backup_failures));
+  }
+  t.Family("loyalty_backup_offset", "gauge",
+           "The input offset the newest backup of an owned partition continues from.");
+  for (const auto& p : m.partitions) {
+    if (p.owned && p.backup_offset >= 0) {
+      t.Sample("loyalty_backup_offset", label(p), static_cast<double>(p.backup_offset));
+    }
+  }
+  t.Family("loyalty_backup_duration_seconds", "histogram",
+           "Time to take a partition backup (checkpoint, copy of new files, pruning).");
+  for (const auto& p : m.partitions)
+    t.Histogram("loyalty_backup_duration_seconds", label(p), p.backup_seconds);
   t.Family("loyalty_rocksdb_block_cache_bytes", "gauge",
            "RocksDB block cache in use, shared by the partition stores.");
   t.Sample("loyalty_rocksdb_block_cache_bytes", {}, static_cast<double>(m.block_cache_bytes));

@@ -15,12 +15,14 @@ Settings EngineConsumerSettings(const EngineConsumerConfig& config) {
       // resume (and not committed yet).
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      // Only reached when a stored offset is no longer retained, or for a
-      // store that applied nothing: everything still retained must be seen.
-      {"auto.offset.reset", "earliest"},
+      // Only reached when the input no longer holds a stored offset
+      // (retention): the partition stops with an error naming the gap
+      // (SPEC §10), where "earliest" would skip the lost records silently.
+      {"auto.offset.reset", "error"},
       // Upstream producers may be transactional: never apply aborted records.
       {"isolation.level", "read_committed"},
-      {"enable.partition.eof", "false"},
+      // End-of-partition events end a restore (KafkaEngine).
+      {"enable.partition.eof", "true"},
   };
   if (!config.instance_id.empty()) settings.emplace_back("group.instance.id", config.instance_id);
   return settings;
