@@ -21,161 +21,27 @@
 #include "connectors/file/replay.h"
 #include "engine/store/store.h"
 #include "gtest/gtest.h"
-#include "tests/testing/event_gen.h"
+#include "tests/testing/command.h"
+#include "tests/testing/engine_fixture.h"
 #include "tests/testing/faulty_fs.h"
-#include "tests/testing/kafka_broker.h"
 #include "tests/testing/output_check.h"
-#include "tests/testing/store_hash.h"
 #include "tests/testing/test_env.h"
 
 namespace loyalty {
 namespace {
 
-using States = std::map<std::string, std::string>;  // program/member -> MemberState JSON
+using testing::ReadStoreFacts;
+using testing::Spawn;
+using testing::StoredOffsets;
+using testing::StoreFacts;
+using testing::WaitFor;
 
 constexpr int kPartitions = 4;
 
-// Calls `fn` with every partition store under `data_dir`, opened read-only
-// (which works while an engine runs); a store that cannot be read fails the
-// test.
-void ForEachStore(const std::string& data_dir,
-                  const std::function<void(int32_t, PartitionStore*)>& fn) {
-  auto partitions = ListPartitions(data_dir);
-  EXPECT_TRUE(partitions.ok()) << partitions.status();
-  if (!partitions.ok()) return;
-  for (int32_t p : *partitions) {
-    auto store = OpenPartitionReadOnly(PartitionDir(data_dir, p));
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (store.ok()) fn(p, store->get());
-  }
-}
-
-// Member states of every partition store under `data_dir`; verifies each.
-States ReadStates(const std::string& data_dir) {
-  States out;
-  ForEachStore(data_dir, [&](int32_t p, PartitionStore* store) {
-    EXPECT_TRUE(
-        store
-            ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
-              const auto& st = rec.state();
-              EXPECT_TRUE(out.emplace(st.program_id() + "/" + st.member_id(), ToJson(st)).second)
-                  << st.member_id() << " is in two partitions";
-              return absl::OkStatus();
-            })
-            .ok());
-    auto report = VerifyStore(store);
-    EXPECT_TRUE(report.ok() && report->ok()) << "verify failed in partition " << p;
-  });
-  return out;
-}
-
-// What the stores say was published: partition -> last outbox seq, and
-// "program/member" -> version.
-struct StoreFacts {
-  std::map<int, int64_t> last_seq;
-  std::map<std::string, int64_t> version;
-  std::map<std::string, int64_t> last_entry;  // "program/member" -> its last ledger entry seq
-};
-
-StoreFacts ReadStoreFacts(const std::string& data_dir) {
-  StoreFacts f;
-  ForEachStore(data_dir, [&](int32_t p, PartitionStore* store) {
-    auto meta = store->ReadMeta({});
-    EXPECT_TRUE(meta.ok()) << meta.status();
-    const int64_t next_seq = meta.ok() ? meta->next_seq : 1;
-    if (next_seq > 1) f.last_seq[p] = next_seq - 1;
-    EXPECT_TRUE(store
-                    ->ForEachMember([&](const loyalty::v1::MemberRecord& rec) {
-                      const auto& st = rec.state();
-                      if (st.version() > 0) {
-                        f.version[st.program_id() + "/" + st.member_id()] = st.version();
-                      }
-                      if (rec.next_entry_seq() > 1) {
-                        f.last_entry[st.program_id() + "/" + st.member_id()] =
-                            rec.next_entry_seq() - 1;
-                      }
-                      return absl::OkStatus();
-                    })
-                    .ok());
-  });
-  return f;
-}
-
-class KafkaEngineTest : public ::testing::Test {
+class KafkaEngineTest : public testing::EngineTest {
  protected:
-  static void SetUpTestSuite() {
-    broker_ = new testing::KafkaBroker(
-        static_cast<int>(testing::EnvInt("LOYALTY_TEST_KAFKA_PORT", 19592)));
-    absl::Status s = broker_->Start();
-    ASSERT_TRUE(s.ok()) << "the real Kafka broker is required: " << s;
-  }
-  static void TearDownTestSuite() {
-    delete broker_;
-    broker_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(broker_, nullptr);
-    root_ = testing::MakeTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    programs_ = testing::WriteAndLoadTestPrograms(root_);
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    topics_.events = name + ".events";
-    topics_.balances = name + ".balances";
-    topics_.ledger = name + ".ledger";
-    topics_.outcomes = name + ".outcomes";
-    topics_.dlq = name + ".dlq";
-    ASSERT_TRUE(EnsureTopics(broker_->brokers(), topics_, kPartitions, 30'000).ok());
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
-  // Generates a stream and replays it from a file into root_/replay for the
-  // expected states; returns its lines.
-  std::vector<std::string> MakeStream(uint64_t seed, int64_t events) {
-    testing::GeneratorOptions g;
-    g.seed = seed;
-    g.events = events;
-    g.members = 400;
-    g.tick_every = 700;
-    testing::GeneratedStream stream = testing::GenerateStream(g);
-    std::vector<std::string> lines = std::move(stream.lines);
-    testing::WriteLines(root_ + "/events.jsonl", lines);
-    ReplayOptions r;
-    r.data_dir = root_ + "/replay";
-    r.events_path = root_ + "/events.jsonl";
-    r.dlq_path = root_ + "/replay-dlq.jsonl";
-    EXPECT_TRUE(RunReplay(programs_, r).ok());
-    // DLQ records expected on Kafka: one per bad line, except that a bad
-    // Tick is sent to every partition and rejected by each.
-    bad_by_reason_.clear();
-    std::ifstream dlq(r.dlq_path);
-    const std::regex line_reason(R"re("line":"?(\d+)"?,"reason":"([A-Z_]+)")re");
-    int64_t total = 0;
-    for (std::string l; std::getline(dlq, l);) {
-      std::smatch m;
-      if (!std::regex_search(l, m, line_reason)) {
-        ADD_FAILURE() << "unexpected replay DLQ line " << l;
-        continue;
-      }
-      loyalty::v1::Event e;
-      const std::string& text = lines.at(std::stoul(m[1].str()) - 1);
-      const Rejection decoded = DecodeEvent(text, InputFormat::kJson, &e);
-      const bool tick = (decoded.ok() || decoded.reason == loyalty::v1::OVERSIZED) && e.has_tick();
-      bad_by_reason_[m[2].str()] += tick ? kPartitions : 1;
-      ++total;
-    }
-    EXPECT_EQ(total, stream.bad_lines);
-    return lines;
-  }
-  // Produces lines [from, to) of `lines`; returns the records produced.
-  int64_t Produce(const std::vector<std::string>& lines, size_t from, size_t to) {
-    ProduceOptions o;
-    o.brokers = broker_->brokers();
-    o.topic = topics_.events;
-    auto stats =
-        ProduceLines(o, std::vector<std::string>(lines.begin() + from, lines.begin() + to));
-    EXPECT_TRUE(stats.ok()) << stats.status();
-    return stats.ok() ? stats->records : 0;
-  }
+  KafkaEngineTest() : EngineTest(kPartitions) {}
+  static void SetUpTestSuite() { StartBroker(19592); }
 
   KafkaEngine::Options EngineOptions() {
     KafkaEngine::Options o;
@@ -208,73 +74,9 @@ class KafkaEngineTest : public ::testing::Test {
     r->thread = std::thread([raw] { raw->result = raw->engine->Run(raw->stop); });
     return r;
   }
-  // `loyaltyd run` on this test's broker, topics, group and data directory.
-  std::vector<std::string> LoyaltydArgs(const std::vector<std::string>& extra) const {
-    const char* bin = std::getenv("LOYALTY_BINARY_DIR");
-    std::vector<std::string> args = {
-        std::string(bin != nullptr ? bin : ".") + "/cmd/loyaltyd",
-        "run",
-        "--quiet",
-        "--brokers=" + broker_->brokers(),
-        "--program=" + root_,
-        "--data-dir=" + root_ + "/data",
-        "--events-topic=" + topics_.events,
-        "--balances-topic=" + topics_.balances,
-        "--ledger-topic=" + topics_.ledger,
-        "--outcomes-topic=" + topics_.outcomes,
-        "--dlq-topic=" + topics_.dlq,
-        "--group=" + topics_.events + ".group",
-        "--session-timeout-ms=6000"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
-  }
   void CrashLoop(const std::string& durability, uint64_t seed);
   void PowerLoss(bool machine, uint64_t seed);
-
-  // Waits until `applied()` reaches `target` (at most `timeout_s`).
-  template <typename F>
-  static bool WaitFor(F applied, int64_t target, int timeout_s = 120) {
-    for (int i = 0; i < timeout_s * 10; ++i) {
-      if (applied() >= target) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
-  // A read_committed consumer that is not ours (kcat) finds every output
-  // exactly once: output sequences 1..N per partition, balance versions
-  // rising by 1 per member up to the store's, every ledger entry of a member
-  // once inside its outcomes, in order, up to the store's, one DLQ record
-  // per bad line; the ledger topic holds exactly those entries when
-  // `ledger` (published), and nothing otherwise.
-  void ExpectOutputsExactlyOnce(const std::string& data_dir, bool ledger = false) {
-    auto check = testing::CheckOutputs(broker_->brokers(), topics_);
-    ASSERT_TRUE(check.ok()) << check.status();
-    for (const std::string& p : check->problems) ADD_FAILURE() << p;
-    const StoreFacts facts = ReadStoreFacts(data_dir);
-    EXPECT_EQ(check->last_seq, facts.last_seq) << "output records not published";
-    EXPECT_EQ(check->last_version, facts.version) << "balances behind the stores";
-    EXPECT_EQ(check->last_entry, facts.last_entry) << "ledger entries behind the stores";
-    EXPECT_GT(check->entries, 0);
-    EXPECT_EQ(check->dlq_by_reason, bad_by_reason_);
-    EXPECT_EQ(check->records[topics_.ledger], ledger ? check->entries : 0);
-  }
-
-  // The stores under root_/data equal one uninterrupted replay, and their
-  // outputs were published exactly once.
-  void ExpectExactlyOnce(bool ledger = false) {
-    EXPECT_EQ(ReadStates(root_ + "/data"), ReadStates(root_ + "/replay"));
-    ExpectOutputsExactlyOnce(root_ + "/data", ledger);
-  }
-
-  static testing::KafkaBroker* broker_;
-  std::map<std::string, int64_t> bad_by_reason_;
-  std::string root_;
-  ProgramSet programs_;
-  Topics topics_;
 };
-
-testing::KafkaBroker* KafkaEngineTest::broker_ = nullptr;
 
 TEST_F(KafkaEngineTest, StopAndRestartMidStreamEqualsOneReplay) {
   const uint64_t seed = testing::TestSeed(41);
@@ -327,33 +129,6 @@ TEST_F(KafkaEngineTest, ASecondEngineJoinsAndLeavesWhileEventsFlow) {
   ExpectExactlyOnce();
 }
 
-// Sum of the stored next offsets of the partition stores under `data_dir`
-// (read-only opens work while the engine runs).
-int64_t StoredOffsets(const std::string& data_dir) {
-  int64_t sum = 0;
-  auto partitions = ListPartitions(data_dir);
-  if (!partitions.ok()) return 0;
-  for (int32_t p : *partitions) {
-    auto store = OpenPartitionReadOnly(PartitionDir(data_dir, p));
-    if (!store.ok()) return 0;
-    auto next = (*store)->GetNextOffset();
-    if (next.ok()) sum += *next;
-  }
-  return sum;
-}
-
-pid_t Spawn(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 // `loyaltyd run` processes killed with SIGKILL at seeded moments while the
 // stream is produced, and restarted (static membership, so a restart gets its
 // partitions back at once); then drained and stopped with SIGTERM. The stores
@@ -390,10 +165,7 @@ void KafkaEngineTest::CrashLoop(const std::string& durability, uint64_t seed) {
   const int64_t applied_before_drain = StoredOffsets(root_ + "/data");
   EXPECT_GT(applied_before_drain, 0) << "no killed run applied anything";
   Produce(lines, kills_wanted * chunk, lines.size());
-  auto ends = EndOffsets(broker_->brokers(), topics_.events, 10'000);
-  ASSERT_TRUE(ends.ok()) << ends.status();
-  int64_t end_total = 0;
-  for (int64_t e : *ends) end_total += e;
+  const int64_t end_total = EndOffsetTotal();
   EXPECT_LT(applied_before_drain, end_total);
   pid_t pid = Spawn(args);
   ASSERT_GT(pid, 0);
@@ -641,7 +413,7 @@ void KafkaEngineTest::PowerLoss(bool machine, uint64_t seed) {
   fs->Heal();
   auto seen = testing::CheckOutputs(broker_->brokers(), topics_);
   ASSERT_TRUE(seen.ok()) << seen.status();
-  const StoreFacts after_loss = ReadStoreFacts(root_ + "/data");
+  const StoreFacts after_loss = ReadStoreFacts({root_ + "/data"});
   int64_t behind = 0;
   for (const auto& [partition, seq] : seen->last_seq) {
     const auto it = after_loss.last_seq.find(partition);

@@ -33,6 +33,7 @@ namespace {
 using ::loyalty::testing::Bin;
 using ::loyalty::testing::CommandResult;
 using ::loyalty::testing::Sh;
+using ::loyalty::testing::Spawn;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
@@ -46,18 +47,6 @@ int Count(const std::string& text, const std::string& what) {
   int n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
-}
-
-pid_t Spawn(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
 }
 
 class KafkaToolsTest : public ::testing::Test {

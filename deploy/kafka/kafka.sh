@@ -77,21 +77,25 @@ need_java() {
 }
 
 fetch() {
-  if [ -f "$CACHE/.complete" ]; then return 0; fi
+  # .complete holds the digest of the pom it was fetched for: a changed pom
+  # (a new dependency) fetches again.
+  local pom_sum
+  pom_sum=$(sha256sum "$HERE/pom.xml" | cut -d' ' -f1)
+  if [ -f "$CACHE/.complete" ] && [ "$(cat "$CACHE/.complete")" = "$pom_sum" ]; then return 0; fi
   mkdir -p "$CACHE"
   # Tests start their brokers in parallel on a fresh clone: one fetch at a
   # time (the others wait here, then find it complete), and the jars appear
   # under libs/ only once all of them are there.
   exec 9>"$CACHE/.lock"
   flock 9
-  if [ ! -f "$CACHE/.complete" ]; then
+  if [ ! -f "$CACHE/.complete" ] || [ "$(cat "$CACHE/.complete")" != "$pom_sum" ]; then
     need_java
     echo "kafka.sh: fetching Apache Kafka $VERSION from Maven Central into $CACHE"
     rm -rf "$CACHE/libs" "$CACHE/libs.partial"
     mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$CACHE/libs.partial"
     mv "$CACHE/libs.partial" "$CACHE/libs"
-    touch "$CACHE/.complete"
+    echo "$pom_sum" > "$CACHE/.complete"
   fi
   flock -u 9
   exec 9>&-

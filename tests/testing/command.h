@@ -7,11 +7,14 @@
 #ifndef LOYALTY_TESTS_TESTING_COMMAND_H_
 #define LOYALTY_TESTS_TESTING_COMMAND_H_
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace loyalty::testing {
 
@@ -38,6 +41,25 @@ inline CommandResult Sh(const std::string& command) {
   int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Starts args[0] with `args` in a child process (no shell), its stderr
+// appended to `stderr_path` when given; returns its pid (-1 if fork
+// failed). The caller waits for it (waitpid).
+inline pid_t Spawn(const std::vector<std::string>& args, const std::string& stderr_path = "") {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!stderr_path.empty()) {
+      const int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 }  // namespace loyalty::testing

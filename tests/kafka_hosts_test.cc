@@ -1,0 +1,221 @@
+// SPEC §10 against a real broker: `loyaltyd run` processes on "hosts" that
+// share nothing but a backup directory. A partition's state follows it
+// through backups and a replay of the input; a host lost with its disk
+// costs nothing but time, and a gap in the input stops its partition with
+// an error that names it.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "connectors/kafka/kafka.h"
+#include "engine/store/backup.h"
+#include "gtest/gtest.h"
+#include "tests/testing/command.h"
+#include "tests/testing/engine_fixture.h"
+#include "tests/testing/output_check.h"
+#include "tests/testing/test_env.h"
+
+namespace loyalty {
+namespace {
+
+using testing::Spawn;
+using testing::StoredOffsets;
+using testing::WaitFor;
+
+constexpr int kPartitions = 8;
+
+int Count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+class KafkaHostsTest : public testing::EngineTest {
+ protected:
+  KafkaHostsTest() : EngineTest(kPartitions) {}
+  static void SetUpTestSuite() { StartBroker(19892); }
+
+  // A `loyaltyd run` process with a data directory of its own.
+  struct Host {
+    std::string name;
+    std::string dir;  // its data directory
+    std::string log;  // its stderr
+    pid_t pid = -1;
+  };
+  Host StartHost(const std::string& name, const std::vector<std::string>& extra = {}) {
+    Host h{name, root_ + "/" + name, root_ + "/" + name + ".log"};
+    std::vector<std::string> args = {"--data-dir=" + h.dir, "--instance-id=" + name,
+                                     "--backup-dir=" + backups(), "--batch-size=128"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    h.pid = Spawn(LoyaltydArgs(args), h.log);
+    EXPECT_GT(h.pid, 0);
+    return h;
+  }
+  // Sends `sig` and waits; true if it exited 0 (SIGTERM) or was killed by
+  // `sig`.
+  static bool Stop(Host* h, int sig) {
+    kill(h->pid, sig);
+    int status = 0;
+    waitpid(h->pid, &status, 0);
+    h->pid = -1;
+    return sig == SIGKILL ? WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL
+                          : WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  static std::string Log(const Host& h) {
+    std::ifstream in(h.log);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  std::string backups() const { return root_ + "/backups"; }
+  // Partitions whose newest backup continues from their input's end.
+  int BackedUpToEnd() {
+    auto ends = EndOffsets(broker_->brokers(), topics_.events, 10'000);
+    if (!ends.ok()) return 0;
+    int n = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+      auto b = NewestBackup(backups(), p);
+      n += b.ok() && b->has_value() && (*b)->meta.next_offset() >= (*ends)[p];
+    }
+    return n;
+  }
+  static int Partitions(const std::string& dir) {
+    auto p = ListPartitions(dir);
+    return p.ok() ? static_cast<int>(p->size()) : 0;
+  }
+};
+
+// Three hosts, each with its own data directory; one is killed with SIGKILL
+// and its disk wiped (a lost host): its partitions move to the others,
+// which restore them from backups and re-apply the input after the
+// backups' offsets. Then a fresh host with an empty disk joins and takes
+// partitions back the same way. The states equal one uninterrupted replay,
+// every store verifies, and kcat finds every output exactly once.
+TEST_F(KafkaHostsTest, ThreeHostsSurviveALostHostAndARejoin) {
+  const uint64_t seed = testing::TestSeed(101);
+  SCOPED_TRACE(testing::Seeded(seed));
+  const std::vector<std::string> lines =
+      MakeStream(seed, testing::EnvInt("LOYALTY_HOSTS_EVENTS", 9'000));
+  const size_t q = lines.size() / 4;
+  Produce(lines, 0, q);
+  Host a = StartHost("host-a", {"--backup-interval=1s"});
+  Host b = StartHost("host-b", {"--backup-interval=1s"});
+  Host c = StartHost("host-c", {"--backup-interval=1s"});
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({a.dir, b.dir, c.dir}); }, EndOffsetTotal()))
+      << "stalled at " << StoredOffsets({a.dir, b.dir, c.dir}) << " of " << EndOffsetTotal();
+  ASSERT_TRUE(WaitFor([&] { return Partitions(b.dir) > 0 && Partitions(c.dir) > 0; }, 1, 60))
+      << "a host got no partition";
+  // Events flow; every partition's backup catches up with them, then a few
+  // more arrive, which the lost host applies (and publishes) after its last
+  // backup: the new owners re-derive them and skip their outputs.
+  Produce(lines, q, 2 * q);
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({a.dir, b.dir, c.dir}); }, EndOffsetTotal()));
+  ASSERT_TRUE(WaitFor([&] { return BackedUpToEnd(); }, kPartitions, 60))
+      << BackedUpToEnd() << " of " << kPartitions << " partitions backed up";
+  Produce(lines, 2 * q, 2 * q + 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(Stop(&b, SIGKILL));
+  std::filesystem::remove_all(b.dir);
+  Produce(lines, 2 * q + 200, 3 * q);
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({a.dir, c.dir}); }, EndOffsetTotal(), 180))
+      << "the lost host's partitions stalled: " << StoredOffsets({a.dir, c.dir}) << " of "
+      << EndOffsetTotal();
+  EXPECT_GE(Count(Log(a) + Log(c), "msg=\"partition restored from a backup\""), 1)
+      << "no partition was restored";
+  // A fresh host joins with an empty disk and takes partitions back.
+  Host d = StartHost("host-d", {"--backup-interval=1s"});
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({d.dir}) > 0; }, 1, 120))
+      << "the new host restored nothing";
+  Produce(lines, 3 * q, lines.size());
+  const std::vector<std::string> dirs = {a.dir, c.dir, d.dir};
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets(dirs); }, EndOffsetTotal(), 180))
+      << "stalled at " << StoredOffsets(dirs) << " of " << EndOffsetTotal();
+  EXPECT_TRUE(Stop(&a, SIGTERM)) << Log(a);
+  EXPECT_TRUE(Stop(&c, SIGTERM)) << Log(c);
+  EXPECT_TRUE(Stop(&d, SIGTERM)) << Log(d);
+  for (const Host* h : {&a, &c, &d}) {
+    const std::string log = Log(*h);
+    std::fprintf(stderr, "%s: %d partitions assigned, %d restored from a backup, %d backups\n",
+                 h->name.c_str(), Count(log, "msg=\"partition assigned\""),
+                 Count(log, "msg=\"partition restored from a backup\""),
+                 Count(log, "msg=\"partition backed up\""));
+  }
+  EXPECT_GE(Count(Log(d), "msg=\"partition restored from a backup\""), 1) << Log(d);
+  EXPECT_GE(Count(Log(a) + Log(c) + Log(d), "msg=\"partition backed up\" partition="), kPartitions);
+  ExpectExactlyOnce(dirs);
+}
+
+// Input records are deleted (kafka-delete-records) past the newest backup's
+// offset of partition 0, and the host is lost: the new owner restores the
+// backup, finds the input starting after it, and stops that partition with
+// the documented error; nothing is applied or published for it, and the
+// other partitions go on.
+TEST_F(KafkaHostsTest, ARetentionGapStopsThePartitionNamingIt) {
+  const uint64_t seed = testing::TestSeed(103);
+  SCOPED_TRACE(testing::Seeded(seed));
+  const std::vector<std::string> lines = MakeStream(seed, 3'000);
+  const size_t half = lines.size() / 2;
+  Produce(lines, 0, half);
+  Host a = StartHost("host-a", {"--backup-interval=0"});
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({a.dir}); }, EndOffsetTotal()));
+  ASSERT_TRUE(Stop(&a, SIGTERM)) << Log(a);  // backs up every partition as it releases it
+  auto backup = NewestBackup(backups(), 0);
+  ASSERT_TRUE(backup.ok() && backup->has_value()) << Log(a);
+  const int64_t backed_up = (*backup)->meta.next_offset();
+  Produce(lines, half, lines.size());
+  auto ends = EndOffsets(broker_->brokers(), topics_.events, 10'000);
+  ASSERT_TRUE(ends.ok());
+  ASSERT_GT((*ends)[0], backed_up + 5);
+  const int64_t log_start = backed_up + 5;
+  {
+    const std::string json = root_ + "/delete.json";
+    std::ofstream(json) << "{\"partitions\":[{\"topic\":\"" << topics_.events
+                        << "\",\"partition\":0,\"offset\":" << log_start << "}],\"version\":1}";
+    const char* src = std::getenv("LOYALTY_SOURCE_DIR");
+    testing::CommandResult r = testing::Sh(
+        absl::StrCat(src != nullptr ? src : ".",
+                     "/deploy/kafka/kafka.sh run-class org.apache.kafka.tools.DeleteRecordsCommand "
+                     "--bootstrap-server ",
+                     broker_->brokers(), " --offset-json-file ", json));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  auto before = testing::CheckOutputs(broker_->brokers(), topics_);
+  ASSERT_TRUE(before.ok()) << before.status();
+  std::filesystem::remove_all(a.dir);  // the host is lost
+  Host e = StartHost("host-e", {"--backup-interval=0"});
+  // The other partitions apply everything.
+  ASSERT_TRUE(WaitFor([&] { return StoredOffsets({e.dir}); }, EndOffsetTotal() - (*ends)[0] +
+                                                                  backed_up))
+      << StoredOffsets({e.dir});
+  ASSERT_TRUE(WaitFor([&] { return Count(Log(e), "msg=\"partition stopped\""); }, 1, 30))
+      << Log(e);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_TRUE(Stop(&e, SIGTERM)) << Log(e);
+  const std::string log = Log(e);
+  EXPECT_TRUE(absl::StrContains(
+      log, absl::StrCat("partition 0 of ", topics_.events,
+                        " cannot continue: its state needs the input from offset ", backed_up,
+                        ", but the topic's log starts at offset ", log_start)))
+      << log;
+  EXPECT_EQ(Count(log, "msg=\"partition stopped\""), 1) << log;
+  // Nothing applied or published for partition 0; the rest caught up.
+  auto store = OpenPartitionReadOnly(PartitionDir(e.dir, 0));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->GetNextOffset(), backed_up);
+  auto after = testing::CheckOutputs(broker_->brokers(), topics_);
+  ASSERT_TRUE(after.ok()) << after.status();
+  for (const std::string& p : after->problems) ADD_FAILURE() << p;
+  EXPECT_EQ(after->last_seq[0], before->last_seq[0]) << "partition 0 published after the gap";
+  for (int p = 1; p < kPartitions; ++p) {
+    EXPECT_GT(after->last_seq[p], before->last_seq[p]) << "partition " << p << " stalled";
+  }
+}
+
+}  // namespace
+}  // namespace loyalty
