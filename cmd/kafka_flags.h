@@ -46,6 +46,7 @@ inline const std::set<std::string>& EngineRunFlags() {
                                                "backup-dir",
                                                "backup-interval",
                                                "backups-kept",
+                                               "standby-replicas",
                                                "http",
                                                "ready-lag-max",
                                                "log-format",

@@ -127,6 +127,11 @@ Options of run:
                        is revoked; 0: only when revoked
   --backups-kept=N     backups kept per partition; older ones are pruned
                        (default 8)
+  --standby-replicas=N keep warm copies of N other members' partitions: apply
+                       their input here with outputs off (in --data-dir), so
+                       that taking one over opens a caught-up store instead
+                       of restoring a backup and re-applying (default 0).
+                       Chosen from the group's members: docs/kafka.md
   --http=ADDR:PORT     serve /metrics (Prometheus), /healthz and /readyz there,
                        e.g. 127.0.0.1:9464 (off by default; port 0 picks one,
                        logged). docs/operations.md lists the metrics
@@ -335,6 +340,8 @@ absl::StatusOr<loyalty::KafkaEngine::Options> EngineOptions(const loyalty::Flags
                            flags.GetIntIn("backups-kept", options.backups_kept, 1, 10'000));
   options.backups_kept = static_cast<int>(kept);
   options.backup_taken_by = options.instance_id;
+  LOYALTY_ASSIGN_OR_RETURN(int64_t standbys, flags.GetIntIn("standby-replicas", 0, 0, 100));
+  options.standby_replicas = static_cast<int>(standbys);
   return options;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/publisher.h"
 #include "connectors/kafka/settings.h"
+#include "connectors/kafka/standby.h"
 #include "engine/base/status.h"
 #include "engine/base/task_thread.h"
 #include "engine/base/time.h"
@@ -35,6 +36,7 @@ class KafkaEngine::Impl {
   Impl(const ProgramSet* programs, const Options& options)
       : programs_(programs), options_(options) {}
   ~Impl() {
+    standbys_.reset();
     backup_thread_.reset();  // joined before the stores it backs up close
     workers_.clear();  // joins them: no task touches a store after this
     owned_.clear();
@@ -127,6 +129,10 @@ class KafkaEngine::Impl {
     // Restore progress, Run thread only.
     Clock::time_point restore_started{}, restore_logged{};
     int64_t last_read_offset = 0;  // the last record dispatched + 1 (Run thread)
+    // When it was opened, and whether its first output transaction since
+    // was logged (a takeover's cost; the opener, then the publishing thread).
+    Clock::time_point opened_at = Clock::now();
+    bool first_output_logged = false;
     std::shared_ptr<Counters> counters;
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Partition> ledger;
@@ -195,6 +201,15 @@ class KafkaEngine::Impl {
   }
   void Dispatch(int32_t partition);
   void Release(rd_kafka_topic_partition_list_t* partitions, bool lost);
+  // Logs o's first committed output transaction since it was opened.
+  void NoteCommitted(Owned* o) {
+    if (o->first_output_logged) return;
+    o->first_output_logged = true;
+    log::Info("partition first output committed",
+              {{"partition", o->partition},
+               {"seconds_since_assigned",
+                std::chrono::duration<double>(Clock::now() - o->opened_at).count()}});
+  }
   void Fail(absl::Status s) {
     // The cause names a fence (a newer owner of a partition's
     // transactional id) as such.
@@ -210,6 +225,7 @@ class KafkaEngine::Impl {
   rd_kafka_t* rk_ = nullptr;
   std::vector<std::unique_ptr<TaskThread>> workers_;
   std::unique_ptr<TaskThread> backup_thread_;  // with backup_dir: one backup at a time
+  std::unique_ptr<StandbyReplicas> standbys_;  // with standby_replicas
   std::map<int32_t, std::unique_ptr<Owned>> owned_;  // Run thread only
   std::map<int32_t, Pending> pending_;               // Run thread only
   std::atomic<int64_t> applied_{0};
@@ -279,6 +295,30 @@ absl::Status KafkaEngine::Impl::Init() {
   LOYALTY_ASSIGN_OR_RETURN(kafka_internal::KafkaHandle rk,
                            kafka_internal::NewEngineConsumer(consumer, OnRebalance, this));
   rk_ = rk.release();  // destroyed last, in ~Impl
+  if (options_.standby_replicas > 0) {
+    StandbyOptions so;
+    so.brokers = options_.brokers;
+    so.topic = options_.topics.events;
+    so.group_id = options_.group_id;
+    so.data_dir = options_.data_dir;
+    so.replicas = options_.standby_replicas;
+    so.programs = programs_;
+    so.self_key = [this] {
+      if (!options_.instance_id.empty()) return options_.instance_id;
+      char* id = rd_kafka_memberid(rk_);
+      std::string key = id != nullptr ? id : "";
+      if (id != nullptr) rd_kafka_mem_free(rk_, id);
+      return key;
+    };
+    so.backup_dir = options_.backup_dir;
+    so.refresh_ms = options_.standby_refresh_ms;
+    so.batch_records_max = options_.batch_records_max;
+    so.members_cached_max = options_.members_cached_max;
+    so.sync_writes = options_.sync_writes;
+    so.resources = resources_;
+    so.env = options_.env;
+    LOYALTY_ASSIGN_OR_RETURN(standbys_, StandbyReplicas::Start(so));
+  }
   return absl::OkStatus();
 }
 
@@ -304,33 +344,29 @@ absl::Status KafkaEngine::Impl::RestoreIfBehind(Owned* owned, bool* restored, in
   const int32_t p = owned->partition;
   LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> newest,
                            NewestBackup(options_.backup_dir, p));
-  if (!newest.has_value()) return absl::OkStatus();
-  *backed_up = newest->meta.next_offset();
+  if (newest.has_value()) *backed_up = newest->meta.next_offset();
   LOYALTY_ASSIGN_OR_RETURN(const int64_t local, owned->store->GetNextOffset());
-  if (newest->meta.next_offset() <= local) return absl::OkStatus();
-  const std::string source = InputSource::Kafka(options_.topics.events).Encode();
-  if (!newest->meta.source().empty() && newest->meta.source() != source) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "partition ", p, ": the newest backup in ", PartitionBackupDir(options_.backup_dir, p),
-        " (", newest->id, ") is of input ", newest->meta.source(), ", not ", source,
-        ": point --backup-dir at this topic's backups"));
-  }
+  LOYALTY_ASSIGN_OR_RETURN(
+      std::optional<BackupInfo> ahead,
+      BackupAhead(options_.backup_dir, p, local,
+                  InputSource::Kafka(options_.topics.events).Encode()));
+  if (!ahead.has_value()) return absl::OkStatus();
   const auto start = Clock::now();
   log::Info("partition restoring from a backup",
             {{"partition", p},
-             {"backup_id", static_cast<int64_t>(newest->id)},
-             {"backup_next_offset", newest->meta.next_offset()},
+             {"backup_id", static_cast<int64_t>(ahead->id)},
+             {"backup_next_offset", ahead->meta.next_offset()},
              {"store_next_offset", local},
-             {"backup_bytes", static_cast<int64_t>(newest->size_bytes)}});
+             {"backup_bytes", static_cast<int64_t>(ahead->size_bytes)}});
   owned->store.reset();  // closed (and unlocked) while its directory is replaced
-  LOYALTY_RETURN_IF_ERROR(RestorePartition(options_.backup_dir, p, newest->id,
+  LOYALTY_RETURN_IF_ERROR(RestorePartition(options_.backup_dir, p, ahead->id,
                                            PartitionDir(options_.data_dir, p))
                               .status());
   LOYALTY_ASSIGN_OR_RETURN(owned->store, OpenStore(p));
   log::Info("partition restored from a backup",
             {{"partition", p},
-             {"backup_id", static_cast<int64_t>(newest->id)},
-             {"next_offset", newest->meta.next_offset()},
+             {"backup_id", static_cast<int64_t>(ahead->id)},
+             {"next_offset", ahead->meta.next_offset()},
              {"seconds", std::chrono::duration<double>(Clock::now() - start).count()}});
   owned->counters->restores.fetch_add(1);
   *restored = true;
@@ -338,14 +374,26 @@ absl::Status KafkaEngine::Impl::RestoreIfBehind(Owned* owned, bool* restored, in
 }
 
 absl::Status KafkaEngine::Impl::Watermarks(int32_t partition, int64_t* low, int64_t* high) {
+  // A topic just created, or a leader that just moved, answers
+  // NOT_LEADER_FOR_PARTITION for a moment: retried, like any retriable
+  // error, for up to 30 s.
   constexpr int kTimeoutMs = 10'000;
-  const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-      rk_, options_.topics.events.c_str(), partition, low, high, kTimeoutMs);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("the offsets of ", options_.topics.events, " [",
-                                               partition, "]: ", rd_kafka_err2str(err)));
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        rk_, options_.topics.events.c_str(), partition, low, high, kTimeoutMs);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    const bool retriable = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                           err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+                           err == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!retriable || Clock::now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("the offsets of ", options_.topics.events, " [",
+                                                 partition, "]: ", rd_kafka_err2str(err)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return absl::OkStatus();
 }
 
 std::string KafkaEngine::Impl::GapMessage(int32_t partition, int64_t needed,
@@ -416,6 +464,8 @@ absl::StatusOr<std::unique_ptr<KafkaEngine::Impl::Owned>> KafkaEngine::Impl::Ope
   auto owned = std::make_unique<Owned>();
   owned->partition = partition;
   owned->counters = CountersOf(partition);
+  // A standby copy of it here stops, and its store (warm) is ours.
+  if (standbys_ != nullptr) standbys_->Own(partition);
   LOYALTY_ASSIGN_OR_RETURN(owned->store, OpenStore(partition));
   // A store with no recorded source is new (or from before sources were
   // recorded): what it lacks is re-applied from the input, a restore too.
@@ -486,8 +536,10 @@ absl::Status KafkaEngine::Impl::Republish(Owned* owned) {
     if (values.empty()) return absl::OkStatus();
     std::vector<JournalRecordView> views;
     for (const std::string& v : values) LOYALTY_RETURN_IF_ERROR(ReadJournalBatch(v, &views));
+    const int64_t before = publisher->records_published();
     LOYALTY_RETURN_IF_ERROR(publisher->Publish(views));
     transactions_.fetch_add(1);
+    if (publisher->records_published() > before) NoteCommitted(owned);
     values.clear();
     bytes = 0;
     return absl::OkStatus();
@@ -611,7 +663,10 @@ void KafkaEngine::Impl::Release(rd_kafka_topic_partition_list_t* partitions, boo
       for (std::thread& t : backups) t.join();
     }
   }
-  for (int i = 0; i < partitions->cnt; ++i) owned_.erase(partitions->elems[i].partition);
+  for (int i = 0; i < partitions->cnt; ++i) {
+    owned_.erase(partitions->elems[i].partition);
+    if (standbys_ != nullptr) standbys_->Disown(partitions->elems[i].partition);
+  }
   owned_count_.store(static_cast<int>(owned_.size()));
 }
 
@@ -752,6 +807,7 @@ void KafkaEngine::Impl::PublishPending(Owned* o) {
       return;
     }
     if (o->publisher->records_published() > before_records) {
+      NoteCommitted(o);
       transactions_.fetch_add(1);
       o->counters->transactions.fetch_add(1);
       o->counters->output_records.fetch_add(o->publisher->records_published() - before_records);
@@ -1035,6 +1091,11 @@ KafkaEngine::Metrics KafkaEngine::Impl::metrics() const {
     const int64_t since = c->unpublished_since_ns.load();
     p.unpublished_seconds = since == 0 ? 0 : static_cast<double>(now_ns - since) / 1e9;
     m.partitions.push_back(std::move(p));
+  }
+  if (standbys_ != nullptr) {
+    for (const StandbyReplicas::Copy& c : standbys_->copies()) {
+      m.standbys.push_back({c.partition, c.next_offset, c.end_offset});
+    }
   }
   return m;
 }

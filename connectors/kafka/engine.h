@@ -158,6 +158,13 @@ class KafkaEngine {
     int backups_kept = 8;
     // Recorded in each backup's metadata. Default: empty.
     std::string backup_taken_by;
+    // Standby replicas (SPEC §10, connectors/kafka/standby.h): keep warm
+    // copies of this many other members' partitions, chosen from the
+    // group's description, applying their input with outputs off, so that
+    // taking one over opens a caught-up store. Default: 0 (none).
+    int standby_replicas = 0;
+    // How often the group is described to choose them. Default: 2 s.
+    int standby_refresh_ms = 2'000;
   };
 
   static absl::StatusOr<std::unique_ptr<KafkaEngine>> Create(const ProgramSet* programs,
@@ -245,6 +252,13 @@ class KafkaEngine {
     int64_t block_cache_bytes = 0;
     int64_t memtable_bytes = 0;
     std::vector<PartitionMetrics> partitions;  // every partition ever owned, ascending
+    // Standby copies kept now (--standby-replicas), ascending.
+    struct Standby {
+      int32_t partition = 0;
+      int64_t next_offset = 0;
+      int64_t end_offset = -1;  // -1: not known yet
+    };
+    std::vector<Standby> standbys;
   };
   Metrics metrics() const;
 

@@ -156,6 +156,17 @@ std::string EngineMetricsText(const KafkaEngine::Metrics& m, bool ready,
            "Time to take a partition backup (checkpoint, copy of new files, pruning).");
   for (const auto& p : m.partitions)
     t.Histogram("loyalty_backup_duration_seconds", label(p), p.backup_seconds);
+  t.Family("loyalty_standby_partitions", "gauge",
+           "Standby copies of other members' partitions kept here (--standby-replicas).");
+  t.Sample("loyalty_standby_partitions", {}, static_cast<double>(m.standbys.size()));
+  t.Family("loyalty_standby_lag", "gauge",
+           "Input records a standby copy has not applied yet.");
+  for (const auto& s : m.standbys) {
+    if (s.end_offset >= 0) {
+      t.Sample("loyalty_standby_lag", {{"partition", absl::StrCat(s.partition)}},
+               static_cast<double>(std::max<int64_t>(0, s.end_offset - s.next_offset)));
+    }
+  }
   t.Family("loyalty_rocksdb_block_cache_bytes", "gauge",
            "RocksDB block cache in use, shared by the partition stores.");
   t.Sample("loyalty_rocksdb_block_cache_bytes", {}, static_cast<double>(m.block_cache_bytes));

@@ -207,6 +207,7 @@ absl::Status ReadGroup(const rd_kafka_ConsumerGroupDescription_t* g, const std::
     member.instance_id = str(rd_kafka_MemberDescription_group_instance_id(m));
     member.client_id = str(rd_kafka_MemberDescription_client_id(m));
     member.host = str(rd_kafka_MemberDescription_host(m));
+    out->members.push_back(member);
     const rd_kafka_MemberAssignment_t* a = rd_kafka_MemberDescription_assignment(m);
     const rd_kafka_topic_partition_list_t* parts =
         a != nullptr ? rd_kafka_MemberAssignment_partitions(a) : nullptr;
@@ -227,20 +228,30 @@ absl::StatusOr<GroupDescription> DescribeGroup(const KafkaCluster& brokers,
                                                const std::string& group, const std::string& topic,
                                                int partitions, int timeout_ms) {
   LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
+  auto out = DescribeGroup(rk.get(), group, topic, partitions, timeout_ms);
+  if (!out.ok()) {
+    return absl::Status(out.status().code(), absl::StrCat(out.status().message(), " on ",
+                                                          brokers.bootstrap_servers));
+  }
+  return out;
+}
+
+absl::StatusOr<GroupDescription> DescribeGroup(rd_kafka_t* rk, const std::string& group,
+                                               const std::string& topic, int partitions,
+                                               int timeout_ms) {
   GroupDescription out;
   out.owners.resize(static_cast<size_t>(partitions));
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk.get());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
   char err[512];
   rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof(err));
   const char* groups[] = {group.c_str()};
-  rd_kafka_DescribeConsumerGroups(rk.get(), groups, 1, options, queue);
+  rd_kafka_DescribeConsumerGroups(rk, groups, 1, options, queue);
   rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 5000);
   absl::Status status;
   if (event == nullptr) {
-    status = absl::DeadlineExceededError(absl::StrCat("describing group ", group, " on ",
-                                                      brokers.bootstrap_servers));
+    status = absl::DeadlineExceededError(absl::StrCat("describing group ", group));
   } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     status = absl::UnavailableError(absl::StrCat("describing group ", group, ": ",
                                                  rd_kafka_event_error_string(event)));

@@ -96,6 +96,8 @@ struct GroupDescription {
   std::string state;  // "Stable", "PreparingRebalance", "Empty", "Dead", ...
   // Partition of the topic asked for -> the member it is assigned to.
   std::vector<std::optional<GroupMember>> owners;
+  // Every member, with or without partitions, as the coordinator lists them.
+  std::vector<GroupMember> members;
 };
 
 // The state of `group` and which member owns each partition 0 ..
@@ -104,6 +106,11 @@ struct GroupDescription {
 absl::StatusOr<GroupDescription> DescribeGroup(const KafkaCluster& brokers,
                                                const std::string& group, const std::string& topic,
                                                int partitions, int timeout_ms);
+// The same through an existing client `rk` (any type), which admin calls
+// share with what it does otherwise.
+absl::StatusOr<GroupDescription> DescribeGroup(rd_kafka_t* rk, const std::string& group,
+                                               const std::string& topic, int partitions,
+                                               int timeout_ms);
 
 }  // namespace loyalty
 

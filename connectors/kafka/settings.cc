@@ -1,6 +1,8 @@
 // File: connectors/kafka/settings.cc
 #include "connectors/kafka/settings.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "engine/base/status.h"
 
@@ -24,6 +26,12 @@ Settings EngineConsumerSettings(const EngineConsumerConfig& config) {
       // End-of-partition events end a restore (KafkaEngine).
       {"enable.partition.eof", "true"},
   };
+  // Kafka's rule of thumb: heartbeats at most a third of the session apart
+  // (librdkafka's default of 3 s would lose a session under 9 s).
+  if (config.session_timeout_ms < 9'000) {
+    settings.emplace_back("heartbeat.interval.ms",
+                          absl::StrCat(std::max(100, config.session_timeout_ms / 3)));
+  }
   if (!config.instance_id.empty()) settings.emplace_back("group.instance.id", config.instance_id);
   return settings;
 }

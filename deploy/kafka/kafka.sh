@@ -161,6 +161,7 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
 log.flush.interval.messages=9223372036854775807
 PROPS
   } > "$DIR/server.properties"

@@ -220,6 +220,22 @@ absl::StatusOr<std::optional<BackupInfo>> NewestBackup(const std::string& backup
   return best;
 }
 
+absl::StatusOr<std::optional<BackupInfo>> BackupAhead(const std::string& backup_dir,
+                                                      int32_t partition, int64_t next_offset,
+                                                      const std::string& source) {
+  LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> newest, NewestBackup(backup_dir, partition));
+  if (!newest.has_value() || newest->meta.next_offset() <= next_offset) {
+    return std::optional<BackupInfo>();
+  }
+  if (!newest->meta.source().empty() && newest->meta.source() != source) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "partition ", partition, ": the newest backup in ",
+        PartitionBackupDir(backup_dir, partition), " (", newest->id, ") is of input ",
+        newest->meta.source(), ", not ", source, ": point --backup-dir at this input's backups"));
+  }
+  return newest;
+}
+
 absl::StatusOr<BackupInfo> RestorePartition(const std::string& backup_dir, int32_t partition,
                                             uint32_t backup_id, const std::string& partition_dir) {
   const std::string dir = PartitionBackupDir(backup_dir, partition);

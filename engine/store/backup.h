@@ -85,6 +85,13 @@ absl::StatusOr<std::vector<int32_t>> ListBackedUpPartitions(const std::string& b
 absl::StatusOr<std::optional<BackupInfo>> NewestBackup(const std::string& backup_dir,
                                                        int32_t partition);
 
+// The newest backup of `partition` if it continues from further than
+// `next_offset` (a store's), else nullopt. FailedPrecondition if that
+// backup is of another input than `source` (InputSource::Encode()).
+absl::StatusOr<std::optional<BackupInfo>> BackupAhead(const std::string& backup_dir,
+                                                      int32_t partition, int64_t next_offset,
+                                                      const std::string& source);
+
 // Restores backup `backup_id` of partition `partition` (0: NewestBackup)
 // into `partition_dir`, replacing what is there: the backup is restored
 // (file checksums verified) into <partition_dir>.restoring, then the old
