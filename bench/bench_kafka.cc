@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -116,16 +117,39 @@ constexpr int kFlushTimeoutMs = 120'000;
 absl::StatusOr<ProduceResult> ProduceAll(const std::string& brokers, const std::string& topic,
                                          Workload* workload,
                                          const std::function<void(int64_t)>& progress) {
+  return ProduceSome(brokers, topic, workload, INT64_MAX, progress);
+}
+
+absl::StatusOr<ProduceResult> ProduceSome(const std::string& brokers, const std::string& topic,
+                                          Workload* workload, int64_t records,
+                                          const std::function<void(int64_t)>& progress) {
   LOYALTY_ASSIGN_OR_RETURN(auto producer, OpenProducer(brokers, topic));
   const double start = MonoSeconds();
   WorkloadRecord r;
-  while (workload->Next(&r)) {
+  while (producer->produced() < records && workload->Next(&r)) {
     LOYALTY_RETURN_IF_ERROR(Produce(producer.get(), r));
     if ((producer->produced() & 4095) == 0 && progress) progress(producer->produced());
   }
   LOYALTY_RETURN_IF_ERROR(producer->Flush(kFlushTimeoutMs));
   if (progress) progress(producer->produced());
   return ProduceResult{producer->produced(), MonoSeconds() - start};
+}
+
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+                                                const std::string& topic) {
+  constexpr int kTimeoutMs = 30'000;
+  LOYALTY_ASSIGN_OR_RETURN(int partitions, PartitionCount(brokers, topic, kTimeoutMs));
+  LOYALTY_ASSIGN_OR_RETURN(KafkaHandle rk, NewClient(RD_KAFKA_PRODUCER, brokers, {}));
+  std::vector<int64_t> ends(static_cast<size_t>(partitions), 0);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    LOYALTY_RETURN_IF_ERROR(
+        FromKafka(rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
+                                                   kTimeoutMs),
+                  absl::StrCat("the offsets of ", topic, " [", p, "]")));
+    ends[static_cast<size_t>(p)] = high;
+  }
+  return ends;
 }
 
 absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std::string& topic,

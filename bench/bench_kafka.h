@@ -56,6 +56,18 @@ absl::StatusOr<ProduceResult> ProduceAll(const std::string& brokers, const std::
                                          Workload* workload,
                                          const std::function<void(int64_t)>& progress);
 
+// Produces the next `records` records of `workload` (fewer if it ends),
+// as ProduceAll does: the restore phase's backlog, tail and probe records
+// come from one workload, so that they continue one another.
+absl::StatusOr<ProduceResult> ProduceSome(const std::string& brokers, const std::string& topic,
+                                          Workload* workload, int64_t records,
+                                          const std::function<void(int64_t)>& progress);
+
+// The end offset (high watermark) of every partition of `topic`, by
+// partition.
+absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
+                                                const std::string& topic);
+
 // Produces `workload` at `rate_per_s` records/s (paced per millisecond) for
 // `duration_s` seconds or until the workload ends or `stop` is set.
 // `produced`, if given, follows the count of records handed to librdkafka.
