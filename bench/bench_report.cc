@@ -188,6 +188,11 @@ std::string Mib(int64_t bytes) {
   return absl::StrFormat("%.0f MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
+// Tenths of a MiB: the quick variant's backups are a few MiB.
+std::string Mib1(int64_t bytes) {
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
 // Per record, per column family, and the outputs: the engine's shape and
 // the null pipeline's next to it.
 std::string ShapeTables(const Results& r) {
@@ -419,6 +424,117 @@ std::string TargetsTable(const Results& r) {
   return md;
 }
 
+// A figure of every restore run: its median and the runs.
+std::vector<double> RestoreFigure(const RestoreResult& r, double RestoreRun::*field) {
+  std::vector<double> v;
+  for (const RestoreRun& run : r.runs) v.push_back(run.*field);
+  return v;
+}
+
+std::string Seconds(const std::vector<double>& v) {
+  std::vector<std::string> parts;
+  for (double x : v) parts.push_back(absl::StrFormat("%.2f", x));
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string JsonRestore(const RestoreResult& r) {
+  std::vector<std::string> runs;
+  for (const RestoreRun& x : r.runs) {
+    runs.push_back(absl::StrCat(
+        "{\"restored_s\":", Num(x.restored_s), ",\"restore_max_s\":", Num(x.restore_max_s),
+        ",\"restore_sum_s\":", Num(x.restore_sum_s), ",\"first_output_s\":", Num(x.first_output_s),
+        ",\"caught_up_s\":", Num(x.caught_up_s),
+        ",\"kill_to_first_output_s\":", Num(x.kill_to_first_output_s),
+        ",\"reapplied_records\":", x.reapplied_records, ",\"applied_records\":", x.applied_records,
+        ",\"wipe_s\":", Num(x.wipe_s), ",\"restored_partitions\":", x.restored_partitions, "}"));
+  }
+  std::vector<std::string> offsets;
+  for (int64_t o : r.backup_offsets) offsets.push_back(absl::StrCat(o));
+  auto median = [&](double RestoreRun::*f) { return Num(Median(RestoreFigure(r, f))); };
+  return absl::StrCat(
+      "{\"backlog_records\":", r.backlog_records, ",\"tail_records\":", r.tail_records,
+      ",\"probe_records\":", r.probe_records, ",\"drain_s\":", Num(r.drain_s),
+      ",\"backup_stop_s\":", Num(r.backup_stop_s), ",\"backup_max_s\":", Num(r.backup_max_s),
+      ",\"backup_sum_s\":", Num(r.backup_sum_s), ",\"backups\":", r.backups,
+      ",\"backup_dir_bytes\":", r.backup_dir_bytes, ",\"backup_files\":", r.backup_files,
+      ",\"store_bytes\":", r.store_bytes, ",\"backup_offsets\":[", absl::StrJoin(offsets, ","),
+      "],\"restored_s_median\":", median(&RestoreRun::restored_s),
+      ",\"restore_max_s_median\":", median(&RestoreRun::restore_max_s),
+      ",\"first_output_s_median\":", median(&RestoreRun::first_output_s),
+      ",\"caught_up_s_median\":", median(&RestoreRun::caught_up_s),
+      ",\"kill_to_first_output_s_median\":", median(&RestoreRun::kill_to_first_output_s),
+      ",\"runs\":[", absl::StrJoin(runs, ","), "],\"incremental_stop_s\":",
+      Num(r.incremental_stop_s), ",\"incremental_max_s\":", Num(r.incremental_max_s),
+      ",\"backup_dir_bytes_after\":", r.backup_dir_bytes_after,
+      ",\"error\":", JsonString(r.error), "}");
+}
+
+// "## Restore after a lost host": the backups, then each figure's median
+// over the restore runs, with the runs.
+std::string RestoreSection(const RestoreResult& r) {
+  std::string md =
+      "\n## Restore after a lost host\n\n"
+      "A `loyaltyd run --backup-dir` applies a backlog and is stopped (SIGTERM: every partition "
+      "is revoked and backed up); restarted on the same data directory, it applies a tail of "
+      "records that no backup holds, and is killed with -9; its data directory is deleted. A new "
+      "`loyaltyd run` with an empty data directory, the same backup directory and the same "
+      "instance id restores every partition from its newest backup and re-applies the input "
+      "from the backups' offsets (its re-derived outputs are skipped by sequence number); a few "
+      "records produced after the kill give it outputs of its own to commit. Times of the new "
+      "engine are from its start.\n\n| figure | value |\n|---|---|\n";
+  if (!r.error.empty()) absl::StrAppend(&md, "| failed | ", r.error, " |\n");
+  int64_t covered = 0;
+  for (int64_t o : r.backup_offsets) covered += o;
+  absl::StrAppend(
+      &md,
+      absl::StrFormat("| backlog applied by the first engine (start → all applied) | %d records "
+                      "in %.2f s |\n",
+                      r.backlog_records, r.drain_s),
+      absl::StrFormat("| backups on SIGTERM (to the exit; the partitions in parallel) | %.2f s; "
+                      "%d backups, the longest %.2f s, together %.2f s |\n",
+                      r.backup_stop_s, r.backups, r.backup_max_s, r.backup_sum_s),
+      absl::StrFormat("| backup directory (each file once) | **%s** in %d files (the store it "
+                      "copies: %s) |\n",
+                      Mib1(r.backup_dir_bytes), r.backup_files, Mib1(r.store_bytes)),
+      absl::StrFormat("| newest backups continue from (input offsets, all partitions) | %d |\n",
+                      covered));
+  if (r.runs.empty()) return md;
+  auto row = [&](const char* what, double RestoreRun::*f, bool bold) {
+    const std::vector<double> v = RestoreFigure(r, f);
+    absl::StrAppend(&md, absl::StrFormat("| %s | %s%.2f s%s (runs: %s) |\n", what,
+                                         bold ? "**" : "", Median(v), bold ? "**" : "",
+                                         Seconds(v)));
+  };
+  std::vector<std::string> reapplied, applied;
+  for (const RestoreRun& x : r.runs) {
+    reapplied.push_back(absl::StrCat(x.reapplied_records));
+    applied.push_back(absl::StrCat(x.applied_records));
+  }
+  absl::StrAppend(&md, "| records re-applied (backups' offsets → the input's end at the kill; "
+                       "runs) | ", absl::StrJoin(reapplied, ", "), " |\n");
+  absl::StrAppend(&md, "| records applied by the new engine (its \"partition restore done\" "
+                       "lines: the re-applied and those after the kill; runs) | ",
+                  absl::StrJoin(applied, ", "), " |\n");
+  row("stores restored (to the last partition's \"restored from a backup\", median)",
+      &RestoreRun::restored_s, true);
+  row("the longest partition's restore (copy, verify, open; its log line)",
+      &RestoreRun::restore_max_s, false);
+  row("first committed output of the new engine (median)", &RestoreRun::first_output_s, true);
+  row("caught up: all input applied (median)", &RestoreRun::caught_up_s, true);
+  row("the kill -9 → first committed output of the new engine (the data directory's deletion "
+      "and the records after the kill included)",
+      &RestoreRun::kill_to_first_output_s, false);
+  if (r.incremental_stop_s > 0) {
+    absl::StrAppend(
+        &md, absl::StrFormat("| the last restored engine's stop (SIGTERM: incremental backups; "
+                             "the longest partition) | %.2f s (%.2f s); the backup directory "
+                             "then %s |\n",
+                             r.incremental_stop_s, r.incremental_max_s,
+                             Mib1(r.backup_dir_bytes_after)));
+  }
+  return md;
+}
+
 }  // namespace
 
 std::string RenderJson(const Results& r) {
@@ -461,7 +577,8 @@ std::string RenderJson(const Results& r) {
         ",\"engine_at_same_rate\":", p.engine_same ? JsonLatency(*p.engine_same) : "null",
         ",\"error\":", JsonString(p.error), "}"));
   }
-  absl::StrAppend(&out, ",\"peers\":[", absl::StrJoin(peers, ","), "]}\n");
+  absl::StrAppend(&out, ",\"peers\":[", absl::StrJoin(peers, ","), "]");
+  absl::StrAppend(&out, ",\"restore\":", r.restore ? JsonRestore(*r.restore) : "null", "}\n");
   return out;
 }
 
@@ -478,8 +595,13 @@ std::string RenderMarkdown(const Results& r) {
                       r.batch_wait_ms, r.commit_interval_ms, r.members_cached, r.block_cache_mb,
                       r.memtable_mb, r.runs,
                       r.quick ? " (quick variant: sizes too small for conclusions)" : ""));
-  absl::StrAppend(&md, "## Engine: exactly-once outputs on, --durability=process\n\n",
-                  EngineTable(r));
+  // A restore-only run (--restore=only) has no catch-up: no engine table
+  // and no targets.
+  const bool engine = !r.catch_up.empty();
+  if (engine) {
+    absl::StrAppend(&md, "## Engine: exactly-once outputs on, --durability=process\n\n",
+                    EngineTable(r));
+  }
   if (r.shape.records > 0) absl::StrAppend(&md, ShapeTables(r));
   auto latency_table = [&](const std::vector<LatencyRun>& runs) {
     std::string t =
@@ -501,7 +623,8 @@ std::string RenderMarkdown(const Results& r) {
     if (!r.latency_machine.empty()) absl::StrAppend(&md, latency_table(r.latency_machine));
   }
   if (!r.peers.empty()) absl::StrAppend(&md, PeersTable(r));
-  absl::StrAppend(&md, TargetsTable(r));
+  if (r.restore) absl::StrAppend(&md, RestoreSection(*r.restore));
+  if (engine) absl::StrAppend(&md, TargetsTable(r));
   return md;
 }
 

@@ -86,6 +86,46 @@ struct PeerResult {
   std::string error;                      // non-empty: the peer failed; why
 };
 
+// One restore of the restore phase (loyalty_bench.cc, RestorePhase): a
+// fresh `loyaltyd run` with an empty data directory and the backup
+// directory of the engine it replaces. Times are from its start (spawn).
+struct RestoreRun {
+  double restored_s = 0;          // to the last partition's "partition restored from a backup"
+  double restore_max_s = 0;       // the longest partition restore (copy, verify, open), its log
+  double restore_sum_s = 0;       // all partitions' restores, added
+  double first_output_s = 0;      // to the first output it committed (read_committed probe)
+  double caught_up_s = 0;         // to every partition applied through the input's end
+  double kill_to_first_output_s = 0;  // the same first output, from the kill -9
+  int64_t reapplied_records = 0;  // input records from the backups' offsets to the kill
+  int64_t applied_records = 0;    // what it applied ("partition restore done" records)
+  double wipe_s = 0;              // deleting the killed engine's data directory
+  int restored_partitions = 0;
+};
+
+// The restore phase: kill, wipe, restore, catch up (issue 14).
+struct RestoreResult {
+  int64_t backlog_records = 0;  // applied and backed up by the first engine
+  int64_t tail_records = 0;     // produced after the backup, applied, lost with the host
+  int64_t probe_records = 0;    // produced after each kill: the new engine's first outputs
+  double drain_s = 0;           // the first engine: start to the backlog applied
+  // The backups, taken when the first engine was stopped (SIGTERM, every
+  // partition revoked): SIGTERM to exit, and each partition's backup.
+  double backup_stop_s = 0;
+  double backup_max_s = 0, backup_sum_s = 0;
+  int backups = 0;
+  int64_t backup_dir_bytes = 0;   // every file once (BackupEngine shares table files)
+  int64_t backup_files = 0;
+  int64_t store_bytes = 0;        // the first engine's data directory when it stopped
+  std::vector<int64_t> backup_offsets;  // the newest backup's next offset, by partition
+  std::vector<RestoreRun> runs;
+  // The last restored engine's stop: its incremental backups (SIGTERM to
+  // exit, and the backup directory afterwards).
+  double incremental_stop_s = 0;
+  double incremental_max_s = 0;
+  int64_t backup_dir_bytes_after = 0;
+  std::string error;
+};
+
 struct Results {
   // Configuration.
   std::string started_utc;
@@ -126,6 +166,8 @@ struct Results {
   std::vector<LatencyRun> latency_machine;
   // Peers.
   std::vector<PeerResult> peers;
+  // Restore after a lost host (issue 14).
+  std::optional<RestoreResult> restore;
 };
 
 double Median(std::vector<double> v);

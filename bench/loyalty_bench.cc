@@ -3,6 +3,8 @@
 // docs/PERFORMANCE.md). One command; scripts/bench.sh starts the broker and
 // PostgreSQL and runs it.
 #include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -28,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/bench_kafka.h"
@@ -40,6 +44,7 @@
 #include "engine/base/status.h"
 #include "cmd/flags.h"
 #include "cmd/kafka_flags.h"
+#include "engine/store/backup.h"
 #include "engine/store/store.h"
 
 namespace loyalty::bench {
@@ -86,9 +91,21 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
                         run and one latency run (default on)
   --recovery=on|off     the kill -9 recovery run (default on)
   --peers=LIST          kafka-streams,postgres, or none (default both)
+  --restore=on|off|only the restore after a lost host (issue 14; default on):
+                        a loyaltyd run with --backup-dir applies the backlog and
+                        is stopped (its backups), restarted, given a tail, killed
+                        with -9 and its data directory deleted; a new one
+                        restores from the backups and catches up. only: this
+                        phase and nothing else (no catch-up runs, limits,
+                        latency, recovery, machine or peers)
+  --restore-tail=N      records produced after the backups and lost with the
+                        host, re-applied by the restore (default: 5% of the
+                        backlog's records)
+  --restore-runs=N      restores from the same backups, each by a fresh engine
+                        after a kill -9 and a wipe (default: --runs)
   --pg=CONNINFO         PostgreSQL of the postgres peer
                         (default "host=127.0.0.1 port=19992 dbname=loyalty user=postgres")
-  --loyaltyd=PATH       the engine binary for the recovery run
+  --loyaltyd=PATH       the engine binary for the recovery and restore runs
                         (default: next to this binary, ../cmd/loyaltyd)
   --pg-peer=PATH        default: ./peers/postgres/pg_peer next to this binary
   --kstreams=PATH       the Kafka Streams peer's run.sh (default: in the source tree)
@@ -100,7 +117,7 @@ Usage: loyalty-bench --brokers=HOST:PORT [options]
 
 The engine runs in this process for the catch-up and latency runs (so its
 commit callback timestamps every record) and as a child `loyaltyd run` for
-the recovery run. The null pipeline (SPEC §9 (a): the same consume, RocksDB
+the recovery and restore runs. The null pipeline (SPEC §9 (a): the same consume, RocksDB
 writes and transactional outputs per record as the engine's first catch-up
 run measured, no business logic) runs in this process too, after each engine
 catch-up run. Peers run as child processes. Progress goes to stderr: a bar on
@@ -123,6 +140,10 @@ struct Config {
   std::vector<double> rates;
   double rate_seconds = 20, warmup_seconds = 3;
   bool machine = true, recovery = true, kstreams_peer = true, postgres_peer = true, quick = false;
+  // The restore phase (--restore): on, and only it (--restore=only).
+  bool restore = true, restore_only = false;
+  int64_t restore_tail = 0;  // records; 0: 5% of the backlog's
+  int restore_runs = 1;
   std::string tag;  // unique per invocation: topic and group names
 };
 
@@ -954,10 +975,11 @@ absl::StatusOr<double> RocksDbLimit(const Config& c, const RecordShape& shape,
 
 // --- recovery: kill -9 of a loyaltyd process under load -------------------
 
-// The command line of the recovery run's loyaltyd: this invocation's engine
-// settings, on `topics`, with its stores in `data_dir`.
-std::vector<std::string> RecoveryArgv(const Config& c, const Topics& topics,
-                                      const std::string& data_dir) {
+// The command line of the recovery and restore runs' loyaltyd: this
+// invocation's engine settings, on `topics`, with its stores in `data_dir`,
+// in group bench.<tag>.<name> with a static instance id of its own.
+std::vector<std::string> LoyaltydArgv(const Config& c, const Topics& topics,
+                                      const std::string& data_dir, const std::string& name) {
   return {c.loyaltyd,
           "run",
           "--quiet",
@@ -969,8 +991,8 @@ std::vector<std::string> RecoveryArgv(const Config& c, const Topics& topics,
           absl::StrCat("--ledger-topic=", topics.ledger),
           absl::StrCat("--outcomes-topic=", topics.outcomes),
           absl::StrCat("--dlq-topic=", topics.dlq),
-          absl::StrCat("--group=bench.", c.tag, ".recovery"),
-          absl::StrCat("--instance-id=bench-", c.tag),
+          absl::StrCat("--group=bench.", c.tag, ".", name),
+          absl::StrCat("--instance-id=bench-", c.tag, "-", name),
           absl::StrCat("--workers=", c.workers),
           absl::StrCat("--batch-size=", c.batch),
           absl::StrCat("--commit-interval-ms=", c.commit_interval_ms),
@@ -1021,7 +1043,7 @@ absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);
   const std::string log = absl::StrCat(c.out_dir, "/work/recovery-loyaltyd.log");
-  const std::vector<std::string> argv = RecoveryArgv(c, topics, data_dir);
+  const std::vector<std::string> argv = LoyaltydArgv(c, topics, data_dir, "recovery");
   LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
   pid_t pid = Spawn(argv, log);
   if (pid < 0) return absl::InternalError("fork failed");
@@ -1054,6 +1076,428 @@ absl::StatusOr<double> Recovery(const Config& c, double rate) {
   std::error_code ec;
   std::filesystem::remove_all(absl::StrCat(c.out_dir, "/work/recovery"), ec);
   return seconds;
+}
+
+// --- restore after a lost host (issue 14) ----------------------------------
+
+// A string field of a one-line JSON object, unescaped quotes not expected
+// (loyaltyd's JSON log lines: ts, msg).
+std::string JsonStringField(const std::string& json, const std::string& key) {
+  const std::string k = absl::StrCat("\"", key, "\":\"");
+  const size_t at = json.find(k);
+  if (at == std::string::npos) return "";
+  const size_t from = at + k.size();
+  const size_t to = json.find('"', from);
+  return to == std::string::npos ? "" : json.substr(from, to - from);
+}
+
+// A line of a `loyaltyd run --log-format=json` child: when (wall ms) and
+// what, and the whole line for its fields (JsonNumber).
+struct LogLine {
+  int64_t ms = 0;
+  std::string msg, text;
+};
+
+std::vector<LogLine> LogLines(const std::string& path, const std::string& msg) {
+  std::vector<LogLine> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '{') continue;
+    LogLine l;
+    l.msg = JsonStringField(line, "msg");
+    if (!msg.empty() && l.msg != msg) continue;
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime(absl::RFC3339_full, JsonStringField(line, "ts"), &t, &err)) {
+      l.ms = absl::ToUnixMillis(t);
+    }
+    l.text = std::move(line);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+// A loyaltyd child of the restore phase: its process (group leader), its
+// log and its metrics port. Killed with -9 if still running when destroyed
+// (a phase that failed half-way).
+struct Loyaltyd {
+  pid_t pid = -1;
+  std::string log;
+  int port = 0;
+  int64_t started_ms = 0;  // wall ms, just before the fork
+
+  Loyaltyd() = default;
+  Loyaltyd(const Loyaltyd&) = delete;
+  Loyaltyd& operator=(const Loyaltyd&) = delete;
+  ~Loyaltyd() { Kill9(); }
+
+  void Kill9() {
+    if (pid <= 0) return;
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  // SIGTERM, SIGKILL after `grace_s`: whether it exited 0.
+  bool Terminate(double grace_s) {
+    const int status = Stop(pid, grace_s);
+    pid = -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  bool Exited() {
+    if (pid <= 0) return true;
+    if (waitpid(pid, nullptr, WNOHANG) != pid) return false;
+    pid = -1;
+    return true;
+  }
+};
+
+absl::Status StartLoyaltyd(const std::vector<std::string>& argv, const std::string& log,
+                           Loyaltyd* d) {
+  std::ofstream(log, std::ios::trunc).close();
+  d->log = log;
+  d->port = 0;
+  d->started_ms = WallMs();
+  d->pid = Spawn(argv, log);
+  if (d->pid < 0) return absl::InternalError("fork failed");
+  // Its metrics port (--http=127.0.0.1:0), from its "http endpoint" line.
+  const double deadline = MonoSeconds() + 60;
+  while (MonoSeconds() < deadline) {
+    for (const LogLine& l : LogLines(log, "http endpoint")) {
+      d->port = static_cast<int>(JsonNumber(l.text, "port").value_or(0));
+    }
+    if (d->port > 0) return absl::OkStatus();
+    if (d->Exited()) return absl::AbortedError(absl::StrCat("loyaltyd exited; see ", log));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("loyaltyd never served metrics; see ", log));
+}
+
+// Per-partition samples of a loyaltyd's /metrics: name → partition → value.
+using PartitionSamples = std::map<std::string, std::map<int, double>>;
+
+absl::StatusOr<PartitionSamples> ScrapeMetrics(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(10);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) {
+    return absl::UnavailableError(absl::StrCat("no /metrics on port ", port));
+  }
+  PartitionSamples out;
+  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t brace = line.find('{');
+    const size_t close = line.find('}');
+    const size_t label = line.find("partition=\"");
+    if (brace == absl::string_view::npos || close == absl::string_view::npos ||
+        label == absl::string_view::npos || label > close) {
+      continue;
+    }
+    const size_t from = label + 11;
+    const size_t to = line.find('"', from);
+    int partition = 0;
+    double value = 0;
+    if (!absl::SimpleAtoi(line.substr(from, to - from), &partition) ||
+        !absl::SimpleAtod(absl::StripAsciiWhitespace(line.substr(close + 1)), &value)) {
+      continue;
+    }
+    out[std::string(line.substr(0, brace))][partition] = value;
+  }
+  return out;
+}
+
+// Waits until loyaltyd `d` has applied every partition up to `ends` (the
+// input's end offsets), and with `published` also published everything it
+// applied; the wall ms when it got there. Fails if it exits, or after
+// `idle_s` without progress.
+absl::StatusOr<int64_t> WaitApplied(Loyaltyd* d, const std::vector<int64_t>& ends, bool published,
+                                    double idle_s, Progress* progress) {
+  int64_t total = 0, last = -1;
+  for (int64_t e : ends) total += e;
+  double last_change = MonoSeconds();
+  const double start = MonoSeconds();
+  for (;;) {
+    if (d->Exited()) return absl::AbortedError(absl::StrCat("loyaltyd exited; see ", d->log));
+    auto m = ScrapeMetrics(d->port);
+    if (m.ok()) {
+      const auto& applied = (*m)["loyalty_applied_offset"];
+      const auto& unpublished = (*m)["loyalty_unpublished_seconds"];
+      int64_t done = 0;
+      bool all = true;
+      for (int p = 0; p < static_cast<int>(ends.size()); ++p) {
+        const int64_t end = ends[static_cast<size_t>(p)];
+        auto a = applied.find(p);
+        const int64_t next = a == applied.end() ? 0 : static_cast<int64_t>(a->second) + 1;
+        done += std::min(next, end);
+        if (end == 0) continue;
+        auto u = unpublished.find(p);
+        all = all && next >= end && (!published || (u != unpublished.end() && u->second == 0));
+      }
+      if (all) return WallMs();
+      if (done != last) {
+        last = done;
+        last_change = MonoSeconds();
+      }
+      if (progress != nullptr) {
+        progress->Update(done, total,
+                         static_cast<double>(done) / std::max(1e-3, MonoSeconds() - start));
+      }
+    }
+    if (MonoSeconds() - last_change > idle_s) {
+      return absl::DeadlineExceededError(absl::StrCat("loyaltyd applied nothing for ", idle_s,
+                                                      " s at ", last, " of ", total,
+                                                      " records; see ", d->log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// Bytes and files under `dir`, each file once (hard links, as checkpoints
+// make, counted once): what the directory holds on disk, as du counts it
+// (apparent sizes).
+std::pair<int64_t, int64_t> UniqueFileBytes(const std::string& dir) {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  int64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    struct stat st {};
+    if (lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (seen.insert({st.st_dev, st.st_ino}).second) bytes += st.st_size;
+  }
+  return {bytes, static_cast<int64_t>(seen.size())};
+}
+
+// The "partition backed up" lines of a log: how many, the longest and the
+// sum of their seconds.
+void BackupLines(const std::string& log, int* backups, double* max_s, double* sum_s) {
+  *backups = 0;
+  *max_s = *sum_s = 0;
+  for (const LogLine& l : LogLines(log, "partition backed up")) {
+    const double s = JsonNumber(l.text, "seconds").value_or(0);
+    ++*backups;
+    *max_s = std::max(*max_s, s);
+    *sum_s += s;
+  }
+}
+
+// The restore phase's settings of a loyaltyd: backups into `backup_dir`
+// only when a partition is revoked (--backup-interval=0), so that the
+// backups cover exactly the backlog and the tail is what a restore
+// re-applies; metrics on a port of its own; JSON log lines, which the
+// phase reads.
+std::vector<std::string> RestoreArgv(const Config& c, const Topics& topics,
+                                     const std::string& data_dir, const std::string& backup_dir) {
+  std::vector<std::string> argv = LoyaltydArgv(c, topics, data_dir, "restore");
+  argv.insert(argv.end(), {absl::StrCat("--backup-dir=", backup_dir), "--backup-interval=0",
+                           "--http=127.0.0.1:0", "--log-format=json"});
+  return argv;
+}
+
+// Records produced after each kill: the new engine's first outputs of its
+// own (the outputs it re-derives were all published before the kill, and
+// are skipped).
+int64_t ProbeRecords(const Config& c) {
+  return std::clamp<int64_t>(c.workload.events / 100, 100, 1000);
+}
+
+// One restore: kills `*engine` (-9), deletes its data directory, produces
+// the probe records, starts a new engine into *engine and measures it until
+// it has caught up and published.
+absl::StatusOr<RestoreRun> RestoreOnce(const Config& c, const std::vector<std::string>& argv,
+                                       const std::string& input, const std::string& data_dir,
+                                       const std::string& log, const RestoreResult& r,
+                                       Workload* workload, OutputProbe* probe, Loyaltyd* engine) {
+  RestoreRun run;
+  const int64_t kill_ms = WallMs();
+  probe->WatchAfter(kill_ms);
+  engine->Kill9();
+  const double wipe = MonoSeconds();
+  std::filesystem::remove_all(data_dir);
+  std::filesystem::create_directories(data_dir);
+  run.wipe_s = MonoSeconds() - wipe;
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int64_t> lost, EndOffsets(c.brokers, input));
+  for (size_t p = 0; p < lost.size() && p < r.backup_offsets.size(); ++p) {
+    run.reapplied_records += lost[p] - r.backup_offsets[p];
+  }
+  LOYALTY_RETURN_IF_ERROR(
+      ProduceSome(c.brokers, input, workload, r.probe_records, nullptr).status());
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int64_t> ends, EndOffsets(c.brokers, input));
+  std::fprintf(stderr,
+               "loyalty-bench: restore: kill -9, data directory deleted (%.2f s), a new loyaltyd "
+               "restores and re-applies %lld records\n",
+               run.wipe_s, static_cast<long long>(run.reapplied_records));
+  LOYALTY_RETURN_IF_ERROR(StartLoyaltyd(argv, log, engine));
+  int64_t caught_ms = 0;
+  {
+    Progress progress("restore: the new engine catching up");
+    LOYALTY_ASSIGN_OR_RETURN(caught_ms, WaitApplied(engine, ends, false, 300, &progress));
+  }
+  const double deadline = MonoSeconds() + 120;
+  while (probe->WatchHit() == 0 && MonoSeconds() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int64_t hit = probe->WatchHit();
+  if (hit == 0) {
+    return absl::DeadlineExceededError(absl::StrCat("no output 120 s after the restore; see ", log));
+  }
+  const double started = static_cast<double>(engine->started_ms);
+  run.caught_up_s = (static_cast<double>(caught_ms) - started) / 1000;
+  run.first_output_s = (static_cast<double>(hit) - started) / 1000;
+  run.kill_to_first_output_s = static_cast<double>(hit - kill_ms) / 1000;
+  int64_t last_restored_ms = 0;
+  for (const LogLine& l : LogLines(log, "partition restored from a backup")) {
+    const double s = JsonNumber(l.text, "seconds").value_or(0);
+    ++run.restored_partitions;
+    run.restore_max_s = std::max(run.restore_max_s, s);
+    run.restore_sum_s += s;
+    last_restored_ms = std::max(last_restored_ms, l.ms);
+  }
+  if (run.restored_partitions != static_cast<int>(ends.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(run.restored_partitions, " of ", ends.size(),
+                     " partitions restored from a backup; see ", log));
+  }
+  run.restored_s = (static_cast<double>(last_restored_ms) - started) / 1000;
+  // Each partition logs "partition restore done" at its next housekeeping
+  // after it got there: a moment after the metrics say so.
+  std::vector<LogLine> done = LogLines(log, "partition restore done");
+  for (const double until = MonoSeconds() + 30;
+       done.size() < ends.size() && MonoSeconds() < until;
+       done = LogLines(log, "partition restore done")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (const LogLine& l : done) {
+    run.applied_records += static_cast<int64_t>(JsonNumber(l.text, "records").value_or(0));
+  }
+  std::fprintf(stderr,
+               "  stores restored %.2f s (longest partition %.2f s), first output %.2f s, "
+               "caught up %.2f s after the start\n",
+               run.restored_s, run.restore_max_s, run.first_output_s, run.caught_up_s);
+  // Everything published before the next kill, as before the first.
+  LOYALTY_RETURN_IF_ERROR(WaitApplied(engine, ends, true, 120, nullptr).status());
+  return run;
+}
+
+// The phase (bench/README.md): a first engine applies the backlog and is
+// stopped (SIGTERM: every partition revoked, so backed up); restarted, it
+// applies a tail and is killed with -9, its data directory deleted; then
+// --restore-runs restores, each by a new engine with an empty data
+// directory, the same backup directory and the same instance id (a
+// StatefulSet's pod rescheduled on another node without its volume).
+absl::Status MeasureRestore(const Config& c, RestoreResult* r) {
+  const std::string name = "restore";
+  const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
+  const Topics topics = EngineTopics(c, input, name);
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  const std::string work = c.out_dir + "/work";
+  const std::string data_dir = work + "/restore", backup_dir = work + "/restore-backups";
+  std::filesystem::remove_all(data_dir);
+  std::filesystem::remove_all(backup_dir);
+  std::filesystem::create_directories(data_dir);
+  const std::vector<std::string> argv = RestoreArgv(c, topics, data_dir, backup_dir);
+
+  // One workload: the backlog (the catch-up runs' records), the tail, then
+  // the probe records of every restore.
+  r->backlog_records = Workload(c.workload).total_records();
+  r->tail_records = c.restore_tail > 0 ? c.restore_tail : std::max<int64_t>(1, r->backlog_records / 20);
+  r->probe_records = ProbeRecords(c);
+  WorkloadOptions o = c.workload;
+  o.events += r->tail_records + r->probe_records * c.restore_runs;
+  Workload workload(o);
+  {
+    Progress progress(absl::StrCat("restore: producing the backlog: ", r->backlog_records,
+                                   " records to ", input));
+    const double start = MonoSeconds();
+    LOYALTY_RETURN_IF_ERROR(ProduceSome(c.brokers, input, &workload, r->backlog_records,
+                                        [&](int64_t n) {
+                                          progress.Update(n, r->backlog_records,
+                                                          static_cast<double>(n) /
+                                                              std::max(1e-3, MonoSeconds() - start));
+                                        })
+                                .status());
+  }
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<int64_t> ends, EndOffsets(c.brokers, input));
+  // From the start, so that it has read the backlog's outputs when it counts.
+  LOYALTY_ASSIGN_OR_RETURN(auto probe, OutputProbe::Start(c.brokers, topics.balances));
+
+  // 1. The backlog, then SIGTERM: each partition's backup.
+  Loyaltyd engine;
+  LOYALTY_RETURN_IF_ERROR(StartLoyaltyd(argv, work + "/restore-1-backlog.log", &engine));
+  {
+    Progress progress("restore: loyaltyd --backup-dir applies the backlog");
+    LOYALTY_ASSIGN_OR_RETURN(const int64_t done_ms, WaitApplied(&engine, ends, true, 120, &progress));
+    r->drain_s = static_cast<double>(done_ms - engine.started_ms) / 1000;
+  }
+  std::fprintf(stderr, "loyalty-bench: restore: backlog applied in %.2f s; SIGTERM (backups)\n",
+               r->drain_s);
+  const double stop = MonoSeconds();
+  if (!engine.Terminate(1800)) {
+    return absl::AbortedError(absl::StrCat("loyaltyd did not exit 0 on SIGTERM; see ", engine.log));
+  }
+  r->backup_stop_s = MonoSeconds() - stop;
+  BackupLines(engine.log, &r->backups, &r->backup_max_s, &r->backup_sum_s);
+  std::tie(r->backup_dir_bytes, r->backup_files) = UniqueFileBytes(backup_dir);
+  r->store_bytes = UniqueFileBytes(data_dir).first;
+  for (int p = 0; p < c.workload.partitions; ++p) {
+    LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> b, NewestBackup(backup_dir, p));
+    if (!b.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("partition ", p, " has no backup in ", backup_dir, "; see ", engine.log));
+    }
+    r->backup_offsets.push_back(b->meta.next_offset());
+  }
+  std::fprintf(stderr,
+               "  %d backups in %.2f s (longest %.2f s): %.1f MiB in %lld files (store %.1f MiB)\n",
+               r->backups, r->backup_stop_s, r->backup_max_s,
+               static_cast<double>(r->backup_dir_bytes) / (1 << 20),
+               static_cast<long long>(r->backup_files),
+               static_cast<double>(r->store_bytes) / (1 << 20));
+
+  // 2. Restarted on its store (the backups' offsets: nothing to restore), a
+  // tail that no backup holds, applied and published.
+  LOYALTY_RETURN_IF_ERROR(StartLoyaltyd(argv, work + "/restore-2-tail.log", &engine));
+  LOYALTY_RETURN_IF_ERROR(
+      ProduceSome(c.brokers, input, &workload, r->tail_records, nullptr).status());
+  LOYALTY_ASSIGN_OR_RETURN(ends, EndOffsets(c.brokers, input));
+  {
+    Progress progress(absl::StrCat("restore: the same engine applies a tail of ",
+                                   r->tail_records, " records"));
+    LOYALTY_RETURN_IF_ERROR(WaitApplied(&engine, ends, true, 120, &progress).status());
+  }
+
+  // 3. The host is lost: kill -9, wipe, restore (each run from the same
+  // backups; the engine killed is the previous run's).
+  for (int i = 0; i < c.restore_runs; ++i) {
+    LOYALTY_ASSIGN_OR_RETURN(
+        RestoreRun run,
+        RestoreOnce(c, argv, input, data_dir, absl::StrCat(work, "/restore-", i + 3, "-restore.log"),
+                    *r, &workload, probe.get(), &engine));
+    r->runs.push_back(run);
+  }
+
+  // The last one stops cleanly: its backups are incremental.
+  const double stop2 = MonoSeconds();
+  if (engine.Terminate(1800)) {
+    r->incremental_stop_s = MonoSeconds() - stop2;
+    int backups = 0;
+    double sum = 0;
+    BackupLines(engine.log, &backups, &r->incremental_max_s, &sum);
+    r->backup_dir_bytes_after = UniqueFileBytes(backup_dir).first;
+  }
+  return absl::OkStatus();
+}
+
+// The restore phase; its topics, stores and backups are deleted afterwards.
+RestoreResult Restore(const Config& c) {
+  RestoreResult r;
+  const absl::Status s = MeasureRestore(c, &r);
+  if (!s.ok()) r.error = s.ToString();
+  DeleteRunTopics(c, "restore", /*own_input=*/true);
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(c.out_dir, "/work/restore"), ec);
+  std::filesystem::remove_all(absl::StrCat(c.out_dir, "/work/restore-backups"), ec);
+  return r;
 }
 
 // --- peers ----------------------------------------------------------------
@@ -1236,6 +1680,8 @@ absl::Status ParseCounts(const Flags& f, Config* c) {
   LOYALTY_ASSIGN_OR_RETURN(c->batch, integer("batch-size", 4096, 1, 1'000'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t runs, integer("runs", quick ? 1 : 3, 1, 100));
   LOYALTY_ASSIGN_OR_RETURN(int64_t null_runs, integer("null-runs", runs, 0, 100));
+  LOYALTY_ASSIGN_OR_RETURN(int64_t restore_runs, integer("restore-runs", runs, 1, 100));
+  LOYALTY_ASSIGN_OR_RETURN(c->restore_tail, integer("restore-tail", 0, 0, 10'000'000'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t interval,
                            integer("commit-interval-ms", c->commit_interval_ms, 0, 60'000));
   LOYALTY_ASSIGN_OR_RETURN(int64_t batch_wait, integer("batch-wait-ms", c->batch_wait_ms, 0, 10'000));
@@ -1259,6 +1705,7 @@ absl::Status ParseCounts(const Flags& f, Config* c) {
   c->workers = static_cast<int>(workers);
   c->runs = static_cast<int>(runs);
   c->null_runs = static_cast<int>(null_runs);
+  c->restore_runs = static_cast<int>(restore_runs);
   c->commit_interval_ms = static_cast<int>(interval);
   c->batch_wait_ms = static_cast<int>(batch_wait);
   c->rate_seconds = static_cast<double>(rate_s);
@@ -1284,6 +1731,12 @@ absl::Status ParsePhases(const Flags& f, Config* c) {
       return absl::InvalidArgumentError(absl::StrCat("--", flag, ": use on or off"));
     *on = v == "on";
   }
+  const std::string restore = f.Get("restore", "on");
+  if (restore != "on" && restore != "off" && restore != "only") {
+    return absl::InvalidArgumentError("--restore: use on, off or only");
+  }
+  c->restore = restore != "off";
+  c->restore_only = restore == "only";
   const std::string peers = f.Get("peers", "kafka-streams,postgres");
   c->kstreams_peer = c->postgres_peer = false;
   for (absl::string_view p : absl::StrSplit(peers, ',', absl::SkipEmpty())) {
@@ -1310,7 +1763,7 @@ absl::Status ParsePaths(const Flags& f, const std::string& self, Config* c) {
   c->pg = f.Get("pg", "host=127.0.0.1 port=19992 dbname=loyalty user=postgres");
   for (const auto& [path, what] : std::vector<std::pair<std::string, std::string>>{
            {c->program, "--program"},
-           {c->loyaltyd, c->recovery ? "--loyaltyd" : ""},
+           {c->loyaltyd, c->recovery || c->restore ? "--loyaltyd" : ""},
            {c->pg_peer, c->postgres_peer ? "--pg-peer" : ""},
            {c->kstreams, c->kstreams_peer ? "--kstreams" : ""}}) {
     if (!what.empty() && !std::filesystem::exists(path)) {
@@ -1327,6 +1780,9 @@ absl::StatusOr<Config> ParseConfig(const Flags& f, const std::string& self) {
   c.out_dir = f.Get("out", "bench-results");
   LOYALTY_RETURN_IF_ERROR(ParseCounts(f, &c));
   LOYALTY_RETURN_IF_ERROR(ParsePhases(f, &c));
+  if (c.restore_only) {  // nothing else runs, nor needs its binaries
+    c.recovery = c.machine = c.kstreams_peer = c.postgres_peer = false;
+  }
   LOYALTY_RETURN_IF_ERROR(ParsePaths(f, self, &c));
   c.tag = absl::StrCat(getpid(), "-", WallMs());
   return c;
@@ -1389,10 +1845,11 @@ class BenchRun {
   bool Limits();
   bool LatencyRuns();
   void RecoveryRun();
+  void RestoreRun();
   bool MachineRuns();
   void Peers();
-  // The summary on stdout; the exit code (1 if a peer or the recovery run
-  // failed).
+  // The summary on stdout; the exit code (1 if a peer, the recovery run or
+  // the restore phase failed).
   int Finish();
 
  private:
@@ -1510,7 +1967,16 @@ void BenchRun::RecoveryRun() {
   WriteResults();
 }
 
-// 6. --durability=machine.
+// 6. Restore after a lost host (a failure is reported, and the run goes on).
+void BenchRun::RestoreRun() {
+  if (!c_.restore) return;
+  if (r_.records == 0) r_.records = Workload(c_.workload).total_records();
+  r_.restore = Restore(c_);
+  if (!r_.restore->error.empty()) std::cerr << "loyalty-bench: restore: " << r_.restore->error << "\n";
+  WriteResults();
+}
+
+// 7. --durability=machine.
 bool BenchRun::MachineRuns() {
   if (!c_.machine) return true;
   {
@@ -1551,7 +2017,7 @@ void BenchRun::FinishPeer(PeerResult p,
   WriteResults();
 }
 
-// 7. Peers, on the same backlog, then at half their own catch-up rate
+// 8. Peers, on the same backlog, then at half their own catch-up rate
 // (the engine too, at that same rate). A failure is reported in the peer's
 // result, and the run goes on.
 void BenchRun::Peers() {
@@ -1580,7 +2046,8 @@ int BenchRun::Finish() {
                c_.out_dir.c_str());
   bool peers_ok = true;
   for (const auto& p : r_.peers) peers_ok = peers_ok && p.error.empty();
-  return peers_ok && r_.recovery_error.empty() ? 0 : 1;
+  const bool restore_ok = !r_.restore || r_.restore->error.empty();
+  return peers_ok && restore_ok && r_.recovery_error.empty() ? 0 : 1;
 }
 
 int Main(int argc, char** argv) {
@@ -1591,7 +2058,7 @@ int Main(int argc, char** argv) {
       "runs",    "null-runs",  "rates",   "rate-seconds", "warmup-seconds",
       "machine", "recovery",   "peers",   "pg",           "loyaltyd",
       "pg-peer", "kstreams",   "program", "quick",        "zipf-exponent",
-      "help"};
+      "restore", "restore-tail", "restore-runs", "help"};
   auto flags = Flags::Parse(argc, argv, 1, known, {"quick", "help"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
@@ -1606,8 +2073,13 @@ int Main(int argc, char** argv) {
   auto programs = LoadPrograms(c.program);
   if (!programs.ok()) return Fail(programs.status().ToString());
   BenchRun run(c, &*programs);
+  if (c.restore_only) {
+    run.RestoreRun();
+    return run.Finish();
+  }
   if (!run.Backlog() || !run.CatchUpRuns() || !run.Limits() || !run.LatencyRuns()) return 1;
   run.RecoveryRun();
+  run.RestoreRun();
   if (!run.MachineRuns()) return 1;
   run.Peers();
   return run.Finish();
