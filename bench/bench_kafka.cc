@@ -152,6 +152,16 @@ absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
   return ends;
 }
 
+absl::Status WaitForLeaders(const std::string& brokers, const std::string& topic,
+                            int timeout_ms) {
+  const double deadline = MonoSeconds() + timeout_ms / 1000.0;
+  for (;;) {
+    auto ends = EndOffsets(brokers, topic);
+    if (ends.ok() || MonoSeconds() > deadline) return ends.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 absl::StatusOr<ProduceResult> ProducePaced(const std::string& brokers, const std::string& topic,
                                            Workload* workload, double rate_per_s, double duration_s,
                                            const std::atomic<bool>& stop,

@@ -68,6 +68,12 @@ absl::StatusOr<ProduceResult> ProduceSome(const std::string& brokers, const std:
 absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& brokers,
                                                 const std::string& topic);
 
+// Waits until the broker answers for every partition of `topic` as its
+// leader (EndOffsets succeeds), at most `timeout_ms`: a topic just created
+// is not served at once, and an engine that opens its partitions then may
+// meet NOT_LEADER_FOR_PARTITION.
+absl::Status WaitForLeaders(const std::string& brokers, const std::string& topic, int timeout_ms);
+
 // Produces `workload` at `rate_per_s` records/s (paced per millisecond) for
 // `duration_s` seconds or until the workload ends or `stop` is set.
 // `produced`, if given, follows the count of records handed to librdkafka.

@@ -397,6 +397,15 @@ void DeleteRunTopics(const Config& c, const std::string& name, bool own_input) {
   if (!s.ok()) std::cerr << "loyalty-bench: deleting the topics of " << name << ": " << s << "\n";
 }
 
+// Creates the topics of a run, and waits until the broker leads every
+// partition of its input: KafkaEngine's partition open asks for the input's
+// watermarks once and stops the engine on NOT_LEADER_FOR_PARTITION, which a
+// topic created a moment before still answers.
+absl::Status EnsureRunTopics(const Config& c, const Topics& topics) {
+  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  return WaitForLeaders(c.brokers, topics.events, 30'000);
+}
+
 // --- the engine, in this process ------------------------------------------
 
 Topics EngineTopics(const Config& c, const std::string& events_topic, const std::string& name) {
@@ -572,7 +581,7 @@ absl::StatusOr<CatchUpRun> EngineCatchUp(const Config& c, const ProgramSet* prog
                                          const std::string& name, bool sync_writes,
                                          double* disk_bytes_per_event, RecordShape* shape) {
   const Topics topics = EngineTopics(c, backlog, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LOYALTY_RETURN_IF_ERROR(EnsureRunTopics(c, topics));
   CommitTimeline timeline;
   CatchUpRun run;
   {
@@ -648,7 +657,7 @@ absl::StatusOr<CatchUpRun> NullCatchUp(const Config& c, const RecordShape& shape
                                        const std::string& backlog, int64_t records,
                                        const std::string& name, RecordShape* null_shape) {
   const Topics topics = EngineTopics(c, backlog, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LOYALTY_RETURN_IF_ERROR(EnsureRunTopics(c, topics));
   const std::string data_dir = absl::StrCat(c.out_dir, "/work/", name);
   std::filesystem::remove_all(data_dir);
   CommitTimeline timeline;
@@ -827,7 +836,7 @@ absl::StatusOr<LatencyRun> MeasureEngineLatency(const Config& c, const ProgramSe
                                                 bool sync_writes, const std::string& who) {
   const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
   const Topics topics = EngineTopics(c, input, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LOYALTY_RETURN_IF_ERROR(EnsureRunTopics(c, topics));
   LatencySamples samples(rate);  // outlives the engine, which reports to it
   EngineUnderTest engine(c, programs, topics, name, sync_writes);
   engine.OnCommit([&samples](const KafkaEngine::CommittedBatch& b) { samples.Add(b); });
@@ -1038,7 +1047,7 @@ absl::StatusOr<double> KillAndRestart(OutputProbe* probe, pid_t* pid,
 absl::StatusOr<double> MeasureRecovery(const Config& c, double rate) {
   const std::string input = absl::StrCat("bench.", c.tag, ".recovery.events");
   const Topics topics = EngineTopics(c, input, "recovery");
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LOYALTY_RETURN_IF_ERROR(EnsureRunTopics(c, topics));
   const std::string data_dir = absl::StrCat(c.out_dir, "/work/recovery");
   std::filesystem::remove_all(data_dir);
   std::filesystem::create_directories(data_dir);
@@ -1389,7 +1398,7 @@ absl::Status MeasureRestore(const Config& c, RestoreResult* r) {
   const std::string name = "restore";
   const std::string input = absl::StrCat("bench.", c.tag, ".", name, ".events");
   const Topics topics = EngineTopics(c, input, name);
-  LOYALTY_RETURN_IF_ERROR(EnsureTopics(c.brokers, topics, c.workload.partitions, 30'000));
+  LOYALTY_RETURN_IF_ERROR(EnsureRunTopics(c, topics));
   const std::string work = c.out_dir + "/work";
   const std::string data_dir = work + "/restore", backup_dir = work + "/restore-backups";
   std::filesystem::remove_all(data_dir);
