@@ -466,7 +466,7 @@ std::string JsonRestore(const RestoreResult& r) {
       ",\"runs\":[", absl::StrJoin(runs, ","), "],\"incremental_stop_s\":",
       Num(r.incremental_stop_s), ",\"incremental_max_s\":", Num(r.incremental_max_s),
       ",\"backup_dir_bytes_after\":", r.backup_dir_bytes_after,
-      ",\"error\":", JsonString(r.error), "}");
+      ",\"restore_error\":", JsonString(r.error), "}");
 }
 
 // "## Restore after a lost host": the backups, then each figure's median

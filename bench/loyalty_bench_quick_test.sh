@@ -4,7 +4,8 @@
 # The figures mean nothing at this size; the test checks that every phase
 # ran and produced numbers: the backlog, the engine's write shape, the null
 # pipeline (its runs and the shape it wrote), both limits, catch-up,
-# latency, recovery after kill -9, --durability=machine, and both peers.
+# latency, recovery after kill -9, the restore after a lost host,
+# --durability=machine, and both peers.
 #   LOYALTY_BENCH=build/bench/loyalty-bench bench/loyalty_bench_quick_test.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,4 +105,18 @@ grep -q "^### What the engine did per input record" "$WORK/out/summary.md" ||
   fail "summary.md has no write shape"
 grep -q "<svg" "$WORK/out/chart.html" || fail "chart.html has no chart"
 grep -q "null pipeline, run 1" "$WORK/out/chart.html" || fail "chart.html has no null pipeline series"
+# The restore after a lost host: backups taken and on disk, every partition
+# restored, the tail re-applied, an output committed, caught up.
+grep -q '"restore":{' "$json" || fail "no restore phase in results.json"
+grep -q '"restore_error":""' "$json" ||
+  fail "the restore phase reported an error"
+for key in backlog_records tail_records drain_s backup_stop_s backup_max_s backups backup_dir_bytes \
+           backup_files restored_s_median restore_max_s_median first_output_s_median \
+           caught_up_s_median reapplied_records applied_records; do
+  positive_in '"restore":' "$key"
+done
+grep -q '"restored_partitions":8' "$json" || fail "not every partition was restored"
+grep -q "^## Restore after a lost host" "$WORK/out/summary.md" ||
+  fail "summary.md has no restore section"
+grep -q "^| stores restored " "$WORK/out/summary.md" || fail "summary.md has no restore time"
 echo "loyalty_bench_quick_test: every phase ran"
