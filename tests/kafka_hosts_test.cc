@@ -214,6 +214,10 @@ TEST_F(KafkaHostsTest, ARetentionGapStopsThePartitionNamingIt) {
                         ", but the topic's log starts at offset ", log_start)))
       << log;
   EXPECT_EQ(Count(log, "msg=\"partition stopped\""), 1) << log;
+  if (const size_t at = log.find("msg=\"partition stopped\""); at != std::string::npos) {
+    const size_t start = log.rfind('\n', at) + 1;
+    std::fprintf(stderr, "%s\n", log.substr(start, log.find('\n', at) - start).c_str());
+  }
   // Nothing applied or published for partition 0; the rest caught up.
   auto store = OpenPartitionReadOnly(PartitionDir(e.dir, 0));
   ASSERT_TRUE(store.ok()) << store.status();
