@@ -43,16 +43,41 @@ METRICS = {
     "loyalty_unpublished_seconds": "gauge",
     "loyalty_rocksdb_block_cache_bytes": "gauge",
     "loyalty_rocksdb_memtable_bytes": "gauge",
+    # Backups, restores, gaps and standbys (SPEC §10, issue 14).
+    "loyalty_partition_stopped": "gauge",
+    "loyalty_restoring": "gauge",
+    "loyalty_restore_remaining_records": "gauge",
+    "loyalty_restores_total": "counter",
+    "loyalty_backups_total": "counter",
+    "loyalty_backup_failures_total": "counter",
+    "loyalty_backup_offset": "gauge",
+    "loyalty_backup_duration_seconds": "histogram",
+    "loyalty_standby_partitions": "gauge",
+    "loyalty_standby_lag": "gauge",
 }
 # What the dashboard must show (events by outcome, lag, DLQ by reason, batch
-# and commit latency, owned partitions).
+# and commit latency, owned partitions; restore progress, backups and their
+# failures, partitions stopped on a gap, standby lag).
 DASHBOARD_MUST_USE = [
     "loyalty_events_total", "loyalty_consumer_lag", "loyalty_dlq_records_total",
     "loyalty_batch_duration_seconds_bucket", "loyalty_commit_duration_seconds_bucket",
     "loyalty_owned_partitions",
+    "loyalty_restoring", "loyalty_restore_remaining_records", "loyalty_backups_total",
+    "loyalty_backup_failures_total", "loyalty_partition_stopped", "loyalty_standby_lag",
 ]
+# The labels of the families a single engine on the embedded broker (the
+# scrape of check_deploy.sh) declares but has no sample of: standby copies
+# need other members, a backup offset a backup taken while owned. A scrape
+# with samples of them is believed over this list.
+LABELS_WITHOUT_SAMPLES = {
+    "loyalty_standby_lag": {"partition"},
+    "loyalty_backup_offset": {"partition"},
+}
 HTTP_PORT = 9464
 DATA_DIR = "/var/lib/loyalty"
+# Where the backup volume is mounted (k8s, compose) and the example
+# systemd config's backup-dir.
+BACKUP_DIR = "/var/lib/loyalty-backups"
 # Packages of scripts/install-deps.sh that the image's build stage does not
 # need: tests, benchmarks and checks only.
 TEST_ONLY_PACKAGES = {
@@ -87,6 +112,12 @@ def dig(obj, *keys):
         else:
             return None
     return obj
+
+
+def under(path, top):
+    """path is top or inside it."""
+    path, top = os.path.normpath(path), os.path.normpath(top)
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def labels_match(selector, labels):
@@ -193,6 +224,8 @@ def check_k8s():
         err(where, "no volumeClaimTemplates: the partition stores need a volume per pod")
     elif not any(mounts.get(v) == DATA_DIR for v in vcts):
         err(where, f"no volumeClaimTemplate is mounted at {DATA_DIR}")
+    claims = {dig(doc, "metadata", "name"): (w, doc)
+              for w, doc in objs.get("PersistentVolumeClaim", [])}
 
     # The config file: the ConfigMap holds it where --config says.
     config_maps = {dig(doc, "metadata", "name"): (w, doc) for w, doc in objs.get("ConfigMap", [])}
@@ -229,6 +262,8 @@ def check_k8s():
                 f.write(text)
         if keys.get("data-dir") != DATA_DIR:
             err(cwhere, f"data-dir is {keys.get('data-dir')!r}, want {DATA_DIR} (the volume)")
+        check_k8s_backups(where, cwhere, keys.get("backup-dir"), mounts, volumes, vcts, claims,
+                          d)
         if not keys.get("http", "").endswith(f":{HTTP_PORT}") or keys["http"].startswith("127."):
             err(cwhere, f"http is {keys.get('http')!r}: the kubelet probes the pod IP on {HTTP_PORT}")
         prog = keys.get("program")
@@ -274,6 +309,47 @@ def check_k8s():
             names = [i.get("name") for i in k.get("images", [])]
             if names and image not in names:
                 err(rel(kpath), f"images names {names}, the container's image is {image!r}")
+
+
+def check_k8s_backups(where, cwhere, backup_dir, mounts, volumes, vcts, claims, d):
+    """Partitions move between pods through backup-dir: one ReadWriteMany
+    claim that every pod mounts there, in the kustomization."""
+    if not backup_dir:
+        err(cwhere, "no backup-dir: a partition that moves to another pod would be rebuilt "
+                    "from the input's first offset")
+        return
+    if under(backup_dir, DATA_DIR):
+        err(cwhere, f"backup-dir {backup_dir} is inside data-dir {DATA_DIR}, the pod's own volume")
+    # The most specific mount that holds backup-dir.
+    holding = [(mp, vn) for vn, mp in mounts.items() if mp and under(backup_dir, mp)]
+    if not holding:
+        err(where, f"no volume is mounted at backup-dir {backup_dir} (loyaltyd.conf)")
+        return
+    mpath, vname = max(holding, key=lambda h: len(h[0]))
+    if vname in vcts:
+        err(where, f"backup-dir {backup_dir} is on the volumeClaimTemplate {vname}: one volume "
+                   f"per pod, where the backups must be shared by every pod")
+        return
+    claim = dig(volumes.get(vname), "persistentVolumeClaim", "claimName")
+    if claim is None:
+        err(where, f"backup-dir {backup_dir} is on volume {vname}, which is no "
+                   f"persistentVolumeClaim (the backups must outlive the pods and be shared)")
+        return
+    if claim not in claims:
+        err(where, f"volume {vname} names PersistentVolumeClaim {claim!r}, which deploy/k8s "
+                   f"does not define")
+        return
+    pwhere, pvc = claims[claim]
+    modes = dig(pvc, "spec", "accessModes") or []
+    if "ReadWriteMany" not in modes:
+        err(pwhere, f"accessModes {modes}: the backup volume must be ReadWriteMany (every pod "
+                    f"mounts it at {mpath})")
+    kpath = os.path.join(d, "kustomization.yaml")
+    if os.path.exists(kpath):
+        resources = [r for k in load_yaml(kpath) for r in k.get("resources", [])]
+        if os.path.basename(pwhere) not in resources:
+            err(rel(kpath), f"resources do not include {os.path.basename(pwhere)} (the backup "
+                            f"volume {claim})")
 
 
 # --- compose, Prometheus, Grafana --------------------------------------------
@@ -327,8 +403,30 @@ def check_compose():
     if not m or int(m.group(1)) < 60:
         err(where, f"engine: stop_grace_period {grace}: want >= 60s to publish what is applied")
     env = engine.get("environment") or {}
+    if isinstance(env, list):
+        env = dict((e.split("=", 1) + [""])[:2] for e in env)
     if env.get("LOYALTY_BROKERS") != "kafka:9092":
         err(where, "engine: LOYALTY_BROKERS is not kafka:9092")
+    # The backups: the environment's backup-dir, else the image config's, on
+    # a named volume (declared, so that another engine service can share it).
+    backup_dir = env.get("LOYALTY_BACKUP_DIR") or read_conf(
+        os.path.join(ROOT, "deploy/docker/loyaltyd.conf")).get("backup-dir")
+    if not backup_dir:
+        err(where, "engine: no backup dir (LOYALTY_BACKUP_DIR, or backup-dir in "
+                   "deploy/docker/loyaltyd.conf)")
+    else:
+        named = None
+        for v in engine.get("volumes", []):
+            src, dst = (v.split(":")[:2] if isinstance(v, str)
+                        else (v.get("source", ""), v.get("target", "")))
+            if under(backup_dir, dst) and not src.startswith((".", "/")):
+                named = src
+        if named is None:
+            err(where, f"engine: backup dir {backup_dir} is on no named volume")
+        elif named not in (docs[0].get("volumes") or {}):
+            err(where, f"engine: volume {named} (the backups) is not declared under volumes:")
+        elif under(backup_dir, DATA_DIR):
+            err(where, f"engine: backup dir {backup_dir} is inside the data volume")
 
     # Prometheus scrapes the engine's HTTP port, and promtool is run on it by
     # check_deploy.sh.
@@ -446,7 +544,7 @@ def check_dashboard(path, ds_uid):
                 have = set()
                 for n in names:
                     base = re.sub(r"_(bucket|sum|count)$", "", n) if n not in METRICS else n
-                    have |= LABELS.get(base, set())
+                    have |= LABELS.get(base, LABELS_WITHOUT_SAMPLES.get(base, set()))
                 for label in sorted(wanted - have - {"le", "instance", "job"}):
                     err(where, f"panel {title!r}: label {label!r} is on none of "
                                f"{sorted(names)} in the engine's /metrics")
@@ -502,6 +600,12 @@ def check_docker():
         err(where, f"the runtime stage does not EXPOSE {HTTP_PORT}")
     if DATA_DIR not in " ".join(ops.get("VOLUME", [])):
         err(where, f"no VOLUME {DATA_DIR}")
+    # A new named volume takes the owner of the image's directory: without
+    # one owned by the engine's user, the backup volume is root's.
+    if not re.search(r"install -d -o 10001 -g 10001 [^&]*" + re.escape(BACKUP_DIR) + r"\b",
+                     " ".join(ops.get("RUN", []))):
+        err(where, f"the runtime stage does not create {BACKUP_DIR} owned by 10001 (the "
+                   f"backup volume's mount point)")
     if ops.get("ENTRYPOINT", [""])[-1] != '["loyaltyd"]':
         err(where, f"ENTRYPOINT is {ops.get('ENTRYPOINT')}, want [\"loyaltyd\"]")
     if ops.get("CMD", [""])[-1] != '["run", "--config=/etc/loyalty/loyaltyd.conf"]':
@@ -569,7 +673,6 @@ def check_systemd():
     want("ExecStart", "/usr/local/bin/loyaltyd run --config=/etc/loyalty/loyaltyd.conf")
     want("ProtectSystem", "strict")
     want("NoNewPrivileges", "yes")
-    want("ReadWritePaths", DATA_DIR)
     want("PrivateTmp", "yes")
     want("ProtectHome", "yes")
     want("Restart", "on-failure")
@@ -585,8 +688,26 @@ def check_systemd():
     m = re.fullmatch(r"(\d+)(s|min)?", stop)
     if not m or int(m.group(1)) * (60 if m.group(2) == "min" else 1) < 60:
         err(where, f"TimeoutStopSec={stop}: want >= 60 s to publish what is applied")
-    check_conf("deploy/systemd/loyaltyd.conf",
-               read_conf(os.path.join(ROOT, "deploy/systemd/loyaltyd.conf")))
+    conf = read_conf(os.path.join(ROOT, "deploy/systemd/loyaltyd.conf"))
+    check_conf("deploy/systemd/loyaltyd.conf", conf)
+    # ProtectSystem=strict: every directory the engine writes must be in
+    # ReadWritePaths (space-separated, on one line or several; "-" and "+"
+    # prefixes). The data-dir and the backup-dir of the example config.
+    # An empty ReadWritePaths= resets the list.
+    rw = []
+    for v in settings.get(("Service", "ReadWritePaths"), []):
+        rw = rw + [p.lstrip("-+") for p in v.split()] if v.strip() else []
+    if conf.get("data-dir") != DATA_DIR:
+        err("deploy/systemd/loyaltyd.conf",
+            f"data-dir is {conf.get('data-dir')!r}, want {DATA_DIR}")
+    if not conf.get("backup-dir"):
+        err("deploy/systemd/loyaltyd.conf", "no backup-dir")
+    for key in ("data-dir", "backup-dir"):
+        path = conf.get(key)
+        if path and not any(under(path, p) for p in rw):
+            err(where, f"[Service] ReadWritePaths={' '.join(rw) or '(unset)'} does not cover "
+                       f"{key} {path} of deploy/systemd/loyaltyd.conf (ProtectSystem=strict "
+                       f"makes it read-only)")
 
 
 def check_all_yaml():

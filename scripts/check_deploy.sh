@@ -3,8 +3,9 @@
 # fails loudly when a tool it needs is missing:
 #   - scripts/check_deploy.py: every YAML and JSON file parses, and the
 #     fields the engine needs are there (probes, volumes, grace periods,
-#     selectors, the compose services and mounts, the metric names of the
-#     dashboard, the Dockerfile's stages, USER and HEALTHCHECK);
+#     selectors, the shared backup volume where backup-dir points, the
+#     unit's ReadWritePaths, the compose services and mounts, the metric
+#     names of the dashboard, the Dockerfile's stages, USER and HEALTHCHECK);
 #   - promtool: the compose Prometheus config, and every dashboard query as
 #     PromQL;
 #   - docker-compose config: the compose file as Compose reads it;
@@ -13,9 +14,10 @@
 #   - with the binaries: loyaltyd reads the three config files, the runtime
 #     package list of the image, and the ConfigMap's programs loaded by
 #     loyaltyd from a directory laid out as the kubelet mounts a ConfigMap
-#     (symlinks through ..data); and loyaltyd run on its embedded broker:
-#     the HEALTHCHECK script passes on its /healthz, the dashboards' metrics
-#     are in its /metrics, SIGTERM stops it with status 0.
+#     (symlinks through ..data); and loyaltyd run on its embedded broker
+#     with a backup directory: the HEALTHCHECK script passes on its
+#     /healthz, the dashboards' metrics are in its /metrics, SIGTERM stops
+#     it with status 0.
 # Usage: scripts/check_deploy.sh [ROOT]. LOYALTYD and LOYALTYCTL name built
 # binaries (tests/CMakeLists.txt passes them); without them the checks that
 # run them are skipped, and the script says so.
@@ -135,11 +137,16 @@ if n == 0:
     sys.exit("check_deploy: deploy/k8s/configmap.yaml has no ConfigMap loyaltyd-programs")
 EOF
   # loyaltyd reads each config file (`run --config=FILE --help` parses it
-  # and refuses an unknown name, naming file and line).
+  # and refuses an unknown name, naming file and line), and each with its
+  # commented-out options (`# standby-replicas = 1`) turned on, as an
+  # operator would.
   for conf in "$ROOT/deploy/docker/loyaltyd.conf" "$ROOT/deploy/systemd/loyaltyd.conf" \
               "$t/k8s.conf"; do
     out=$("$LOYALTYD" run --config="$conf" --help 2>&1 >/dev/null) ||
       fail "loyaltyd refuses $conf: $out"
+    sed -E 's/^( *)# *([a-z][a-z0-9.-]* *= *[^ ])/\1\2/' "$conf" > "$t/options.conf"
+    out=$("$LOYALTYD" run --config="$t/options.conf" --help 2>&1 >/dev/null) ||
+      fail "loyaltyd refuses $conf with its commented-out options on: $out"
   done
   : > "$t/empty.jsonl"
   out=$("$LOYALTYD" replay --program="$t/programs" --data-dir="$t/data" \
@@ -150,12 +157,13 @@ else
 fi
 
 # 7. With loyaltyd: the engine itself, on its embedded broker with an HTTP
-#    port of the system's choosing. The image's HEALTHCHECK script passes on
-#    its /healthz; every metric the dashboards use is in its /metrics (with
-#    the type the query assumes); SIGTERM stops it with status 0.
+#    port of the system's choosing and backups on, as every deployment here
+#    runs it. The image's HEALTHCHECK script passes on its /healthz; every
+#    metric the dashboards use is in its /metrics (with the type the query
+#    assumes); SIGTERM stops it with status 0.
 if [ -n "${LOYALTYD:-}" ]; then
   "$LOYALTYD" run --brokers=embedded --program="$ROOT/programs" --data-dir="$t/engine" \
-    --http=127.0.0.1:0 --log-format=logfmt > "$t/engine.log" 2>&1 &
+    --backup-dir="$t/backups" --http=127.0.0.1:0 --log-format=logfmt > "$t/engine.log" 2>&1 &
   eng=$!
   port=""
   for _ in $(seq 300); do

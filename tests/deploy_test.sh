@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/check_deploy.sh passes on this tree, and fails, saying why, on
 # copies of it with one thing broken each: a probe, a grace period, a
-# selector, a volume, a unit directive, a metric name, a PromQL query, the
-# Dockerfile's HEALTHCHECK or USER, the compose file, a program.
+# selector, a volume, the shared backup volume, a unit directive or its
+# ReadWritePaths, a metric name, a PromQL query, the Dockerfile's
+# HEALTHCHECK or USER, the compose file, a program.
 # LOYALTYD and LOYALTYCTL (set by tests/CMakeLists.txt) are the built binaries.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,6 +69,19 @@ broken short_grace "terminationGracePeriodSeconds is 30" \
 broken no_pvc "no volumeClaimTemplates" drop_yaml_key $sts volumeClaimTemplates
 broken no_instance_id "LOYALTY_INSTANCE_ID does not come from metadata.name" \
   sed -i 's/fieldPath: metadata.name/fieldPath: metadata.uid/' $sts
+# The shared backup volume: ReadWriteMany, mounted where backup-dir points,
+# applied by the kustomization; backup-dir set.
+broken backups_rwo "the backup volume must be ReadWriteMany" \
+  sed -i 's/accessModes: \["ReadWriteMany"\]/accessModes: ["ReadWriteOnce"]/' deploy/k8s/backups-pvc.yaml
+broken backups_mount "no volume is mounted at backup-dir /var/lib/loyalty-backups" \
+  sed -i 's#mountPath: /var/lib/loyalty-backups#mountPath: /var/lib/backups#' $sts
+broken backups_on_data "is inside data-dir /var/lib/loyalty" \
+  sed -i 's#^    backup-dir = /var/lib/loyalty-backups#    backup-dir = /var/lib/loyalty/backups#' \
+  deploy/k8s/configmap.yaml
+broken no_backup_dir "no backup-dir: a partition that moves" \
+  sed -i '/^    backup-dir = /d' deploy/k8s/configmap.yaml
+broken backups_not_applied "resources do not include backups-pvc.yaml" \
+  sed -i '/- backups-pvc.yaml/d' deploy/k8s/kustomization.yaml
 broken pdb_selector "deploy/k8s/pdb.yaml: spec.selector.matchLabels do not match" \
   sed -i 's/app.kubernetes.io\/name: loyaltyd$/app.kubernetes.io\/name: loyalty/' deploy/k8s/pdb.yaml
 broken service_selector "deploy/k8s/service.yaml: spec.selector does not match" \
@@ -82,6 +96,8 @@ broken unit_no_nnp "NoNewPrivileges=(unset)" \
   sed -i '/^NoNewPrivileges=/d' deploy/systemd/loyaltyd.service
 broken unit_short_stop "TimeoutStopSec=10" \
   sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=10/' deploy/systemd/loyaltyd.service
+broken unit_backup_ro "does not cover backup-dir /var/lib/loyalty-backups" \
+  sed -i 's#^ReadWritePaths=.*#ReadWritePaths=/var/lib/loyalty#' deploy/systemd/loyaltyd.service
 dash=deploy/compose/grafana/dashboards/loyalty-ledger.json
 broken metric_name "loyalty_event_total is not a metric the engine exports" \
   sed -i 's/loyalty_events_total/loyalty_event_total/' $dash
@@ -98,6 +114,10 @@ broken compose_dockerfile "engine: build dockerfile deploy/docker/Dockerfil does
 broken compose_schema "docker-compose config rejects" \
   sed -i 's/^    hostname: loyalty-engine/    hostname: loyalty-engine\n    stop_grace_periods: 1s/' \
   deploy/compose/compose.yaml
+broken compose_backups "engine: backup dir /var/lib/loyalty-backups is on no named volume" \
+  sed -i '/- engine-backups:\/var\/lib\/loyalty-backups/d' deploy/compose/compose.yaml
+broken image_backup_dir "does not create /var/lib/loyalty-backups owned by 10001" \
+  sed -i 's# /var/lib/loyalty-backups \\$# \\#' deploy/docker/Dockerfile
 broken scrape_target "not the engine (engine:9464" \
   sed -i 's/engine:9464/engine:9465/' deploy/compose/prometheus/prometheus.yml
 broken healthcheck_path "failed on a 200 from /healthz" \
@@ -110,6 +130,8 @@ if [ -n "${LOYALTYD:-}" ]; then
     sed -i 's/^log-format = /log-formats = /' deploy/systemd/loyaltyd.conf
   broken k8s_config_key "k8s.conf:" \
     sed -i 's/^    durability = machine/    durablity = machine/' deploy/k8s/configmap.yaml
+  broken k8s_option_key "with its commented-out options on" \
+    sed -i 's/^    # standby-replicas = 1/    # standby-replica = 1/' deploy/k8s/configmap.yaml
   broken bad_program "does not load the ConfigMap's programs" \
     sed -i 's/program_id: "cafe"/program_id: "cafe" no_such_field: 1/' \
     programs/cafe.textproto deploy/k8s/configmap.yaml
@@ -149,6 +171,24 @@ loyalty_build_info{version="0",commit="x"} 1
 loyalty_rocksdb_memtable_bytes 1
 # TYPE loyalty_rocksdb_block_cache_bytes gauge
 loyalty_rocksdb_block_cache_bytes 1
+# TYPE loyalty_partition_stopped gauge
+loyalty_partition_stopped{partition="0"} 0
+# TYPE loyalty_restoring gauge
+loyalty_restoring{partition="0"} 0
+# TYPE loyalty_restore_remaining_records gauge
+loyalty_restore_remaining_records{partition="0"} 0
+# TYPE loyalty_restores_total counter
+loyalty_restores_total{partition="0"} 0
+# TYPE loyalty_backups_total counter
+loyalty_backups_total{partition="0"} 0
+# TYPE loyalty_backup_failures_total counter
+loyalty_backup_failures_total{partition="0"} 0
+# TYPE loyalty_backup_duration_seconds histogram
+loyalty_backup_duration_seconds_bucket{partition="0",le="+Inf"} 0
+# TYPE loyalty_standby_partitions gauge
+loyalty_standby_partitions 0
+# TYPE loyalty_backup_offset gauge
+# TYPE loyalty_standby_lag gauge
 EOF
 }
 # against_scrape NAME EXPECTED SED: the dashboards against the scrape edited
@@ -170,6 +210,12 @@ against_scrape whole "" ""
 against_scrape no_lag "loyalty_consumer_lag is not a metric the engine exports" "/consumer_lag/d"
 against_scrape no_outcome "label 'outcome' is on none of ['loyalty_events_total']" \
   's/,outcome="APPLIED"//'
+# A family of the backups the engine does not declare fails; one it declares
+# without samples (standby lag: one engine has no standbys) passes above.
+against_scrape no_stopped "loyalty_partition_stopped is not a metric the engine exports" \
+  "/partition_stopped/d"
+against_scrape stopped_unlabelled "label 'partition' is on none of ['loyalty_partition_stopped']" \
+  's/^loyalty_partition_stopped{partition="0"}/loyalty_partition_stopped/'
 
 # runtime-packages.sh refuses a binary that loads a library no Debian
 # package holds (the image would lack it).
