@@ -656,9 +656,9 @@ void BM_ProgramLoad(benchmark::State& state, const char* name) {
   text << in.rdbuf();
   if (!in) Die("cannot read " + path);
   const std::string program_text = text.str();
-  if (auto p = ParseProgramText(program_text, path); !p.ok()) Die(p.status().ToString());
+  if (auto p = ParseProgramFile(program_text, path); !p.ok()) Die(p.status().ToString());
   for (auto _ : state) {
-    auto p = ParseProgramText(program_text, path);
+    auto p = ParseProgramFile(program_text, path);
     benchmark::DoNotOptimize(p);
   }
   state.SetItemsProcessed(state.iterations());

@@ -130,7 +130,10 @@ absl::Status CheckOptions(const DemoOptions& o) {
 // The programs of the run and the one the stream is for.
 struct DemoProgram {
   ProgramSet programs;
-  const CompiledProgram* program = nullptr;  // "cafe", else the first; owned by programs
+  // "cafe", else the first; owned by programs. Its base version: the demo's
+  // stream starts on 2025-03-03, before any later version of the examples
+  // (docs/examples/cafe-versions.textproto's starts in 2030).
+  const CompiledProgram* program = nullptr;
   std::string source;                        // where it came from, for the summary
 };
 
@@ -140,7 +143,7 @@ absl::StatusOr<DemoProgram> LoadProgram(const DemoOptions& o) {
   p.source = "programs/cafe.textproto, built in";
   if (o.program_path.empty()) {
     LOYALTY_ASSIGN_OR_RETURN(auto cafe,
-                             ParseProgramText(kCafeProgramText, "programs/cafe.textproto"));
+                             ParseProgramFile(kCafeProgramText, "programs/cafe.textproto"));
     LOYALTY_RETURN_IF_ERROR(p.programs.Add(std::move(cafe)));
   } else {
     auto loaded = LoadPrograms(o.program_path);
@@ -151,8 +154,9 @@ absl::StatusOr<DemoProgram> LoadProgram(const DemoOptions& o) {
   if (p.programs.size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(o.program_path, ": no program"));
   }
-  p.program = p.programs.Find("cafe");
-  if (p.program == nullptr) p.program = p.programs.Find(p.programs.ids().front());
+  const ProgramHistory* history = p.programs.FindHistory("cafe");
+  if (history == nullptr) history = p.programs.FindHistory(p.programs.ids().front());
+  p.program = &history->base();
   return p;
 }
 

@@ -4,11 +4,14 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/bytes.h"
+#include "engine/base/crypto.h"
 #include "engine/base/status.h"
 #include "engine/base/text.h"
 #include "engine/base/time.h"
@@ -20,6 +23,7 @@ namespace {
 
 using loyalty::v1::Expiration;
 using loyalty::v1::Program;
+using loyalty::v1::ProgramVersion;
 using loyalty::v1::Promotion;
 using loyalty::v1::RandomReward;
 using loyalty::v1::TierQualification;
@@ -33,6 +37,13 @@ struct PathStep {
 struct ValidationError {
   std::vector<PathStep> path;
   std::string message;
+
+  // The error of a program nested at `prefix` (versions[i].program).
+  ValidationError Under(const std::vector<PathStep>& prefix) const {
+    ValidationError out{prefix, message};
+    out.path.insert(out.path.end(), path.begin(), path.end());
+    return out;
+  }
 
   std::string PathString() const {
     std::string out;
@@ -395,6 +406,172 @@ std::optional<ValidationError> Validator::Run() {
   return error_;
 }
 
+// --- Versions (SPEC §10, docs/semantics.md "Program versions") -------------
+
+constexpr char kBaseVersionName[] = "1";
+
+// The name of the base version: the file's `version`, "1" when empty.
+std::string BaseVersionName(const Program& file) {
+  return file.version().empty() ? std::string(kBaseVersionName) : file.version();
+}
+
+std::string TimeZoneName(const Program& p) { return p.timezone().empty() ? "UTC" : p.timezone(); }
+
+// What a later version (`next`) must keep of the one before it (`prev`,
+// named `prev_name`): the currency and time zone, and every id a member
+// record refers to. Paths are relative to `next`.
+std::optional<ValidationError> CheckSuccessor(const Program& prev, const std::string& prev_name,
+                                              const Program& next) {
+  const std::string was = absl::StrCat(" in version \"", prev_name, "\"");
+  if (next.currency() != prev.currency()) {
+    return ValidationError{{{"currency", -1}},
+                           absl::StrCat("may not change between versions (\"", prev.currency(),
+                                        "\"", was, "): amounts already applied are in it")};
+  }
+  if (TimeZoneName(next) != TimeZoneName(prev)) {
+    return ValidationError{
+        {{"timezone", -1}},
+        absl::StrCat("may not change between versions (\"", TimeZoneName(prev), "\"", was,
+                     "): local days and months already counted are in it")};
+  }
+  for (int j = 0; j < prev.tiers_size(); ++j) {
+    const std::string& id = prev.tiers(j).tier_id();
+    if (j < next.tiers_size() && next.tiers(j).tier_id() == id) continue;
+    std::vector<PathStep> path = {{"tiers", -1}};
+    if (j < next.tiers_size()) path = {{"tiers", j}, {"tier_id", -1}};
+    return ValidationError{
+        path, absl::StrCat("tier \"", id, "\"", was, " must stay tiers[", j,
+                           "]: member records keep tiers by id and position; a later version "
+                           "may change a tier's threshold, multiplier and perks, and add tiers "
+                           "after the existing ones")};
+  }
+  struct Kept {
+    const char* field;
+    const char* what;
+    const char* why;
+    std::vector<std::string> prev_ids, next_ids;
+  };
+  auto ids = [](const auto& items, auto get) {
+    std::vector<std::string> out;
+    for (const auto& x : items) out.push_back(std::string(get(x)));
+    return out;
+  };
+  const Kept kept[] = {
+      {"rewards", "reward", "member records count the rewards issued by id",
+       ids(prev.rewards(), [](const auto& r) { return r.reward_id(); }),
+       ids(next.rewards(), [](const auto& r) { return r.reward_id(); })},
+      {"paid_plans", "paid plan",
+       "membership events are checked against the version in force at their occurred_at and "
+       "applied under the one at their effective time, which may be later",
+       ids(prev.paid_plans(), [](const auto& r) { return r.plan_id(); }),
+       ids(next.paid_plans(), [](const auto& r) { return r.plan_id(); })},
+      {"punch_cards", "punch card", "member records keep stamps by card id",
+       ids(prev.punch_cards(), [](const auto& r) { return r.card_id(); }),
+       ids(next.punch_cards(), [](const auto& r) { return r.card_id(); })},
+  };
+  for (const Kept& k : kept) {
+    for (const std::string& id : k.prev_ids) {
+      if (std::find(k.next_ids.begin(), k.next_ids.end(), id) != k.next_ids.end()) continue;
+      return ValidationError{{{k.field, -1}},
+                             absl::StrCat(k.what, " \"", id, "\"", was, " is missing: ", k.why,
+                                          "; a later version keeps every ", k.what,
+                                          " (it may change its parameters) and may add new ones")};
+    }
+  }
+  return std::nullopt;
+}
+
+// The programs of a file's versions as they apply: the base (the file
+// without its versions) and each later one with the base's program_id.
+// REQUIRES: CheckVersions found no error.
+std::vector<Program> EffectivePrograms(const Program& file) {
+  std::vector<Program> out;
+  out.push_back(file);
+  out.back().clear_versions();
+  out.back().set_version(BaseVersionName(file));
+  for (const ProgramVersion& v : file.versions()) {
+    out.push_back(v.program());
+    out.back().set_program_id(file.program_id());
+    out.back().set_version(v.version());
+  }
+  return out;
+}
+
+// The checks of versions[i] itself: its name, its effective_from and the
+// fields of its program that versions own. `*names` holds the names so far,
+// `*last_from_ns` the previous effective_from.
+std::optional<ValidationError> CheckVersionHeader(const Program& file, int i,
+                                                  std::set<std::string>* names,
+                                                  int64_t* last_from_ns) {
+  const ProgramVersion& v = file.versions(i);
+  auto fail = [&](std::vector<PathStep> rest, std::string message) {
+    std::vector<PathStep> path = {{"versions", i}};
+    path.insert(path.end(), rest.begin(), rest.end());
+    return ValidationError{std::move(path), std::move(message)};
+  };
+  if (v.version().empty()) return fail({{"version", -1}}, "required: the version's name");
+  if (v.version().size() > 128 || !IsCleanText(v.version())) {
+    return fail({{"version", -1}}, "at most 128 bytes of UTF-8 without control characters");
+  }
+  if (!names->insert(v.version()).second) {
+    return fail({{"version", -1}}, absl::StrCat("duplicate version name \"", v.version(), "\""));
+  }
+  if (v.effective_from().empty()) {
+    return fail({{"effective_from", -1}}, "required: an RFC 3339 instant");
+  }
+  absl::StatusOr<int64_t> from = ParseRfc3339(v.effective_from());
+  if (!from.ok()) return fail({{"effective_from", -1}}, std::string(from.status().message()));
+  if (*from < kEventTimeMinNs || *from >= kEventTimeLimitNs) {
+    return fail({{"effective_from", -1}}, "must be in [2000-01-01, 2100-01-01), as event times");
+  }
+  if (*from <= *last_from_ns) {
+    return fail({{"effective_from", -1}},
+                "must be after the previous version's effective_from (versions ascend)");
+  }
+  *last_from_ns = *from;
+  if (!v.has_program()) {
+    return fail({{"program", -1}}, "required: the whole program as it is from effective_from");
+  }
+  const Program& p = v.program();
+  if (!p.program_id().empty() && p.program_id() != file.program_id()) {
+    return fail({{"program", -1}, {"program_id", -1}},
+                absl::StrCat("must be empty or \"", file.program_id(), "\" (the file's)"));
+  }
+  if (!p.version().empty()) {
+    return fail({{"program", -1}, {"version", -1}},
+                absl::StrCat("must be empty: the version's name is versions[", i, "].version"));
+  }
+  if (p.versions_size() > 0) {
+    return fail({{"program", -1}, {"versions", 0}}, "a version has no versions of its own");
+  }
+  return std::nullopt;
+}
+
+// Every check of a file: the base as a program of its own, then each
+// version (header, program, what it keeps of the one before).
+std::optional<ValidationError> CheckFile(const Program& file) {
+  if (auto err = Validator(file).Run()) return err;
+  if (!file.version().empty() && (file.version().size() > 128 || !IsCleanText(file.version()))) {
+    return ValidationError{{{"version", -1}},
+                           "at most 128 bytes of UTF-8 without control characters"};
+  }
+  if (file.versions_size() == 0) return std::nullopt;
+  std::set<std::string> names = {BaseVersionName(file)};
+  int64_t last_from_ns = INT64_MIN;
+  for (int i = 0; i < file.versions_size(); ++i) {
+    if (auto err = CheckVersionHeader(file, i, &names, &last_from_ns)) return err;
+  }
+  const std::vector<Program> programs = EffectivePrograms(file);
+  for (int i = 0; i < file.versions_size(); ++i) {
+    const std::vector<PathStep> at = {{"versions", i}, {"program", -1}};
+    if (auto err = Validator(programs[i + 1]).Run()) return err->Under(at);
+    if (auto err = CheckSuccessor(programs[i], programs[i].version(), programs[i + 1])) {
+      return err->Under(at);
+    }
+  }
+  return std::nullopt;
+}
+
 // Finds where `path` was written in the parsed text. Falls back to the
 // nearest written ancestor, or to the start of the file.
 google::protobuf::TextFormat::ParseLocation Locate(
@@ -406,6 +583,9 @@ google::protobuf::TextFormat::ParseLocation Locate(
     if (desc == nullptr || tree == nullptr) break;
     const google::protobuf::FieldDescriptor* field = desc->FindFieldByName(step.field);
     if (field == nullptr) break;
+    // A repeated field as a whole ("tiers: tier ... is missing") has no one
+    // location: its parent's stands.
+    if (field->is_repeated() && step.index < 0) break;
     auto loc = tree->GetLocation(field, step.index);
     if (loc.line < 0) break;
     best = loc;
@@ -463,16 +643,34 @@ int64_t CompiledProgram::TierEarnBp(int index) const {
   return proto_.tiers(index).earn_multiplier_bp();
 }
 
-absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
-                                                                std::string source_path) {
-  if (auto err = Validator(program).Run()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_path, ": ", err->PathString(), ": ", err->message));
-  }
+// Builds CompiledPrograms and ProgramHistories from validated programs.
+class ProgramCompiler {
+ public:
+  // One version. REQUIRES: `program` passed the Validator; `program.version()`
+  // is the version's name.
+  static std::unique_ptr<CompiledProgram> Compile(Program program, std::string source_path,
+                                                  int64_t effective_from_ns);
+  // Every version of a file. REQUIRES: CheckFile found no error.
+  static std::unique_ptr<ProgramHistory> CompileFile(const Program& file,
+                                                     const std::string& source_path);
+};
+
+std::unique_ptr<CompiledProgram> ProgramCompiler::Compile(Program program, std::string source_path,
+                                                          int64_t effective_from_ns) {
   auto out = std::unique_ptr<CompiledProgram>(new CompiledProgram());
   out->proto_ = std::move(program);
   out->source_path_ = std::move(source_path);
   const Program& p = out->proto_;
+  out->version_ = p.version();
+  out->effective_from_ns_ = effective_from_ns;
+  if (effective_from_ns != INT64_MIN) out->effective_from_ = FormatRfc3339(effective_from_ns);
+  {
+    ProgramVersion hashed;
+    hashed.set_version(out->version_);
+    hashed.set_effective_from(out->effective_from_);
+    *hashed.mutable_program() = p;
+    out->hash_ = HexDigest(Sha256(SerializeDeterministic(hashed)));
+  }
   if (p.timezone().empty()) {
     out->time_zone_ = absl::UTCTimeZone();
   } else {
@@ -499,28 +697,110 @@ absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_view text,
-                                                                  std::string source_path) {
-  Program program;
+std::unique_ptr<ProgramHistory> ProgramCompiler::CompileFile(const Program& file,
+                                                             const std::string& source_path) {
+  std::vector<Program> programs = EffectivePrograms(file);
+  auto out = std::unique_ptr<ProgramHistory>(new ProgramHistory());
+  for (size_t i = 0; i < programs.size(); ++i) {
+    const int64_t from =
+        i == 0 ? INT64_MIN : *ParseRfc3339(file.versions(static_cast<int>(i - 1)).effective_from());
+    out->versions_.push_back(Compile(std::move(programs[i]), source_path, from));
+    out->effective_from_ns_.push_back(from);
+  }
+  return out;
+}
+
+ProgramHistory::ProgramHistory(std::unique_ptr<CompiledProgram> program) {
+  LOYALTY_CHECK(program != nullptr) << "null program";
+  effective_from_ns_.push_back(program->effective_from_ns());
+  versions_.push_back(std::move(program));
+}
+
+const CompiledProgram& ProgramHistory::AtSearch(int64_t t_ns) const {
+  // The first version that starts after t_ns; the one before it is in force.
+  // The base starts at INT64_MIN, so there is always one before.
+  const auto after =
+      std::upper_bound(effective_from_ns_.begin() + 1, effective_from_ns_.end(), t_ns);
+  return *versions_[static_cast<size_t>(after - effective_from_ns_.begin()) - 1];
+}
+
+const CompiledProgram* ProgramHistory::FindVersion(absl::string_view name) const {
+  for (const auto& v : versions_) {
+    if (v->version() == name) return v.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::unique_ptr<CompiledProgram>> CompileProgram(Program program,
+                                                                std::string source_path) {
+  if (program.versions_size() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_path, ": versions: a program with versions is compiled by ParseProgramFile"));
+  }
+  if (auto err = CheckFile(program)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_path, ": ", err->PathString(), ": ", err->message));
+  }
+  program.set_version(BaseVersionName(program));
+  return ProgramCompiler::Compile(std::move(program), std::move(source_path), INT64_MIN);
+}
+
+namespace {
+
+// Parses a program file's text; on failure, the parser's first error as
+// "source_path:line:column: message".
+absl::Status ParseText(absl::string_view text, const std::string& source_path, Program* program,
+                       google::protobuf::TextFormat::ParseInfoTree* tree) {
   google::protobuf::TextFormat::Parser parser;
-  google::protobuf::TextFormat::ParseInfoTree tree;
   CollectErrors errors(source_path);
   parser.RecordErrorsTo(&errors);
-  parser.WriteLocationsTo(&tree);
-  if (!parser.ParseFromString(std::string(text), &program)) {
+  parser.WriteLocationsTo(tree);
+  if (!parser.ParseFromString(std::string(text), program)) {
     return absl::InvalidArgumentError(
         errors.first().empty() ? absl::StrCat(source_path, ": cannot parse") : errors.first());
   }
-  if (auto err = Validator(program).Run()) {
-    auto loc = Locate(tree, err->path);
-    return absl::InvalidArgumentError(absl::StrCat(source_path, ":", loc.line + 1, ":",
-                                                   loc.column + 1, ": ", err->PathString(), ": ",
-                                                   err->message));
+  return absl::OkStatus();
+}
+
+absl::Status LocatedError(const google::protobuf::TextFormat::ParseInfoTree& tree,
+                          const std::string& source_path, const ValidationError& err) {
+  auto loc = Locate(tree, err.path);
+  return absl::InvalidArgumentError(absl::StrCat(source_path, ":", loc.line + 1, ":",
+                                                 loc.column + 1, ": ", err.PathString(), ": ",
+                                                 err.message));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CompiledProgram>> ParseProgramText(absl::string_view text,
+                                                                  std::string source_path) {
+  Program program;
+  google::protobuf::TextFormat::ParseInfoTree tree;
+  LOYALTY_RETURN_IF_ERROR(ParseText(text, source_path, &program, &tree));
+  if (program.versions_size() > 0) {
+    return LocatedError(
+        tree, source_path,
+        ValidationError{{{"versions", 0}}, "a program with versions is read by ParseProgramFile"});
   }
+  if (auto err = CheckFile(program)) return LocatedError(tree, source_path, *err);
   return CompileProgram(std::move(program), std::move(source_path));
 }
 
+absl::StatusOr<std::unique_ptr<ProgramHistory>> ParseProgramFile(absl::string_view text,
+                                                                 std::string source_path) {
+  Program file;
+  google::protobuf::TextFormat::ParseInfoTree tree;
+  LOYALTY_RETURN_IF_ERROR(ParseText(text, source_path, &file, &tree));
+  if (auto err = CheckFile(file)) return LocatedError(tree, source_path, *err);
+  return ProgramCompiler::CompileFile(file, source_path);
+}
+
 const CompiledProgram* ProgramSet::Find(absl::string_view program_id) const {
+  auto it = programs_.find(program_id);
+  return it == programs_.end() ? nullptr : &it->second->latest();
+}
+
+const ProgramHistory* ProgramSet::FindHistory(absl::string_view program_id) const {
   auto it = programs_.find(program_id);
   return it == programs_.end() ? nullptr : it->second.get();
 }
@@ -532,6 +812,10 @@ std::vector<std::string> ProgramSet::ids() const {
 }
 
 absl::Status ProgramSet::Add(std::unique_ptr<CompiledProgram> program) {
+  return Add(std::make_unique<ProgramHistory>(std::move(program)));
+}
+
+absl::Status ProgramSet::Add(std::unique_ptr<ProgramHistory> program) {
   const std::string id = program->program_id();
   auto [it, inserted] = programs_.emplace(id, std::move(program));
   if (!inserted) {
@@ -569,7 +853,7 @@ absl::StatusOr<ProgramSet> LoadPrograms(const std::string& path) {
     if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
     std::stringstream buf;
     buf << in.rdbuf();
-    LOYALTY_ASSIGN_OR_RETURN(auto program, ParseProgramText(buf.str(), file));
+    LOYALTY_ASSIGN_OR_RETURN(auto program, ParseProgramFile(buf.str(), file));
     absl::Status added = set.Add(std::move(program));
     if (!added.ok()) return absl::InvalidArgumentError(absl::StrCat(file, ": ", added.message()));
   }
