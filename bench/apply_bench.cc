@@ -69,6 +69,8 @@ const ProgramSet& Programs() {
   return *set;
 }
 const CompiledProgram& Cafe() { return *Programs().Find("cafe"); }
+// The café with its versions (one), as the apply path takes it.
+const ProgramHistory& CafeHistory() { return *Programs().FindHistory("cafe"); }
 
 // Generated café stream: all event kinds, a tick every 1000 lines, no bad
 // lines or duplicates. Long enough that no partition-batch run wraps around
@@ -299,7 +301,8 @@ struct ApplyFixture {
       for (const Event& e : seed) {
         Outcome outcome;
         MemberDelta delta{&outcome};
-        absl::Status s = ApplyMemberEvent(cafe, e, EffectiveTime(e, rec, 0), &rec, &ctx, &delta);
+        absl::Status s =
+            ApplyMemberEvent(CafeHistory(), e, EffectiveTime(e, rec, 0), &rec, &ctx, &delta);
         if (!s.ok()) Die(s.ToString());
         if (outcome.status() != Outcome::APPLIED) Die("seed not applied");
       }
@@ -355,7 +358,7 @@ const ApplyFixture& Fixture() {
 // member k. REQUIRES: members and ctx as the fixture seeded them.
 void ApplyOne(Kind kind, const ApplyFixture& f, const Event& e, MemberRecord* member,
               MapContext* ctx, MemberDelta* delta) {
-  const CompiledProgram& cafe = Cafe();
+  const ProgramHistory& cafe = CafeHistory();
   if (kind == Kind::kTick) {
     ApplyMaturities(cafe, f.tick_at, member, delta);
     return;
@@ -435,7 +438,8 @@ void BM_ApplyAfterHistory(benchmark::State& state) {
                              start + i * 600 * kNanosPerSecond);
     outcome.Clear();
     MemberDelta delta{&outcome};
-    absl::Status s = ApplyMemberEvent(cafe, e, EffectiveTime(e, member, 0), &member, &ctx, &delta);
+    absl::Status s =
+        ApplyMemberEvent(CafeHistory(), e, EffectiveTime(e, member, 0), &member, &ctx, &delta);
     if (!s.ok() || outcome.status() != Outcome::APPLIED) Die("seed purchase refused");
   }
   // The timed purchase on the next Monday 08:00Z after the history (the
@@ -448,8 +452,8 @@ void BM_ApplyAfterHistory(benchmark::State& state) {
   for (auto _ : state) {
     outcome.Clear();
     MemberDelta delta{&outcome};
-    absl::Status s = ApplyMemberEvent(cafe, purchase, EffectiveTime(purchase, member, 0), &member,
-                                      &ctx, &delta);
+    absl::Status s = ApplyMemberEvent(CafeHistory(), purchase, EffectiveTime(purchase, member, 0),
+                                      &member, &ctx, &delta);
     if (!s.ok() || outcome.status() != Outcome::APPLIED) Die("purchase refused");
     benchmark::DoNotOptimize(delta);
   }
@@ -512,7 +516,8 @@ ShapedBatch Shape(size_t n) {
     MemberRecord& rec = it->second;
     MemberDelta delta{&s.outcome};
     ctx.LogTo(&s.orders, &s.counters);
-    absl::Status st = ApplyMemberEvent(cafe, e, EffectiveTime(e, rec, 0), &rec, &ctx, &delta);
+    absl::Status st =
+        ApplyMemberEvent(CafeHistory(), e, EffectiveTime(e, rec, 0), &rec, &ctx, &delta);
     if (!st.ok()) Die(st.ToString());
     if (delta.changed) s.balance = rec.state();
     // The partition's rule: the entry moves only when the next maturity

@@ -57,8 +57,8 @@ absl::StatusOr<std::string> ExplainDraw(const ProgramSet& programs, const std::s
                                                    parsed.message().as_string()));
   }
   if (e.event_id().empty()) return absl::InvalidArgumentError("the event has no event_id");
-  const CompiledProgram* program = programs.Find(e.program_id());
-  if (program == nullptr) {
+  const ProgramHistory* history = programs.FindHistory(e.program_id());
+  if (history == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the event's program_id \"", e.program_id(), "\" is not in --program"));
   }
@@ -66,11 +66,21 @@ absl::StatusOr<std::string> ExplainDraw(const ProgramSet& programs, const std::s
   if (!e.has_occurred_at() || !occurred.ok()) {
     return absl::InvalidArgumentError("the event has no valid occurred_at");
   }
+  // The rules in force when the customer acted. The engine applies those
+  // in force at the event's effective time: the same, unless the member's
+  // clock or the tick time had already passed a version's effective_from.
+  const CompiledProgram* program = &history->At(*occurred);
   const int64_t day = LocalDayKey(*occurred, program->time_zone());
   std::string out = absl::StrFormat(
       "event %s of member %s, program %s\noccurred_at %s, local day %04d-%02d-%02d (%s)\n",
       e.event_id(), e.member_id(), e.program_id(), FormatRfc3339(*occurred), day / 10000,
       day / 100 % 100, day % 100, program->time_zone().name());
+  if (history->size() > 1) {
+    absl::StrAppend(&out, "program version \"", program->version(),
+                    "\", in force at occurred_at (the engine applies the version in force at "
+                    "the event's effective time, a later one if the member's clock or the tick "
+                    "time had passed its effective_from)\n");
+  }
   if (program->proto().random_rewards_size() == 0) {
     return absl::StrCat(out, "the program has no random reward rules\n");
   }

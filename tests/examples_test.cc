@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "connectors/file/replay.h"
 #include "engine/audit/audit.h"
 #include "engine/base/status.h"
@@ -322,7 +323,10 @@ TEST_P(ExamplesTest, AYearReplaysIdenticallyAndFiresEveryRule) {
   ASSERT_EQ(loaded->size(), 1u);
   const ProgramSet& programs = *loaded;
   const std::string program_id = programs.ids()[0];
-  const CompiledProgram& program = *programs.Find(program_id);
+  // The rules of the generated year: the base version. A later version of
+  // an example starts after every generated stream (checked below).
+  const ProgramHistory& history = *programs.FindHistory(program_id);
+  const CompiledProgram& program = history.base();
   const auto& p = program.proto();
 
   const uint64_t seed = testing::TestSeed(20261122);
@@ -332,6 +336,13 @@ TEST_P(ExamplesTest, AYearReplaysIdenticallyAndFiresEveryRule) {
   // A tenth as many members as events: the busiest fiftieth of them then
   // makes enough purchases for every top tier.
   g.members = std::max<int64_t>(100, g.events / 10);
+  if (history.size() > 1) {
+    // The year's closing ticks run at most closing_months past its end.
+    ASSERT_LE(g.closing_months, 24);
+    EXPECT_GE(history.version(1).effective_from_ns(),
+              *ParseRfc3339(absl::StrCat(g.year + 3, "-01-01T00:00:00Z")))
+        << "a later version of " << program_id << " starts inside the generated stream";
+  }
   SCOPED_TRACE(program_id + ", " + testing::Seeded(seed));
   std::fprintf(stderr, "examples: %s, seed %llu (replay with LOYALTY_SEED=%llu), %lld events\n",
                program_id.c_str(), static_cast<unsigned long long>(seed),

@@ -154,12 +154,23 @@ void RemoveLot(google::protobuf::RepeatedPtrField<Lot>* lots, int index) {
 // the delta changed; ledger entries go to the outcome with the member's next
 // sequence number. available_points and pending_points are kept up to date
 // by every lot operation (no pass over the lots recomputes them).
+//
+// The rules are those of one version of the program: the one in force at
+// the instant being applied (UseVersionAt: a maturity's due time, then the
+// event's t). Versions keep the time zone, so MonthIndex holds across them.
 class MemberOps {
  public:
-  MemberOps(const CompiledProgram& program, MemberRecord* rec, MemberDelta* delta)
-      : program_(program), rec_(rec), st_(rec->mutable_state()), delta_(delta) {
+  MemberOps(const ProgramHistory& history, UnixNanos at, MemberRecord* rec, MemberDelta* delta)
+      : history_(history),
+        program_(&history.At(at)),
+        rec_(rec),
+        st_(rec->mutable_state()),
+        delta_(delta) {
     LOYALTY_CHECK(delta->outcome != nullptr) << "MemberDelta without an outcome";
   }
+
+  // Applies the rules of the version in force at `at` from now on.
+  void UseVersionAt(UnixNanos at) { program_ = &history_.At(at); }
 
   MemberState* state() { return st_; }
   MemberRecord* record() { return rec_; }
@@ -183,7 +194,7 @@ class MemberOps {
   // points; debt is paid from it first. Returns the lot id.
   int64_t CreditAvailable(UnixNanos available_at, int64_t points) {
     LOYALTY_CHECK(points > 0) << points;
-    const UnixNanos expires_at = LotExpiry(program_, available_at);
+    const UnixNanos expires_at = LotExpiry(*program_, available_at);
     auto* lots = rec_->mutable_lots();
     const int i = LowerBoundAvailable(*rec_, ExpiryKey(expires_at));
     Lot* lot = nullptr;
@@ -208,7 +219,7 @@ class MemberOps {
   // to the pending lot of (available_at, expiry). Returns the lot id.
   int64_t CreditPending(UnixNanos available_at, int64_t points) {
     LOYALTY_CHECK(points > 0) << points;
-    const UnixNanos expires_at = LotExpiry(program_, available_at);
+    const UnixNanos expires_at = LotExpiry(*program_, available_at);
     auto* lots = rec_->mutable_pending_lots();
     const int i = LowerBoundPending(*rec_, available_at, expires_at);
     Lot* lot = nullptr;
@@ -300,7 +311,7 @@ class MemberOps {
   // A shortfall becomes debt when the program allows negative balances;
   // otherwise it is written off. Returns the part that became debt.
   int64_t ShortfallToDebt(int64_t shortfall) {
-    if (shortfall <= 0 || !program_.allow_negative_balance()) return 0;
+    if (shortfall <= 0 || !program_->allow_negative_balance()) return 0;
     LOYALTY_CHECK(rec_->lots_size() == 0)
         << "member " << st_->member_id() << " goes into debt while holding available lots";
     st_->set_debt_points(CheckedAdd(st_->debt_points(), shortfall));
@@ -366,14 +377,14 @@ class MemberOps {
   // (bucket, then evaluation).
   int32_t MonthIndex(UnixNanos at) {
     if (at != month_of_) {
-      const int64_t yyyymm = LocalMonthKey(at, program_.time_zone());
+      const int64_t yyyymm = LocalMonthKey(at, program_->time_zone());
       month_ = static_cast<int32_t>(yyyymm / 100 * 12 + yyyymm % 100 - 1);
       month_of_ = at;
     }
     return month_;
   }
 
-  const CompiledProgram& program() const { return program_; }
+  const CompiledProgram& program() const { return *program_; }
 
  private:
   int64_t NewLotId() {
@@ -382,7 +393,8 @@ class MemberOps {
     return id;
   }
 
-  const CompiledProgram& program_;
+  const ProgramHistory& history_;
+  const CompiledProgram* program_;  // the version in force at the instant applied
   MemberRecord* rec_;
   MemberState* st_;
   MemberDelta* delta_;
@@ -570,6 +582,7 @@ void ApplyTierMaturities(MemberOps& ops, UnixNanos t) {
         << "member " << ops.state()->member_id() << ": tier maturity at " << due << " repeats";
     last_due = due;
     last_review = review;
+    ops.UseVersionAt(due);
     if (review) {
       EvaluateTier(ops, due);
     } else {
@@ -601,6 +614,7 @@ void ApplyLotMaturities(MemberOps& ops, UnixNanos t) {
   for (;;) {
     const UnixNanos due = NextLotDue(*rec);
     if (due > t) return;
+    ops.UseVersionAt(due);
     const bool expiry = rec->lots_size() > 0 && rec->lots(0).expires_at_ns() == due;
     const int64_t expiring_id = expiry ? rec->lots(0).lot_id() : 0;
     bool expired = false;
@@ -1172,12 +1186,12 @@ void SetOutcomeReason(Outcome::Reason reason, Outcome* outcome) {
   outcome->set_reason(EnumName<Outcome::Reason_ARRAYSIZE>(reason, &Outcome::Reason_Name<int>));
 }
 
-void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* member,
+void ApplyMaturities(const ProgramHistory& program, UnixNanos t, MemberRecord* member,
                      MemberDelta* delta) {
   const bool was_changed = delta->changed;
   Outcome* out = delta->outcome;
   const int entries_before = out->entries_size();
-  MemberOps ops(program, member, delta);
+  MemberOps ops(program, t, member, delta);
   ApplyMaturitiesInner(ops, t);
   BumpVersion(member, delta, was_changed);
   if (!delta->changed) return;
@@ -1192,13 +1206,14 @@ void ApplyMaturities(const CompiledProgram& program, UnixNanos t, MemberRecord* 
   SetTimestamp(t, out->mutable_effective_at());
 }
 
-absl::Status ApplyMemberEvent(const CompiledProgram& program, const Event& event, UnixNanos t,
+absl::Status ApplyMemberEvent(const ProgramHistory& program, const Event& event, UnixNanos t,
                               MemberRecord* member, ApplyContext* ctx, MemberDelta* delta) {
   const bool was_changed = delta->changed;
   // A member comes into existence with its first accepted event.
   if (member->state().version() == 0) delta->changed = true;
-  MemberOps ops(program, member, delta);
+  MemberOps ops(program, t, member, delta);
   ApplyMaturitiesInner(ops, t);
+  ops.UseVersionAt(t);  // the maturities' own versions were in force before t
   Outcome* out = delta->outcome;
   const int event_entries_begin = out->entries_size();
 

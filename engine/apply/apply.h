@@ -1,12 +1,16 @@
 // File: engine/apply/apply.h
 // The apply path (SPEC §6): a pure function of (member state, event,
-// program). It reads no clock, no unseeded randomness and iterates no hash
-// map; everything it needs besides the member record comes through
+// program). An event is applied under the version of its program in force
+// at its effective time t, each maturity under the version in force at its
+// due time (SPEC §10; docs/semantics.md "Program versions"). It reads no
+// clock, no unseeded randomness and iterates no hash map; everything it
+// needs besides the member record comes through
 // ApplyContext, whose reads must see the writes made earlier in the same
 // batch.
 //
 //   ApplyContext& ctx = ...;           // orders and counters of this partition
-//   MemberRecord record = ...;         // or NewMemberRecord(program, member_id)
+//   const ProgramHistory& program = *programs.FindHistory(event.program_id());
+//   MemberRecord record = ...;         // or NewMemberRecord(program.base(), member_id)
 //   UnixNanos t = EffectiveTime(event, record, tick_time);
 //   Outcome outcome;                   // entries and tier changes land here
 //   MemberDelta delta{&outcome};
@@ -84,11 +88,12 @@ UnixNanos NextDue(const loyalty::v1::MemberRecord& member);
 
 // Applies every maturity due at or before `t` in due-time order (at the
 // same instant: lots by id, a release before an expiry; then the grace
-// review; then the plan end). Entries are stamped with their due time. If
+// review; then the plan end), each under the version in force at its due
+// time. Entries are stamped with their due time. If
 // anything changed, bumps the version and fills the outcome as a tick's
 // MATURED outcome (status APPLIED, reason MATURED, points, member and
 // effective time t); the caller sets event_id and offset.
-void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::MemberRecord* member,
+void ApplyMaturities(const ProgramHistory& program, UnixNanos t, loyalty::v1::MemberRecord* member,
                      MemberDelta* delta);
 
 // Sets the outcome's reason (its name on the wire) and the status the
@@ -97,9 +102,10 @@ void ApplyMaturities(const CompiledProgram& program, UnixNanos t, loyalty::v1::M
 void SetOutcomeReason(loyalty::v1::Outcome::Reason reason, loyalty::v1::Outcome* outcome);
 
 // Applies a validated member event at effective time `t`: its maturities
-// first, then the event. Sets member.clock = t and fills delta->outcome
-// (all but offset).
-absl::Status ApplyMemberEvent(const CompiledProgram& program, const loyalty::v1::Event& event,
+// first (each under the version in force at its due time), then the event
+// under the version in force at `t`. Sets member.clock = t and fills
+// delta->outcome (all but offset).
+absl::Status ApplyMemberEvent(const ProgramHistory& program, const loyalty::v1::Event& event,
                               UnixNanos t, loyalty::v1::MemberRecord* member, ApplyContext* ctx,
                               MemberDelta* delta);
 

@@ -7,6 +7,8 @@
 #include <random>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "engine/base/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -67,18 +69,15 @@ constexpr char kBase[] = R"pb(
 
 class ApplyTest : public ::testing::Test {
  protected:
-  void Load(const std::string& extra) {
-    auto p = ParseProgramText(std::string(kBase) + extra, "test");
-    ASSERT_TRUE(p.ok()) << p.status();
-    program_ = std::move(*p);
-    rec_ = NewMemberRecord(*program_, "m");
-  }
+  void Load(const std::string& extra) { LoadOnly(std::string(kBase) + extra); }
   void SetUp() override { Load(""); }
   // A program of its own, without kBase.
+  // With versions, program_ is the base version.
   void LoadOnly(const std::string& text) {
-    auto p = ParseProgramText(text, "test");
+    auto p = ParseProgramFile(text, "test");
     ASSERT_TRUE(p.ok()) << p.status();
-    program_ = std::move(*p);
+    history_ = std::move(*p);
+    program_ = &history_->base();
     rec_ = NewMemberRecord(*program_, "m");
   }
 
@@ -93,7 +92,7 @@ class ApplyTest : public ::testing::Test {
     Outcome outcome;
     MemberDelta delta{&outcome};
     UnixNanos t = EffectiveTime(e, rec_, tick);
-    EXPECT_TRUE(ApplyMemberEvent(*program_, e, t, &rec_, &ctx_, &delta).ok());
+    EXPECT_TRUE(ApplyMemberEvent(*history_, e, t, &rec_, &ctx_, &delta).ok());
     Record(outcome);
     EXPECT_TRUE(CheckMemberRecord(rec_).ok()) << CheckMemberRecord(rec_);
     return outcome;
@@ -103,7 +102,7 @@ class ApplyTest : public ::testing::Test {
   Outcome Mature(const std::string& when) {
     Outcome outcome;
     MemberDelta delta{&outcome};
-    ApplyMaturities(*program_, *ParseRfc3339(when), &rec_, &delta);
+    ApplyMaturities(*history_, *ParseRfc3339(when), &rec_, &delta);
     Record(outcome);
     EXPECT_TRUE(CheckMemberRecord(rec_).ok()) << CheckMemberRecord(rec_);
     return outcome;
@@ -151,7 +150,8 @@ class ApplyTest : public ::testing::Test {
                   st().expired_points() - st().clawed_back_points());
   }
 
-  std::unique_ptr<CompiledProgram> program_;
+  std::unique_ptr<ProgramHistory> history_;
+  const CompiledProgram* program_ = nullptr;  // history_'s base version
   MemberRecord rec_;
   MapContext ctx_;
   int seq_ = 0;
@@ -949,6 +949,75 @@ TEST_F(ApplyTest, NoVersionBumpWithoutAPublicChange) {
   EXPECT_EQ(st().version(), after_first);
   Apply("\"engagement\":{\"action\":\"nps\",\"score\":3}", "2024-02-11T10:00:00Z");
   EXPECT_EQ(st().version(), after_first + 1);
+}
+
+// --- Program versions (SPEC §10, docs/semantics.md "Program versions") ------
+
+// kBase, and from `from` on a version "2" that earns 2 points per euro and
+// puts gold at 1000 purchases.
+std::string Versioned(const std::string& from) {
+  const std::string v2 = absl::StrReplaceAll(
+      kBase, {{"earn { points: 1 per_minor: 100 }", "earn { points: 2 per_minor: 100 }"},
+              {"\"gold\" threshold: 10", "\"gold\" threshold: 1000"}});
+  return absl::StrCat(kBase, "versions { version: \"2\" effective_from: \"", from, "\" program { ",
+                      v2, " } }\n");
+}
+
+TEST_F(ApplyTest, AnEventIsAppliedUnderTheVersionInForceAtItsEffectiveTime) {
+  // Version 2 from midnight, Paris time, on 2025-01-01 (23:00 UTC).
+  LoadOnly(Versioned("2025-01-01T00:00:00+01:00"));
+  // 10 EUR at the base tier's 1.25x: 12 points under version 1, 25 under 2.
+  EXPECT_EQ(Buy(1000, "2024-12-31T22:59:59Z").points(), 12);
+  EXPECT_EQ(Buy(1000, "2024-12-31T23:00:00Z").points(), 25);
+  // Late: occurred in version 1's time, but t (the member's clock) is in
+  // version 2's.
+  Outcome late = Buy(1000, "2024-12-31T22:00:00Z");
+  EXPECT_EQ(*TimestampToNanos(late.effective_at()), At("2024-12-31T23:00:00Z"));
+  EXPECT_EQ(late.points(), 25);
+}
+
+TEST_F(ApplyTest, TheTickTimePutsAnEventUnderTheLaterVersion) {
+  LoadOnly(Versioned("2025-01-01T00:00:00+01:00"));
+  // A first event of a member, occurred before the version, after a tick
+  // at the boundary: t = the tick time.
+  Outcome out =
+      Apply("\"purchase\":{\"order_id\":\"o1\",\"amount_minor\":1000,\"currency\":\"EUR\"}",
+            "2024-12-31T12:00:00Z", At("2024-12-31T23:00:00Z"));
+  EXPECT_EQ(out.points(), 25);
+}
+
+TEST_F(ApplyTest, AMaturityIsAppliedUnderTheVersionInForceAtItsDueTime) {
+  // Gold at the 10th purchase (version 1: threshold 10), held until
+  // 2024-12-01T10:09:00Z, reviewed then. Version 2 (gold at 1000) comes
+  // before that review: the review downgrades.
+  LoadOnly(Versioned("2024-11-15T00:00:00Z"));
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-11-01T10:0" + std::to_string(i) + ":00Z");
+  ASSERT_EQ(st().tier_id(), "gold");
+  EXPECT_EQ(NextDue(rec_), At("2024-12-01T10:09:00Z"));
+  Mature("2024-12-01T10:09:00Z");
+  EXPECT_EQ(st().tier_id(), "base");
+  EXPECT_EQ(OnlyTierChange().cause(), "GRACE_ENDED");
+}
+
+TEST_F(ApplyTest, MaturitiesBeforeAndAfterTheBoundaryEachUseTheirOwnVersion) {
+  // Version 2 from 2024-12-15: the review of 2024-12-01 (version 1) keeps
+  // gold for 30 more days; the one of 2024-12-31 (version 2) downgrades.
+  // Both are applied by one purchase in January, itself under version 2.
+  LoadOnly(Versioned("2024-12-15T00:00:00Z"));
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-11-01T10:0" + std::to_string(i) + ":00Z");
+  ASSERT_EQ(st().tier_id(), "gold");
+  Outcome out = Buy(1000, "2025-01-05T12:00:00Z");
+  ASSERT_EQ(last_tier_changes_.size(), 1u);
+  EXPECT_EQ(last_tier_changes_[0].cause(), "GRACE_ENDED");
+  EXPECT_EQ(*TimestampToNanos(last_tier_changes_[0].effective_at()), At("2024-12-31T10:09:00Z"));
+  EXPECT_EQ(st().tier_id(), "base");
+  EXPECT_EQ(out.points(), 25);  // version 2's earn, at the base tier
+  // Without the version, both reviews keep gold (10 purchases in the
+  // window) and the purchase earns gold's 1.5x of 10: 15.
+  Load("");
+  for (int i = 0; i < 10; ++i) Buy(1000, "2024-11-01T10:0" + std::to_string(i) + ":00Z");
+  EXPECT_EQ(Buy(1000, "2025-01-05T12:00:00Z").points(), 15);
+  EXPECT_EQ(st().tier_id(), "gold");
 }
 
 }  // namespace

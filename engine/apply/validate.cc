@@ -235,14 +235,21 @@ Rejection DecodeEvent(absl::string_view raw, InputFormat format, Event* event) {
 Rejection ValidateEvent(const Event& e, const ProgramSet& programs) {
   if (Rejection r = MissingFields(e); !r.ok()) return r;
   if (Rejection r = BadIds(e); !r.ok()) return r;
-  const CompiledProgram* program = programs.Find(e.program_id());
-  if (program == nullptr) {
+  const ProgramHistory* history = programs.FindHistory(e.program_id());
+  if (history == nullptr) {
     return Reject(v1::UNKNOWN_PROGRAM, absl::StrCat("program_id: \"", e.program_id(), "\""));
   }
   if (Rejection r = CheckTime("occurred_at", e.occurred_at()); !r.ok()) return r;
   if (e.has_tick()) {
     if (Rejection r = CheckTime("tick.now", e.tick().now()); !r.ok()) return r;
   }
+  // The version in force when the customer acted. The event is applied
+  // under the one in force at its effective time t >= occurred_at, which
+  // keeps every plan id of this one (engine/program); the currency never
+  // changes between versions.
+  const CompiledProgram* program = history->size() == 1
+                                       ? &history->base()
+                                       : &history->At(CheckedNanos(e.occurred_at(), "occurred_at"));
   if (Rejection r = BadAmounts(e, *program); !r.ok()) return r;
   if (e.has_purchase() && e.purchase().currency() != program->proto().currency()) {
     return Reject(

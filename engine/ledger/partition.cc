@@ -106,7 +106,7 @@ class Partition::Batch : public ApplyContext {
   // The outcome's journal record (and the member's balance update if it
   // changed). Resets the outcome arena.
   void Emit(Outcome* outcome, int64_t offset, const MemberRecord* changed_member);
-  absl::Status ApplyTick(const Event& e, const CompiledProgram& program, int64_t offset);
+  absl::Status ApplyTick(const Event& e, const ProgramHistory& program, int64_t offset);
   // Keeps the member's due-index entry at or before its next maturity:
   // moved only when the next maturity comes earlier than the entry (or the
   // member had none). At a tick (`visited`), set exactly.
@@ -195,7 +195,7 @@ void Partition::Batch::Reindex(CacheEntry* entry, bool visited) {
   MarkDirty(entry);
 }
 
-absl::Status Partition::Batch::ApplyTick(const Event& e, const CompiledProgram& program,
+absl::Status Partition::Batch::ApplyTick(const Event& e, const ProgramHistory& program,
                                          int64_t offset) {
   const UnixNanos now = CheckedNanos(e.tick().now(), "tick.now");
   const std::string& program_id = program.program_id();
@@ -284,7 +284,7 @@ absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
     return absl::OkStatus();
   }
   Event* e = d.event;
-  const CompiledProgram& program = *p_->programs_->Find(e->program_id());
+  const ProgramHistory& program = *p_->programs_->FindHistory(e->program_id());
   const MemberRef ref{ProgramId(e->program_id()), MemberId(e->member_id())};
 
   // Dedupe on (program, member, event_id) with a digest of the payload.
@@ -323,7 +323,9 @@ absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
   if (e->has_tick()) return ApplyTick(*e, program, rec.offset);
 
   LOYALTY_ASSIGN_OR_RETURN(CacheEntry * entry, p_->FindMember(ref));
-  if (entry == nullptr) entry = p_->InsertMember(ref, NewMemberRecord(program, e->member_id()));
+  if (entry == nullptr) {
+    entry = p_->InsertMember(ref, NewMemberRecord(program.base(), e->member_id()));
+  }
   MemberRecord& member = entry->record;
   const auto tick = p_->meta_.tick_time.find(program.program_id());
   const UnixNanos t =
