@@ -1,5 +1,6 @@
 #include "engine/store/keys.h"
 
+#include "absl/strings/strip.h"
 #include "engine/base/bytes.h"
 
 namespace loyalty::keys {
@@ -38,6 +39,36 @@ void AppendDue(std::string* out, ProgramId program_id, int64_t due_ns, MemberId 
 
 void AppendJournal(std::string* out, int64_t first_seq) {
   AppendBigEndian64(out, static_cast<uint64_t>(first_seq));
+}
+
+void AppendProgramVersionPrefix(std::string* out) {
+  out->append(kProgramVersionPrefix);
+  out->push_back('\0');
+}
+
+void AppendProgramVersion(std::string* out, ProgramId program_id, absl::string_view version) {
+  AppendProgramVersionPrefix(out);
+  out->append(program_id.value().data(), program_id.value().size());
+  out->push_back('\0');
+  out->append(version.data(), version.size());
+}
+
+void AppendAppliedTime(std::string* out, ProgramId program_id) {
+  out->append(kAppliedTimePrefix);
+  out->push_back('\0');
+  out->append(program_id.value().data(), program_id.value().size());
+}
+
+bool ParseProgramVersion(absl::string_view key, absl::string_view* program_id,
+                         absl::string_view* version) {
+  std::string prefix;
+  AppendProgramVersionPrefix(&prefix);
+  if (!absl::ConsumePrefix(&key, prefix)) return false;
+  const size_t sep = key.find('\0');
+  if (sep == absl::string_view::npos || sep == 0) return false;
+  *program_id = key.substr(0, sep);
+  *version = key.substr(sep + 1);
+  return !version->empty() && version->find('\0') == absl::string_view::npos;
 }
 
 bool ParseMember(absl::string_view key, absl::string_view* program_id,

@@ -15,6 +15,10 @@
 //                  "caller" \0 name                           a caller's own metadata
 //                  "source"                                   InputSource::Encode(): where
 //                                                             the input comes from
+//                  "version" \0 program \0 version            ProgramVersionRecord: a program
+//                                                             version applied here
+//                  "applied_t" \0 program                     BE64o largest effective time
+//                                                             applied (ns)
 //   members        program \0 member                          MemberRecord
 //   journal        BE64 first seq of the batch                JournalBatch (append-only)
 //   orders         program \0 member \0 order_id              OrderRecord
@@ -52,6 +56,12 @@ inline constexpr char kSource[] = "source";
 // outbox, the lower-bound due index (issue 11). A /2 store would be read
 // with the wrong lots and no journal, so it is refused.
 inline constexpr char kSchemaValue[] = "loyalty-ledger/3";
+// The program versions applied and the largest effective time applied, per
+// program (store.h, AppliedProgramVersion). Provenance like the source:
+// state digests leave them out (IsProvenanceKey). Stores written before
+// they were recorded simply lack them (no schema change).
+inline constexpr char kProgramVersionPrefix[] = "version";
+inline constexpr char kAppliedTimePrefix[] = "applied_t";
 
 // program \0 member
 void AppendMember(std::string* out, ProgramId program_id, MemberId member_id);
@@ -62,6 +72,12 @@ void AppendTick(std::string* out, ProgramId program_id);
 void AppendCaller(std::string* out, absl::string_view name);
 void AppendDue(std::string* out, ProgramId program_id, int64_t due_ns, MemberId member_id);
 void AppendJournal(std::string* out, int64_t first_seq);
+// "version" \0 program \0 version
+void AppendProgramVersion(std::string* out, ProgramId program_id, absl::string_view version);
+// "version" \0: the prefix of every program version key.
+void AppendProgramVersionPrefix(std::string* out);
+// "applied_t" \0 program
+void AppendAppliedTime(std::string* out, ProgramId program_id);
 
 // Splits a member key into program and member. False if malformed.
 bool ParseMember(absl::string_view key, absl::string_view* program_id,
@@ -69,6 +85,9 @@ bool ParseMember(absl::string_view key, absl::string_view* program_id,
 // Splits a due key. False if malformed.
 bool ParseDue(absl::string_view key, absl::string_view* program_id, int64_t* due_ns,
               absl::string_view* member_id);
+// Splits a program version key. False if malformed.
+bool ParseProgramVersion(absl::string_view key, absl::string_view* program_id,
+                         absl::string_view* version);
 // The first seq of a journal key. False if malformed.
 bool ParseJournal(absl::string_view key, int64_t* first_seq);
 

@@ -168,6 +168,20 @@ struct InputSource {
   bool operator!=(const InputSource& o) const { return !(*this == o); }
 };
 
+// A program version applied in a partition (SPEC §10): recorded by the
+// batch that first applied an effective time at or after its
+// effective_from (StoreBatch::RecordProgramVersion), with the partition's
+// largest effective time applied per program (SetAppliedTimeMax). The
+// partition refuses to open with a program file that changed a version
+// recorded here (engine/ledger). Provenance, not state: IsProvenanceKey.
+struct AppliedProgramVersion {
+  std::string program_id;
+  std::string version;                    // its name
+  std::string hash;                       // lowercase hex SHA-256 (CompiledProgram::hash)
+  std::string effective_from;             // RFC 3339 UTC; empty for the base version
+  int64_t effective_from_ns = INT64_MIN;  // INT64_MIN for the base version
+};
+
 class StoreBatch;
 
 // What a write held, after the last-write-wins of each key: puts and deletes
@@ -224,6 +238,13 @@ class PartitionStore {
   // one is of the same kind and name, and otherwise fails with
   // FailedPrecondition naming the store, the recorded source and `source`.
   absl::Status ClaimSource(const InputSource& source);
+
+  // Program versions (SPEC §10). Every version recorded in this store, by
+  // (program_id, effective_from); the backup metadata's "versions in force".
+  absl::StatusOr<std::vector<AppliedProgramVersion>> AppliedVersions();
+  // The largest effective time applied of a program (member events' t,
+  // ticks' now), or nullopt if none is recorded.
+  absl::StatusOr<std::optional<int64_t>> GetAppliedTimeMax(ProgramId program_id);
 
   // The member's record into *out; false if it does not exist.
   absl::StatusOr<bool> GetMember(const MemberRef& member, loyalty::v1::MemberRecord* out);
@@ -353,6 +374,10 @@ class StoreBatch {
   void PutCallerInt(absl::string_view name, int64_t value);
   // Records the input source with the batch (PartitionStore::GetSource).
   void SetSource(const InputSource& source);
+  // Program versions (PartitionStore::AppliedVersions, GetAppliedTimeMax),
+  // recorded with the batch that applied them: no write of their own.
+  void RecordProgramVersion(const AppliedProgramVersion& version);
+  void SetAppliedTimeMax(ProgramId program_id, int64_t t_ns);
 
  private:
   friend class PartitionStore;
@@ -473,6 +498,12 @@ absl::StatusOr<std::vector<PartitionCheckpoint>> CheckpointDataDir(const std::st
 // Whether (which, key) is the input-source record: where the input came
 // from, not what was applied, so digests of a store's state leave it out.
 bool IsSourceKey(Cf which, absl::string_view key);
+// Whether (which, key) is provenance: the input-source record, a program
+// version record or a program's largest applied time. They say where the
+// input came from and under which rules it was applied, not what the
+// state is; digests of a store's state leave them out, so that digests of
+// stores written before versions were recorded stay comparable.
+bool IsProvenanceKey(Cf which, absl::string_view key);
 
 // Converts a RocksDB status, naming `what`. A full disk is
 // ResourceExhausted and says so; a read-only file system is

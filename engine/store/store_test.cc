@@ -427,5 +427,54 @@ TEST(MakeDirectoryTest, ARegularFileInTheWayIsNamed) {
   EXPECT_TRUE(MakeDirectory(dir + "/a/b").ok());
 }
 
+// Program versions: recorded with a batch, read back in (program,
+// effective_from) order, and provenance rather than state.
+TEST(ProgramVersionsTest, RecordsAreReadBackAndAreProvenance) {
+  const std::string dir = TempDir("program-versions");
+  auto store = PartitionStore::Open(dir, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto none = (*store)->AppliedVersions();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ((*store)->GetAppliedTimeMax(ProgramId("cafe")).value(), std::nullopt);
+
+  StoreBatch batch(store->get());
+  batch.RecordProgramVersion(
+      {"cafe", "2027-q1", std::string(64, 'b'), "2027-01-01T00:00:00Z", 1'798'761'600'000'000'000});
+  batch.RecordProgramVersion({"cafe", "1", std::string(64, 'a'), "", INT64_MIN});
+  batch.RecordProgramVersion({"bistro", "v", std::string(64, 'c'), "", INT64_MIN});
+  batch.SetAppliedTimeMax(ProgramId("cafe"), 1'800'000'000'000'000'000);
+  ASSERT_TRUE((*store)->Write(&batch).ok());
+
+  auto applied = (*store)->AppliedVersions();
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_EQ(applied->size(), 3u);
+  EXPECT_EQ((*applied)[0].program_id, "bistro");
+  EXPECT_EQ((*applied)[1].version, "1");  // the base first: by effective_from
+  EXPECT_EQ((*applied)[1].hash, std::string(64, 'a'));
+  EXPECT_EQ((*applied)[1].effective_from_ns, INT64_MIN);
+  EXPECT_EQ((*applied)[2].version, "2027-q1");
+  EXPECT_EQ((*applied)[2].effective_from, "2027-01-01T00:00:00Z");
+  EXPECT_EQ((*applied)[2].effective_from_ns, 1'798'761'600'000'000'000);
+  EXPECT_EQ((*store)->GetAppliedTimeMax(ProgramId("cafe")).value(), 1'800'000'000'000'000'000);
+  EXPECT_EQ((*store)->GetAppliedTimeMax(ProgramId("bistro")).value(), std::nullopt);
+
+  // Every key of the two kinds is provenance; nothing else is.
+  int provenance = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      (*store)->db()->NewIterator(rocksdb::ReadOptions(), (*store)->cf(Cf::kMeta)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (IsProvenanceKey(Cf::kMeta, key)) ++provenance;
+  }
+  EXPECT_EQ(provenance, 4);
+  EXPECT_TRUE(IsProvenanceKey(Cf::kMeta, "source"));
+  EXPECT_FALSE(IsProvenanceKey(Cf::kMeta, "schema"));
+  EXPECT_FALSE(IsProvenanceKey(Cf::kMeta, "next_offset"));
+  EXPECT_FALSE(IsProvenanceKey(Cf::kMeta, std::string("tick\0cafe", 9)));
+  EXPECT_FALSE(IsProvenanceKey(Cf::kMeta, "versions"));
+  EXPECT_FALSE(IsProvenanceKey(Cf::kMembers, std::string("version\0cafe\0001", 14)));
+}
+
 }  // namespace
 }  // namespace loyalty

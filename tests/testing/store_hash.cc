@@ -79,8 +79,11 @@ std::string HashPartitionStore(const std::string& partition_dir, bool state_only
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         // The input-source record says where the input came from, not what
         // was applied: the same events give the same digest from a file or
-        // a topic, under any path.
-        if (IsSourceKey(static_cast<Cf>(cf), absl::string_view(it->key().data(), it->key().size()))) {
+        // a topic, under any path. The program-version records say under
+        // which rules: digests stay comparable with stores from before
+        // they were recorded.
+        if (IsProvenanceKey(static_cast<Cf>(cf),
+                            absl::string_view(it->key().data(), it->key().size()))) {
           continue;
         }
         add(it->key());

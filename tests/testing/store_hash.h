@@ -10,8 +10,8 @@ namespace loyalty::testing {
 
 // Hex SHA-256 over (column family, key, value) of every record, in order;
 // the journal by its records (seq, kind, key, value), whatever batches
-// hold them. The input-source record (where the input came from:
-// IsSourceKey in engine/store/store.h) is left out. Aborts if the store
+// hold them. Provenance (where the input came from and the program
+// versions applied: IsProvenanceKey in engine/store/store.h) is left out. Aborts if the store
 // cannot be opened.
 // With `state_only`, the partition metadata (offsets) and the journal are
 // left out: what remains is the members, orders, dedupe digests, counters
