@@ -214,6 +214,7 @@ absl::Status Partition::Batch::ApplyTick(const Event& e, const ProgramHistory& p
   }
   it->second = now;
   ticked_.insert(program_id);
+  p_->NoteApplied(program, now);
   // Every due-index entry at or before the previous tick time was visited
   // by that tick, and new entries are always after the tick time (Reindex):
   // the scan covers (previous, now], in bounded passes. A visited member's
@@ -332,6 +333,7 @@ absl::Status Partition::Batch::ApplyRecord(const Decoded& d) {
       EffectiveTime(*e, member, tick == p_->meta_.tick_time.end() ? 0 : tick->second);
   Outcome* outcome = NewOutcome();
   MemberDelta delta{outcome};
+  p_->NoteApplied(program, t);
   LOYALTY_RETURN_IF_ERROR(ApplyMemberEvent(program, *e, t, &member, this, &delta));
   // The clock moved at least: the record is written whatever the outcome.
   MarkDirty(entry);
@@ -350,6 +352,7 @@ void Partition::Batch::Finish(int64_t next_offset) {
   for (const std::string& program_id : ticked_) {
     writes_->SetTickTime(ProgramId(program_id), p_->meta_.tick_time.at(program_id));
   }
+  p_->StageProgramClocks(writes_);
   if (!outputs_->journal.empty()) {
     writes_->PutJournal(outputs_->journal.first_seq(), outputs_->journal.bytes());
   }
@@ -372,6 +375,7 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::Open(const ProgramSet* pro
                                                            const PartitionOptions& options) {
   auto p = std::unique_ptr<Partition>(new Partition(programs, store, options));
   LOYALTY_RETURN_IF_ERROR(p->Reload());
+  LOYALTY_RETURN_IF_ERROR(p->CheckProgramVersions());
   return p;
 }
 
@@ -383,6 +387,7 @@ absl::Status Partition::Reload() {
   cache_.clear();
   store_batch_->Clear();
   LOYALTY_ASSIGN_OR_RETURN(meta_, store_->ReadMeta(programs_->ids()));
+  LOYALTY_RETURN_IF_ERROR(LoadProgramClocks());
   poisoned_ = false;
   return absl::OkStatus();
 }
@@ -470,9 +475,136 @@ absl::Status Partition::ApplyBatch(absl::Span<const InputRecord> records, InputF
   if (s.ok()) s = store_->Write(writes, &outputs->writes);
   if (!s.ok()) return fail(s);
   batch_->EndBatch();  // written: nothing is dirty any more
+  ProgramClocksStored();
   meta_.next_offset = last + 1;
   meta_.next_seq = batch_->next_seq();
   EvictIfNeeded();
+  return absl::OkStatus();
+}
+
+// --- Program versions (SPEC §10) --------------------------------------------
+
+namespace {
+
+constexpr char kVersionsHelp[] =
+    "restore the version as it was, and put the change in a new version with a future "
+    "effective_from (docs/operations.md, \"Rolling out a new program version\")";
+
+std::string ShortHash(const std::string& hash) { return hash.substr(0, 12); }
+
+}  // namespace
+
+absl::Status Partition::LoadProgramClocks() {
+  clocks_.clear();
+  clock_index_.clear();
+  last_clock_ = nullptr;
+  for (const std::string& id : programs_->ids()) {
+    ProgramClock& c = clocks_.emplace_back();
+    c.program = programs_->FindHistory(id);
+    LOYALTY_ASSIGN_OR_RETURN(std::optional<int64_t> t_max,
+                             store_->GetAppliedTimeMax(ProgramId(id)));
+    if (t_max.has_value()) c.applied_t_max = *t_max;
+    // The versions in force by then were recorded with the batches that
+    // reached them (CheckProgramVersions holds the file to that).
+    while (c.versions_applied < c.program->size() &&
+           c.program->version(c.versions_applied).effective_from_ns() <= c.applied_t_max &&
+           c.applied_t_max != INT64_MIN) {
+      ++c.versions_applied;
+    }
+    c.versions_stored = c.versions_applied;
+    c.next_version_from = c.versions_applied < c.program->size()
+                              ? c.program->version(c.versions_applied).effective_from_ns()
+                              : INT64_MAX;
+    clock_index_[c.program] = clocks_.size() - 1;
+  }
+  return absl::OkStatus();
+}
+
+void Partition::RaiseAppliedTime(ProgramClock* c, int64_t t) {
+  c->applied_t_max = t;
+  c->changed = true;
+  while (t >= c->next_version_from) {
+    ++c->versions_applied;
+    c->next_version_from = c->versions_applied < c->program->size()
+                               ? c->program->version(c->versions_applied).effective_from_ns()
+                               : INT64_MAX;
+  }
+}
+
+void Partition::StageProgramClocks(StoreBatch* batch) {
+  for (ProgramClock& c : clocks_) {
+    if (!c.changed) continue;
+    const ProgramId id(c.program->program_id());
+    batch->SetAppliedTimeMax(id, c.applied_t_max);
+    for (size_t i = c.versions_stored; i < c.versions_applied; ++i) {
+      const CompiledProgram& v = c.program->version(i);
+      batch->RecordProgramVersion(AppliedProgramVersion{c.program->program_id(), v.version(),
+                                                        v.hash(), v.effective_from(),
+                                                        v.effective_from_ns()});
+    }
+  }
+}
+
+void Partition::ProgramClocksStored() {
+  for (ProgramClock& c : clocks_) {
+    c.changed = false;
+    c.versions_stored = c.versions_applied;
+  }
+}
+
+absl::Status Partition::CheckProgramVersions() {
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<AppliedProgramVersion> applied, store_->AppliedVersions());
+  // (a) Every recorded version of a loaded program is in its file, unchanged.
+  // A program no longer loaded is not checked: its events are refused as
+  // UNKNOWN_PROGRAM, nothing is applied under other rules.
+  for (const AppliedProgramVersion& a : applied) {
+    const ProgramHistory* program = programs_->FindHistory(a.program_id);
+    if (program == nullptr) continue;
+    const CompiledProgram* v = program->FindVersion(a.version);
+    if (v == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "program \"", a.program_id, "\" version \"", a.version, "\" is missing from ",
+          program->source_path(), ", but ", store_->path(), " applied it (hash ", ShortHash(a.hash),
+          a.effective_from.empty() ? ", the base version"
+                                   : absl::StrCat(", effective from ", a.effective_from),
+          "); a version in force may not change or go (events already applied would be "
+          "re-interpreted): ",
+          kVersionsHelp));
+    }
+    if (v->hash() != a.hash) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("program \"", a.program_id, "\" version \"", a.version, "\" in ",
+                       program->source_path(), " is not the version ", store_->path(),
+                       " applied: hash ", ShortHash(v->hash()), " in the file, ", ShortHash(a.hash),
+                       " recorded when it came into force there; a version in force may not change "
+                       "(events already applied would be re-interpreted): ",
+                       kVersionsHelp));
+    }
+  }
+  // (b) No version of the file comes into force at or before what was
+  // applied without having been recorded: it would re-interpret events
+  // applied under the versions before it.
+  for (const ProgramClock& c : clocks_) {
+    if (c.applied_t_max == INT64_MIN) continue;
+    for (size_t i = 0; i < c.program->size(); ++i) {
+      const CompiledProgram& v = c.program->version(i);
+      if (v.effective_from_ns() > c.applied_t_max) break;
+      const bool recorded = std::any_of(applied.begin(), applied.end(), [&](const auto& a) {
+        return a.program_id == c.program->program_id() && a.version == v.version();
+      });
+      if (recorded) continue;
+      const std::string applied_until = FormatRfc3339(c.applied_t_max);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "program \"", c.program->program_id(), "\" version \"", v.version(), "\" in ",
+          c.program->source_path(), " takes effect at ",
+          v.effective_from().empty() ? "the beginning of time" : v.effective_from(), ", but ",
+          store_->path(), " has already applied events of \"", c.program->program_id(), "\" up to ",
+          applied_until,
+          " under the versions before it, which it would re-interpret: give the new version "
+          "an effective_from after ",
+          applied_until, " (docs/operations.md, \"Rolling out a new program version\")"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -33,6 +33,17 @@
 // store is reopened: the caller then reopens the store and the partition and
 // feeds records again from next_offset().
 //
+// Program versions (SPEC §10): an event is applied under the version of its
+// program in force at its effective time, a maturity under the one in force
+// at its due time. The partition keeps, per program, the largest effective
+// time it applied; the batch that moves it to or past a version's
+// effective_from records that version (name, hash, effective_from) in the
+// same atomic write. Open refuses, with FailedPrecondition naming the
+// program, the version and the file, a program file that changed or
+// dropped a recorded version, or that holds an unrecorded version whose
+// effective_from is not after the largest effective time already applied
+// (docs/semantics.md "Program versions").
+//
 // Thread-compatible: one thread applies to a partition at a time.
 #ifndef LOYALTY_ENGINE_LEDGER_PARTITION_H_
 #define LOYALTY_ENGINE_LEDGER_PARTITION_H_
@@ -96,7 +107,9 @@ struct BatchOutputs {
 
 class Partition {
  public:
-  // REQUIRES: programs and store outlive the partition.
+  // REQUIRES: programs and store outlive the partition. FailedPrecondition
+  // if `programs` re-interprets what the store applied (program versions,
+  // above).
   static absl::StatusOr<std::unique_ptr<Partition>> Open(const ProgramSet* programs,
                                                          PartitionStore* store,
                                                          const PartitionOptions& options);
@@ -131,8 +144,41 @@ class Partition {
     bool dirty = false;  // written by the current batch
   };
 
+  // What the partition applied of one program (SPEC §10): the largest
+  // effective time, and how many of its versions (a prefix: those whose
+  // effective_from <= that time) are recorded.
+  struct ProgramClock {
+    const ProgramHistory* program = nullptr;
+    int64_t applied_t_max = INT64_MIN;      // INT64_MIN: nothing applied
+    size_t versions_applied = 0;            // versions [0, n) are in force by applied_t_max
+    int64_t next_version_from = INT64_MIN;  // effective_from of version n; INT64_MAX: none
+    size_t versions_stored = 0;             // of those, recorded in the store
+    bool changed = false;                   // applied_t_max moved in this batch
+  };
+
   Partition(const ProgramSet* programs, PartitionStore* store, const PartitionOptions& options);
   absl::Status Reload();
+  // The clocks of every program, from the store.
+  absl::Status LoadProgramClocks();
+  // Refuses programs that re-interpret what the store applied (Open).
+  absl::Status CheckProgramVersions();
+  // Notes that an effective time `t` of `program` is applied. Cheap: a
+  // compare, unless t passes the largest time applied.
+  void NoteApplied(const ProgramHistory& program, int64_t t) {
+    ProgramClock& c = ClockOf(program);
+    if (t > c.applied_t_max) RaiseAppliedTime(&c, t);
+  }
+  ProgramClock& ClockOf(const ProgramHistory& program) {
+    if (last_clock_ == nullptr || last_clock_->program != &program) {
+      last_clock_ = &clocks_[clock_index_.at(&program)];
+    }
+    return *last_clock_;
+  }
+  void RaiseAppliedTime(ProgramClock* clock, int64_t t);
+  // Stages the clocks that moved and the versions they reached.
+  void StageProgramClocks(StoreBatch* batch);
+  // After a committed write: what was staged is stored.
+  void ProgramClocksStored();
   // The cached record of a member, loading it (nullptr if the member does
   // not exist).
   absl::StatusOr<CacheEntry*> FindMember(const MemberRef& member);
@@ -151,6 +197,9 @@ class Partition {
   std::list<CacheEntry> lru_;
   absl::flat_hash_map<std::string, std::list<CacheEntry>::iterator> cache_;
   std::string lookup_;  // scratch cache key
+  std::vector<ProgramClock> clocks_;  // one per program, in ids() order
+  absl::flat_hash_map<const ProgramHistory*, size_t> clock_index_;
+  ProgramClock* last_clock_ = nullptr;  // the last ClockOf's answer
   // Kept between batches so that their buffers are reused.
   std::unique_ptr<StoreBatch> store_batch_;
   std::unique_ptr<Batch> batch_;
