@@ -107,5 +107,37 @@ TEST_F(ExplainDrawTest, NamesWhatIsWrongWithTheEvent) {
   EXPECT_NE(missing.status().message().find(events), std::string::npos);
 }
 
+// With versions, the rules explained are those of the version in force at
+// occurred_at, named. Version "2" draws "always" with probability 0.
+TEST_F(ExplainDrawTest, ExplainsTheVersionInForceAtOccurredAt) {
+  std::string v2(kProgram);
+  v2.replace(v2.find("rule_id: \"always\" on: PURCHASE probability_ppm: 1000000"),
+             std::string("rule_id: \"always\" on: PURCHASE probability_ppm: 1000000").size(),
+             "rule_id: \"always\" on: PURCHASE probability_ppm: 0");
+  std::ofstream(dir_ + "/p.textproto")
+      << kProgram << "versions { version: \"2\" effective_from: \"2024-02-01T00:00:00Z\" program { "
+      << v2 << " } }\n";
+  auto programs = LoadPrograms(dir_ + "/p.textproto");
+  ASSERT_TRUE(programs.ok()) << programs.status();
+  auto before = ExplainDraw(*programs, Purchase("e1", "2024-01-31T23:59:59Z"), "");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_NE(before->find("program version \"1\", in force at occurred_at"), std::string::npos)
+      << *before;
+  EXPECT_NE(before->find("always               PURCHASE     990627    1000000  won the draw"),
+            std::string::npos)
+      << *before;
+  auto after = ExplainDraw(*programs, Purchase("e1", "2024-02-01T00:00:00Z"), "");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE(after->find("program version \"2\", in force at occurred_at"), std::string::npos)
+      << *after;
+  EXPECT_NE(after->find("always               PURCHASE     990627          0  lost"),
+            std::string::npos)
+      << *after;
+  // A program of one version says nothing of versions, as before.
+  auto plain = ExplainDraw(programs_, Purchase("e1", "2024-02-01T00:00:00Z"), "");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->find("program version"), std::string::npos) << *plain;
+}
+
 }  // namespace
 }  // namespace loyalty

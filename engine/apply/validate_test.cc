@@ -139,5 +139,36 @@ TEST_F(ValidateTest, CurrencyMismatchComesLast) {
             v1::BAD_AMOUNT);
 }
 
+// SPEC §10: a membership's plan is checked against the version in force at
+// occurred_at (later versions keep every plan, so it is known at t too).
+TEST(ValidateVersionsTest, APlanIsCheckedAgainstTheVersionInForceAtOccurredAt) {
+  const std::string rules = R"pb(currency: "EUR"
+                                 earn { points: 1 per_minor: 100 }
+                                 tiers { tier_id: "t" threshold: 0 earn_multiplier_bp: 10000 }
+                                 paid_plans { plan_id: "vip" tier_id: "t" months: 1 })pb";
+  auto h = ParseProgramFile("program_id: \"cafe\" " + rules +
+                                " versions { version: \"2\" effective_from: "
+                                "\"2024-06-01T00:00:00Z\" program { " +
+                                rules +
+                                " paid_plans { plan_id: \"gold\" tier_id: \"t\" months: 12 } } }",
+                            "test");
+  ASSERT_TRUE(h.ok()) << h.status();
+  ProgramSet programs;
+  ASSERT_TRUE(programs.Add(std::move(*h)).ok());
+  auto check = [&](const std::string& plan, const std::string& when) {
+    loyalty::v1::Event e;
+    Rejection r = DecodeEvent(
+        "{\"event_id\":\"e1\",\"program_id\":\"cafe\",\"member_id\":\"m\",\"occurred_at\":\"" +
+            when + "\",\"membership\":{\"plan_id\":\"" + plan + "\"}}",
+        InputFormat::kJson, &e);
+    if (r.ok()) r = ValidateEvent(e, programs);
+    return r.reason;
+  };
+  EXPECT_EQ(check("vip", "2024-05-31T23:59:59Z"), v1::REJECT_REASON_UNSPECIFIED);
+  EXPECT_EQ(check("gold", "2024-05-31T23:59:59Z"), v1::BAD_AMOUNT);
+  EXPECT_EQ(check("gold", "2024-06-01T00:00:00Z"), v1::REJECT_REASON_UNSPECIFIED);
+  EXPECT_EQ(check("vip", "2024-06-01T00:00:00Z"), v1::REJECT_REASON_UNSPECIFIED);
+}
+
 }  // namespace
 }  // namespace loyalty
