@@ -145,8 +145,9 @@ class Partition {
   };
 
   // What the partition applied of one program (SPEC §10): the largest
-  // effective time, and how many of its versions (a prefix: those whose
-  // effective_from <= that time) are recorded.
+  // effective time, the versions that time has reached (a prefix of the
+  // history: those whose effective_from <= it) and how many of those the
+  // store has recorded (the rest are staged by the current batch).
   struct ProgramClock {
     const ProgramHistory* program = nullptr;
     int64_t applied_t_max = INT64_MIN;      // INT64_MIN: nothing applied
