@@ -455,5 +455,46 @@ TEST_F(OperatorErrorsTest, LoyaltyGenCountsAreReplaysCounts) {
   EXPECT_EQ(g[1].str(), r[1].str());
 }
 
+// SPEC §10: once a partition applied a program's events, editing the version
+// in force, or adding one that takes effect in the past of what was applied,
+// is refused (exit 1) with the program, the version, the file and what to
+// do, and the store is left as it was; a version in the future is accepted.
+TEST_F(OperatorErrorsTest, AnEditedProgramVersionInForceIsRefused) {
+  const std::string data = root_ + "/data";
+  CommandResult first = Sh(Replay(data));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string applied = testing::HashPartitionStore(PartitionDir(data, 0));
+  const std::string original = testing::CafeProgramText();
+  auto write_program = [&](const std::string& text) { std::ofstream(program_) << text; };
+
+  std::string edited = original;
+  ASSERT_NE(edited.find("point_value_minor: 1\n"), std::string::npos);
+  edited.replace(edited.find("point_value_minor: 1\n"), 21, "point_value_minor: 2\n");
+  write_program(edited);
+  ExpectRefused(Replay(data), 1,
+                absl::StrCat("program \"cafe\" version \"1\" in ", program_, " is not the version ",
+                             PartitionDir(data, 0), " applied: hash "));
+  ExpectRefused(Replay(data), 1,
+                "restore the version as it was, and put the change in a new version with a "
+                "future effective_from");
+
+  auto with_version = [&](const std::string& from) {
+    return absl::StrCat(original, "\nversions { version: \"next\" effective_from: \"", from,
+                        "\" program { ", original, " } }\n");
+  };
+  write_program(with_version("2001-01-01T00:00:00Z"));
+  ExpectRefused(Replay(data), 1,
+                absl::StrCat("program \"cafe\" version \"next\" in ", program_,
+                             " takes effect at 2001-01-01T00:00:00Z, but ", PartitionDir(data, 0),
+                             " has already applied events of \"cafe\" up to "));
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(data, 0)), applied);
+
+  // In the future: the same file replays (nothing new to apply).
+  write_program(with_version("2099-01-01T00:00:00Z"));
+  CommandResult again = Sh(Replay(data));
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(testing::HashPartitionStore(PartitionDir(data, 0)), applied);
+}
+
 }  // namespace
 }  // namespace loyalty
