@@ -43,7 +43,9 @@ int Count(const std::string& text, const std::string& what) {
 
 class HostsTest : public testing::EngineTest {
  protected:
-  explicit HostsTest(int partitions) : EngineTest(partitions) {}
+  // The café program's version "2" comes into force mid-stream: replay,
+  // restore and standby must all apply each event under the same version.
+  explicit HostsTest(int partitions) : EngineTest(partitions) { versioned_cafe_ = true; }
   static void SetUpTestSuite() { StartBroker(19892); }
 
   // A `loyaltyd run` process with a data directory of its own.
@@ -79,6 +81,26 @@ class HostsTest : public testing::EngineTest {
     return s.str();
   }
   std::string backups() const { return root_ + "/backups"; }
+  // The time of the first line of `log` with message `msg` about one of
+  // `partitions` logged after `after`.
+  static std::optional<absl::Time> FirstLineAfter(const std::string& log, const std::string& msg,
+                                                  const std::vector<int>& partitions,
+                                                  absl::Time after) {
+    for (int p : partitions) {
+      const std::string line = absl::StrCat("msg=\"", msg, "\" partition=", p, " ");
+      for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
+        const size_t start = log.rfind("ts=", at) + 3;
+        absl::Time t;
+        std::string err;
+        if (absl::ParseTime(absl::RFC3339_full, log.substr(start, log.find(' ', start) - start),
+                            &t, &err) &&
+            t > after) {
+          return t;
+        }
+      }
+    }
+    return std::nullopt;
+  }
   // Partitions whose newest backup continues from their input's end.
   int BackedUpToEnd() {
     auto ends = EndOffsets(broker_->brokers(), topics_.events, 10'000);
@@ -159,6 +181,37 @@ TEST_F(KafkaHostsTest, ThreeHostsSurviveALostHostAndARejoin) {
   EXPECT_GE(Count(Log(d), "msg=\"partition restored from a backup\""), 1) << Log(d);
   EXPECT_GE(Count(Log(a) + Log(c) + Log(d), "msg=\"partition backed up\" partition="), kPartitions);
   ExpectExactlyOnce(dirs);
+  // The backups say which program versions their partition applied: the
+  // café's version "2" since the middle of the stream.
+  int with_v2 = 0;
+  for (int p = 0; p < kPartitions; ++p) {
+    auto newest = NewestBackup(backups(), p);
+    ASSERT_TRUE(newest.ok() && newest->has_value());
+    for (const auto& v : (*newest)->meta.program_versions()) {
+      with_v2 += v.program_id() == "cafe" && v.version() == "2" && v.hash().size() == 64;
+    }
+  }
+  EXPECT_GT(with_v2, 0) << "no backup recorded the café's version 2";
+  // A version in force may not change: an engine given a program file whose
+  // version "2" earns differently refuses the partitions that applied it.
+  {
+    std::ifstream in(root_ + "/cafe.textproto");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string changed = text.str();
+    const std::string earn = "earn { points: 2 per_minor: 100 }";
+    const size_t at = changed.find(earn);
+    ASSERT_NE(at, std::string::npos);
+    changed.replace(at, earn.size(), "earn { points: 3 per_minor: 100 }");
+    std::ofstream(root_ + "/cafe.textproto", std::ios::trunc) << changed;
+  }
+  Host again = StartHost("host-a");
+  int status = 0;
+  ASSERT_TRUE(WaitFor([&] { return waitpid(again.pid, &status, WNOHANG) == again.pid; }, 1, 90))
+      << "an engine with a changed version in force kept running: " << Log(again);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_TRUE(absl::StrContains(Log(again), "program \"cafe\" version \"2\" in ")) << Log(again);
+  EXPECT_TRUE(absl::StrContains(Log(again), "a version in force may not change")) << Log(again);
 }
 
 // Input records are deleted (kafka-delete-records) past the newest backup's
@@ -310,22 +363,8 @@ class KafkaStandbyTest : public HostsTest {
     Produce(lines, three_q, three_q + 100);
     // host-b logs when its first output transaction of a partition it took
     // over commits.
-    auto committed = [&]() -> std::optional<absl::Time> {
-      const std::string log = Log(b);
-      for (int p : owned_by_a) {
-        const std::string line = absl::StrCat("msg=\"partition first output committed\" partition=", p, " ");
-        for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
-          const size_t start = log.rfind("ts=", at) + 3;
-          absl::Time t;
-          std::string err;
-          if (absl::ParseTime(absl::RFC3339_full, log.substr(start, log.find(' ', start) - start),
-                              &t, &err) &&
-              t > killed) {
-            return t;
-          }
-        }
-      }
-      return std::nullopt;
+    auto committed = [&] {
+      return FirstLineAfter(Log(b), "partition first output committed", owned_by_a, killed);
     };
     const bool took_over = WaitFor([&] { return committed().has_value(); }, 1, 120);
     EXPECT_TRUE(took_over) << Log(b);
@@ -340,11 +379,12 @@ class KafkaStandbyTest : public HostsTest {
                  standby ? "standby" : "no standby", lines.size(), seconds,
                  Count(log, "msg=\"partition restored from a backup\""),
                  Count(log, "msg=\"standby copy opened\""));
+    // The partition taken over: opened warm, or restored from the backup.
+    const bool restored =
+        FirstLineAfter(log, "partition restored from a backup", owned_by_a, killed).has_value();
+    EXPECT_EQ(restored, !standby) << log;
     if (standby) {
-      EXPECT_EQ(Count(log, "msg=\"partition restored from a backup\""), 0) << log;
       EXPECT_GE(Count(log, "msg=\"standby copy opened\""), 1) << log;
-    } else {
-      EXPECT_GE(Count(log, "msg=\"partition restored from a backup\""), 1) << log;
     }
     ExpectExactlyOnce({a.dir, b.dir});
     return seconds;

@@ -102,6 +102,14 @@ absl::StatusOr<loyalty::v1::BackupMetadata> MetadataOf(PartitionStore* store, in
   if (source.has_value()) m.set_source(source->Encode());
   m.set_taken_by(options.taken_by);
   m.set_engine_version(options.engine_version);
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<AppliedProgramVersion> versions, store->AppliedVersions());
+  for (const AppliedProgramVersion& v : versions) {
+    loyalty::v1::BackupProgramVersion* b = m.add_program_versions();
+    b->set_program_id(v.program_id);
+    b->set_version(v.version);
+    b->set_hash(v.hash);
+    b->set_effective_from(v.effective_from);
+  }
   return m;
 }
 

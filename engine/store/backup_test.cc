@@ -83,6 +83,17 @@ class BackupTest : public ::testing::Test {
 
 TEST_F(BackupTest, RecordsWhatItCoversAndRestoresIt) {
   WriteBatches(store_.get(), 0, 100);
+  {
+    AppliedProgramVersion v;
+    v.program_id = "cafe";
+    v.version = "2030";
+    v.hash = std::string(64, 'a');
+    v.effective_from = "2029-12-31T23:00:00Z";
+    v.effective_from_ns = 1893452400LL * 1'000'000'000;
+    StoreBatch b(store_.get());
+    b.RecordProgramVersion(v);
+    ASSERT_TRUE(store_->Write(&b).ok());
+  }
   auto b = Backup();
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->partition, 3);
@@ -92,6 +103,11 @@ TEST_F(BackupTest, RecordsWhatItCoversAndRestoresIt) {
   EXPECT_EQ(b->meta.source(), "kafka:events");
   EXPECT_EQ(b->meta.taken_by(), "test-host");
   EXPECT_EQ(b->meta.engine_version(), "9.9.9");
+  ASSERT_EQ(b->meta.program_versions_size(), 1);
+  EXPECT_EQ(b->meta.program_versions(0).program_id(), "cafe");
+  EXPECT_EQ(b->meta.program_versions(0).version(), "2030");
+  EXPECT_EQ(b->meta.program_versions(0).hash(), std::string(64, 'a'));
+  EXPECT_EQ(b->meta.program_versions(0).effective_from(), "2029-12-31T23:00:00Z");
   EXPECT_GT(b->size_bytes, 0u);
   EXPECT_FALSE(fs::exists(root_ + "/data/.backup-p-0003")) << "the staging checkpoint is left";
   // The store goes on; the restore gives the state at the backup.

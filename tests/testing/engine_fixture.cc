@@ -154,6 +154,28 @@ std::vector<std::string> EngineTest::MakeStream(uint64_t seed, int64_t events) {
   GeneratedStream stream = GenerateStream(g);
   std::vector<std::string> lines = std::move(stream.lines);
   WriteLines(root_ + "/events.jsonl", lines);
+  if (versioned_cafe_) {
+    // The version restates the program with its earn rate doubled and a
+    // reward added, from the middle line's time on.
+    std::smatch at;
+    const std::regex occurred("\"occurred_at\":\"([^\"]+)\"");
+    for (size_t i = lines.size() / 2; i < lines.size() && cafe_version_from_.empty(); ++i) {
+      if (std::regex_search(lines[i], at, occurred)) cafe_version_from_ = at[1].str();
+    }
+    EXPECT_FALSE(cafe_version_from_.empty());
+    std::string v2 = CafeProgramText();
+    const std::string earn = "earn { points: 1 per_minor: 100 }";
+    EXPECT_NE(v2.find(earn), std::string::npos);
+    v2.replace(v2.find(earn), earn.size(),
+               "earn { points: 2 per_minor: 100 }\n"
+               "    rewards { reward_id: \"v2-only\" cost_points: 5 }");
+    std::ofstream(root_ + "/cafe.textproto")
+        << CafeProgramText() << "\nversions {\n  version: \"2\"\n  effective_from: \""
+        << cafe_version_from_ << "\"\n  program {\n" << v2 << "\n  }\n}\n";
+    auto loaded = LoadPrograms(root_);
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    if (loaded.ok()) programs_ = std::move(*loaded);
+  }
   ReplayOptions r;
   r.data_dir = root_ + "/replay";
   r.events_path = root_ + "/events.jsonl";

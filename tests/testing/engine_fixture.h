@@ -87,7 +87,9 @@ class EngineTest : public ::testing::Test {
   void TearDown() override;  // removes root_
 
   // Generates a stream and replays it from a file into root_/replay for the
-  // expected states; returns its lines.
+  // expected states; returns its lines. With versioned_cafe_, the café
+  // program gets a version "2" (twice the earn rate, a new reward) in force
+  // from the middle line's occurred_at: the stream crosses it.
   std::vector<std::string> MakeStream(uint64_t seed, int64_t events);
   // Produces lines [from, to) of `lines`; returns the records produced.
   int64_t Produce(const std::vector<std::string>& lines, size_t from, size_t to);
@@ -112,6 +114,8 @@ class EngineTest : public ::testing::Test {
 
   static KafkaBroker* broker_;
   const int partitions_;
+  bool versioned_cafe_ = false;
+  std::string cafe_version_from_;  // RFC 3339, set by MakeStream
   std::map<std::string, int64_t> bad_by_reason_;
   std::string root_;
   ProgramSet programs_;
