@@ -132,7 +132,7 @@ struct DemoProgram {
   ProgramSet programs;
   // "cafe", else the first; owned by programs. Its base version: the demo's
   // stream starts on 2025-03-03, before any later version of the examples
-  // (docs/examples/cafe-versions.textproto's starts in 2030).
+  // (programs/examples/cafe-versions.textproto's starts in 2030).
   const CompiledProgram* program = nullptr;
   std::string source;                        // where it came from, for the summary
 };

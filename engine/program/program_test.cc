@@ -41,12 +41,12 @@ TEST(ProgramTest, TheCanonicalCafeLoads) {
   EXPECT_EQ(cafe->time_zone().name(), "Europe/Paris");
 }
 
-// docs/examples/cafe-versions.textproto: the café with a version from 2030
+// programs/examples/cafe-versions.textproto: the café with a version from 2030
 // on, whose base version is programs/cafe.textproto exactly.
 TEST(ProgramTest, TheCafeVersionsExampleLoads) {
   const char* src = std::getenv("LOYALTY_SOURCE_DIR");
   const std::string root = src ? src : ".";
-  auto versioned = LoadPrograms(root + "/docs/examples/cafe-versions.textproto");
+  auto versioned = LoadPrograms(root + "/programs/examples/cafe-versions.textproto");
   ASSERT_TRUE(versioned.ok()) << versioned.status();
   auto plain = LoadPrograms(root + "/programs/cafe.textproto");
   ASSERT_TRUE(plain.ok()) << plain.status();
