@@ -394,8 +394,9 @@ class KafkaStandbyTest : public HostsTest {
 TEST_F(KafkaStandbyTest, AStandbyCopyTakesOverWithinSeconds) {
   const double seconds = TakeoverSeconds(/*standby=*/true);
   // 2 s of session, the rebalance, opening the warm store and one
-  // transaction; well under 5 s here.
-  EXPECT_LT(seconds, 5.0);
+  // transaction: under 5 s (LOYALTY_TAKEOVER_LIMIT_S: the sanitized run's
+  // bound, scripts/test.sh).
+  EXPECT_LT(seconds, static_cast<double>(testing::EnvInt("LOYALTY_TAKEOVER_LIMIT_S", 5)));
 }
 
 TEST_F(KafkaStandbyTest, WithoutAStandbyTheNewOwnerRestoresAndReplays) {
