@@ -123,6 +123,21 @@ TEST(FlagsTest, FileErrorsNameFileAndLine) {
   for (const std::string& p : {config, shared, twice, no_eq}) std::filesystem::remove(p);
 }
 
+TEST(FlagsTest, DurationsHaveUnitsAndBounds) {
+  auto flags = ParseWith({"--workers=90s", "--data-dir=0", "--brokers=1h"}, {});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(*flags->GetDurationMs("workers", 7, 86'400'000), 90'000);
+  EXPECT_EQ(*flags->GetDurationMs("data-dir", 7, 86'400'000), 0);
+  EXPECT_EQ(*flags->GetDurationMs("quiet", 7, 86'400'000), 7);  // absent: the fallback
+  auto too_long = flags->GetDurationMs("brokers", 7, 60'000);
+  EXPECT_TRUE(absl::IsInvalidArgument(too_long.status()));
+  EXPECT_EQ(too_long.status().message(), "--brokers must be at most 1m");
+  auto bad = ParseWith({"--workers=5"}, {});
+  ASSERT_TRUE(bad.ok());
+  auto no_unit = bad->GetDurationMs("workers", 7, 86'400'000);
+  EXPECT_EQ(no_unit.status().message(), "--workers=5: not a duration (say 90s, 5m, 1h or 0)");
+}
+
 TEST(FlagsTest, BadPropertiesAndFlagsAreRefused) {
   EXPECT_FALSE(ParseWith({"-X"}, {}).ok());
   EXPECT_FALSE(ParseWith({"-X", "novalue"}, {}).ok());
