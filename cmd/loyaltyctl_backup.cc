@@ -147,13 +147,13 @@ int RestoreCommand(const Flags& flags, const std::vector<std::string>& args) {
     const std::string dir = PartitionDir(*data_dir, p);
     const uint32_t wanted = flags.Has("backup-id") ? static_cast<uint32_t>(*id) : 0;
     std::optional<BackupInfo> chosen;
-    auto list = ListBackups(*backup_dir, p);
-    if (!list.ok()) return Fail(1, std::string(list.status().message()));
     if (wanted == 0) {
       auto newest = NewestBackup(*backup_dir, p);
       if (!newest.ok()) return Fail(1, std::string(newest.status().message()));
       chosen = *newest;
     } else {
+      auto list = ListBackups(*backup_dir, p);
+      if (!list.ok()) return Fail(1, std::string(list.status().message()));
       for (const BackupInfo& b : *list) {
         if (b.id == wanted) chosen = b;
       }

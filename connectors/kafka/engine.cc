@@ -342,15 +342,13 @@ absl::Status KafkaEngine::Impl::RestoreIfBehind(Owned* owned, bool* restored, in
   *backed_up = 0;
   if (options_.backup_dir.empty()) return absl::OkStatus();
   const int32_t p = owned->partition;
-  LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> newest,
-                           NewestBackup(options_.backup_dir, p));
-  if (newest.has_value()) *backed_up = newest->meta.next_offset();
-  LOYALTY_ASSIGN_OR_RETURN(const int64_t local, owned->store->GetNextOffset());
-  LOYALTY_ASSIGN_OR_RETURN(
-      std::optional<BackupInfo> ahead,
-      BackupAhead(options_.backup_dir, p, local,
-                  InputSource::Kafka(options_.topics.events).Encode()));
+  LOYALTY_ASSIGN_OR_RETURN(std::optional<BackupInfo> ahead, NewestBackup(options_.backup_dir, p));
   if (!ahead.has_value()) return absl::OkStatus();
+  *backed_up = ahead->meta.next_offset();
+  LOYALTY_ASSIGN_OR_RETURN(const int64_t local, owned->store->GetNextOffset());
+  if (ahead->meta.next_offset() <= local) return absl::OkStatus();
+  LOYALTY_RETURN_IF_ERROR(
+      CheckBackupSource(*ahead, InputSource::Kafka(options_.topics.events).Encode()));
   const auto start = Clock::now();
   log::Info("partition restoring from a backup",
             {{"partition", p},

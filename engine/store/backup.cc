@@ -235,13 +235,15 @@ absl::StatusOr<std::optional<BackupInfo>> BackupAhead(const std::string& backup_
   if (!newest.has_value() || newest->meta.next_offset() <= next_offset) {
     return std::optional<BackupInfo>();
   }
-  if (!newest->meta.source().empty() && newest->meta.source() != source) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "partition ", partition, ": the newest backup in ",
-        PartitionBackupDir(backup_dir, partition), " (", newest->id, ") is of input ",
-        newest->meta.source(), ", not ", source, ": point --backup-dir at this input's backups"));
-  }
+  LOYALTY_RETURN_IF_ERROR(CheckBackupSource(*newest, source));
   return newest;
+}
+
+absl::Status CheckBackupSource(const BackupInfo& backup, const std::string& source) {
+  if (backup.meta.source().empty() || backup.meta.source() == source) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "partition ", backup.partition, ": backup ", backup.id, " is of input ",
+      backup.meta.source(), ", not ", source, ": point --backup-dir at this input's backups"));
 }
 
 absl::StatusOr<BackupInfo> RestorePartition(const std::string& backup_dir, int32_t partition,

@@ -85,6 +85,10 @@ absl::StatusOr<std::vector<int32_t>> ListBackedUpPartitions(const std::string& b
 absl::StatusOr<std::optional<BackupInfo>> NewestBackup(const std::string& backup_dir,
                                                        int32_t partition);
 
+// OK if `backup` is of input `source` (InputSource::Encode()) or records
+// none; FailedPrecondition naming both otherwise.
+absl::Status CheckBackupSource(const BackupInfo& backup, const std::string& source);
+
 // The newest backup of `partition` if it continues from further than
 // `next_offset` (a store's), else nullopt. FailedPrecondition if that
 // backup is of another input than `source` (InputSource::Encode()).
